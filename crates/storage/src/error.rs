@@ -1,0 +1,54 @@
+//! Typed storage errors. Each client-visible variant maps to a Kafka error code.
+
+use brook_protocol::batch::BatchError;
+use brook_protocol::error_code;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("invalid batch: {0}")]
+    InvalidBatch(#[from] BatchError),
+    #[error("offset {offset} is out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    #[error("producer {producer_id}: out of order sequence {found}, expected {expected}")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        found: i32,
+    },
+    #[error("producer {producer_id}: epoch {found} is older than current epoch {current}")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        current: i16,
+        found: i16,
+    },
+    #[error("batch of {size} bytes is larger than segment.bytes {segment_bytes}")]
+    RecordListTooLarge { size: usize, segment_bytes: u64 },
+    #[error("log is offline after an earlier fatal IO error")]
+    LogOffline,
+    #[error("corrupt file {path}: {reason}")]
+    Corrupt { path: String, reason: String },
+}
+
+impl StorageError {
+    /// Kafka error code for a produce/fetch response.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            StorageError::Io(_) | StorageError::LogOffline | StorageError::Corrupt { .. } => {
+                error_code::KAFKA_STORAGE_ERROR
+            }
+            StorageError::InvalidBatch(e) => e.error_code(),
+            StorageError::OffsetOutOfRange { .. } => error_code::OFFSET_OUT_OF_RANGE,
+            StorageError::OutOfOrderSequence { .. } => error_code::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            StorageError::InvalidProducerEpoch { .. } => error_code::INVALID_PRODUCER_EPOCH,
+            StorageError::RecordListTooLarge { .. } => error_code::RECORD_LIST_TOO_LARGE,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;

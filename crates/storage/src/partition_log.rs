@@ -1,0 +1,663 @@
+//! The log of one partition: an ordered set of segments, the last one
+//! active, plus the partition's producer state and leader epoch cache.
+//!
+//! Offsets: `log_start_offset` ≤ `high_watermark` ≤ `log_end_offset`. The
+//! log never decides the high watermark itself: whoever owns replication
+//! (the broker's replica manager) sets it. Not thread-safe: the owner keeps
+//! it under one lock per partition, never a global one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use brook_protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use brook_protocol::fetch_response::FileRegion;
+use tracing::{info, warn};
+
+use crate::config::{LogConfig, TimestampType};
+use crate::epoch_cache::LeaderEpochCache;
+use crate::error::{Result, StorageError};
+use crate::file_io::atomic_write;
+use crate::producer_state::{ProducerStateManager, SequenceCheck};
+use crate::segment::{file_name, AppendedBatch, Segment};
+
+/// Snapshots of producer state kept per partition.
+const SNAPSHOTS_KEPT: usize = 2;
+
+/// Result of a leader append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics, else -1.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+    /// The batch was a retry of one already in the log; nothing was written.
+    pub duplicate: bool,
+    pub record_count: i32,
+}
+
+/// What a fetch reads: a region of one segment plus the partition's offsets.
+#[derive(Debug, Clone)]
+pub struct FetchSlice {
+    pub region: Option<FileRegion>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// How the log was opened; logged and used by tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryStats {
+    pub segments_recovered: usize,
+    pub bytes_truncated: u64,
+    pub segments_deleted: usize,
+}
+
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    high_watermark: i64,
+    recovery_point: i64,
+    producers: ProducerStateManager,
+    epochs: LeaderEpochCache,
+    unflushed_records: i64,
+    first_unflushed_ms: Option<i64>,
+    /// Set after a failed fsync: the log refuses writes (never retry fsync).
+    offline: bool,
+    recovery: RecoveryStats,
+}
+
+fn parse_base_offset(name: &str, suffix: &str) -> Option<i64> {
+    let stem = name.strip_suffix(suffix)?;
+    (stem.len() == 20).then(|| stem.parse().ok()).flatten()
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`. `recovery_point` is the offset
+    /// below which data is known flushed; `None` after an unclean shutdown
+    /// with no checkpoint means "recover everything".
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        recovery_point: Option<i64>,
+        checkpointed_log_start: Option<i64>,
+        clean_shutdown: bool,
+    ) -> Result<PartitionLog> {
+        std::fs::create_dir_all(dir)?;
+        let mut bases = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name().to_string_lossy().to_string();
+            if name.ends_with(".tmp") || name.ends_with(".deleted") {
+                let _ = std::fs::remove_file(dir.join(&name));
+            } else if let Some(base) = parse_base_offset(&name, ".log") {
+                bases.push(base);
+            }
+        }
+        bases.sort_unstable();
+        let recovery_point = if clean_shutdown {
+            i64::MAX
+        } else {
+            recovery_point.unwrap_or(-1)
+        };
+        // Recover from the segment holding the recovery point onwards.
+        let first_to_recover = bases
+            .iter()
+            .rev()
+            .find(|b| **b <= recovery_point)
+            .copied()
+            .unwrap_or(i64::MIN);
+        let mut segments = BTreeMap::new();
+        let mut stats = RecoveryStats::default();
+        let mut previous_end = i64::MIN;
+        let mut cut = false;
+        for base in bases {
+            if cut || base < previous_end {
+                // After a truncated segment, or overlapping: later data is not trustworthy.
+                for suffix in ["log", "index", "timeindex"] {
+                    let _ = std::fs::remove_file(dir.join(file_name(base, suffix)));
+                }
+                stats.segments_deleted += 1;
+                continue;
+            }
+            let recover = base >= first_to_recover;
+            let (segment, truncated) =
+                Segment::open(dir, base, config.index_interval_bytes, recover, &mut |_| {})?;
+            if recover {
+                stats.segments_recovered += 1;
+            }
+            if truncated > 0 {
+                warn!(dir = %dir.display(), base, truncated, "truncated invalid tail of segment during recovery");
+                stats.bytes_truncated += truncated;
+                cut = true;
+            }
+            previous_end = segment.next_offset();
+            segments.insert(base, segment);
+        }
+        let start = checkpointed_log_start
+            .unwrap_or(0)
+            .max(segments.keys().next().copied().unwrap_or(0));
+        if segments.is_empty() {
+            segments.insert(
+                start,
+                Segment::create(dir, start, config.index_interval_bytes)?,
+            );
+        }
+        let log_end_offset = segments
+            .values()
+            .next_back()
+            .map(Segment::next_offset)
+            .unwrap();
+        let log_start_offset = start.min(log_end_offset);
+        let mut epochs = LeaderEpochCache::load(dir.join("leader-epoch-checkpoint"))?;
+        if epochs.truncate_from_end(log_end_offset) {
+            epochs.persist()?;
+        }
+        let mut log = PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            log_end_offset,
+            high_watermark: log_end_offset,
+            recovery_point: log_end_offset,
+            producers: ProducerStateManager::new(),
+            epochs,
+            unflushed_records: 0,
+            first_unflushed_ms: None,
+            offline: false,
+            recovery: stats,
+        };
+        log.rebuild_producer_state()?;
+        if stats.segments_recovered > 0 {
+            info!(dir = %dir.display(), ?stats, log_end_offset, "recovered log");
+            log.flush()?;
+        }
+        Ok(log)
+    }
+
+    /// Loads the newest valid producer snapshot at or below the log end and
+    /// replays batch headers after it (also re-learning leader epochs).
+    fn rebuild_producer_state(&mut self) -> Result<()> {
+        let mut snapshots = self.snapshot_offsets()?;
+        let mut from = self.log_start_offset;
+        while let Some(offset) = snapshots.pop() {
+            let path = self.dir.join(file_name(offset, "snapshot"));
+            if offset > self.log_end_offset {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            if let Some(state) = std::fs::read(&path)
+                .ok()
+                .and_then(|d| ProducerStateManager::decode_snapshot(&d))
+            {
+                self.producers = state;
+                from = offset.max(self.log_start_offset);
+                break;
+            }
+            warn!(path = %path.display(), "ignoring invalid producer snapshot");
+        }
+        let mut headers = Vec::new();
+        for segment in self.segments.values() {
+            if segment.next_offset() > from {
+                segment.for_each_header(from, &mut |h| headers.push(*h))?;
+            }
+        }
+        let mut epochs_changed = false;
+        for header in headers.iter().filter(|h| h.last_offset() >= from) {
+            self.producers.update(header);
+            epochs_changed |= self
+                .epochs
+                .assign(header.partition_leader_epoch, header.base_offset);
+        }
+        if epochs_changed {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
+    fn snapshot_offsets(&self) -> Result<Vec<i64>> {
+        let mut offsets = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let name = entry?.file_name().to_string_lossy().to_string();
+            if let Some(offset) = parse_base_offset(&name, ".snapshot") {
+                offsets.push(offset);
+            }
+        }
+        offsets.sort_unstable();
+        Ok(offsets)
+    }
+
+    /// Writes a producer-state snapshot at the current log end and prunes old ones.
+    pub fn take_producer_snapshot(&mut self) -> Result<()> {
+        let path = self.dir.join(file_name(self.log_end_offset, "snapshot"));
+        atomic_write(&path, &self.producers.encode_snapshot())?;
+        let offsets = self.snapshot_offsets()?;
+        let keep_from = offsets.len().saturating_sub(SNAPSHOTS_KEPT);
+        for offset in &offsets[..keep_from] {
+            let _ = std::fs::remove_file(self.dir.join(file_name(*offset, "snapshot")));
+        }
+        Ok(())
+    }
+
+    fn active(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+
+    /// Validates one produced batch, assigns its offsets and appends it.
+    /// Produce v3+ carries exactly one batch per partition.
+    pub fn append_as_leader(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendResult> {
+        if self.offline {
+            return Err(StorageError::LogOffline);
+        }
+        let ranges = batch::split_batches(records)?;
+        if ranges.len() != 1 {
+            return Err(batch::BatchError::InconsistentCount {
+                count: ranges.len() as i32,
+                last_offset_delta: -1,
+            }
+            .into());
+        }
+        let batch = records;
+        let mut header = batch::validate(batch, self.config.max_message_bytes)?;
+        if let SequenceCheck::Duplicate(original) = self.producers.check(&header)? {
+            return Ok(AppendResult {
+                base_offset: original.first_offset,
+                last_offset: original.last_offset,
+                log_append_time_ms: -1,
+                log_start_offset: self.log_start_offset,
+                duplicate: true,
+                record_count: header.record_count,
+            });
+        }
+        if batch.len() as u64 > self.config.segment_bytes {
+            return Err(StorageError::RecordListTooLarge {
+                size: batch.len(),
+                segment_bytes: self.config.segment_bytes,
+            });
+        }
+        header.base_offset = self.log_end_offset;
+        header.partition_leader_epoch = leader_epoch;
+        let last_offset = header.last_offset();
+
+        // Rewrite the header in a stack copy; the payload is written as is.
+        let mut head = [0u8; BATCH_HEADER_BYTES];
+        head.copy_from_slice(&batch[..BATCH_HEADER_BYTES]);
+        batch::assign_offset(&mut head, header.base_offset, leader_epoch);
+        let log_append_time_ms = if self.config.timestamp_type == TimestampType::LogAppendTime {
+            header.max_timestamp = now_ms;
+            header.attributes |= 0x08;
+            head[21..23].copy_from_slice(&header.attributes.to_be_bytes());
+            head[35..43].copy_from_slice(&now_ms.to_be_bytes());
+            let crc =
+                crc32c::crc32c_append(crc32c::crc32c(&head[21..]), &batch[BATCH_HEADER_BYTES..]);
+            head[17..21].copy_from_slice(&crc.to_be_bytes());
+            now_ms
+        } else {
+            -1
+        };
+
+        self.maybe_roll(batch.len(), last_offset, now_ms)?;
+        let appended = AppendedBatch {
+            base_offset: header.base_offset,
+            last_offset,
+            max_timestamp: header.max_timestamp,
+            size_bytes: batch.len(),
+        };
+        self.active()
+            .append(&[&head, &batch[BATCH_HEADER_BYTES..]], &[appended], now_ms)?;
+        self.log_end_offset = last_offset + 1;
+        self.producers.update(&header);
+        if self.epochs.assign(leader_epoch, header.base_offset) {
+            self.epochs.persist()?;
+        }
+        self.unflushed_records += header.record_count as i64;
+        self.first_unflushed_ms.get_or_insert(now_ms);
+        if self.unflushed_records >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(AppendResult {
+            base_offset: header.base_offset,
+            last_offset,
+            log_append_time_ms,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+            record_count: header.record_count,
+        })
+    }
+
+    /// Rolls to a new segment if `bytes` more would not fit or the active
+    /// segment is older than `segment.ms`.
+    fn maybe_roll(&mut self, bytes: usize, last_offset: i64, now_ms: i64) -> Result<()> {
+        let segment_bytes = self.config.segment_bytes;
+        let segment_ms = self.config.segment_ms;
+        let active = self.active();
+        let too_old = !active.is_empty()
+            && active
+                .first_append_ms()
+                .is_some_and(|t| now_ms - t >= segment_ms);
+        if too_old || active.would_overflow(bytes, segment_bytes, last_offset) {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Closes the active segment (flushing it) and starts a new one at the log end.
+    pub fn roll(&mut self) -> Result<()> {
+        let end = self.log_end_offset;
+        if self.active().is_empty() {
+            return Ok(());
+        }
+        self.flush()?;
+        let segment = Segment::create(&self.dir, end, self.config.index_interval_bytes)?;
+        self.segments.insert(end, segment);
+        self.take_producer_snapshot()?;
+        Ok(())
+    }
+
+    /// fsync the active segment and indexes; the recovery point moves to the log end.
+    /// A failed fsync takes the log offline: it is never retried.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.offline {
+            return Err(StorageError::LogOffline);
+        }
+        if let Err(e) = self.active().flush() {
+            self.offline = true;
+            return Err(e);
+        }
+        self.recovery_point = self.log_end_offset;
+        self.unflushed_records = 0;
+        self.first_unflushed_ms = None;
+        Ok(())
+    }
+
+    /// Flushes if `flush.ms` has passed since the oldest unflushed append.
+    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<bool> {
+        match self.first_unflushed_ms {
+            Some(t) if now_ms.saturating_sub(t) >= self.config.flush_ms => {
+                self.flush().map(|_| true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Flush, snapshot producer state and persist epochs: for a clean shutdown.
+    pub fn close(&mut self) -> Result<()> {
+        self.flush()?;
+        self.take_producer_snapshot()?;
+        self.epochs.persist()
+    }
+
+    /// Reads from `offset`: up to `max_bytes` (at least one whole batch) below
+    /// the high watermark. An offset outside [log start, log end] is out of range.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<FetchSlice> {
+        let mut slice = FetchSlice {
+            region: None,
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+        };
+        if offset < self.log_start_offset || offset > self.log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end: self.log_end_offset,
+            });
+        }
+        if offset >= self.high_watermark {
+            return Ok(slice);
+        }
+        let floor = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for segment in self.segments.range(floor..).map(|(_, s)| s) {
+            if let Some(region) = segment.read(
+                offset.max(segment.base_offset()),
+                max_bytes,
+                self.high_watermark,
+            )? {
+                slice.region = Some(region);
+                break;
+            }
+        }
+        Ok(slice)
+    }
+
+    /// Kafka's ListOffsets by timestamp: the first offset whose record has a
+    /// timestamp ≥ `timestamp`, with that timestamp. Exact for uncompressed
+    /// batches; for compressed ones, the batch's first offset and max timestamp.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        for segment in self.segments.values() {
+            if segment.max_timestamp() < timestamp {
+                continue;
+            }
+            let Some((position, header)) = segment.find_batch_by_timestamp(timestamp)? else {
+                continue;
+            };
+            if header.last_offset() < self.log_start_offset
+                || header.base_offset >= self.high_watermark
+            {
+                continue;
+            }
+            let records = batch::record_timestamps(&segment.read_batch(position, &header)?);
+            let found = records
+                .iter()
+                .map(|(delta, ts)| (header.base_offset + *delta as i64, *ts))
+                .find(|(offset, ts)| *ts >= timestamp && *offset >= self.log_start_offset);
+            return Ok(Some(found.unwrap_or((
+                header.base_offset.max(self.log_start_offset),
+                header.max_timestamp,
+            ))));
+        }
+        Ok(None)
+    }
+
+    /// Kafka's ListOffsets MAX_TIMESTAMP: (offset, timestamp) of the record with
+    /// the largest timestamp, or None for an empty log.
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        let best = self
+            .segments
+            .values()
+            .filter(|s| !s.is_empty())
+            .max_by_key(|s| s.max_timestamp());
+        let Some(segment) = best else { return Ok(None) };
+        let (ts, last_offset) = (segment.max_timestamp(), segment.offset_of_max_timestamp());
+        // Refine to the exact record within an uncompressed batch.
+        if let Some((position, header)) = segment.find_batch(last_offset)? {
+            let records = batch::record_timestamps(&segment.read_batch(position, &header)?);
+            if let Some((delta, _)) = records.iter().find(|(_, t)| *t == ts) {
+                return Ok(Some((header.base_offset + *delta as i64, ts)));
+            }
+        }
+        Ok(Some((last_offset, ts)))
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (≤ high watermark;
+    /// -1 means the high watermark) and deletes segments wholly below it.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        let target = if offset == -1 {
+            self.high_watermark
+        } else {
+            offset
+        };
+        if target < 0 || target > self.high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end: self.high_watermark,
+            });
+        }
+        if target > self.log_start_offset {
+            self.log_start_offset = target;
+            self.delete_segments_below_log_start()?;
+        }
+        Ok(self.log_start_offset)
+    }
+
+    fn delete_segments_below_log_start(&mut self) -> Result<usize> {
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let mut deleted = 0;
+        // A segment can go when the next one starts at or below the log start.
+        for pair in bases.windows(2) {
+            if pair[1] <= self.log_start_offset {
+                self.delete_segment(pair[0])?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn delete_segment(&mut self, base: i64) -> Result<()> {
+        if let Some(segment) = self.segments.remove(&base) {
+            segment.delete_files()?;
+        }
+        Ok(())
+    }
+
+    /// Applies `retention.ms` and `retention.bytes`; returns segments deleted.
+    pub fn apply_retention(&mut self, now_ms: i64, producer_expiration_ms: i64) -> Result<usize> {
+        let mut deleted = 0;
+        if self.config.retention_ms >= 0 {
+            let cutoff = now_ms - self.config.retention_ms;
+            let expired: Vec<i64> = self
+                .segments
+                .values()
+                .take_while(|s| {
+                    !s.is_empty()
+                        && s.max_timestamp() < cutoff
+                        && s.next_offset() <= self.high_watermark
+                })
+                .map(Segment::base_offset)
+                .collect();
+            if expired.last() == self.segments.keys().next_back() {
+                self.roll()?; // the active segment expired: start a fresh one first
+            }
+            for base in expired {
+                self.delete_segment(base)?;
+                deleted += 1;
+            }
+        }
+        if self.config.retention_bytes >= 0 {
+            let mut total: u64 = self.segments.values().map(Segment::size_bytes).sum();
+            let candidates: Vec<(i64, u64, i64)> = self
+                .segments
+                .values()
+                .map(|s| (s.base_offset(), s.size_bytes(), s.next_offset()))
+                .collect();
+            for (base, size, next) in &candidates[..candidates.len() - 1] {
+                if total - size < self.config.retention_bytes as u64 || *next > self.high_watermark
+                {
+                    break;
+                }
+                self.delete_segment(*base)?;
+                total -= size;
+                deleted += 1;
+            }
+        }
+        deleted += self.delete_segments_below_log_start()?;
+        let first_base = *self.segments.keys().next().unwrap();
+        self.log_start_offset = self.log_start_offset.max(first_base);
+        self.producers
+            .expire(self.log_start_offset, now_ms - producer_expiration_ms);
+        Ok(deleted)
+    }
+
+    /// Removes everything at or after `offset` (a batch boundary): for a
+    /// follower whose history diverged from the leader's.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        if offset >= self.log_end_offset {
+            return Ok(());
+        }
+        let offset = offset.max(self.log_start_offset);
+        let doomed: Vec<i64> = self
+            .segments
+            .range(offset + 1..)
+            .map(|(b, _)| *b)
+            .filter(|b| *b > offset)
+            .collect();
+        for base in doomed {
+            self.delete_segment(base)?;
+        }
+        if self.segments.is_empty() {
+            self.segments.insert(
+                offset,
+                Segment::create(&self.dir, offset, self.config.index_interval_bytes)?,
+            );
+        }
+        self.active().truncate_to(offset)?;
+        self.log_end_offset = offset;
+        self.high_watermark = self.high_watermark.min(offset);
+        self.recovery_point = self.recovery_point.min(offset);
+        self.producers.truncate_to(offset);
+        if self.epochs.truncate_from_end(offset) {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
+    /// OffsetForLeaderEpoch.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(epoch, self.log_end_offset)
+    }
+
+    pub fn set_high_watermark(&mut self, offset: i64) {
+        self.high_watermark = offset.clamp(self.log_start_offset, self.log_end_offset);
+    }
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(Segment::size_bytes).sum()
+    }
+    pub fn recovery_stats(&self) -> RecoveryStats {
+        self.recovery
+    }
+    pub fn producers(&self) -> &ProducerStateManager {
+        &self.producers
+    }
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+    /// Header of the batch containing `offset` (tests and tools).
+    pub fn batch_header(&self, offset: i64) -> Result<Option<BatchHeader>> {
+        let floor = self.segments.range(..=offset).next_back();
+        match floor {
+            Some((_, s)) => Ok(s.find_batch(offset)?.map(|(_, h)| h)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! PartitionLog behaviour on real files: append/read, rolling, retention,
+//! DeleteRecords, idempotent duplicates, restart, and crash recovery of torn
+//! and corrupt tails.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+use brook_protocol::batch::{self, build_batch, build_batch_with_producer, BatchHeader};
+use brook_storage::config::LogConfig;
+use brook_storage::{PartitionLog, StorageError};
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 128,
+        ..LogConfig::default()
+    }
+}
+
+fn value(i: usize) -> Vec<u8> {
+    format!("value-{i:05}-{}", "x".repeat(40)).into_bytes()
+}
+
+fn append_n(log: &mut PartitionLog, n: usize, ts: i64) {
+    for i in 0..n {
+        let v = value(i);
+        let batch = build_batch(&[(Some(b"k"), Some(&v))], ts);
+        log.append_as_leader(&batch, 0, ts).unwrap();
+    }
+}
+
+/// Reads every batch from offset 0 through the region API and checks CRCs.
+fn read_all(log: &PartitionLog) -> Vec<BatchHeader> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.high_watermark() {
+        let slice = log.read(offset, 1 << 20).unwrap();
+        let region = slice.region.expect("data below HW");
+        let mut buf = vec![0u8; region.length];
+        std::os::unix::fs::FileExt::read_exact_at(&*region.file, &mut buf, region.position)
+            .unwrap();
+        let mut at = 0;
+        while let Some(size) = batch::batch_size(&buf[at..]) {
+            if at + size > buf.len() {
+                break;
+            }
+            let header = batch::validate(&buf[at..at + size], usize::MAX).unwrap();
+            if header.last_offset() >= offset {
+                out.push(header);
+            }
+            at += size;
+        }
+        offset = out.last().unwrap().last_offset() + 1;
+    }
+    out
+}
+
+fn reopen(dir: &Path, clean: bool) -> PartitionLog {
+    PartitionLog::open(dir, config(), Some(0), None, clean).unwrap()
+}
+
+#[test]
+fn append_roll_read_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), config(), None, None, false).unwrap();
+    append_n(&mut log, 100, 1000);
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(log.log_end_offset(), 100);
+    assert!(log.segment_count() > 3, "segment.bytes=1024 must roll");
+    let headers = read_all(&log);
+    assert_eq!(headers.len(), 100);
+    assert!(headers
+        .iter()
+        .enumerate()
+        .all(|(i, h)| h.base_offset == i as i64));
+    // Reading from the middle of the log starts at the batch holding the offset.
+    let slice = log.read(57, 10).unwrap();
+    let region = slice.region.unwrap();
+    let mut head = [0u8; 61];
+    std::os::unix::fs::FileExt::read_exact_at(&*region.file, &mut head, region.position).unwrap();
+    assert_eq!(BatchHeader::parse(&head).unwrap().base_offset, 57);
+    assert!(
+        region.length >= BatchHeader::parse(&head).unwrap().size_bytes(),
+        "at least one whole batch"
+    );
+    // Out of range on both sides.
+    assert!(matches!(
+        log.read(101, 100),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    assert!(log.read(100, 100).unwrap().region.is_none());
+    log.close().unwrap();
+    drop(log);
+    let log = reopen(dir.path(), true);
+    assert_eq!(log.log_end_offset(), 100);
+    assert_eq!(read_all(&log).len(), 100);
+}
+
+#[test]
+fn recovery_truncates_torn_tail_and_corrupt_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default(), None, None, false).unwrap();
+    append_n(&mut log, 10, 1000);
+    drop(log); // no close: unclean
+    let seg = dir.path().join(format!("{:020}.log", 0));
+    let len = std::fs::metadata(&seg).unwrap().len();
+    // Torn write: half a batch at the end.
+    let torn = build_batch(&[(None, Some(b"torn"))], 1);
+    OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .unwrap()
+        .write_all(&torn[..torn.len() / 2])
+        .unwrap();
+    let mut log =
+        PartitionLog::open(dir.path(), LogConfig::default(), Some(0), None, false).unwrap();
+    assert_eq!(log.log_end_offset(), 10);
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), len);
+    assert!(log.recovery_stats().bytes_truncated > 0);
+    // New appends continue the offsets without reuse.
+    append_n(&mut log, 1, 1000);
+    assert_eq!(log.log_end_offset(), 11);
+    drop(log);
+    // Flip a byte inside batch 5's payload: recovery cuts there.
+    let data = std::fs::read(&seg).unwrap();
+    let mut at = 0;
+    for _ in 0..5 {
+        at += batch::batch_size(&data[at..]).unwrap();
+    }
+    let mut corrupt = data.clone();
+    corrupt[at + 70] ^= 0x55;
+    std::fs::write(&seg, &corrupt).unwrap();
+    let mut log =
+        PartitionLog::open(dir.path(), LogConfig::default(), Some(0), None, false).unwrap();
+    assert_eq!(log.log_end_offset(), 5);
+    log.set_high_watermark(5);
+    assert_eq!(read_all(&log).len(), 5);
+}
+
+#[test]
+fn retention_by_size_and_time_moves_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.retention_bytes = 2048;
+    let mut log = PartitionLog::open(dir.path(), cfg.clone(), None, None, false).unwrap();
+    append_n(&mut log, 100, 1000);
+    log.set_high_watermark(log.log_end_offset());
+    let before = log.segment_count();
+    let deleted = log.apply_retention(2000, i64::MAX / 2).unwrap();
+    assert!(deleted > 0 && log.segment_count() < before);
+    assert!(log.size_bytes() <= 2048 + 1024);
+    assert!(log.log_start_offset() > 0);
+    assert!(matches!(
+        log.read(0, 100),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    // Time: everything is older than retention.ms → all deleted, log end kept.
+    cfg.retention_bytes = -1;
+    cfg.retention_ms = 10;
+    log.set_config(cfg);
+    log.apply_retention(100_000, i64::MAX / 2).unwrap();
+    assert_eq!(log.log_start_offset(), 100);
+    assert_eq!(log.log_end_offset(), 100);
+    append_n(&mut log, 1, 100_000);
+    assert_eq!(log.log_end_offset(), 101);
+}
+
+#[test]
+fn delete_records_and_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), config(), None, None, false).unwrap();
+    for i in 0..50 {
+        let v = value(i);
+        log.append_as_leader(
+            &build_batch(&[(None, Some(&v))], 1000 + i as i64 * 10),
+            0,
+            0,
+        )
+        .unwrap();
+    }
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(log.offset_for_timestamp(1205).unwrap(), Some((21, 1210)));
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 1000)));
+    assert_eq!(log.offset_for_timestamp(5000).unwrap(), None);
+    assert_eq!(log.max_timestamp().unwrap(), Some((49, 1490)));
+    assert_eq!(log.delete_records_before(30).unwrap(), 30);
+    assert!(matches!(
+        log.read(29, 100),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    assert!(log.read(30, 100).unwrap().region.is_some());
+    assert!(log.delete_records_before(51).is_err());
+}
+
+#[test]
+fn idempotent_duplicates_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), config(), None, None, false).unwrap();
+    let b0 = build_batch_with_producer(&[(None, Some(b"a")), (None, Some(b"b"))], 1, 42, 0, 0);
+    let b1 = build_batch_with_producer(&[(None, Some(b"c"))], 1, 42, 0, 2);
+    assert_eq!(log.append_as_leader(&b0, 0, 1).unwrap().base_offset, 0);
+    assert_eq!(log.append_as_leader(&b1, 0, 1).unwrap().base_offset, 2);
+    drop(log); // unclean: producer state rebuilt from the log
+    let mut log = reopen(dir.path(), false);
+    let dup = log.append_as_leader(&b0, 0, 1).unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(dup.base_offset, 0);
+    assert_eq!(log.log_end_offset(), 3);
+    let gap = build_batch_with_producer(&[(None, Some(b"z"))], 1, 42, 0, 9);
+    assert!(matches!(
+        log.append_as_leader(&gap, 0, 1),
+        Err(StorageError::OutOfOrderSequence { .. })
+    ));
+    log.close().unwrap();
+    drop(log);
+    let mut log = reopen(dir.path(), true);
+    assert!(log.append_as_leader(&b1, 0, 1).unwrap().duplicate);
+}
+
+#[test]
+fn rejects_bad_batches_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), config(), None, None, false).unwrap();
+    let mut bad = build_batch(&[(None, Some(b"a"))], 1);
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert!(log.append_as_leader(&bad, 0, 1).is_err());
+    let big = build_batch(&[(None, Some(&vec![0u8; 2000]))], 1);
+    assert!(matches!(
+        log.append_as_leader(&big, 0, 1),
+        Err(StorageError::RecordListTooLarge { .. })
+    ));
+    let mut two = build_batch(&[(None, Some(b"a"))], 1);
+    two.extend(build_batch(&[(None, Some(b"b"))], 1));
+    assert!(log.append_as_leader(&two, 0, 1).is_err());
+    assert_eq!(log.log_end_offset(), 0);
+}
