@@ -1,0 +1,42 @@
+//! Metadata records: the only way metadata changes. Serialized as JSON, one
+//! record per line of the metadata log.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum MetadataRecord {
+    /// The cluster's identity, written once when the log is created.
+    Cluster {
+        cluster_id: String,
+    },
+    Topic {
+        name: String,
+        topic_id: String,
+    },
+    Partition {
+        topic_id: String,
+        partition: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+    },
+    RemoveTopic {
+        topic_id: String,
+    },
+    /// `value: None` removes an override.
+    TopicConfig {
+        topic: String,
+        name: String,
+        value: Option<String>,
+    },
+    BrokerConfig {
+        name: String,
+        value: Option<String>,
+    },
+    /// Producer ids below `next_producer_id` have been handed out.
+    ProducerIds {
+        next_producer_id: i64,
+    },
+}
