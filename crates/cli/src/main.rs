@@ -1,1 +1,91 @@
-fn main() {}
+//! The `brook` binary. `brook server` runs a broker; with no flags it is the
+//! embedded single-node default: node 1, data in ./brook-data, 127.0.0.1:9092.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use brook_broker::config::{self, BrokerConfig};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "brook", version, about = "Brook: a Kafka-compatible commit log in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker.
+    Server(ServerArgs),
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// A Kafka-style properties file (NAME=VALUE lines).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set a property, e.g. --set log.retention.ms=60000 (repeatable; wins over file and env).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// Print every supported property with its default and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server(args) => server(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn load_config(args: &ServerArgs) -> anyhow::Result<BrokerConfig> {
+    let mut settings = Vec::new();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        settings.extend(config::parse_properties(&text).with_context(|| format!("in {}", path.display()))?);
+    }
+    settings.extend(config::from_env(std::env::vars())?);
+    for item in &args.set {
+        let (name, value) = item.split_once('=').with_context(|| format!("--set expects NAME=VALUE, got '{item}'"))?;
+        settings.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Ok(BrokerConfig::from_settings(&settings)?)
+}
+
+fn server(args: ServerArgs) -> anyhow::Result<()> {
+    if args.print_config {
+        for (name, default, doc) in config::property_table() {
+            println!("{name}={default}\t# {doc}");
+        }
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("BROOK_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let config = load_config(&args).context("invalid configuration")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let broker = brook_broker::Broker::open(config).context("opening the broker's data")?;
+        let listener = brook_broker::server::bind(&broker).await.context("binding the listener")?;
+        brook_broker::server::run(broker, listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

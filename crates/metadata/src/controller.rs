@@ -20,10 +20,7 @@ pub struct ControllerError {
 
 impl ControllerError {
     pub fn new(code: i16, message: impl Into<String>) -> Self {
-        ControllerError {
-            code,
-            message: message.into(),
-        }
+        ControllerError { code, message: message.into() }
     }
 }
 
@@ -32,10 +29,7 @@ pub type Decision<T = ()> = Result<(Vec<MetadataRecord>, T), ControllerError>;
 /// Topic names Kafka accepts: 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
     let invalid = |why: &str| {
-        ControllerError::new(
-            error_code::INVALID_TOPIC_EXCEPTION,
-            format!("Invalid topic name '{name}': {why}"),
-        )
+        ControllerError::new(error_code::INVALID_TOPIC_EXCEPTION, format!("Invalid topic name '{name}': {why}"))
     };
     if name.is_empty() {
         return Err(invalid("empty"));
@@ -46,13 +40,8 @@ pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
     if name.len() > 249 {
         return Err(invalid("longer than 249 characters"));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return Err(invalid(
-            "only ASCII alphanumerics, '.', '_' and '-' are allowed",
-        ));
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+        return Err(invalid("only ASCII alphanumerics, '.', '_' and '-' are allowed"));
     }
     Ok(())
 }
@@ -75,11 +64,7 @@ pub struct ClusterDefaults<'a> {
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
 
 /// CreateTopics. Returns the new topic id.
-pub fn create_topic(
-    image: &MetadataImage,
-    topic: &NewTopic<'_>,
-    defaults: &ClusterDefaults<'_>,
-) -> Decision<Uuid> {
+pub fn create_topic(image: &MetadataImage, topic: &NewTopic<'_>, defaults: &ClusterDefaults<'_>) -> Decision<Uuid> {
     validate_topic_name(topic.name)?;
     if image.topic(topic.name).is_some() {
         return Err(ControllerError::new(
@@ -88,29 +73,24 @@ pub fn create_topic(
         ));
     }
     let collision_key = |n: &str| n.replace('.', "_");
-    if let Some(other) = image
-        .topics
-        .keys()
-        .find(|n| collision_key(n) == collision_key(topic.name))
-    {
+    if let Some(other) = image.topics.keys().find(|n| collision_key(n) == collision_key(topic.name)) {
         return Err(ControllerError::new(
             error_code::INVALID_TOPIC_EXCEPTION,
-            format!("Topic '{}' collides with existing topic '{other}' ('.' and '_' are interchangeable in metric names)", topic.name),
+            format!(
+                "Topic '{}' collides with existing topic '{other}' ('.' and '_' are interchangeable in metric names)",
+                topic.name
+            ),
         ));
     }
-    let partitions = if topic.num_partitions == -1 {
-        defaults.num_partitions
-    } else {
-        topic.num_partitions
-    };
+    let partitions = if topic.num_partitions == -1 { defaults.num_partitions } else { topic.num_partitions };
     if partitions <= 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
-        return Err(ControllerError::new(error_code::INVALID_PARTITIONS, format!("Number of partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}, got {partitions}.")));
+        return Err(ControllerError::new(
+            error_code::INVALID_PARTITIONS,
+            format!("Number of partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}, got {partitions}."),
+        ));
     }
-    let replication = if topic.replication_factor == -1 {
-        defaults.replication_factor
-    } else {
-        topic.replication_factor
-    };
+    let replication =
+        if topic.replication_factor == -1 { defaults.replication_factor } else { topic.replication_factor };
     if replication <= 0 || replication as usize > defaults.live_brokers.len() {
         return Err(ControllerError::new(
             error_code::INVALID_REPLICATION_FACTOR,
@@ -121,20 +101,11 @@ pub fn create_topic(
         ));
     }
     for (name, value) in topic.configs {
-        topic_config::validate(name, value)
-            .map_err(|m| ControllerError::new(error_code::INVALID_CONFIG, m))?;
+        topic_config::validate(name, value).map_err(|m| ControllerError::new(error_code::INVALID_CONFIG, m))?;
     }
     let id = Uuid::new_v4();
-    let mut records = vec![MetadataRecord::Topic {
-        name: topic.name.to_string(),
-        topic_id: id.to_string(),
-    }];
-    records.extend(partition_records(
-        id,
-        0..partitions,
-        replication,
-        defaults.live_brokers,
-    ));
+    let mut records = vec![MetadataRecord::Topic { name: topic.name.to_string(), topic_id: id.to_string() }];
+    records.extend(partition_records(id, 0..partitions, replication, defaults.live_brokers));
     for (name, value) in topic.configs {
         records.push(MetadataRecord::TopicConfig {
             topic: topic.name.to_string(),
@@ -154,9 +125,8 @@ fn partition_records(
 ) -> Vec<MetadataRecord> {
     partitions
         .map(|p| {
-            let replicas: Vec<i32> = (0..replication as usize)
-                .map(|r| brokers[(p as usize + r) % brokers.len()])
-                .collect();
+            let replicas: Vec<i32> =
+                (0..replication as usize).map(|r| brokers[(p as usize + r) % brokers.len()]).collect();
             MetadataRecord::Partition {
                 topic_id: id.to_string(),
                 partition: p,
@@ -172,31 +142,15 @@ fn partition_records(
 /// DeleteTopics.
 pub fn delete_topic(image: &MetadataImage, name: &str) -> Decision<Uuid> {
     let topic = image.topic(name).ok_or_else(|| {
-        ControllerError::new(
-            error_code::UNKNOWN_TOPIC_OR_PARTITION,
-            format!("Topic '{name}' does not exist."),
-        )
+        ControllerError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist."))
     })?;
-    Ok((
-        vec![MetadataRecord::RemoveTopic {
-            topic_id: topic.id.to_string(),
-        }],
-        topic.id,
-    ))
+    Ok((vec![MetadataRecord::RemoveTopic { topic_id: topic.id.to_string() }], topic.id))
 }
 
 /// CreatePartitions: grow `name` to `count` partitions.
-pub fn create_partitions(
-    image: &MetadataImage,
-    name: &str,
-    count: i32,
-    live_brokers: &[i32],
-) -> Decision {
+pub fn create_partitions(image: &MetadataImage, name: &str, count: i32, live_brokers: &[i32]) -> Decision {
     let topic = image.topic(name).ok_or_else(|| {
-        ControllerError::new(
-            error_code::UNKNOWN_TOPIC_OR_PARTITION,
-            format!("Topic '{name}' does not exist."),
-        )
+        ControllerError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist."))
     })?;
     let current = topic.partitions.len() as i32;
     if count <= current {
@@ -211,15 +165,8 @@ pub fn create_partitions(
             format!("At most {MAX_PARTITIONS_PER_TOPIC} partitions per topic."),
         ));
     }
-    let replication = topic
-        .partitions
-        .values()
-        .next()
-        .map_or(1, |p| p.replicas.len() as i16);
-    Ok((
-        partition_records(topic.id, current..count, replication, live_brokers),
-        (),
-    ))
+    let replication = topic.partitions.values().next().map_or(1, |p| p.replicas.len() as i16);
+    Ok((partition_records(topic.id, current..count, replication, live_brokers), ()))
 }
 
 /// A config change for one resource: `Some` sets, `None` deletes.
@@ -227,17 +174,9 @@ pub type ConfigChanges = BTreeMap<String, Option<String>>;
 
 /// (Incremental)AlterConfigs on a topic. `replace_all` is the legacy
 /// AlterConfigs semantics: overrides not listed are removed.
-pub fn alter_topic_configs(
-    image: &MetadataImage,
-    name: &str,
-    changes: &ConfigChanges,
-    replace_all: bool,
-) -> Decision {
+pub fn alter_topic_configs(image: &MetadataImage, name: &str, changes: &ConfigChanges, replace_all: bool) -> Decision {
     let topic = image.topic(name).ok_or_else(|| {
-        ControllerError::new(
-            error_code::UNKNOWN_TOPIC_OR_PARTITION,
-            format!("Topic '{name}' does not exist."),
-        )
+        ControllerError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist."))
     })?;
     for (key, value) in changes {
         match value {
@@ -250,19 +189,11 @@ pub fn alter_topic_configs(
     }
     let mut records: Vec<MetadataRecord> = changes
         .iter()
-        .map(|(k, v)| MetadataRecord::TopicConfig {
-            topic: name.to_string(),
-            name: k.clone(),
-            value: v.clone(),
-        })
+        .map(|(k, v)| MetadataRecord::TopicConfig { topic: name.to_string(), name: k.clone(), value: v.clone() })
         .collect();
     if replace_all {
         for key in topic.configs.keys().filter(|k| !changes.contains_key(*k)) {
-            records.push(MetadataRecord::TopicConfig {
-                topic: name.to_string(),
-                name: key.clone(),
-                value: None,
-            });
+            records.push(MetadataRecord::TopicConfig { topic: name.to_string(), name: key.clone(), value: None });
         }
     }
     Ok((records, ()))
@@ -270,28 +201,12 @@ pub fn alter_topic_configs(
 
 /// Records for dynamic broker config changes, already validated by the broker
 /// (which owns the list of dynamically updatable properties).
-pub fn alter_broker_configs(
-    image: &MetadataImage,
-    changes: &ConfigChanges,
-    replace_all: bool,
-) -> Decision {
-    let mut records: Vec<MetadataRecord> = changes
-        .iter()
-        .map(|(k, v)| MetadataRecord::BrokerConfig {
-            name: k.clone(),
-            value: v.clone(),
-        })
-        .collect();
+pub fn alter_broker_configs(image: &MetadataImage, changes: &ConfigChanges, replace_all: bool) -> Decision {
+    let mut records: Vec<MetadataRecord> =
+        changes.iter().map(|(k, v)| MetadataRecord::BrokerConfig { name: k.clone(), value: v.clone() }).collect();
     if replace_all {
-        for key in image
-            .broker_configs
-            .keys()
-            .filter(|k| !changes.contains_key(*k))
-        {
-            records.push(MetadataRecord::BrokerConfig {
-                name: key.clone(),
-                value: None,
-            });
+        for key in image.broker_configs.keys().filter(|k| !changes.contains_key(*k)) {
+            records.push(MetadataRecord::BrokerConfig { name: key.clone(), value: None });
         }
     }
     Ok((records, ()))
@@ -300,12 +215,7 @@ pub fn alter_broker_configs(
 /// InitProducerId for a non-transactional producer: the next unused id.
 pub fn allocate_producer_id(image: &MetadataImage) -> Decision<i64> {
     let id = image.next_producer_id;
-    Ok((
-        vec![MetadataRecord::ProducerIds {
-            next_producer_id: id + 1,
-        }],
-        id,
-    ))
+    Ok((vec![MetadataRecord::ProducerIds { next_producer_id: id + 1 }], id))
 }
 
 #[cfg(test)]
@@ -321,66 +231,25 @@ mod tests {
     #[test]
     fn topic_lifecycle() {
         let mut image = MetadataImage::default();
-        let defaults = ClusterDefaults {
-            num_partitions: 3,
-            replication_factor: 1,
-            live_brokers: &[1],
-        };
+        let defaults = ClusterDefaults { num_partitions: 3, replication_factor: 1, live_brokers: &[1] };
         let configs = BTreeMap::new();
-        let new = NewTopic {
-            name: "orders",
-            num_partitions: -1,
-            replication_factor: -1,
-            configs: &configs,
-        };
+        let new = NewTopic { name: "orders", num_partitions: -1, replication_factor: -1, configs: &configs };
         let (records, _) = create_topic(&image, &new, &defaults).unwrap();
         apply(&mut image, &records);
         assert_eq!(image.topic("orders").unwrap().partitions.len(), 3);
-        assert_eq!(
-            create_topic(&image, &new, &defaults).unwrap_err().code,
-            error_code::TOPIC_ALREADY_EXISTS
-        );
-        let bad = NewTopic {
-            name: "a/b",
-            num_partitions: 1,
-            replication_factor: 1,
-            configs: &configs,
-        };
-        assert_eq!(
-            create_topic(&image, &bad, &defaults).unwrap_err().code,
-            error_code::INVALID_TOPIC_EXCEPTION
-        );
-        let rf = NewTopic {
-            name: "x",
-            num_partitions: 1,
-            replication_factor: 3,
-            configs: &configs,
-        };
-        assert_eq!(
-            create_topic(&image, &rf, &defaults).unwrap_err().code,
-            error_code::INVALID_REPLICATION_FACTOR
-        );
+        assert_eq!(create_topic(&image, &new, &defaults).unwrap_err().code, error_code::TOPIC_ALREADY_EXISTS);
+        let bad = NewTopic { name: "a/b", num_partitions: 1, replication_factor: 1, configs: &configs };
+        assert_eq!(create_topic(&image, &bad, &defaults).unwrap_err().code, error_code::INVALID_TOPIC_EXCEPTION);
+        let rf = NewTopic { name: "x", num_partitions: 1, replication_factor: 3, configs: &configs };
+        assert_eq!(create_topic(&image, &rf, &defaults).unwrap_err().code, error_code::INVALID_REPLICATION_FACTOR);
         let mut bad_configs = BTreeMap::new();
         bad_configs.insert("retention.ms".to_string(), "soon".to_string());
-        let cfg = NewTopic {
-            name: "y",
-            num_partitions: 1,
-            replication_factor: 1,
-            configs: &bad_configs,
-        };
-        assert_eq!(
-            create_topic(&image, &cfg, &defaults).unwrap_err().code,
-            error_code::INVALID_CONFIG
-        );
+        let cfg = NewTopic { name: "y", num_partitions: 1, replication_factor: 1, configs: &bad_configs };
+        assert_eq!(create_topic(&image, &cfg, &defaults).unwrap_err().code, error_code::INVALID_CONFIG);
         let (records, _) = create_partitions(&image, "orders", 5, &[1]).unwrap();
         apply(&mut image, &records);
         assert_eq!(image.topic("orders").unwrap().partitions.len(), 5);
-        assert_eq!(
-            create_partitions(&image, "orders", 2, &[1])
-                .unwrap_err()
-                .code,
-            error_code::INVALID_PARTITIONS
-        );
+        assert_eq!(create_partitions(&image, "orders", 2, &[1]).unwrap_err().code, error_code::INVALID_PARTITIONS);
         let (records, _) = delete_topic(&image, "orders").unwrap();
         apply(&mut image, &records);
         assert!(image.topic("orders").is_none());

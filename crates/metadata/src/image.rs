@@ -43,9 +43,7 @@ impl MetadataImage {
     }
 
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
-        self.topic_names_by_id
-            .get(id)
-            .and_then(|n| self.topics.get(n))
+        self.topic_names_by_id.get(id).and_then(|n| self.topics.get(n))
     }
 
     /// Applies one record. Records were validated by the controller before
@@ -60,26 +58,11 @@ impl MetadataImage {
                 self.topic_names_by_id.insert(id, name.clone());
                 self.topics.insert(
                     name.clone(),
-                    TopicImage {
-                        name: name.clone(),
-                        id,
-                        partitions: BTreeMap::new(),
-                        configs: BTreeMap::new(),
-                    },
+                    TopicImage { name: name.clone(), id, partitions: BTreeMap::new(), configs: BTreeMap::new() },
                 );
             }
-            MetadataRecord::Partition {
-                topic_id,
-                partition,
-                replicas,
-                isr,
-                leader,
-                leader_epoch,
-            } => {
-                let Some(name) = Uuid::parse_str(topic_id)
-                    .ok()
-                    .and_then(|id| self.topic_names_by_id.get(&id))
-                else {
+            MetadataRecord::Partition { topic_id, partition, replicas, isr, leader, leader_epoch } => {
+                let Some(name) = Uuid::parse_str(topic_id).ok().and_then(|id| self.topic_names_by_id.get(&id)) else {
                     return;
                 };
                 if let Some(topic) = self.topics.get_mut(name) {

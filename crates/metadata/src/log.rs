@@ -40,9 +40,7 @@ const FILE_NAME: &str = "__cluster_metadata.log";
 fn decode_line(line: &str) -> Option<MetadataRecord> {
     let (crc, json) = line.split_once(' ')?;
     let crc = u32::from_str_radix(crc, 16).ok()?;
-    (crc32c::crc32c(json.as_bytes()) == crc)
-        .then(|| serde_json::from_str(json).ok())
-        .flatten()
+    (crc32c::crc32c(json.as_bytes()) == crc).then(|| serde_json::from_str(json).ok()).flatten()
 }
 
 impl MetadataLog {
@@ -55,10 +53,7 @@ impl MetadataLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let mut image = MetadataImage {
-            last_offset: -1,
-            ..MetadataImage::default()
-        };
+        let mut image = MetadataImage { last_offset: -1, ..MetadataImage::default() };
         let mut valid_len = 0usize;
         for line in text.split_inclusive(|b| *b == b'\n') {
             let record = std::str::from_utf8(line)
@@ -73,20 +68,12 @@ impl MetadataLog {
             image.last_offset += 1;
             valid_len += line.len();
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)?;
+        let file = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
         if valid_len < text.len() {
             file.set_len(valid_len as u64)?;
             file.sync_all()?;
         }
-        Ok(MetadataLog {
-            path,
-            file: Mutex::new(file),
-            image: RwLock::new(Arc::new(image)),
-        })
+        Ok(MetadataLog { path, file: Mutex::new(file), image: RwLock::new(Arc::new(image)) })
     }
 
     /// The current image.
@@ -113,11 +100,7 @@ impl MetadataLog {
         let mut buf = String::new();
         for record in &records {
             let json = serde_json::to_string(record)?;
-            buf.push_str(&format!(
-                "{:08x} {}\n",
-                crc32c::crc32c(json.as_bytes()),
-                json
-            ));
+            buf.push_str(&format!("{:08x} {}\n", crc32c::crc32c(json.as_bytes()), json));
         }
         file.write_all(buf.as_bytes())?;
         file.sync_data()?;
@@ -147,10 +130,7 @@ mod tests {
         log.commit_with(|_| {
             Ok::<_, ()>((
                 vec![
-                    MetadataRecord::Topic {
-                        name: "t".into(),
-                        topic_id: id.clone(),
-                    },
+                    MetadataRecord::Topic { name: "t".into(), topic_id: id.clone() },
                     MetadataRecord::Partition {
                         topic_id: id.clone(),
                         partition: 0,
@@ -175,21 +155,10 @@ mod tests {
         assert!(log.image().topic("t").is_some());
         assert_eq!(log.image().last_offset, 1);
         // The log stays appendable after truncation.
-        log.commit_with(|_| {
-            Ok::<_, ()>((
-                vec![MetadataRecord::RemoveTopic {
-                    topic_id: id.clone(),
-                }],
-                (),
-            ))
-        })
-        .unwrap()
-        .unwrap();
-        drop(log);
-        assert!(MetadataLog::open(dir.path())
+        log.commit_with(|_| Ok::<_, ()>((vec![MetadataRecord::RemoveTopic { topic_id: id.clone() }], ())))
             .unwrap()
-            .image()
-            .topic("t")
-            .is_none());
+            .unwrap();
+        drop(log);
+        assert!(MetadataLog::open(dir.path()).unwrap().image().topic("t").is_none());
     }
 }

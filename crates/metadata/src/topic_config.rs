@@ -46,40 +46,28 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         name: "flush.messages",
         broker_property: "log.flush.interval.messages",
         default: "9223372036854775807",
-        kind: Kind::Long {
-            min: 1,
-            max: i64::MAX,
-        },
+        kind: Kind::Long { min: 1, max: i64::MAX },
         doc: "fsync the log after this many records.",
     },
     TopicConfigDef {
         name: "flush.ms",
         broker_property: "log.flush.interval.ms",
         default: "9223372036854775807",
-        kind: Kind::Long {
-            min: 0,
-            max: i64::MAX,
-        },
+        kind: Kind::Long { min: 0, max: i64::MAX },
         doc: "fsync the log when unflushed data is this old.",
     },
     TopicConfigDef {
         name: "index.interval.bytes",
         broker_property: "log.index.interval.bytes",
         default: "4096",
-        kind: Kind::Long {
-            min: 0,
-            max: I32_MAX,
-        },
+        kind: Kind::Long { min: 0, max: I32_MAX },
         doc: "Bytes between offset index entries.",
     },
     TopicConfigDef {
         name: "max.message.bytes",
         broker_property: "message.max.bytes",
         default: "1048588",
-        kind: Kind::Long {
-            min: 0,
-            max: I32_MAX,
-        },
+        kind: Kind::Long { min: 0, max: I32_MAX },
         doc: "Largest record batch accepted.",
     },
     TopicConfigDef {
@@ -93,50 +81,35 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         name: "min.insync.replicas",
         broker_property: "min.insync.replicas",
         default: "1",
-        kind: Kind::Long {
-            min: 1,
-            max: I32_MAX,
-        },
+        kind: Kind::Long { min: 1, max: I32_MAX },
         doc: "Replicas that must acknowledge an acks=all produce.",
     },
     TopicConfigDef {
         name: "retention.bytes",
         broker_property: "log.retention.bytes",
         default: "-1",
-        kind: Kind::Long {
-            min: -1,
-            max: i64::MAX,
-        },
+        kind: Kind::Long { min: -1, max: i64::MAX },
         doc: "Delete old segments beyond this partition size; -1 = no limit.",
     },
     TopicConfigDef {
         name: "retention.ms",
         broker_property: "log.retention.ms",
         default: "604800000",
-        kind: Kind::Long {
-            min: -1,
-            max: i64::MAX,
-        },
+        kind: Kind::Long { min: -1, max: i64::MAX },
         doc: "Delete segments older than this; -1 = forever.",
     },
     TopicConfigDef {
         name: "segment.bytes",
         broker_property: "log.segment.bytes",
         default: "1073741824",
-        kind: Kind::Long {
-            min: 14,
-            max: I32_MAX,
-        },
+        kind: Kind::Long { min: 14, max: I32_MAX },
         doc: "Segment file size before rolling.",
     },
     TopicConfigDef {
         name: "segment.ms",
         broker_property: "log.roll.ms",
         default: "604800000",
-        kind: Kind::Long {
-            min: 1,
-            max: i64::MAX,
-        },
+        kind: Kind::Long { min: 1, max: i64::MAX },
         doc: "Roll a segment this long after its first append.",
     },
 ];
@@ -150,12 +123,8 @@ pub fn check_value(kind: Kind, name: &str, value: &str) -> Result<(), String> {
     match kind {
         Kind::Long { min, max } => match value.trim().parse::<i64>() {
             Ok(v) if v >= min && v <= max => Ok(()),
-            Ok(v) => Err(format!(
-                "Invalid value {v} for configuration {name}: must be between {min} and {max}"
-            )),
-            Err(_) => Err(format!(
-                "Invalid value {value} for configuration {name}: not a number"
-            )),
+            Ok(v) => Err(format!("Invalid value {v} for configuration {name}: must be between {min} and {max}")),
+            Err(_) => Err(format!("Invalid value {value} for configuration {name}: not a number")),
         },
         Kind::Choice(options) => {
             if options.contains(&value.trim()) {
@@ -169,8 +138,7 @@ pub fn check_value(kind: Kind, name: &str, value: &str) -> Result<(), String> {
 
 /// Validates one topic-level setting.
 pub fn validate(name: &str, value: &str) -> Result<(), String> {
-    let def =
-        definition(name).ok_or_else(|| format!("Unknown or unsupported topic config {name}"))?;
+    let def = definition(name).ok_or_else(|| format!("Unknown or unsupported topic config {name}"))?;
     check_value(def.kind, name, value)
 }
 
@@ -222,11 +190,8 @@ pub fn log_config(
             "index.interval.bytes" => config.index_interval_bytes = long().max(0) as u64,
             "max.message.bytes" => config.max_message_bytes = long().max(0) as usize,
             "message.timestamp.type" => {
-                config.timestamp_type = if value == "LogAppendTime" {
-                    TimestampType::LogAppendTime
-                } else {
-                    TimestampType::CreateTime
-                }
+                config.timestamp_type =
+                    if value == "LogAppendTime" { TimestampType::LogAppendTime } else { TimestampType::CreateTime }
             }
             "retention.bytes" => config.retention_bytes = long(),
             "retention.ms" => config.retention_ms = long(),

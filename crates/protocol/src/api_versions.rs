@@ -6,11 +6,7 @@ use kafka_protocol::messages::ApiKey;
 /// (api key, min version, max version).
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
-    (
-        ApiKey::Fetch,
-        crate::fetch_response::MIN_VERSION,
-        crate::fetch_response::MAX_VERSION,
-    ),
+    (ApiKey::Fetch, crate::fetch_response::MIN_VERSION, crate::fetch_response::MAX_VERSION),
     (ApiKey::ListOffsets, 1, 8),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
@@ -28,10 +24,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 
 /// The supported range for `api_key`, if Brook serves it.
 pub fn supported_range(api_key: i16) -> Option<(i16, i16)> {
-    SUPPORTED_APIS
-        .iter()
-        .find(|(key, _, _)| *key as i16 == api_key)
-        .map(|(_, min, max)| (*min, *max))
+    SUPPORTED_APIS.iter().find(|(key, _, _)| *key as i16 == api_key).map(|(_, min, max)| (*min, *max))
 }
 
 #[cfg(test)]
@@ -42,10 +35,7 @@ mod tests {
     fn ranges_within_crate_support() {
         for (key, min, max) in SUPPORTED_APIS {
             let crate_range = key.valid_versions();
-            assert!(
-                *min >= crate_range.min && *max <= crate_range.max,
-                "{key:?}"
-            );
+            assert!(*min >= crate_range.min && *max <= crate_range.max, "{key:?}");
             assert!(min <= max);
         }
         assert_eq!(supported_range(ApiKey::Produce as i16), Some((3, 11)));

@@ -57,9 +57,7 @@ impl BatchError {
     pub fn error_code(&self) -> i16 {
         use crate::error_code::*;
         match self {
-            BatchError::Truncated(_)
-            | BatchError::InvalidLength(_)
-            | BatchError::CrcMismatch { .. } => CORRUPT_MESSAGE,
+            BatchError::Truncated(_) | BatchError::InvalidLength(_) | BatchError::CrcMismatch { .. } => CORRUPT_MESSAGE,
             BatchError::UnsupportedMagic(_) => UNSUPPORTED_FOR_MESSAGE_FORMAT,
             BatchError::InconsistentCount { .. } => INVALID_RECORD,
             BatchError::UnknownCompression(_) => UNSUPPORTED_COMPRESSION_TYPE,
@@ -194,17 +192,11 @@ pub fn validate(batch: &[u8], max_message_bytes: usize) -> Result<BatchHeader, B
         return Err(BatchError::InvalidLength(header.batch_length));
     }
     if batch.len() > max_message_bytes {
-        return Err(BatchError::TooLarge {
-            size: batch.len(),
-            max: max_message_bytes,
-        });
+        return Err(BatchError::TooLarge { size: batch.len(), max: max_message_bytes });
     }
     let computed = compute_crc(batch);
     if computed != header.crc {
-        return Err(BatchError::CrcMismatch {
-            stored: header.crc,
-            computed,
-        });
+        return Err(BatchError::CrcMismatch { stored: header.crc, computed });
     }
     if header.record_count <= 0 || header.last_offset_delta != header.record_count - 1 {
         return Err(BatchError::InconsistentCount {
@@ -332,10 +324,7 @@ mod tests {
         let mut batch = build_batch(&[(None, Some(b"hello"))], 1);
         let last = batch.len() - 1;
         batch[last] ^= 0xff;
-        assert!(matches!(
-            validate(&batch, 1 << 20),
-            Err(BatchError::CrcMismatch { .. })
-        ));
+        assert!(matches!(validate(&batch, 1 << 20), Err(BatchError::CrcMismatch { .. })));
     }
 
     #[test]
@@ -360,10 +349,7 @@ mod tests {
     fn rejects_bad_magic_and_truncation() {
         let mut batch = build_batch(&[(None, Some(b"x"))], 1);
         batch[16] = 1;
-        assert_eq!(
-            validate(&batch, 1 << 20),
-            Err(BatchError::UnsupportedMagic(1))
-        );
+        assert_eq!(validate(&batch, 1 << 20), Err(BatchError::UnsupportedMagic(1)));
         let batch = build_batch(&[(None, Some(b"x"))], 1);
         assert!(split_batches(&batch[..batch.len() - 1]).is_err());
         assert!(validate(&batch, 10).is_err());
@@ -375,10 +361,7 @@ mod tests {
         let second = build_batch(&[(None, Some(b"bb"))], 1);
         let first_len = two.len();
         two.extend_from_slice(&second);
-        assert_eq!(
-            split_batches(&two).unwrap(),
-            vec![(0, first_len), (first_len, second.len())]
-        );
+        assert_eq!(split_batches(&two).unwrap(), vec![(0, first_len), (first_len, second.len())]);
     }
 }
 
@@ -410,11 +393,8 @@ pub fn record_timestamps(batch: &[u8]) -> Vec<(i32, i64)> {
         let Some((offset_delta, _)) = body.get(1 + n1..).and_then(get_varlong) else {
             break;
         };
-        let timestamp = if header.is_log_append_time() {
-            header.max_timestamp
-        } else {
-            header.base_timestamp + ts_delta
-        };
+        let timestamp =
+            if header.is_log_append_time() { header.max_timestamp } else { header.base_timestamp + ts_delta };
         out.push((offset_delta as i32, timestamp));
         at = body_end;
     }
@@ -439,14 +419,8 @@ mod record_tests {
 
     #[test]
     fn record_timestamps_of_uncompressed_batch() {
-        let batch = build_batch(
-            &[(None, Some(b"a")), (Some(b"k"), Some(b"bb")), (None, None)],
-            500,
-        );
-        assert_eq!(
-            record_timestamps(&batch),
-            vec![(0, 500), (1, 500), (2, 500)]
-        );
+        let batch = build_batch(&[(None, Some(b"a")), (Some(b"k"), Some(b"bb")), (None, None)], 500);
+        assert_eq!(record_timestamps(&batch), vec![(0, 500), (1, 500), (2, 500)]);
         assert!(record_timestamps(&batch[..70]).len() < 3);
     }
 }

@@ -120,11 +120,7 @@ impl Encoder {
 /// Encodes a full response frame (size prefix, header, body) as chunks.
 pub fn encode(correlation_id: i32, version: i16, data: &FetchResponseData) -> Vec<Chunk> {
     let flexible = version >= 12;
-    let mut e = Encoder {
-        buf: BytesMut::with_capacity(256),
-        chunks: Vec::with_capacity(4),
-        flexible,
-    };
+    let mut e = Encoder { buf: BytesMut::with_capacity(256), chunks: Vec::with_capacity(4), flexible };
     e.buf.put_i32(0); // size, patched below
     e.buf.put_i32(correlation_id);
     e.tagged_fields_empty(); // response header v1

@@ -24,10 +24,7 @@ pub fn check_request_size(prefix: [u8; 4], max_bytes: usize) -> Result<usize, Fr
     }
     let size = size as usize;
     if size > max_bytes {
-        return Err(FrameError::TooLarge {
-            size,
-            max: max_bytes,
-        });
+        return Err(FrameError::TooLarge { size, max: max_bytes });
     }
     if size < REQUEST_HEADER_MIN_BYTES {
         return Err(FrameError::TooSmall(size));
@@ -42,17 +39,8 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(check_request_size(100i32.to_be_bytes(), 1000), Ok(100));
-        assert!(matches!(
-            check_request_size((-1i32).to_be_bytes(), 1000),
-            Err(FrameError::Negative(-1))
-        ));
-        assert!(matches!(
-            check_request_size(1001i32.to_be_bytes(), 1000),
-            Err(FrameError::TooLarge { .. })
-        ));
-        assert!(matches!(
-            check_request_size(3i32.to_be_bytes(), 1000),
-            Err(FrameError::TooSmall(3))
-        ));
+        assert!(matches!(check_request_size((-1i32).to_be_bytes(), 1000), Err(FrameError::Negative(-1))));
+        assert!(matches!(check_request_size(1001i32.to_be_bytes(), 1000), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(check_request_size(3i32.to_be_bytes(), 1000), Err(FrameError::TooSmall(3))));
     }
 }

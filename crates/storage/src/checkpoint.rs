@@ -30,22 +30,14 @@ pub fn read_lines(path: &Path) -> Result<Vec<Vec<String>>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    let corrupt = |reason: &str| StorageError::Corrupt {
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    };
+    let corrupt = |reason: &str| StorageError::Corrupt { path: path.display().to_string(), reason: reason.to_string() };
     let mut lines = text.lines();
     if lines.next() != Some("0") {
         return Err(corrupt("unknown version"));
     }
-    let count: usize = lines
-        .next()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| corrupt("bad count"))?;
-    let entries: Vec<Vec<String>> = lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect();
+    let count: usize = lines.next().and_then(|l| l.trim().parse().ok()).ok_or_else(|| corrupt("bad count"))?;
+    let entries: Vec<Vec<String>> =
+        lines.filter(|l| !l.trim().is_empty()).map(|l| l.split_whitespace().map(str::to_string).collect()).collect();
     if entries.len() != count {
         return Err(corrupt("entry count mismatch"));
     }
@@ -57,11 +49,9 @@ pub fn read_offsets(path: &Path) -> Result<Vec<(String, i32, i64)>> {
     let mut out = Vec::new();
     for fields in read_lines(path)? {
         let parsed = match fields.as_slice() {
-            [topic, partition, offset] => partition
-                .parse()
-                .ok()
-                .zip(offset.parse().ok())
-                .map(|(p, o)| (topic.clone(), p, o)),
+            [topic, partition, offset] => {
+                partition.parse().ok().zip(offset.parse().ok()).map(|(p, o)| (topic.clone(), p, o))
+            }
             _ => None,
         };
         out.push(parsed.ok_or_else(|| StorageError::Corrupt {
@@ -74,10 +64,7 @@ pub fn read_offsets(path: &Path) -> Result<Vec<(String, i32, i64)>> {
 
 /// Writes `topic partition offset` entries.
 pub fn write_offsets(path: &Path, entries: &[(String, i32, i64)]) -> Result<()> {
-    let lines: Vec<String> = entries
-        .iter()
-        .map(|(t, p, o)| format!("{t} {p} {o}"))
-        .collect();
+    let lines: Vec<String> = entries.iter().map(|(t, p, o)| format!("{t} {p} {o}")).collect();
     write_lines(path, &lines)
 }
 
@@ -94,8 +81,6 @@ mod tests {
         assert_eq!(read_offsets(&path).unwrap(), entries);
         std::fs::write(&path, "0\n3\na 0 1\n").unwrap();
         assert!(read_offsets(&path).is_err());
-        assert!(read_offsets(&dir.path().join("missing"))
-            .unwrap()
-            .is_empty());
+        assert!(read_offsets(&dir.path().join("missing")).unwrap().is_empty());
     }
 }

@@ -65,21 +65,14 @@ impl LeaderEpochCache {
         match self.entries.iter().rposition(|(e, _)| *e <= epoch) {
             None => (UNDEFINED_EPOCH, UNDEFINED_OFFSET),
             Some(i) => {
-                let end = self
-                    .entries
-                    .get(i + 1)
-                    .map_or(log_end_offset, |(_, start)| *start);
+                let end = self.entries.get(i + 1).map_or(log_end_offset, |(_, start)| *start);
                 (self.entries[i].0, end)
             }
         }
     }
 
     pub fn persist(&self) -> Result<()> {
-        let lines: Vec<String> = self
-            .entries
-            .iter()
-            .map(|(e, o)| format!("{e} {o}"))
-            .collect();
+        let lines: Vec<String> = self.entries.iter().map(|(e, o)| format!("{e} {o}")).collect();
         checkpoint::write_lines(&self.path, &lines)
     }
 }

@@ -10,23 +10,11 @@ pub enum StorageError {
     #[error("invalid batch: {0}")]
     InvalidBatch(#[from] BatchError),
     #[error("offset {offset} is out of range [{log_start}, {log_end}]")]
-    OffsetOutOfRange {
-        offset: i64,
-        log_start: i64,
-        log_end: i64,
-    },
+    OffsetOutOfRange { offset: i64, log_start: i64, log_end: i64 },
     #[error("producer {producer_id}: out of order sequence {found}, expected {expected}")]
-    OutOfOrderSequence {
-        producer_id: i64,
-        expected: i32,
-        found: i32,
-    },
+    OutOfOrderSequence { producer_id: i64, expected: i32, found: i32 },
     #[error("producer {producer_id}: epoch {found} is older than current epoch {current}")]
-    InvalidProducerEpoch {
-        producer_id: i64,
-        current: i16,
-        found: i16,
-    },
+    InvalidProducerEpoch { producer_id: i64, current: i16, found: i16 },
     #[error("batch of {size} bytes is larger than segment.bytes {segment_bytes}")]
     RecordListTooLarge { size: usize, segment_bytes: u64 },
     #[error("log is offline after an earlier fatal IO error")]

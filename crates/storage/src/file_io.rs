@@ -8,22 +8,13 @@ use std::path::Path;
 
 /// Writes all of `slices` at `position`, handling short writes.
 pub fn write_all_vectored_at(file: &File, slices: &[&[u8]], mut position: u64) -> io::Result<()> {
-    let mut iov: Vec<IoSlice<'_>> = slices
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| IoSlice::new(s))
-        .collect();
+    let mut iov: Vec<IoSlice<'_>> = slices.iter().filter(|s| !s.is_empty()).map(|s| IoSlice::new(s)).collect();
     let mut remaining: &mut [IoSlice<'_>] = &mut iov[..];
     while !remaining.is_empty() {
         let count = remaining.len().min(1024) as libc::c_int;
         // SAFETY: IoSlice is ABI compatible with iovec; the fd is valid for the call.
         let written = unsafe {
-            libc::pwritev(
-                file.as_raw_fd(),
-                remaining.as_ptr() as *const libc::iovec,
-                count,
-                position as libc::off_t,
-            )
+            libc::pwritev(file.as_raw_fd(), remaining.as_ptr() as *const libc::iovec, count, position as libc::off_t)
         };
         if written < 0 {
             let err = io::Error::last_os_error();
@@ -33,10 +24,7 @@ pub fn write_all_vectored_at(file: &File, slices: &[&[u8]], mut position: u64) -
             return Err(err);
         }
         if written == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "pwritev wrote 0 bytes",
-            ));
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "pwritev wrote 0 bytes"));
         }
         position += written as u64;
         IoSlice::advance_slices(&mut remaining, written as usize);
@@ -53,11 +41,7 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 pub fn atomic_write(path: &Path, contents: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
     }
@@ -76,12 +60,7 @@ mod tests {
     fn vectored_write_and_atomic_replace() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
+        let file = OpenOptions::new().create(true).read(true).write(true).open(&path).unwrap();
         write_all_vectored_at(&file, &[b"hello ", b"", b"world"], 2).unwrap();
         let data = std::fs::read(&path).unwrap();
         assert_eq!(&data[2..], b"hello world");

@@ -40,27 +40,15 @@ impl<T: Entry> EntryFile<T> {
         }
         let entries: Vec<T> = data.chunks_exact(T::SIZE).map(T::decode).collect();
         let persisted = entries.len();
-        Ok(Some(EntryFile {
-            path,
-            entries,
-            persisted,
-        }))
+        Ok(Some(EntryFile { path, entries, persisted }))
     }
 
     fn empty(path: PathBuf) -> Self {
-        EntryFile {
-            path,
-            entries: Vec::new(),
-            persisted: 0,
-        }
+        EntryFile { path, entries: Vec::new(), persisted: 0 }
     }
 
     fn flush(&mut self) -> Result<()> {
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(&self.path)?;
+        let file = OpenOptions::new().create(true).write(true).truncate(false).open(&self.path)?;
         if self.persisted < self.entries.len() {
             let mut buf = Vec::with_capacity((self.entries.len() - self.persisted) * T::SIZE);
             for e in &self.entries[self.persisted..] {
@@ -128,9 +116,7 @@ pub struct OffsetIndex {
 
 impl OffsetIndex {
     pub fn empty(path: PathBuf) -> Self {
-        OffsetIndex {
-            inner: EntryFile::empty(path),
-        }
+        OffsetIndex { inner: EntryFile::empty(path) }
     }
 
     /// Loads the index file if it exists and is consistent with a segment of
@@ -143,10 +129,7 @@ impl OffsetIndex {
             .entries
             .windows(2)
             .all(|w| w[0].relative_offset < w[1].relative_offset && w[0].position < w[1].position);
-        let in_bounds = inner
-            .entries
-            .last()
-            .is_none_or(|e| (e.position as u64) < segment_size);
+        let in_bounds = inner.entries.last().is_none_or(|e| (e.position as u64) < segment_size);
         Ok((ordered && in_bounds).then_some(OffsetIndex { inner }))
     }
 
@@ -156,10 +139,7 @@ impl OffsetIndex {
                 return;
             }
         }
-        self.inner.entries.push(OffsetEntry {
-            relative_offset,
-            position,
-        });
+        self.inner.entries.push(OffsetEntry { relative_offset, position });
     }
 
     /// The last entry whose offset is ≤ `relative_offset`: where to start scanning.
@@ -175,10 +155,7 @@ impl OffsetIndex {
 
     /// Drops entries at or beyond file `position` (used when truncating a segment).
     pub fn truncate_to_position(&mut self, position: u32) {
-        let keep = self
-            .inner
-            .entries
-            .partition_point(|e| e.position < position);
+        let keep = self.inner.entries.partition_point(|e| e.position < position);
         self.inner.truncate(keep);
     }
 
@@ -211,18 +188,17 @@ pub struct TimeIndex {
 
 impl TimeIndex {
     pub fn empty(path: PathBuf) -> Self {
-        TimeIndex {
-            inner: EntryFile::empty(path),
-        }
+        TimeIndex { inner: EntryFile::empty(path) }
     }
 
     pub fn load(path: PathBuf) -> Result<Option<Self>> {
         let Some(inner) = EntryFile::<TimeEntry>::load(path)? else {
             return Ok(None);
         };
-        let ordered = inner.entries.windows(2).all(|w| {
-            w[0].timestamp < w[1].timestamp && w[0].relative_offset < w[1].relative_offset
-        });
+        let ordered = inner
+            .entries
+            .windows(2)
+            .all(|w| w[0].timestamp < w[1].timestamp && w[0].relative_offset < w[1].relative_offset);
         Ok(ordered.then_some(TimeIndex { inner }))
     }
 
@@ -234,10 +210,7 @@ impl TimeIndex {
                 return;
             }
         }
-        self.inner.entries.push(TimeEntry {
-            timestamp,
-            relative_offset,
-        });
+        self.inner.entries.push(TimeEntry { timestamp, relative_offset });
     }
 
     /// The last entry with timestamp < `timestamp`: batches before its offset
@@ -249,10 +222,7 @@ impl TimeIndex {
     }
 
     pub fn truncate_to_offset(&mut self, relative_offset: u32) {
-        let keep = self
-            .inner
-            .entries
-            .partition_point(|e| e.relative_offset < relative_offset);
+        let keep = self.inner.entries.partition_point(|e| e.relative_offset < relative_offset);
         self.inner.truncate(keep);
     }
 
@@ -271,12 +241,7 @@ impl TimeIndex {
 
 /// Opens (creating if needed) a file for reading and positioned writing.
 pub fn open_rw(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .read(true)
-        .write(true)
-        .truncate(false)
-        .open(path)
+    OpenOptions::new().create(true).read(true).write(true).truncate(false).open(path)
 }
 
 #[cfg(test)]
@@ -298,10 +263,7 @@ mod tests {
         index.flush().unwrap();
         let loaded = OffsetIndex::load(path.clone(), 10_000).unwrap().unwrap();
         assert_eq!(loaded.len(), 3);
-        assert!(
-            OffsetIndex::load(path, 100).unwrap().is_none(),
-            "position beyond segment size"
-        );
+        assert!(OffsetIndex::load(path, 100).unwrap().is_none(), "position beyond segment size");
     }
 
     #[test]

@@ -32,10 +32,7 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
+        TopicPartition { topic: topic.into(), partition }
     }
     fn dir_name(&self) -> String {
         format!("{}-{}", self.topic, self.partition)
@@ -84,30 +81,26 @@ impl LogManager {
     /// Opens every partition directory under `dirs`. `config_for` gives the
     /// effective config of a topic. Logs are recovered if the directory was
     /// not shut down cleanly.
-    pub fn open(
-        dirs: Vec<PathBuf>,
-        config_for: &dyn Fn(&str) -> LogConfig,
-    ) -> Result<(LogManager, Vec<LoadedLog>)> {
+    pub fn open(dirs: Vec<PathBuf>, config_for: &dyn Fn(&str) -> LogConfig) -> Result<(LogManager, Vec<LoadedLog>)> {
         let mut logs = HashMap::new();
         let mut loaded = Vec::new();
         for dir in &dirs {
             std::fs::create_dir_all(dir)?;
             let marker = dir.join(CLEAN_SHUTDOWN_FILE);
             let clean = marker.exists();
-            let recovery_points: HashMap<(String, i32), i64> =
-                checkpoint::read_offsets(&dir.join(RECOVERY_POINT_FILE)).unwrap_or_else(|e| {
+            let recovery_points: HashMap<(String, i32), i64> = checkpoint::read_offsets(&dir.join(RECOVERY_POINT_FILE))
+                .unwrap_or_else(|e| {
                     warn!(error = %e, "ignoring unreadable recovery point checkpoint; recovering all segments");
                     Vec::new()
                 })
                 .into_iter()
                 .map(|(t, p, o)| ((t, p), o))
                 .collect();
-            let log_starts: HashMap<(String, i32), i64> =
-                checkpoint::read_offsets(&dir.join(LOG_START_FILE))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(t, p, o)| ((t, p), o))
-                    .collect();
+            let log_starts: HashMap<(String, i32), i64> = checkpoint::read_offsets(&dir.join(LOG_START_FILE))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, p, o)| ((t, p), o))
+                .collect();
             info!(dir = %dir.display(), clean_shutdown = clean, "loading logs");
             for entry in std::fs::read_dir(dir)? {
                 let entry = entry?;
@@ -131,28 +124,15 @@ impl LogManager {
                     clean,
                 )?;
                 let topic_id = read_topic_id(&entry.path());
-                loaded.push(LoadedLog {
-                    partition: tp.clone(),
-                    topic_id,
-                });
-                logs.insert(
-                    tp,
-                    LogEntry {
-                        log: Arc::new(Mutex::new(log)),
-                        log_dir: dir.clone(),
-                        topic_id,
-                    },
-                );
+                loaded.push(LoadedLog { partition: tp.clone(), topic_id });
+                logs.insert(tp, LogEntry { log: Arc::new(Mutex::new(log)), log_dir: dir.clone(), topic_id });
             }
             if clean {
                 std::fs::remove_file(&marker)?;
                 fsync_dir(dir)?;
             }
         }
-        let manager = LogManager {
-            dirs,
-            logs: RwLock::new(logs),
-        };
+        let manager = LogManager { dirs, logs: RwLock::new(logs) };
         manager.checkpoint()?;
         Ok((manager, loaded))
     }
@@ -162,12 +142,7 @@ impl LogManager {
     }
 
     /// Returns the log, creating an empty one (in the least-used dir) if needed.
-    pub fn get_or_create(
-        &self,
-        tp: &TopicPartition,
-        topic_id: [u8; 16],
-        config: LogConfig,
-    ) -> Result<SharedLog> {
+    pub fn get_or_create(&self, tp: &TopicPartition, topic_id: [u8; 16], config: LogConfig) -> Result<SharedLog> {
         if let Some(log) = self.get(tp) {
             return Ok(log);
         }
@@ -180,33 +155,14 @@ impl LogManager {
             .iter()
             .min_by_key(|d| logs.values().filter(|e| &e.log_dir == *d).count())
             .cloned()
-            .ok_or_else(|| StorageError::Corrupt {
-                path: String::new(),
-                reason: "no log.dirs".into(),
-            })?;
+            .ok_or_else(|| StorageError::Corrupt { path: String::new(), reason: "no log.dirs".into() })?;
         let dir = log_dir.join(tp.dir_name());
         std::fs::create_dir_all(&dir)?;
         let id = uuid::Uuid::from_bytes(topic_id);
-        atomic_write(
-            &dir.join(PARTITION_METADATA_FILE),
-            format!("version: 0\ntopic_id: {id}\n").as_bytes(),
-        )?;
+        atomic_write(&dir.join(PARTITION_METADATA_FILE), format!("version: 0\ntopic_id: {id}\n").as_bytes())?;
         fsync_dir(&log_dir)?;
-        let log = Arc::new(Mutex::new(PartitionLog::open(
-            &dir,
-            config,
-            Some(0),
-            None,
-            false,
-        )?));
-        logs.insert(
-            tp.clone(),
-            LogEntry {
-                log: log.clone(),
-                log_dir,
-                topic_id: Some(topic_id),
-            },
-        );
+        let log = Arc::new(Mutex::new(PartitionLog::open(&dir, config, Some(0), None, false)?));
+        logs.insert(tp.clone(), LogEntry { log: log.clone(), log_dir, topic_id: Some(topic_id) });
         Ok(log)
     }
 
@@ -217,11 +173,7 @@ impl LogManager {
             return Ok(());
         };
         let dir = entry.log.lock().dir().to_path_buf();
-        let doomed = entry.log_dir.join(format!(
-            "{}.{}-delete",
-            tp.dir_name(),
-            uuid::Uuid::new_v4().simple()
-        ));
+        let doomed = entry.log_dir.join(format!("{}.{}-delete", tp.dir_name(), uuid::Uuid::new_v4().simple()));
         std::fs::rename(&dir, &doomed)?;
         fsync_dir(&entry.log_dir)?;
         std::fs::remove_dir_all(&doomed)?;
@@ -233,11 +185,7 @@ impl LogManager {
     }
 
     pub fn all(&self) -> Vec<(TopicPartition, SharedLog)> {
-        self.logs
-            .read()
-            .iter()
-            .map(|(tp, e)| (tp.clone(), e.log.clone()))
-            .collect()
+        self.logs.read().iter().map(|(tp, e)| (tp.clone(), e.log.clone())).collect()
     }
 
     /// Writes each dir's recovery-point and log-start checkpoints.
@@ -248,23 +196,13 @@ impl LogManager {
             .iter()
             .map(|(tp, e)| {
                 let log = e.log.lock();
-                (
-                    e.log_dir.clone(),
-                    tp.clone(),
-                    log.recovery_point(),
-                    log.log_start_offset(),
-                )
+                (e.log_dir.clone(), tp.clone(), log.recovery_point(), log.log_start_offset())
             })
             .collect();
         for dir in &self.dirs {
             let mine = snapshot.iter().filter(|(d, ..)| d == dir);
-            let recovery: Vec<_> = mine
-                .clone()
-                .map(|(_, tp, r, _)| (tp.topic.clone(), tp.partition, *r))
-                .collect();
-            let starts: Vec<_> = mine
-                .map(|(_, tp, _, s)| (tp.topic.clone(), tp.partition, *s))
-                .collect();
+            let recovery: Vec<_> = mine.clone().map(|(_, tp, r, _)| (tp.topic.clone(), tp.partition, *r)).collect();
+            let starts: Vec<_> = mine.map(|(_, tp, _, s)| (tp.topic.clone(), tp.partition, *s)).collect();
             checkpoint::write_offsets(&dir.join(RECOVERY_POINT_FILE), &recovery)?;
             checkpoint::write_offsets(&dir.join(LOG_START_FILE), &starts)?;
         }

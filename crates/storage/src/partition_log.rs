@@ -98,18 +98,9 @@ impl PartitionLog {
             }
         }
         bases.sort_unstable();
-        let recovery_point = if clean_shutdown {
-            i64::MAX
-        } else {
-            recovery_point.unwrap_or(-1)
-        };
+        let recovery_point = if clean_shutdown { i64::MAX } else { recovery_point.unwrap_or(-1) };
         // Recover from the segment holding the recovery point onwards.
-        let first_to_recover = bases
-            .iter()
-            .rev()
-            .find(|b| **b <= recovery_point)
-            .copied()
-            .unwrap_or(i64::MIN);
+        let first_to_recover = bases.iter().rev().find(|b| **b <= recovery_point).copied().unwrap_or(i64::MIN);
         let mut segments = BTreeMap::new();
         let mut stats = RecoveryStats::default();
         let mut previous_end = i64::MIN;
@@ -124,8 +115,7 @@ impl PartitionLog {
                 continue;
             }
             let recover = base >= first_to_recover;
-            let (segment, truncated) =
-                Segment::open(dir, base, config.index_interval_bytes, recover, &mut |_| {})?;
+            let (segment, truncated) = Segment::open(dir, base, config.index_interval_bytes, recover, &mut |_| {})?;
             if recover {
                 stats.segments_recovered += 1;
             }
@@ -137,20 +127,11 @@ impl PartitionLog {
             previous_end = segment.next_offset();
             segments.insert(base, segment);
         }
-        let start = checkpointed_log_start
-            .unwrap_or(0)
-            .max(segments.keys().next().copied().unwrap_or(0));
+        let start = checkpointed_log_start.unwrap_or(0).max(segments.keys().next().copied().unwrap_or(0));
         if segments.is_empty() {
-            segments.insert(
-                start,
-                Segment::create(dir, start, config.index_interval_bytes)?,
-            );
+            segments.insert(start, Segment::create(dir, start, config.index_interval_bytes)?);
         }
-        let log_end_offset = segments
-            .values()
-            .next_back()
-            .map(Segment::next_offset)
-            .unwrap();
+        let log_end_offset = segments.values().next_back().map(Segment::next_offset).unwrap();
         let log_start_offset = start.min(log_end_offset);
         let mut epochs = LeaderEpochCache::load(dir.join("leader-epoch-checkpoint"))?;
         if epochs.truncate_from_end(log_end_offset) {
@@ -190,10 +171,7 @@ impl PartitionLog {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
-            if let Some(state) = std::fs::read(&path)
-                .ok()
-                .and_then(|d| ProducerStateManager::decode_snapshot(&d))
-            {
+            if let Some(state) = std::fs::read(&path).ok().and_then(|d| ProducerStateManager::decode_snapshot(&d)) {
                 self.producers = state;
                 from = offset.max(self.log_start_offset);
                 break;
@@ -209,9 +187,7 @@ impl PartitionLog {
         let mut epochs_changed = false;
         for header in headers.iter().filter(|h| h.last_offset() >= from) {
             self.producers.update(header);
-            epochs_changed |= self
-                .epochs
-                .assign(header.partition_leader_epoch, header.base_offset);
+            epochs_changed |= self.epochs.assign(header.partition_leader_epoch, header.base_offset);
         }
         if epochs_changed {
             self.epochs.persist()?;
@@ -244,30 +220,20 @@ impl PartitionLog {
     }
 
     fn active(&mut self) -> &mut Segment {
-        self.segments
-            .values_mut()
-            .next_back()
-            .expect("a log always has an active segment")
+        self.segments.values_mut().next_back().expect("a log always has an active segment")
     }
 
     /// Validates one produced batch, assigns its offsets and appends it.
     /// Produce v3+ carries exactly one batch per partition.
-    pub fn append_as_leader(
-        &mut self,
-        records: &[u8],
-        leader_epoch: i32,
-        now_ms: i64,
-    ) -> Result<AppendResult> {
+    pub fn append_as_leader(&mut self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendResult> {
         if self.offline {
             return Err(StorageError::LogOffline);
         }
         let ranges = batch::split_batches(records)?;
         if ranges.len() != 1 {
-            return Err(batch::BatchError::InconsistentCount {
-                count: ranges.len() as i32,
-                last_offset_delta: -1,
-            }
-            .into());
+            return Err(
+                batch::BatchError::InconsistentCount { count: ranges.len() as i32, last_offset_delta: -1 }.into()
+            );
         }
         let batch = records;
         let mut header = batch::validate(batch, self.config.max_message_bytes)?;
@@ -300,8 +266,7 @@ impl PartitionLog {
             header.attributes |= 0x08;
             head[21..23].copy_from_slice(&header.attributes.to_be_bytes());
             head[35..43].copy_from_slice(&now_ms.to_be_bytes());
-            let crc =
-                crc32c::crc32c_append(crc32c::crc32c(&head[21..]), &batch[BATCH_HEADER_BYTES..]);
+            let crc = crc32c::crc32c_append(crc32c::crc32c(&head[21..]), &batch[BATCH_HEADER_BYTES..]);
             head[17..21].copy_from_slice(&crc.to_be_bytes());
             now_ms
         } else {
@@ -315,8 +280,7 @@ impl PartitionLog {
             max_timestamp: header.max_timestamp,
             size_bytes: batch.len(),
         };
-        self.active()
-            .append(&[&head, &batch[BATCH_HEADER_BYTES..]], &[appended], now_ms)?;
+        self.active().append(&[&head, &batch[BATCH_HEADER_BYTES..]], &[appended], now_ms)?;
         self.log_end_offset = last_offset + 1;
         self.producers.update(&header);
         if self.epochs.assign(leader_epoch, header.base_offset) {
@@ -343,10 +307,7 @@ impl PartitionLog {
         let segment_bytes = self.config.segment_bytes;
         let segment_ms = self.config.segment_ms;
         let active = self.active();
-        let too_old = !active.is_empty()
-            && active
-                .first_append_ms()
-                .is_some_and(|t| now_ms - t >= segment_ms);
+        let too_old = !active.is_empty() && active.first_append_ms().is_some_and(|t| now_ms - t >= segment_ms);
         if too_old || active.would_overflow(bytes, segment_bytes, last_offset) {
             self.roll()?;
         }
@@ -385,9 +346,7 @@ impl PartitionLog {
     /// Flushes if `flush.ms` has passed since the oldest unflushed append.
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<bool> {
         match self.first_unflushed_ms {
-            Some(t) if now_ms.saturating_sub(t) >= self.config.flush_ms => {
-                self.flush().map(|_| true)
-            }
+            Some(t) if now_ms.saturating_sub(t) >= self.config.flush_ms => self.flush().map(|_| true),
             _ => Ok(false),
         }
     }
@@ -401,7 +360,7 @@ impl PartitionLog {
 
     /// Reads from `offset`: up to `max_bytes` (at least one whole batch) below
     /// the high watermark. An offset outside [log start, log end] is out of range.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<FetchSlice> {
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice> {
         let mut slice = FetchSlice {
             region: None,
             high_watermark: self.high_watermark,
@@ -418,17 +377,11 @@ impl PartitionLog {
         if offset >= self.high_watermark {
             return Ok(slice);
         }
-        let floor = self
-            .segments
-            .range(..=offset)
-            .next_back()
-            .map_or(i64::MIN, |(b, _)| *b);
+        let floor = self.segments.range(..=offset).next_back().map_or(i64::MIN, |(b, _)| *b);
         for segment in self.segments.range(floor..).map(|(_, s)| s) {
-            if let Some(region) = segment.read(
-                offset.max(segment.base_offset()),
-                max_bytes,
-                self.high_watermark,
-            )? {
+            if let Some(region) =
+                segment.read(offset.max(segment.base_offset()), max_bytes, self.high_watermark, min_one_batch)?
+            {
                 slice.region = Some(region);
                 break;
             }
@@ -447,9 +400,7 @@ impl PartitionLog {
             let Some((position, header)) = segment.find_batch_by_timestamp(timestamp)? else {
                 continue;
             };
-            if header.last_offset() < self.log_start_offset
-                || header.base_offset >= self.high_watermark
-            {
+            if header.last_offset() < self.log_start_offset || header.base_offset >= self.high_watermark {
                 continue;
             }
             let records = batch::record_timestamps(&segment.read_batch(position, &header)?);
@@ -457,10 +408,7 @@ impl PartitionLog {
                 .iter()
                 .map(|(delta, ts)| (header.base_offset + *delta as i64, *ts))
                 .find(|(offset, ts)| *ts >= timestamp && *offset >= self.log_start_offset);
-            return Ok(Some(found.unwrap_or((
-                header.base_offset.max(self.log_start_offset),
-                header.max_timestamp,
-            ))));
+            return Ok(Some(found.unwrap_or((header.base_offset.max(self.log_start_offset), header.max_timestamp))));
         }
         Ok(None)
     }
@@ -468,11 +416,7 @@ impl PartitionLog {
     /// Kafka's ListOffsets MAX_TIMESTAMP: (offset, timestamp) of the record with
     /// the largest timestamp, or None for an empty log.
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        let best = self
-            .segments
-            .values()
-            .filter(|s| !s.is_empty())
-            .max_by_key(|s| s.max_timestamp());
+        let best = self.segments.values().filter(|s| !s.is_empty()).max_by_key(|s| s.max_timestamp());
         let Some(segment) = best else { return Ok(None) };
         let (ts, last_offset) = (segment.max_timestamp(), segment.offset_of_max_timestamp());
         // Refine to the exact record within an uncompressed batch.
@@ -488,11 +432,7 @@ impl PartitionLog {
     /// DeleteRecords: moves the log start offset to `offset` (≤ high watermark;
     /// -1 means the high watermark) and deletes segments wholly below it.
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
-        let target = if offset == -1 {
-            self.high_watermark
-        } else {
-            offset
-        };
+        let target = if offset == -1 { self.high_watermark } else { offset };
         if target < 0 || target > self.high_watermark {
             return Err(StorageError::OffsetOutOfRange {
                 offset,
@@ -535,11 +475,7 @@ impl PartitionLog {
             let expired: Vec<i64> = self
                 .segments
                 .values()
-                .take_while(|s| {
-                    !s.is_empty()
-                        && s.max_timestamp() < cutoff
-                        && s.next_offset() <= self.high_watermark
-                })
+                .take_while(|s| !s.is_empty() && s.max_timestamp() < cutoff && s.next_offset() <= self.high_watermark)
                 .map(Segment::base_offset)
                 .collect();
             if expired.last() == self.segments.keys().next_back() {
@@ -552,14 +488,10 @@ impl PartitionLog {
         }
         if self.config.retention_bytes >= 0 {
             let mut total: u64 = self.segments.values().map(Segment::size_bytes).sum();
-            let candidates: Vec<(i64, u64, i64)> = self
-                .segments
-                .values()
-                .map(|s| (s.base_offset(), s.size_bytes(), s.next_offset()))
-                .collect();
+            let candidates: Vec<(i64, u64, i64)> =
+                self.segments.values().map(|s| (s.base_offset(), s.size_bytes(), s.next_offset())).collect();
             for (base, size, next) in &candidates[..candidates.len() - 1] {
-                if total - size < self.config.retention_bytes as u64 || *next > self.high_watermark
-                {
+                if total - size < self.config.retention_bytes as u64 || *next > self.high_watermark {
                     break;
                 }
                 self.delete_segment(*base)?;
@@ -570,8 +502,7 @@ impl PartitionLog {
         deleted += self.delete_segments_below_log_start()?;
         let first_base = *self.segments.keys().next().unwrap();
         self.log_start_offset = self.log_start_offset.max(first_base);
-        self.producers
-            .expire(self.log_start_offset, now_ms - producer_expiration_ms);
+        self.producers.expire(self.log_start_offset, now_ms - producer_expiration_ms);
         Ok(deleted)
     }
 
@@ -582,20 +513,12 @@ impl PartitionLog {
             return Ok(());
         }
         let offset = offset.max(self.log_start_offset);
-        let doomed: Vec<i64> = self
-            .segments
-            .range(offset + 1..)
-            .map(|(b, _)| *b)
-            .filter(|b| *b > offset)
-            .collect();
+        let doomed: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).filter(|b| *b > offset).collect();
         for base in doomed {
             self.delete_segment(base)?;
         }
         if self.segments.is_empty() {
-            self.segments.insert(
-                offset,
-                Segment::create(&self.dir, offset, self.config.index_interval_bytes)?,
-            );
+            self.segments.insert(offset, Segment::create(&self.dir, offset, self.config.index_interval_bytes)?);
         }
         self.active().truncate_to(offset)?;
         self.log_end_offset = offset;

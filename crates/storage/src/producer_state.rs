@@ -101,17 +101,10 @@ impl ProducerStateManager {
             return Ok(SequenceCheck::Append);
         }
         let last_seq = batch.last_sequence();
-        if let Some(dup) = entry
-            .batches
-            .iter()
-            .find(|b| b.first_seq == batch.base_sequence && b.last_seq == last_seq)
-        {
+        if let Some(dup) = entry.batches.iter().find(|b| b.first_seq == batch.base_sequence && b.last_seq == last_seq) {
             return Ok(SequenceCheck::Duplicate(*dup));
         }
-        let expected = entry
-            .batches
-            .back()
-            .map_or(0, |b| next_sequence(b.last_seq));
+        let expected = entry.batches.back().map_or(0, |b| next_sequence(b.last_seq));
         if batch.base_sequence != expected {
             return Err(StorageError::OutOfOrderSequence {
                 producer_id: batch.producer_id,
@@ -127,14 +120,11 @@ impl ProducerStateManager {
         if !batch.has_producer_id() {
             return;
         }
-        let entry = self
-            .producers
-            .entry(batch.producer_id)
-            .or_insert_with(|| ProducerEntry {
-                epoch: batch.producer_epoch,
-                last_timestamp: -1,
-                batches: VecDeque::new(),
-            });
+        let entry = self.producers.entry(batch.producer_id).or_insert_with(|| ProducerEntry {
+            epoch: batch.producer_epoch,
+            last_timestamp: -1,
+            batches: VecDeque::new(),
+        });
         if batch.producer_epoch != entry.epoch {
             entry.epoch = batch.producer_epoch;
             entry.batches.clear();
@@ -222,14 +212,7 @@ impl ProducerStateManager {
                     last_offset: r.i64()?,
                 });
             }
-            producers.insert(
-                id,
-                ProducerEntry {
-                    epoch,
-                    last_timestamp,
-                    batches,
-                },
-            );
+            producers.insert(id, ProducerEntry { epoch, last_timestamp, batches });
         }
         Some(ProducerStateManager { producers })
     }
@@ -267,8 +250,7 @@ mod tests {
 
     fn header(pid: i64, epoch: i16, seq: i32, records: usize, base_offset: i64) -> BatchHeader {
         let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![(None, Some(b"v")); records];
-        let mut h =
-            BatchHeader::parse(&build_batch_with_producer(&recs, 1, pid, epoch, seq)).unwrap();
+        let mut h = BatchHeader::parse(&build_batch_with_producer(&recs, 1, pid, epoch, seq)).unwrap();
         h.base_offset = base_offset;
         h
     }
@@ -296,15 +278,9 @@ mod tests {
         let bumped = header(7, 1, 0, 1, 5);
         assert_eq!(state.check(&bumped).unwrap(), SequenceCheck::Append);
         state.update(&bumped);
-        assert!(matches!(
-            state.check(&header(7, 0, 5, 1, 6)),
-            Err(StorageError::InvalidProducerEpoch { .. })
-        ));
+        assert!(matches!(state.check(&header(7, 0, 5, 1, 6)), Err(StorageError::InvalidProducerEpoch { .. })));
         // New epoch must start at 0.
-        assert!(matches!(
-            state.check(&header(7, 2, 4, 1, 6)),
-            Err(StorageError::OutOfOrderSequence { .. })
-        ));
+        assert!(matches!(state.check(&header(7, 2, 4, 1, 6)), Err(StorageError::OutOfOrderSequence { .. })));
     }
 
     #[test]
@@ -317,10 +293,7 @@ mod tests {
         let bytes = state.encode_snapshot();
         let decoded = ProducerStateManager::decode_snapshot(&bytes).unwrap();
         assert_eq!(decoded, state);
-        assert_eq!(
-            decoded.entry(1).unwrap().batches.len(),
-            MAX_REMEMBERED_BATCHES
-        );
+        assert_eq!(decoded.entry(1).unwrap().batches.len(), MAX_REMEMBERED_BATCHES);
         let mut bad = bytes.clone();
         bad[10] ^= 1;
         assert!(ProducerStateManager::decode_snapshot(&bad).is_none());

@@ -90,8 +90,7 @@ impl Segment {
         let indexes = if recover {
             None
         } else {
-            OffsetIndex::load(index_path.clone(), size_bytes)?
-                .zip(TimeIndex::load(time_path.clone())?)
+            OffsetIndex::load(index_path.clone(), size_bytes)?.zip(TimeIndex::load(time_path.clone())?)
         };
         let mut segment = Segment {
             base_offset,
@@ -221,8 +220,7 @@ impl Segment {
     }
 
     fn index_appended(&mut self, batch: &AppendedBatch, position: u64) {
-        if self.offset_index.is_empty() || self.bytes_since_index_entry >= self.index_interval_bytes
-        {
+        if self.offset_index.is_empty() || self.bytes_since_index_entry >= self.index_interval_bytes {
             let relative = (batch.base_offset - self.base_offset) as u32;
             self.offset_index.append(relative, position as u32);
             let (max_ts, max_ts_offset) = if batch.max_timestamp > self.max_timestamp {
@@ -230,8 +228,7 @@ impl Segment {
             } else {
                 (self.max_timestamp, self.offset_of_max_timestamp)
             };
-            self.time_index
-                .maybe_append(max_ts, (max_ts_offset - self.base_offset) as u32);
+            self.time_index.maybe_append(max_ts, (max_ts_offset - self.base_offset) as u32);
             self.bytes_since_index_entry = 0;
         }
         self.bytes_since_index_entry += batch.size_bytes as u64;
@@ -239,12 +236,7 @@ impl Segment {
 
     /// Appends already-validated, offset-assigned batches given as byte slices
     /// (`slices` concatenated are exactly the batches described by `batches`).
-    pub fn append(
-        &mut self,
-        slices: &[&[u8]],
-        batches: &[AppendedBatch],
-        now_ms: i64,
-    ) -> Result<()> {
+    pub fn append(&mut self, slices: &[&[u8]], batches: &[AppendedBatch], now_ms: i64) -> Result<()> {
         let total: usize = slices.iter().map(|s| s.len()).sum();
         write_all_vectored_at(&self.file, slices, self.size_bytes)?;
         let mut position = self.size_bytes;
@@ -269,10 +261,7 @@ impl Segment {
             return Ok(None);
         }
         let relative = (offset - self.base_offset) as u32;
-        let mut position = self
-            .offset_index
-            .lookup(relative)
-            .map_or(0, |e| e.position as u64);
+        let mut position = self.offset_index.lookup(relative).map_or(0, |e| e.position as u64);
         while let Some(header) = self.header_at(position)? {
             if header.last_offset() >= offset {
                 return Ok(Some((position, header)));
@@ -285,39 +274,31 @@ impl Segment {
     /// File position where `offset` starts, or the end of the segment if the
     /// offset is at or past its next offset. `offset` must be a batch boundary.
     pub fn position_of(&self, offset: i64) -> Result<u64> {
-        Ok(self
-            .find_batch(offset)?
-            .map_or(self.size_bytes, |(position, _)| position))
+        Ok(self.find_batch(offset)?.map_or(self.size_bytes, |(position, _)| position))
     }
 
     /// A region starting at the batch containing `offset`, holding at most
     /// `max_bytes` but always the whole first batch, and nothing at or past
-    /// `end_offset` (the high watermark). May end in a partial batch, as
+    /// `end_offset` (the high watermark). Without `min_one_batch`, a first
+    /// batch larger than `max_bytes` yields nothing. May end in a partial batch, as
     /// Kafka's does; clients drop it and fetch it again.
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         end_offset: i64,
+        min_one_batch: bool,
     ) -> Result<Option<FileRegion>> {
         let Some((start, first)) = self.find_batch(offset)? else {
             return Ok(None);
         };
-        if first.base_offset >= end_offset {
+        if first.base_offset >= end_offset || (!min_one_batch && first.size_bytes() > max_bytes) {
             return Ok(None);
         }
-        let end = if end_offset >= self.next_offset {
-            self.size_bytes
-        } else {
-            self.position_of(end_offset)?
-        };
+        let end = if end_offset >= self.next_offset { self.size_bytes } else { self.position_of(end_offset)? };
         let available = (end - start) as usize;
         let length = available.min(max_bytes.max(first.size_bytes()));
-        Ok(Some(FileRegion {
-            file: self.file.clone(),
-            position: start,
-            length,
-        }))
+        Ok(Some(FileRegion { file: self.file.clone(), position: start, length }))
     }
 
     /// First offset whose batch may hold a timestamp ≥ `timestamp`, by a
@@ -326,12 +307,8 @@ impl Segment {
         if self.max_timestamp < timestamp {
             return Ok(None);
         }
-        let start_offset = self
-            .time_index
-            .lookup(timestamp)
-            .map_or(self.base_offset, |e| {
-                self.base_offset + e.relative_offset as i64
-            });
+        let start_offset =
+            self.time_index.lookup(timestamp).map_or(self.base_offset, |e| self.base_offset + e.relative_offset as i64);
         let mut position = self.find_batch(start_offset)?.map_or(0, |(p, _)| p);
         while let Some(header) = self.header_at(position)? {
             if header.max_timestamp >= timestamp {
@@ -351,11 +328,7 @@ impl Segment {
 
     /// Calls `f` with every batch header from `from_offset` on (no CRC check).
     pub fn for_each_header(&self, from_offset: i64, f: &mut dyn FnMut(&BatchHeader)) -> Result<()> {
-        let mut position = if from_offset <= self.base_offset {
-            0
-        } else {
-            self.position_of(from_offset)?
-        };
+        let mut position = if from_offset <= self.base_offset { 0 } else { self.position_of(from_offset)? };
         while let Some(header) = self.header_at(position)? {
             f(&header);
             position += header.size_bytes() as u64;
@@ -371,8 +344,7 @@ impl Segment {
         let position = self.position_of(offset)?;
         self.truncate_file(position)?;
         self.offset_index.truncate_to_position(position as u32);
-        self.time_index
-            .truncate_to_offset((offset.max(self.base_offset) - self.base_offset) as u32);
+        self.time_index.truncate_to_offset((offset.max(self.base_offset) - self.base_offset) as u32);
         self.next_offset = offset.max(self.base_offset);
         // Recompute the tail state from what remains.
         self.max_timestamp = -1;
@@ -389,10 +361,7 @@ impl Segment {
     pub fn flush(&mut self) -> Result<()> {
         self.file.sync_data()?;
         if self.max_timestamp >= 0 {
-            self.time_index.maybe_append(
-                self.max_timestamp,
-                (self.offset_of_max_timestamp - self.base_offset) as u32,
-            );
+            self.time_index.maybe_append(self.max_timestamp, (self.offset_of_max_timestamp - self.base_offset) as u32);
         }
         self.offset_index.flush()?;
         self.time_index.flush()?;

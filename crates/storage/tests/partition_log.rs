@@ -11,11 +11,7 @@ use brook_storage::config::LogConfig;
 use brook_storage::{PartitionLog, StorageError};
 
 fn config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 1024,
-        index_interval_bytes: 128,
-        ..LogConfig::default()
-    }
+    LogConfig { segment_bytes: 1024, index_interval_bytes: 128, ..LogConfig::default() }
 }
 
 fn value(i: usize) -> Vec<u8> {
@@ -35,11 +31,10 @@ fn read_all(log: &PartitionLog) -> Vec<BatchHeader> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     while offset < log.high_watermark() {
-        let slice = log.read(offset, 1 << 20).unwrap();
+        let slice = log.read(offset, 1 << 20, true).unwrap();
         let region = slice.region.expect("data below HW");
         let mut buf = vec![0u8; region.length];
-        std::os::unix::fs::FileExt::read_exact_at(&*region.file, &mut buf, region.position)
-            .unwrap();
+        std::os::unix::fs::FileExt::read_exact_at(&*region.file, &mut buf, region.position).unwrap();
         let mut at = 0;
         while let Some(size) = batch::batch_size(&buf[at..]) {
             if at + size > buf.len() {
@@ -70,26 +65,17 @@ fn append_roll_read_and_reopen() {
     assert!(log.segment_count() > 3, "segment.bytes=1024 must roll");
     let headers = read_all(&log);
     assert_eq!(headers.len(), 100);
-    assert!(headers
-        .iter()
-        .enumerate()
-        .all(|(i, h)| h.base_offset == i as i64));
+    assert!(headers.iter().enumerate().all(|(i, h)| h.base_offset == i as i64));
     // Reading from the middle of the log starts at the batch holding the offset.
-    let slice = log.read(57, 10).unwrap();
+    let slice = log.read(57, 10, true).unwrap();
     let region = slice.region.unwrap();
     let mut head = [0u8; 61];
     std::os::unix::fs::FileExt::read_exact_at(&*region.file, &mut head, region.position).unwrap();
     assert_eq!(BatchHeader::parse(&head).unwrap().base_offset, 57);
-    assert!(
-        region.length >= BatchHeader::parse(&head).unwrap().size_bytes(),
-        "at least one whole batch"
-    );
+    assert!(region.length >= BatchHeader::parse(&head).unwrap().size_bytes(), "at least one whole batch");
     // Out of range on both sides.
-    assert!(matches!(
-        log.read(101, 100),
-        Err(StorageError::OffsetOutOfRange { .. })
-    ));
-    assert!(log.read(100, 100).unwrap().region.is_none());
+    assert!(matches!(log.read(101, 100, true), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(log.read(100, 100, true).unwrap().region.is_none());
     log.close().unwrap();
     drop(log);
     let log = reopen(dir.path(), true);
@@ -107,14 +93,8 @@ fn recovery_truncates_torn_tail_and_corrupt_batch() {
     let len = std::fs::metadata(&seg).unwrap().len();
     // Torn write: half a batch at the end.
     let torn = build_batch(&[(None, Some(b"torn"))], 1);
-    OpenOptions::new()
-        .append(true)
-        .open(&seg)
-        .unwrap()
-        .write_all(&torn[..torn.len() / 2])
-        .unwrap();
-    let mut log =
-        PartitionLog::open(dir.path(), LogConfig::default(), Some(0), None, false).unwrap();
+    OpenOptions::new().append(true).open(&seg).unwrap().write_all(&torn[..torn.len() / 2]).unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default(), Some(0), None, false).unwrap();
     assert_eq!(log.log_end_offset(), 10);
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), len);
     assert!(log.recovery_stats().bytes_truncated > 0);
@@ -131,8 +111,7 @@ fn recovery_truncates_torn_tail_and_corrupt_batch() {
     let mut corrupt = data.clone();
     corrupt[at + 70] ^= 0x55;
     std::fs::write(&seg, &corrupt).unwrap();
-    let mut log =
-        PartitionLog::open(dir.path(), LogConfig::default(), Some(0), None, false).unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default(), Some(0), None, false).unwrap();
     assert_eq!(log.log_end_offset(), 5);
     log.set_high_watermark(5);
     assert_eq!(read_all(&log).len(), 5);
@@ -151,10 +130,7 @@ fn retention_by_size_and_time_moves_log_start() {
     assert!(deleted > 0 && log.segment_count() < before);
     assert!(log.size_bytes() <= 2048 + 1024);
     assert!(log.log_start_offset() > 0);
-    assert!(matches!(
-        log.read(0, 100),
-        Err(StorageError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.read(0, 100, true), Err(StorageError::OffsetOutOfRange { .. })));
     // Time: everything is older than retention.ms → all deleted, log end kept.
     cfg.retention_bytes = -1;
     cfg.retention_ms = 10;
@@ -172,12 +148,7 @@ fn delete_records_and_timestamps() {
     let mut log = PartitionLog::open(dir.path(), config(), None, None, false).unwrap();
     for i in 0..50 {
         let v = value(i);
-        log.append_as_leader(
-            &build_batch(&[(None, Some(&v))], 1000 + i as i64 * 10),
-            0,
-            0,
-        )
-        .unwrap();
+        log.append_as_leader(&build_batch(&[(None, Some(&v))], 1000 + i as i64 * 10), 0, 0).unwrap();
     }
     log.set_high_watermark(log.log_end_offset());
     assert_eq!(log.offset_for_timestamp(1205).unwrap(), Some((21, 1210)));
@@ -185,11 +156,8 @@ fn delete_records_and_timestamps() {
     assert_eq!(log.offset_for_timestamp(5000).unwrap(), None);
     assert_eq!(log.max_timestamp().unwrap(), Some((49, 1490)));
     assert_eq!(log.delete_records_before(30).unwrap(), 30);
-    assert!(matches!(
-        log.read(29, 100),
-        Err(StorageError::OffsetOutOfRange { .. })
-    ));
-    assert!(log.read(30, 100).unwrap().region.is_some());
+    assert!(matches!(log.read(29, 100, true), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(log.read(30, 100, true).unwrap().region.is_some());
     assert!(log.delete_records_before(51).is_err());
 }
 
@@ -208,10 +176,7 @@ fn idempotent_duplicates_survive_restart() {
     assert_eq!(dup.base_offset, 0);
     assert_eq!(log.log_end_offset(), 3);
     let gap = build_batch_with_producer(&[(None, Some(b"z"))], 1, 42, 0, 9);
-    assert!(matches!(
-        log.append_as_leader(&gap, 0, 1),
-        Err(StorageError::OutOfOrderSequence { .. })
-    ));
+    assert!(matches!(log.append_as_leader(&gap, 0, 1), Err(StorageError::OutOfOrderSequence { .. })));
     log.close().unwrap();
     drop(log);
     let mut log = reopen(dir.path(), true);
@@ -227,10 +192,7 @@ fn rejects_bad_batches_without_writing() {
     bad[n - 1] ^= 1;
     assert!(log.append_as_leader(&bad, 0, 1).is_err());
     let big = build_batch(&[(None, Some(&vec![0u8; 2000]))], 1);
-    assert!(matches!(
-        log.append_as_leader(&big, 0, 1),
-        Err(StorageError::RecordListTooLarge { .. })
-    ));
+    assert!(matches!(log.append_as_leader(&big, 0, 1), Err(StorageError::RecordListTooLarge { .. })));
     let mut two = build_batch(&[(None, Some(b"a"))], 1);
     two.extend(build_batch(&[(None, Some(b"b"))], 1));
     assert!(log.append_as_leader(&two, 0, 1).is_err());

@@ -1,0 +1,435 @@
+//! Broker configuration with Kafka's property names. Sources, later ones
+//! winning: built-in defaults, a properties file, `BROOK_*` environment
+//! variables, then `--set NAME=VALUE` flags. Unknown names and invalid values
+//! are errors at startup, never silently ignored.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use brook_metadata::topic_config::{self, Kind};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("unknown property '{0}'")]
+    Unknown(String),
+    #[error("invalid value for '{name}': {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("{0}")]
+    Syntax(String),
+}
+
+struct PropertyDef {
+    name: &'static str,
+    default: &'static str,
+    kind: Kind,
+    doc: &'static str,
+}
+
+const fn long(min: i64, max: i64) -> Kind {
+    Kind::Long { min, max }
+}
+const BOOL: Kind = Kind::Choice(&["true", "false"]);
+/// Free text (listeners, paths); checked by the typed accessors.
+const TEXT: Kind = Kind::Choice(&[]);
+const I32: i64 = i32::MAX as i64;
+const I64: i64 = i64::MAX;
+
+/// Every broker property Brook knows. Topic-level defaults (`log.*`,
+/// `message.max.bytes`, ...) come from `topic_config::TOPIC_CONFIGS`.
+const BROKER_PROPERTIES: &[PropertyDef] = &[
+    PropertyDef { name: "node.id", default: "1", kind: long(0, I32), doc: "This broker's id." },
+    PropertyDef { name: "broker.id", default: "", kind: long(0, I32), doc: "Alias of node.id." },
+    PropertyDef {
+        name: "listeners",
+        default: "PLAINTEXT://127.0.0.1:9092",
+        kind: TEXT,
+        doc: "Where the broker listens (PLAINTEXT only).",
+    },
+    PropertyDef {
+        name: "advertised.listeners",
+        default: "",
+        kind: TEXT,
+        doc: "Address given to clients in Metadata; defaults to listeners.",
+    },
+    PropertyDef { name: "log.dirs", default: "./brook-data", kind: TEXT, doc: "Comma-separated data directories." },
+    PropertyDef { name: "log.dir", default: "", kind: TEXT, doc: "Alias of log.dirs (used when log.dirs is not set)." },
+    PropertyDef {
+        name: "metadata.log.dir",
+        default: "",
+        kind: TEXT,
+        doc: "Where the metadata log lives; defaults to the first log dir.",
+    },
+    PropertyDef {
+        name: "num.partitions",
+        default: "1",
+        kind: long(1, 100_000),
+        doc: "Partitions of auto-created topics and of CreateTopics with -1.",
+    },
+    PropertyDef {
+        name: "default.replication.factor",
+        default: "1",
+        kind: long(1, 32767),
+        doc: "Replication factor of auto-created topics.",
+    },
+    PropertyDef {
+        name: "auto.create.topics.enable",
+        default: "true",
+        kind: BOOL,
+        doc: "Create unknown topics on Metadata requests that allow it.",
+    },
+    PropertyDef {
+        name: "log.retention.hours",
+        default: "",
+        kind: long(-1, I32),
+        doc: "retention.ms default in hours (lowest precedence).",
+    },
+    PropertyDef {
+        name: "log.retention.minutes",
+        default: "",
+        kind: long(-1, I32),
+        doc: "retention.ms default in minutes.",
+    },
+    PropertyDef { name: "log.roll.hours", default: "", kind: long(1, I32), doc: "segment.ms default in hours." },
+    PropertyDef {
+        name: "log.retention.check.interval.ms",
+        default: "300000",
+        kind: long(1, I64),
+        doc: "How often retention runs.",
+    },
+    PropertyDef {
+        name: "log.flush.scheduler.interval.ms",
+        default: "1000",
+        kind: long(1, I64),
+        doc: "How often flush.ms is checked.",
+    },
+    PropertyDef {
+        name: "log.flush.offset.checkpoint.interval.ms",
+        default: "60000",
+        kind: long(1, I32),
+        doc: "How often recovery points are checkpointed.",
+    },
+    PropertyDef {
+        name: "log.flush.start.offset.checkpoint.interval.ms",
+        default: "60000",
+        kind: long(1, I32),
+        doc: "How often log start offsets are checkpointed.",
+    },
+    PropertyDef {
+        name: "socket.request.max.bytes",
+        default: "104857600",
+        kind: long(1, I32),
+        doc: "Largest request frame accepted.",
+    },
+    PropertyDef {
+        name: "connections.max.idle.ms",
+        default: "600000",
+        kind: long(1, I64),
+        doc: "Idle connections are closed after this.",
+    },
+    PropertyDef {
+        name: "producer.id.expiration.ms",
+        default: "86400000",
+        kind: long(1, I32),
+        doc: "Forget an idempotent producer's state after this long without writes.",
+    },
+    PropertyDef {
+        name: "queued.max.requests",
+        default: "500",
+        kind: long(1, I32),
+        doc: "Bound on requests read ahead per connection.",
+    },
+];
+
+/// Names of broker properties that may be changed at runtime with
+/// AlterConfigs / IncrementalAlterConfigs on the broker resource.
+pub fn is_dynamic_broker_property(name: &str) -> bool {
+    topic_config::TOPIC_CONFIGS.iter().any(|d| d.broker_property == name)
+}
+
+/// Validates a broker property name and value.
+pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
+    let kind = if let Some(def) = BROKER_PROPERTIES.iter().find(|d| d.name == name) {
+        def.kind
+    } else if let Some(def) = topic_config::TOPIC_CONFIGS.iter().find(|d| d.broker_property == name) {
+        def.kind
+    } else if name == "log.retention.ms" || name == "log.roll.ms" {
+        long(-1, I64)
+    } else {
+        return Err(ConfigError::Unknown(name.to_string()));
+    };
+    if kind == TEXT {
+        return Ok(());
+    }
+    topic_config::check_value(kind, name, value)
+        .map_err(|reason| ConfigError::Invalid { name: name.to_string(), reason })
+}
+
+/// All properties with docs and defaults, for `brook server --help-config` and the README.
+pub fn property_table() -> Vec<(&'static str, String, &'static str)> {
+    let mut rows: Vec<(&'static str, String, &'static str)> =
+        BROKER_PROPERTIES.iter().map(|d| (d.name, d.default.to_string(), d.doc)).collect();
+    for def in topic_config::TOPIC_CONFIGS {
+        rows.push((def.broker_property, def.default.to_string(), def.doc));
+    }
+    rows.sort_by_key(|r| r.0);
+    rows.dedup_by_key(|r| r.0);
+    rows
+}
+
+/// Parsed `key=value` lines of a Java properties file (comments with # or !).
+pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let (k, v) = line
+            .split_once(['=', ':'])
+            .ok_or_else(|| ConfigError::Syntax(format!("line {}: expected NAME=VALUE, got '{line}'", n + 1)))?;
+        out.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(out)
+}
+
+/// Environment variable name for a property: `BROOK_` + upper case, dots → underscores.
+pub fn env_name(property: &str) -> String {
+    format!("BROOK_{}", property.to_uppercase().replace(['.', '-'], "_"))
+}
+
+/// Known property names reachable from environment variables.
+fn all_property_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = BROKER_PROPERTIES.iter().map(|d| d.name).collect();
+    names.extend(topic_config::TOPIC_CONFIGS.iter().map(|d| d.broker_property));
+    names.extend(["log.retention.ms", "log.roll.ms"]);
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Collects `BROOK_*` variables; an unrecognised `BROOK_*` name is an error.
+pub fn from_env(vars: impl Iterator<Item = (String, String)>) -> Result<Vec<(String, String)>, ConfigError> {
+    let names = all_property_names();
+    let mut out = Vec::new();
+    for (key, value) in vars {
+        if !key.starts_with("BROOK_") || key == "BROOK_LOG" {
+            continue; // BROOK_LOG is the log-filter variable, not a property.
+        }
+        let property = names
+            .iter()
+            .find(|n| env_name(n) == key)
+            .ok_or_else(|| ConfigError::Unknown(format!("{key} (environment)")))?;
+        out.push((property.to_string(), value));
+    }
+    Ok(out)
+}
+
+/// A listener address; only PLAINTEXT is implemented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub host: String,
+    pub port: u16,
+}
+
+fn parse_listener(name: &str, value: &str) -> Result<Listener, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name: name.to_string(), reason };
+    let first = value.split(',').next().unwrap_or("").trim();
+    let rest = first
+        .strip_prefix("PLAINTEXT://")
+        .ok_or_else(|| invalid(format!("'{first}': only PLAINTEXT://host:port listeners are supported")))?;
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(format!("'{first}' has no port")))?;
+    let port = port.parse().map_err(|_| invalid(format!("'{port}' is not a port")))?;
+    Ok(Listener { host: host.trim_matches(['[', ']']).to_string(), port })
+}
+
+/// The broker's resolved configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Every explicitly set property (after validation), by Kafka name.
+    pub properties: BTreeMap<String, String>,
+    pub node_id: i32,
+    pub listener: Listener,
+    pub advertised: Listener,
+    pub log_dirs: Vec<PathBuf>,
+    pub metadata_dir: PathBuf,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics: bool,
+    pub retention_check_interval_ms: u64,
+    pub flush_scheduler_interval_ms: u64,
+    pub checkpoint_interval_ms: u64,
+    pub socket_request_max_bytes: usize,
+    pub connections_max_idle_ms: u64,
+    pub producer_id_expiration_ms: i64,
+    pub queued_max_requests: usize,
+}
+
+impl BrokerConfig {
+    /// Builds the config from (name, value) settings in increasing precedence.
+    pub fn from_settings(settings: &[(String, String)]) -> Result<BrokerConfig, ConfigError> {
+        let mut props = BTreeMap::new();
+        for (name, value) in settings {
+            validate_property(name, value)?;
+            props.insert(name.clone(), value.clone());
+        }
+        // Kafka's retention/roll unit aliases collapse into the ms properties.
+        for (alias, target, factor) in [
+            ("log.retention.hours", "log.retention.ms", 3_600_000i64),
+            ("log.retention.minutes", "log.retention.ms", 60_000),
+            ("log.roll.hours", "log.roll.ms", 3_600_000),
+        ] {
+            if let Some(v) = props.get(alias).cloned() {
+                let n: i64 = v.parse().unwrap_or(0);
+                props.entry(target.to_string()).or_insert_with(|| {
+                    if n < 0 {
+                        "-1".into()
+                    } else {
+                        (n * factor).to_string()
+                    }
+                });
+            }
+        }
+        let get = |name: &str| -> String {
+            props.get(name).cloned().unwrap_or_else(|| {
+                BROKER_PROPERTIES.iter().find(|d| d.name == name).map(|d| d.default.to_string()).unwrap_or_default()
+            })
+        };
+        let num = |name: &str| -> i64 { get(name).parse().unwrap_or(0) };
+        let node_id = if props.contains_key("node.id") || !props.contains_key("broker.id") {
+            num("node.id")
+        } else {
+            num("broker.id")
+        } as i32;
+        let listener = parse_listener("listeners", &get("listeners"))?;
+        let advertised = match props.get("advertised.listeners") {
+            Some(v) => parse_listener("advertised.listeners", v)?,
+            None => listener.clone(),
+        };
+        let dirs_text = if props.contains_key("log.dirs") || !props.contains_key("log.dir") {
+            get("log.dirs")
+        } else {
+            get("log.dir")
+        };
+        let log_dirs: Vec<PathBuf> =
+            dirs_text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect();
+        if log_dirs.is_empty() {
+            return Err(ConfigError::Invalid { name: "log.dirs".into(), reason: "no directory given".into() });
+        }
+        let metadata_dir = props
+            .get("metadata.log.dir")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| log_dirs[0].join("__cluster_metadata-0"));
+        if advertised.host == "0.0.0.0" || advertised.host == "::" {
+            return Err(ConfigError::Invalid {
+                name: "advertised.listeners".into(),
+                reason: "a wildcard address cannot be advertised; set advertised.listeners".into(),
+            });
+        }
+        Ok(BrokerConfig {
+            node_id,
+            listener,
+            advertised,
+            log_dirs,
+            metadata_dir,
+            num_partitions: num("num.partitions") as i32,
+            default_replication_factor: num("default.replication.factor") as i16,
+            auto_create_topics: get("auto.create.topics.enable") == "true",
+            retention_check_interval_ms: num("log.retention.check.interval.ms") as u64,
+            flush_scheduler_interval_ms: num("log.flush.scheduler.interval.ms") as u64,
+            checkpoint_interval_ms: num("log.flush.offset.checkpoint.interval.ms") as u64,
+            socket_request_max_bytes: num("socket.request.max.bytes") as usize,
+            connections_max_idle_ms: num("connections.max.idle.ms") as u64,
+            producer_id_expiration_ms: num("producer.id.expiration.ms"),
+            queued_max_requests: num("queued.max.requests") as usize,
+            properties: props,
+        })
+    }
+
+    /// Static broker settings that supply topic-config defaults.
+    pub fn static_log_defaults(&self) -> BTreeMap<String, String> {
+        self.properties
+            .iter()
+            .filter(|(k, _)| is_dynamic_broker_property(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Effective value of every broker property (for DescribeConfigs).
+    pub fn effective(&self) -> Vec<(String, String, bool)> {
+        property_table()
+            .into_iter()
+            .map(|(name, default, _)| match self.properties.get(name) {
+                Some(v) => (name.to_string(), v.clone(), true),
+                None => (name.to_string(), default, false),
+            })
+            .collect()
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let host = if self.listener.host.is_empty() { "0.0.0.0" } else { &self.listener.host };
+        let text = if host.contains(':') {
+            format!("[{host}]:{}", self.listener.port)
+        } else {
+            format!("{host}:{}", self.listener.port)
+        };
+        text.parse().map_err(|_| ConfigError::Invalid {
+            name: "listeners".into(),
+            reason: format!("'{host}' is not an IP address"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_single_node() {
+        let c = BrokerConfig::from_settings(&[]).unwrap();
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.listener, Listener { host: "127.0.0.1".into(), port: 9092 });
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./brook-data")]);
+        assert_eq!(c.num_partitions, 1);
+    }
+
+    #[test]
+    fn errors_and_aliases() {
+        assert_eq!(
+            BrokerConfig::from_settings(&s(&[("no.such", "1")])).unwrap_err(),
+            ConfigError::Unknown("no.such".into())
+        );
+        assert!(matches!(
+            BrokerConfig::from_settings(&s(&[("num.partitions", "zero")])),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert!(matches!(
+            BrokerConfig::from_settings(&s(&[("listeners", "SSL://x:1")])),
+            Err(ConfigError::Invalid { .. })
+        ));
+        let c = BrokerConfig::from_settings(&s(&[
+            ("log.retention.hours", "2"),
+            ("listeners", "PLAINTEXT://127.0.0.1:19092"),
+        ]))
+        .unwrap();
+        assert_eq!(c.properties["log.retention.ms"], "7200000");
+        assert_eq!(c.listener.port, 19092);
+    }
+
+    #[test]
+    fn env_and_properties_file() {
+        let env = from_env(
+            vec![("BROOK_LOG_DIRS".to_string(), "/tmp/d".to_string()), ("PATH".into(), "x".into())].into_iter(),
+        )
+        .unwrap();
+        assert_eq!(env, s(&[("log.dirs", "/tmp/d")]));
+        assert!(from_env(vec![("BROOK_BOGUS".to_string(), "1".to_string())].into_iter()).is_err());
+        let props = parse_properties("# c\nnode.id=3\n\nlisteners = PLAINTEXT://127.0.0.1:1\n").unwrap();
+        assert_eq!(props, s(&[("node.id", "3"), ("listeners", "PLAINTEXT://127.0.0.1:1")]));
+        assert!(parse_properties("garbage").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! One client connection: read size-prefixed frames, decode the request
+//! header, dispatch to the API's handler, write the response. Requests on a
+//! connection are handled one at a time, in order, as Kafka does, so
+//! responses never need reordering.
+//!
+//! Bad input never panics: an oversized or malformed frame, an unknown API
+//! key, or an unsupported version (other than ApiVersions, which gets Kafka's
+//! v0 UNSUPPORTED_VERSION answer) is logged and the connection closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use brook_protocol::api_versions::supported_range;
+use brook_protocol::frame::check_request_size;
+use brook_protocol::kafka_protocol::messages::{ApiKey, RequestHeader};
+use brook_protocol::kafka_protocol::protocol::Decodable;
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, info, warn};
+
+use crate::handlers::{self, Response};
+use crate::sendfile::write_chunks;
+use crate::Broker;
+
+/// Why a connection was closed by the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad frame: {0}")]
+    Frame(#[from] brook_protocol::frame::FrameError),
+    #[error("unknown api key {0}")]
+    UnknownApi(i16),
+    #[error("unsupported version {version} of api {api_key} (supported {min}..={max})")]
+    UnsupportedVersion { api_key: i16, version: i16, min: i16, max: i16 },
+    #[error("malformed request (api {api_key} v{version}): {reason}")]
+    Malformed { api_key: i16, version: i16, reason: String },
+    #[error("idle for longer than connections.max.idle.ms")]
+    Idle,
+}
+
+pub async fn serve(mut stream: TcpStream, broker: Arc<Broker>) {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    match serve_inner(&mut stream, &broker).await {
+        Ok(()) => debug!(%peer, "connection closed by client"),
+        Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
+        Err(e) => warn!(%peer, error = %e, "closing connection"),
+    }
+}
+
+async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Broker>) -> Result<(), ConnectionError> {
+    let max_bytes = broker.config.socket_request_max_bytes;
+    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let Some(size) = fill(stream, &mut buf, 4, idle).await? else { return Ok(()) };
+        debug_assert!(size >= 4);
+        let frame_size = check_request_size(buf[..4].try_into().unwrap(), max_bytes)?;
+        if fill(stream, &mut buf, 4 + frame_size, idle).await?.is_none() {
+            return Ok(());
+        }
+        buf.advance(4);
+        let frame = buf.split_to(frame_size).freeze();
+        if let Some(response) = handle_frame(broker, frame).await? {
+            match response {
+                Response::Bytes(bytes) => stream.write_all(&bytes).await?,
+                Response::Chunks(chunks) => write_chunks(stream, &chunks).await?,
+            }
+        }
+        if buf.capacity() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+    }
+}
+
+/// Reads until `buf` holds at least `want` bytes. `None` on a clean EOF at a
+/// frame boundary.
+async fn fill(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    want: usize,
+    idle: Duration,
+) -> Result<Option<usize>, ConnectionError> {
+    while buf.len() < want {
+        buf.reserve(want - buf.len());
+        let n = match tokio::time::timeout(idle, stream.read_buf(buf)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(ConnectionError::Idle),
+        };
+        if n == 0 {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof inside a frame").into());
+        }
+    }
+    Ok(Some(buf.len()))
+}
+
+async fn handle_frame(broker: &Arc<Broker>, mut frame: Bytes) -> Result<Option<Response>, ConnectionError> {
+    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let Some((min, max)) = supported_range(api_key) else {
+        return Err(ConnectionError::UnknownApi(api_key));
+    };
+    let key = ApiKey::try_from(api_key).map_err(|_| ConnectionError::UnknownApi(api_key))?;
+    if version < min || version > max {
+        if key == ApiKey::ApiVersions {
+            info!(version, "ApiVersions version not supported; answering with v0 UNSUPPORTED_VERSION");
+            return Ok(Some(handlers::api_versions::unsupported_version_response(correlation_id)));
+        }
+        return Err(ConnectionError::UnsupportedVersion { api_key, version, min, max });
+    }
+    let malformed = |reason: String| ConnectionError::Malformed { api_key, version, reason };
+    let header =
+        RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
+    handlers::dispatch(broker, key, &header, frame).await.map_err(malformed)
+}

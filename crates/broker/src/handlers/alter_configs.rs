@@ -1,0 +1,44 @@
+//! AlterConfigs, versions 0..=2 (legacy): the listed configs replace all
+//! overrides of the resource. Persisted as metadata records.
+
+use std::collections::BTreeMap;
+
+use brook_protocol::kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use brook_protocol::kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use tracing::info;
+
+use super::configs::alter;
+use super::{str_bytes, RequestContext};
+
+pub async fn handle(ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let changes: BTreeMap<String, Option<String>> = resource
+            .configs
+            .iter()
+            .map(|c| (c.name.as_str().to_string(), c.value.as_ref().map(|v| v.as_str().to_string())))
+            .collect();
+        let outcome = alter(
+            ctx.broker,
+            resource.resource_type,
+            resource.resource_name.as_str(),
+            &changes,
+            true,
+            request.validate_only,
+        );
+        let mut response = AlterConfigsResourceResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name.clone());
+        match outcome {
+            Ok(()) => {
+                info!(resource = %resource.resource_name.as_str(), validate_only = request.validate_only, "altered configs")
+            }
+            Err(e) => {
+                response.error_code = e.code;
+                response.error_message = Some(str_bytes(&e.message));
+            }
+        }
+        responses.push(response);
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}

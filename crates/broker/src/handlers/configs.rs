@@ -1,0 +1,128 @@
+//! Shared config plumbing for DescribeConfigs, AlterConfigs,
+//! IncrementalAlterConfigs and CreateTopics: effective values with their
+//! sources, and turning requested changes into controller decisions.
+
+use brook_metadata::controller::{self, ConfigChanges, ControllerError};
+use brook_metadata::topic_config::{self, ConfigSource, Kind};
+use brook_metadata::MetadataImage;
+use brook_protocol::error_code;
+
+use crate::config::{is_dynamic_broker_property, validate_property};
+use crate::Broker;
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// One effective config entry.
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: String,
+    pub source: i8,
+    pub read_only: bool,
+    /// Kafka ConfigType: 2 = STRING, 5 = LONG, 1 = BOOLEAN.
+    pub config_type: i8,
+    pub doc: &'static str,
+}
+
+fn kind_type(kind: Kind) -> i8 {
+    match kind {
+        Kind::Long { .. } => 5,
+        Kind::Choice(["true", "false"]) => 1,
+        Kind::Choice(_) => 2,
+    }
+}
+
+/// Effective configs of a topic.
+pub fn topic_entries(broker: &Broker, image: &MetadataImage, topic: &str) -> Option<Vec<ConfigEntry>> {
+    let overrides = &image.topic(topic)?.configs;
+    let rows = topic_config::resolve(overrides, &image.broker_configs, &broker.config.static_log_defaults());
+    Some(
+        rows.into_iter()
+            .map(|(def, value, source)| ConfigEntry {
+                name: def.name.to_string(),
+                value,
+                source: source as i8,
+                read_only: false,
+                config_type: kind_type(def.kind),
+                doc: def.doc,
+            })
+            .collect(),
+    )
+}
+
+/// Effective configs of this broker: dynamic overrides, then static properties.
+pub fn broker_entries(broker: &Broker, image: &MetadataImage) -> Vec<ConfigEntry> {
+    crate::config::property_table()
+        .into_iter()
+        .map(|(name, default, doc)| {
+            let (value, source) = if let Some(v) = image.broker_configs.get(name) {
+                (v.clone(), ConfigSource::DynamicDefaultBroker)
+            } else if let Some(v) = broker.config.properties.get(name) {
+                (v.clone(), ConfigSource::StaticBroker)
+            } else {
+                (default, ConfigSource::Default)
+            };
+            let kind = topic_config::TOPIC_CONFIGS.iter().find(|d| d.broker_property == name).map(|d| d.kind);
+            ConfigEntry {
+                name: name.to_string(),
+                value,
+                source: source as i8,
+                read_only: !is_dynamic_broker_property(name),
+                config_type: kind.map_or(2, kind_type),
+                doc,
+            }
+        })
+        .collect()
+}
+
+/// Whether `name` addresses this broker (its id) or the cluster default ("").
+pub fn is_our_broker(broker: &Broker, name: &str) -> bool {
+    name.is_empty() || name == broker.config.node_id.to_string()
+}
+
+/// Validates and (unless `validate_only`) commits config changes to one resource.
+pub fn alter(
+    broker: &Broker,
+    resource_type: i8,
+    resource_name: &str,
+    changes: &ConfigChanges,
+    replace_all: bool,
+    validate_only: bool,
+) -> Result<(), ControllerError> {
+    match resource_type {
+        RESOURCE_TOPIC => {
+            let decide =
+                |image: &MetadataImage| controller::alter_topic_configs(image, resource_name, changes, replace_all);
+            if validate_only {
+                decide(&broker.image()).map(|_| ())
+            } else {
+                broker.commit(decide)
+            }
+        }
+        RESOURCE_BROKER => {
+            if !is_our_broker(broker, resource_name) {
+                return Err(ControllerError::new(
+                    error_code::INVALID_REQUEST,
+                    format!("Unknown broker '{resource_name}'"),
+                ));
+            }
+            for (name, value) in changes {
+                if !is_dynamic_broker_property(name) {
+                    return Err(ControllerError::new(
+                        error_code::INVALID_CONFIG,
+                        format!("Cannot update {name} dynamically"),
+                    ));
+                }
+                if let Some(v) = value {
+                    validate_property(name, v)
+                        .map_err(|e| ControllerError::new(error_code::INVALID_CONFIG, e.to_string()))?;
+                }
+            }
+            if validate_only {
+                return Ok(());
+            }
+            broker.commit(|image| controller::alter_broker_configs(image, changes, replace_all))
+        }
+        other => Err(ControllerError::new(error_code::INVALID_REQUEST, format!("Unsupported resource type {other}"))),
+    }
+}

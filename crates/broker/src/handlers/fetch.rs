@@ -1,0 +1,172 @@
+//! Fetch, versions 4..=16. Each partition's data is a file region sent with
+//! sendfile(2). Long poll: if fewer than `min_bytes` are ready, the request
+//! parks on the partitions' append notifications until enough data arrives
+//! or `max_wait_ms` passes. Incremental fetch sessions (KIP-227) are
+//! declined by answering with session id 0, which every client accepts.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brook_protocol::error_code;
+use brook_protocol::fetch_response::{self, Chunk, FetchPartitionData, FetchResponseData, FetchTopicData};
+use brook_protocol::kafka_protocol::messages::FetchRequest;
+use brook_storage::{StorageError, TopicPartition};
+use bytes::Bytes;
+use futures::future::select_all;
+use tokio::time::Instant;
+
+use super::{RequestContext, Response};
+use crate::replica_manager::Partition;
+
+/// Longest a fetch may park, whatever the client asks (bounds purgatory time).
+const MAX_WAIT_CAP_MS: u64 = 30_000;
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+
+struct Wanted {
+    topic_index: usize,
+    partition_index: i32,
+    partition: Result<Arc<Partition>, i16>,
+    fetch_offset: i64,
+    current_leader_epoch: i32,
+    max_bytes: usize,
+}
+
+pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response {
+    let version = ctx.version();
+    let correlation_id = ctx.header.correlation_id;
+    if request.session_id != 0 {
+        // We never hand out sessions, so a client naming one is out of date.
+        let data = FetchResponseData { error_code: FETCH_SESSION_ID_NOT_FOUND, ..Default::default() };
+        return Response::Chunks(fetch_response::encode(correlation_id, version, &data));
+    }
+    let image = ctx.broker.image();
+    let mut topics: Vec<FetchTopicData> = Vec::with_capacity(request.topics.len());
+    let mut wanted = Vec::new();
+    for topic in &request.topics {
+        let (name, id) = if version >= 13 {
+            match image.topic_by_id(&topic.topic_id) {
+                Some(t) => (t.name.clone(), topic.topic_id),
+                None => (String::new(), topic.topic_id),
+            }
+        } else {
+            let name = topic.topic.as_str().to_string();
+            let id = image.topic(&name).map(|t| t.id).unwrap_or_default();
+            (name, id)
+        };
+        let topic_index = topics.len();
+        topics.push(FetchTopicData {
+            name: Bytes::from(name.clone().into_bytes()),
+            topic_id: *id.as_bytes(),
+            partitions: Vec::new(),
+        });
+        for p in &topic.partitions {
+            let partition = if name.is_empty() {
+                Err(error_code::UNKNOWN_TOPIC_ID)
+            } else {
+                ctx.broker.replicas.partition(&TopicPartition::new(name.clone(), p.partition)).ok_or(
+                    if image.topic(&name).is_some_and(|t| t.partitions.contains_key(&p.partition)) {
+                        error_code::NOT_LEADER_OR_FOLLOWER
+                    } else {
+                        error_code::UNKNOWN_TOPIC_OR_PARTITION
+                    },
+                )
+            };
+            wanted.push(Wanted {
+                topic_index,
+                partition_index: p.partition,
+                partition,
+                fetch_offset: p.fetch_offset,
+                current_leader_epoch: p.current_leader_epoch,
+                max_bytes: p.partition_max_bytes.max(0) as usize,
+            });
+        }
+    }
+    let max_wait = Duration::from_millis((request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP_MS));
+    let deadline = Instant::now() + max_wait;
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let response_max_bytes = if request.max_bytes <= 0 { usize::MAX } else { request.max_bytes as usize };
+    loop {
+        // Register for wake-ups before reading, so no append slips between.
+        let parked: Vec<Arc<Partition>> = wanted.iter().filter_map(|w| w.partition.as_ref().ok().cloned()).collect();
+        let mut notified: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> =
+            parked.iter().map(|p| Box::pin(p.data_arrived.notified())).collect();
+        for n in notified.iter_mut() {
+            n.as_mut().enable();
+        }
+        let (results, total_bytes, any_error) = read_all(ctx, &wanted, response_max_bytes);
+        let now = Instant::now();
+        if total_bytes >= min_bytes || any_error || now >= deadline || notified.is_empty() {
+            for (w, data) in wanted.iter().zip(results) {
+                topics[w.topic_index].partitions.push(data);
+            }
+            let data = FetchResponseData { topics, ..Default::default() };
+            return Response::Chunks(fetch_response::encode(correlation_id, version, &data));
+        }
+        let _ = tokio::time::timeout_at(deadline, select_all(notified)).await;
+        drop(parked);
+    }
+}
+
+/// One pass over the wanted partitions. Returns per-partition data, bytes
+/// found, and whether any partition had an error (which ends a long poll).
+fn read_all(
+    ctx: &RequestContext<'_>,
+    wanted: &[Wanted],
+    response_max_bytes: usize,
+) -> (Vec<FetchPartitionData>, usize, bool) {
+    let mut remaining = response_max_bytes;
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut results = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let mut data = FetchPartitionData {
+            partition_index: w.partition_index,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            ..Default::default()
+        };
+        let partition = match &w.partition {
+            Ok(p) => p,
+            Err(code) => {
+                data.error_code = *code;
+                any_error = true;
+                results.push(data);
+                continue;
+            }
+        };
+        if let Err(code) = partition.check_epoch(w.current_leader_epoch) {
+            data.error_code = code;
+            any_error = true;
+            results.push(data);
+            continue;
+        }
+        let limit = w.max_bytes.min(remaining);
+        // KIP-74: the first partition with data may exceed the limits by one batch.
+        let min_one_batch = total == 0;
+        match ctx.broker.replicas.read(partition, w.fetch_offset, limit, min_one_batch) {
+            Ok(slice) => {
+                data.high_watermark = slice.high_watermark;
+                data.last_stable_offset = slice.high_watermark;
+                data.log_start_offset = slice.log_start_offset;
+                if let Some(region) = slice.region {
+                    total += region.length;
+                    remaining = remaining.saturating_sub(region.length);
+                    data.records.push(Chunk::File(region));
+                }
+            }
+            Err(e) => {
+                data.error_code = e.error_code();
+                if let StorageError::OffsetOutOfRange { log_start, log_end, .. } = e {
+                    data.log_start_offset = log_start;
+                    data.high_watermark = log_end;
+                    data.last_stable_offset = log_end;
+                }
+                any_error = true;
+            }
+        }
+        results.push(data);
+    }
+    (results, total, any_error)
+}

@@ -1,0 +1,65 @@
+//! ListOffsets, versions 1..=8: earliest (-2), latest (-1, the high
+//! watermark), max timestamp (-3, v7+), earliest local (-4, v8+) and by
+//! timestamp.
+
+use brook_protocol::error_code;
+use brook_protocol::kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use brook_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use brook_storage::TopicPartition;
+
+use super::RequestContext;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in topic.partitions {
+            let mut out = ListOffsetsPartitionResponse::default()
+                .with_partition_index(p.partition_index)
+                .with_timestamp(-1)
+                .with_offset(-1)
+                .with_leader_epoch(-1);
+            let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
+            let Some(partition) = ctx.broker.replicas.partition(&tp) else {
+                out.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION;
+                partitions.push(out);
+                continue;
+            };
+            if let Err(code) = partition.check_epoch(p.current_leader_epoch) {
+                out.error_code = code;
+                partitions.push(out);
+                continue;
+            }
+            let log = partition.log.lock();
+            let found = match p.timestamp {
+                LATEST => Ok(Some((log.high_watermark(), -1))),
+                EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                MAX_TIMESTAMP => log.max_timestamp(),
+                ts if ts >= 0 => log.offset_for_timestamp(ts),
+                _ => {
+                    out.error_code = error_code::INVALID_REQUEST;
+                    Ok(None)
+                }
+            };
+            match found {
+                Ok(Some((offset, timestamp))) => {
+                    out.offset = offset;
+                    out.timestamp = timestamp;
+                    out.leader_epoch = partition.leader_epoch();
+                }
+                Ok(None) => {}
+                Err(e) => out.error_code = e.error_code(),
+            }
+            partitions.push(out);
+        }
+        topics.push(ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions));
+    }
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,115 @@
+//! Metadata, versions 0..=12: brokers, cluster id, controller, and topics
+//! with partitions, leaders, leader epochs and topic ids. Unknown topics are
+//! auto-created when the request allows it (v4+) and
+//! `auto.create.topics.enable` is true.
+
+use std::collections::BTreeMap;
+
+use brook_metadata::controller::{self, ClusterDefaults, NewTopic};
+use brook_metadata::TopicImage;
+use brook_protocol::error_code;
+use brook_protocol::kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use brook_protocol::kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use tracing::info;
+use uuid::Uuid;
+
+use super::{str_bytes, topic_name, RequestContext};
+use crate::Broker;
+
+/// Creates `name` with the broker's defaults; `Ok` also if it already exists.
+pub fn auto_create(broker: &Broker, name: &str) -> Result<(), i16> {
+    let configs = BTreeMap::new();
+    let live = broker.live_brokers();
+    let defaults = ClusterDefaults {
+        num_partitions: broker.config.num_partitions,
+        replication_factor: broker.config.default_replication_factor,
+        live_brokers: &live,
+    };
+    let topic = NewTopic { name, num_partitions: -1, replication_factor: -1, configs: &configs };
+    match broker.commit(|image| controller::create_topic(image, &topic, &defaults)) {
+        Ok(_) => {
+            info!(topic = name, "auto-created topic");
+            Ok(())
+        }
+        Err(e) if e.code == error_code::TOPIC_ALREADY_EXISTS => Ok(()),
+        Err(e) => Err(e.code),
+    }
+}
+
+fn describe_topic(topic: &TopicImage) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|(index, p)| {
+            MetadataResponsePartition::default()
+                .with_partition_index(*index)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(p.replicas.iter().map(|r| BrokerId(*r)).collect())
+                .with_isr_nodes(p.isr.iter().map(|r| BrokerId(*r)).collect())
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(&topic.name)))
+        .with_topic_id(topic.id)
+        .with_is_internal(topic.name.starts_with("__"))
+        .with_partitions(partitions)
+}
+
+pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
+    let broker = ctx.broker;
+    let allow_auto_create =
+        (ctx.version() < 4 || request.allow_auto_topic_creation) && broker.config.auto_create_topics;
+    let mut topics = Vec::new();
+    match &request.topics {
+        None => {
+            topics.extend(broker.image().topics.values().map(describe_topic));
+        }
+        Some(requested) => {
+            for t in requested {
+                let name = match &t.name {
+                    Some(n) => n.as_str().to_string(),
+                    None => match broker.image().topic_by_id(&t.topic_id) {
+                        Some(topic) => topic.name.clone(),
+                        None => {
+                            topics.push(
+                                MetadataResponseTopic::default()
+                                    .with_error_code(error_code::UNKNOWN_TOPIC_ID)
+                                    .with_topic_id(t.topic_id),
+                            );
+                            continue;
+                        }
+                    },
+                };
+                if broker.image().topic(&name).is_none() && allow_auto_create {
+                    if let Err(code) = auto_create(broker, &name) {
+                        topics.push(
+                            MetadataResponseTopic::default().with_error_code(code).with_name(Some(topic_name(&name))),
+                        );
+                        continue;
+                    }
+                }
+                match broker.image().topic(&name) {
+                    Some(topic) => topics.push(describe_topic(topic)),
+                    None => topics.push(
+                        MetadataResponseTopic::default()
+                            .with_error_code(error_code::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_name(Some(topic_name(&name)))
+                            .with_topic_id(Uuid::nil()),
+                    ),
+                }
+            }
+        }
+    }
+    let advertised = &broker.config.advertised;
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(broker.config.node_id))
+            .with_host(str_bytes(&advertised.host))
+            .with_port(advertised.port as i32)])
+        .with_cluster_id(Some(str_bytes(&broker.image().cluster_id)))
+        .with_controller_id(BrokerId(broker.config.node_id))
+        .with_topics(topics)
+}

@@ -1,0 +1,126 @@
+//! One module per Kafka API. Each states its supported version range (the
+//! same as `brook_protocol::api_versions`), decodes nothing itself (the
+//! `kafka-protocol` crate does) and delegates state changes to the component
+//! that owns them: the replica manager for data, the controller for metadata.
+
+use std::sync::Arc;
+
+use brook_protocol::kafka_protocol::messages::*;
+use brook_protocol::kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use bytes::{BufMut, Bytes, BytesMut};
+
+use brook_protocol::fetch_response::Chunk;
+
+use crate::Broker;
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod configs;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod offset_for_leader_epoch;
+pub mod produce;
+
+/// What goes back on the wire for one request.
+pub enum Response {
+    Bytes(Bytes),
+    /// Encoded bytes interleaved with file regions (Fetch, for sendfile).
+    Chunks(Vec<Chunk>),
+}
+
+/// The request being handled.
+pub struct RequestContext<'a> {
+    pub broker: &'a Arc<Broker>,
+    pub header: &'a RequestHeader,
+}
+
+impl RequestContext<'_> {
+    pub fn version(&self) -> i16 {
+        self.header.request_api_version
+    }
+}
+
+/// Encodes a response frame: size, response header, body.
+pub fn encode<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    response: &R,
+) -> Result<Response, String> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = R::header_version(version);
+    let size = header.compute_size(header_version).map_err(|e| e.to_string())?
+        + response.compute_size(version).map_err(|e| e.to_string())?;
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(size as i32);
+    header.encode(&mut buf, header_version).map_err(|e| e.to_string())?;
+    response.encode(&mut buf, version).map_err(|e| e.to_string())?;
+    Ok(Response::Bytes(buf.freeze()))
+}
+
+pub fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+pub fn topic_name(s: &str) -> TopicName {
+    TopicName(str_bytes(s))
+}
+
+macro_rules! route {
+    ($ctx:expr, $body:expr, $req:ty, $handler:path) => {{
+        let version = $ctx.version();
+        let request = <$req>::decode(&mut $body, version).map_err(|e| e.to_string())?;
+        let response = $handler(&$ctx, request).await;
+        encode($ctx.header.correlation_id, version, &response).map(Some)
+    }};
+}
+
+/// Decodes the body, runs the handler, encodes the answer. `Ok(None)` means
+/// no response (acks=0 produce). `Err` means a malformed request.
+pub async fn dispatch(
+    broker: &Arc<Broker>,
+    key: ApiKey,
+    header: &RequestHeader,
+    mut body: Bytes,
+) -> Result<Option<Response>, String> {
+    let ctx = RequestContext { broker, header };
+    match key {
+        ApiKey::Produce => {
+            let request = ProduceRequest::decode(&mut body, ctx.version()).map_err(|e| e.to_string())?;
+            let acks = request.acks;
+            let response = produce::handle(&ctx, request).await;
+            if acks == 0 {
+                return Ok(None);
+            }
+            encode(header.correlation_id, ctx.version(), &response).map(Some)
+        }
+        ApiKey::Fetch => {
+            let request = FetchRequest::decode(&mut body, ctx.version()).map_err(|e| e.to_string())?;
+            Ok(Some(fetch::handle(&ctx, request).await))
+        }
+        ApiKey::ApiVersions => route!(ctx, body, ApiVersionsRequest, api_versions::handle),
+        ApiKey::Metadata => route!(ctx, body, MetadataRequest, metadata::handle),
+        ApiKey::ListOffsets => route!(ctx, body, ListOffsetsRequest, list_offsets::handle),
+        ApiKey::OffsetForLeaderEpoch => route!(ctx, body, OffsetForLeaderEpochRequest, offset_for_leader_epoch::handle),
+        ApiKey::CreateTopics => route!(ctx, body, CreateTopicsRequest, create_topics::handle),
+        ApiKey::DeleteTopics => route!(ctx, body, DeleteTopicsRequest, delete_topics::handle),
+        ApiKey::CreatePartitions => route!(ctx, body, CreatePartitionsRequest, create_partitions::handle),
+        ApiKey::DeleteRecords => route!(ctx, body, DeleteRecordsRequest, delete_records::handle),
+        ApiKey::DescribeConfigs => route!(ctx, body, DescribeConfigsRequest, describe_configs::handle),
+        ApiKey::AlterConfigs => route!(ctx, body, AlterConfigsRequest, alter_configs::handle),
+        ApiKey::IncrementalAlterConfigs => {
+            route!(ctx, body, IncrementalAlterConfigsRequest, incremental_alter_configs::handle)
+        }
+        ApiKey::DescribeCluster => route!(ctx, body, DescribeClusterRequest, describe_cluster::handle),
+        ApiKey::InitProducerId => route!(ctx, body, InitProducerIdRequest, init_producer_id::handle),
+        other => Err(format!("api {other:?} is not served")),
+    }
+}

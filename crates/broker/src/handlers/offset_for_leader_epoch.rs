@@ -1,0 +1,37 @@
+//! OffsetForLeaderEpoch, versions 2..=4: the end offset of a leader epoch,
+//! from the partition's leader epoch cache. Consumers use it to detect log
+//! truncation after a leader change.
+
+use brook_protocol::error_code;
+use brook_protocol::kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use brook_protocol::kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use brook_storage::TopicPartition;
+
+use super::RequestContext;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let partitions = topic
+            .partitions
+            .iter()
+            .map(|p| {
+                let out =
+                    EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
+                let tp = TopicPartition::new(topic.topic.as_str(), p.partition);
+                let Some(partition) = ctx.broker.replicas.partition(&tp) else {
+                    return out.with_error_code(error_code::UNKNOWN_TOPIC_OR_PARTITION);
+                };
+                if let Err(code) = partition.check_epoch(p.current_leader_epoch) {
+                    return out.with_error_code(code);
+                }
+                let (epoch, end_offset) = partition.log.lock().end_offset_for_epoch(p.leader_epoch);
+                out.with_leader_epoch(epoch).with_end_offset(end_offset)
+            })
+            .collect();
+        topics.push(OffsetForLeaderTopicResult::default().with_topic(topic.topic).with_partitions(partitions));
+    }
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}

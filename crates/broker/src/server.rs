@@ -1,0 +1,80 @@
+//! The accept loop and the broker's periodic tasks. Shutdown stops accepting,
+//! stops every connection at an await point (never inside an append), then
+//! shuts storage down cleanly.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::connection;
+use crate::Broker;
+
+/// Binds the configured listener. Split from [`run`] so callers learn the
+/// bound port (port 0 in tests) before serving.
+pub async fn bind(broker: &Broker) -> std::io::Result<TcpListener> {
+    let addr =
+        broker.config.bind_addr().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    TcpListener::bind(addr).await
+}
+
+fn every(period_ms: u64, broker: &Arc<Broker>, tasks: &mut JoinSet<()>, work: fn(&Broker)) {
+    let broker = broker.clone();
+    tasks.spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_millis(period_ms.max(1)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let b = broker.clone();
+            // Storage work is blocking file IO: keep it off the async workers.
+            if tokio::task::spawn_blocking(move || work(&b)).await.is_err() {
+                error!("periodic task panicked");
+            }
+        }
+    });
+}
+
+/// Serves until `shutdown` resolves, then shuts down cleanly.
+pub async fn run(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    info!(addr = %listener.local_addr()?, node_id = broker.config.node_id, "brook broker listening");
+    let mut background = JoinSet::new();
+    every(broker.config.retention_check_interval_ms, &broker, &mut background, Broker::run_retention);
+    every(broker.config.flush_scheduler_interval_ms, &broker, &mut background, Broker::run_flush);
+    every(broker.config.checkpoint_interval_ms, &broker, &mut background, Broker::checkpoint);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(connection::serve(stream, broker.clone()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    info!("shutting down: closing connections");
+    drop(listener);
+    connections.shutdown().await;
+    background.shutdown().await;
+    let b = broker.clone();
+    match tokio::task::spawn_blocking(move || b.shutdown()).await {
+        Ok(Ok(())) => info!("clean shutdown complete"),
+        Ok(Err(e)) => error!(error = %e, "shutdown failed; the next start will recover the logs"),
+        Err(e) => error!(error = %e, "shutdown task failed"),
+    }
+    Ok(())
+}
