@@ -21,6 +21,8 @@ pub enum BrokerError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    #[error("the metadata log in {dir} is new but log.dirs hold {logs} partition logs; restore metadata.log.dir or move the logs away")]
+    MissingMetadata { logs: usize, dir: String },
 }
 
 pub struct Broker {
@@ -38,7 +40,8 @@ impl Broker {
     /// and reconciles the logs with metadata.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
         let metadata = MetadataLog::open(&config.metadata_dir)?;
-        if metadata.image().cluster_id.is_empty() {
+        let fresh_metadata = metadata.image().cluster_id.is_empty();
+        if fresh_metadata {
             let cluster_id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
             metadata
                 .commit_with(|_| Ok::<_, ()>((vec![MetadataRecord::Cluster { cluster_id }], ())))?
@@ -51,6 +54,13 @@ impl Broker {
             topic_config::log_config(&overrides, &image.broker_configs, &static_defaults)
         };
         let (logs, loaded) = LogManager::open(config.log_dirs.clone(), &config_for)?;
+        if fresh_metadata && !loaded.is_empty() {
+            // Without metadata every log would look deleted: refuse rather than wipe data.
+            return Err(BrokerError::MissingMetadata {
+                logs: loaded.len(),
+                dir: config.metadata_dir.display().to_string(),
+            });
+        }
         info!(logs = loaded.len(), cluster_id = %image.cluster_id, "opened logs");
         let replicas = ReplicaManager::new(config.node_id, Arc::new(logs), static_defaults);
         replicas.apply_image(&image)?;

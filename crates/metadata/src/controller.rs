@@ -37,6 +37,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
     if name == "." || name == ".." {
         return Err(invalid("'.' and '..' are not allowed"));
     }
+    if name.starts_with("__cluster_metadata") {
+        return Err(invalid("the name is reserved for the metadata log"));
+    }
     if name.len() > 249 {
         return Err(invalid("longer than 249 characters"));
     }

@@ -23,6 +23,8 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
 pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
+/// The metadata log's directory (`__cluster_metadata-0`) is not a partition log.
+pub const METADATA_DIR_PREFIX: &str = "__cluster_metadata";
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
@@ -105,7 +107,7 @@ impl LogManager {
             for entry in std::fs::read_dir(dir)? {
                 let entry = entry?;
                 let name = entry.file_name().to_string_lossy().to_string();
-                if !entry.file_type()?.is_dir() {
+                if !entry.file_type()?.is_dir() || name.starts_with(METADATA_DIR_PREFIX) {
                     continue;
                 }
                 if name.ends_with("-delete") {

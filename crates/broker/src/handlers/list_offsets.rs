@@ -17,6 +17,7 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let version = ctx.version();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
@@ -52,7 +53,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 Ok(Some((offset, timestamp))) => {
                     out.offset = offset;
                     out.timestamp = timestamp;
-                    out.leader_epoch = partition.leader_epoch();
+                    if version >= 4 {
+                        out.leader_epoch = partition.leader_epoch();
+                    }
                 }
                 Ok(None) => {}
                 Err(e) => out.error_code = e.error_code(),
