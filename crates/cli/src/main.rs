@@ -69,6 +69,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("BROOK_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = load_config(&args).context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
