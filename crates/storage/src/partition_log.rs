@@ -390,8 +390,8 @@ impl PartitionLog {
     }
 
     /// Kafka's ListOffsets by timestamp: the first offset whose record has a
-    /// timestamp ≥ `timestamp`, with that timestamp. Exact for uncompressed
-    /// batches; for compressed ones, the batch's first offset and max timestamp.
+    /// timestamp ≥ `timestamp`, with that timestamp. Batch headers narrow the
+    /// search; only the one matching batch is decoded (decompressed if needed).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         for segment in self.segments.values() {
             if segment.max_timestamp() < timestamp {
@@ -419,7 +419,7 @@ impl PartitionLog {
         let best = self.segments.values().filter(|s| !s.is_empty()).max_by_key(|s| s.max_timestamp());
         let Some(segment) = best else { return Ok(None) };
         let (ts, last_offset) = (segment.max_timestamp(), segment.offset_of_max_timestamp());
-        // Refine to the exact record within an uncompressed batch.
+        // Refine to the exact record within the batch.
         if let Some((position, header)) = segment.find_batch(last_offset)? {
             let records = batch::record_timestamps(&segment.read_batch(position, &header)?);
             if let Some((delta, _)) = records.iter().find(|(_, t)| *t == ts) {
