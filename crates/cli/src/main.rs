@@ -8,6 +8,8 @@ use brook_broker::config::{self, BrokerConfig};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod bench;
+
 #[derive(Parser)]
 #[command(name = "brook", version, about = "Brook: a Kafka-compatible commit log in one binary")]
 struct Cli {
@@ -19,6 +21,15 @@ struct Cli {
 enum Command {
     /// Run a broker.
     Server(ServerArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Log append throughput of the storage engine, next to dd on the same directory.
+    Append(bench::append::AppendArgs),
 }
 
 #[derive(clap::Args)]
@@ -38,6 +49,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => server(args),
+        Command::Bench(BenchCommand::Append(args)) => bench::append::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
