@@ -107,13 +107,7 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         name: "log.flush.offset.checkpoint.interval.ms",
         default: "60000",
         kind: long(1, I32),
-        doc: "How often recovery points are checkpointed.",
-    },
-    PropertyDef {
-        name: "log.flush.start.offset.checkpoint.interval.ms",
-        default: "60000",
-        kind: long(1, I32),
-        doc: "How often log start offsets are checkpointed.",
+        doc: "How often recovery points and log start offsets are checkpointed.",
     },
     PropertyDef {
         name: "socket.request.max.bytes",
@@ -132,12 +126,6 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         default: "86400000",
         kind: long(1, I32),
         doc: "Forget an idempotent producer's state after this long without writes.",
-    },
-    PropertyDef {
-        name: "queued.max.requests",
-        default: "500",
-        kind: long(1, I32),
-        doc: "Bound on requests read ahead per connection.",
     },
 ];
 
@@ -262,7 +250,6 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub connections_max_idle_ms: u64,
     pub producer_id_expiration_ms: i64,
-    pub queued_max_requests: usize,
 }
 
 impl BrokerConfig {
@@ -275,8 +262,9 @@ impl BrokerConfig {
         }
         // Kafka's retention/roll unit aliases collapse into the ms properties.
         for (alias, target, factor) in [
-            ("log.retention.hours", "log.retention.ms", 3_600_000i64),
-            ("log.retention.minutes", "log.retention.ms", 60_000),
+            // Kafka's precedence: ms, then minutes, then hours.
+            ("log.retention.minutes", "log.retention.ms", 60_000i64),
+            ("log.retention.hours", "log.retention.ms", 3_600_000),
             ("log.roll.hours", "log.roll.ms", 3_600_000),
         ] {
             if let Some(v) = props.get(alias).cloned() {
@@ -341,7 +329,6 @@ impl BrokerConfig {
             socket_request_max_bytes: num("socket.request.max.bytes") as usize,
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,
             producer_id_expiration_ms: num("producer.id.expiration.ms"),
-            queued_max_requests: num("queued.max.requests") as usize,
             properties: props,
         })
     }
