@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod handlers;
 pub mod replica_manager;
 pub mod sendfile;

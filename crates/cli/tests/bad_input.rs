@@ -39,9 +39,9 @@ fn create(wire: &mut Wire, topic: &str, configs: &[(&str, &str)]) -> (i16, Optio
 
 fn produce_with_acks(wire: &mut Wire, topic: &str, records: Vec<u8>, acks: i16) -> (i16, i64) {
     let req = ProduceRequest::default().with_acks(acks).with_timeout_ms(10_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from(records)))]),
+        TopicProduceData::default().with_name(name(topic)).with_partition_data(vec![PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(Bytes::from(records)))]),
     ]);
     let resp = wire.call(9, &req);
     let p = &resp.responses[0].partition_responses[0];
@@ -82,7 +82,8 @@ fn malformed_frames_and_bad_batches_never_hurt_the_broker() {
     let server = Server::start(&dir.path().join("data"), &["socket.request.max.bytes=1048576"]);
     let mut good = server.connect();
     assert_eq!(create(&mut good, "safe", &[]).0, ec::NONE);
-    let original: Vec<Vec<u8>> = (0..20).map(|i| build_batch(&[(Some(b"k"), Some(format!("v{i}").as_bytes()))], 1000 + i)).collect();
+    let original: Vec<Vec<u8>> =
+        (0..20).map(|i| build_batch(&[(Some(b"k"), Some(format!("v{i}").as_bytes()))], 1000 + i)).collect();
     for (i, batch) in original.iter().enumerate() {
         assert_eq!(produce(&mut good, "safe", batch.clone()), (ec::NONE, i as i64));
     }
@@ -123,7 +124,8 @@ fn malformed_frames_and_bad_batches_never_hurt_the_broker() {
 
     // A truncated body behind a valid header.
     let mut wire = server.connect();
-    let frame = wire.frame(7, &CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default().with_name(name("x"))]));
+    let frame = wire
+        .frame(7, &CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default().with_name(name("x"))]));
     let cut = frame.len() - 6;
     let mut truncated = ((cut - 4) as i32).to_be_bytes().to_vec();
     truncated.extend_from_slice(&frame[4..cut]);
@@ -154,17 +156,26 @@ fn malformed_frames_and_bad_batches_never_hurt_the_broker() {
     let big = build_batch(&[(None, Some(&vec![7u8; 1_100_000]))], 1);
     // A request above socket.request.max.bytes (1 MiB here) closes the connection.
     let mut w = server.connect();
-    let req = ProduceRequest::default().with_acks(1).with_timeout_ms(1000).with_topic_data(vec![TopicProduceData::default()
-        .with_name(name("safe"))
-        .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from(big)))])]);
+    let req =
+        ProduceRequest::default().with_acks(1).with_timeout_ms(1000).with_topic_data(vec![TopicProduceData::default()
+            .with_name(name("safe"))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::from(big)))])]);
     let frame = w.frame(9, &req);
     w.send_raw(&frame[..64]);
     assert_closed_and_logged(&server, &mut w, "exceeds socket.request.max.bytes 1048576");
     let too_large = build_batch(&[(None, Some(&vec![7u8; 2000]))], 1);
     assert_eq!(create(&mut good, "small-max", &[("max.message.bytes", "1000")]).0, ec::NONE);
     assert_eq!(produce(&mut good, "small-max", too_large).0, ec::MESSAGE_TOO_LARGE);
-    assert_eq!(produce_with_acks(&mut good, "safe", build_batch(&[(None, Some(b"x"))], 1), 5).0, ec::INVALID_REQUIRED_ACKS);
-    assert_eq!(produce(&mut good, "no-such-topic", build_batch(&[(None, Some(b"x"))], 1)).0, ec::UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(
+        produce_with_acks(&mut good, "safe", build_batch(&[(None, Some(b"x"))], 1), 5).0,
+        ec::INVALID_REQUIRED_ACKS
+    );
+    assert_eq!(
+        produce(&mut good, "no-such-topic", build_batch(&[(None, Some(b"x"))], 1)).0,
+        ec::UNKNOWN_TOPIC_OR_PARTITION
+    );
 
     // Idempotent producer rules.
     let b0 = build_batch_with_producer(&[(None, Some(b"i0"))], 1, 77, 0, 0);
@@ -182,7 +193,9 @@ fn malformed_frames_and_bad_batches_never_hurt_the_broker() {
     for bad in ["", ".", "..", "has space", "slash/name", &"x".repeat(250), "__cluster_metadata"] {
         assert_eq!(create(&mut good, bad, &[]).0, ec::INVALID_TOPIC_EXCEPTION, "{bad:?}");
     }
-    for (k, v) in [("retention.ms", "abc"), ("segment.bytes", "1"), ("cleanup.policy", "compact"), ("bogus.config", "1")] {
+    for (k, v) in
+        [("retention.ms", "abc"), ("segment.bytes", "1"), ("cleanup.policy", "compact"), ("bogus.config", "1")]
+    {
         let (code, message) = create(&mut good, "cfg-test", &[(k, v)]);
         assert_eq!(code, ec::INVALID_CONFIG, "{k}={v}");
         assert!(message.unwrap().contains(k));

@@ -69,7 +69,8 @@ fn append(dir: &Path, args: &AppendArgs, fsync_at_end: bool) -> anyhow::Result<F
     let mut log = PartitionLog::open(&log_dir, LogConfig::default(), None, None, false)?;
     let value_bytes = (args.batch_bytes / args.records_per_batch).saturating_sub(8).max(1);
     let value = vec![b'x'; value_bytes];
-    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = (0..args.records_per_batch).map(|_| (None, Some(&value[..]))).collect();
+    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+        (0..args.records_per_batch).map(|_| (None, Some(&value[..]))).collect();
     let batch = build_batch(&records, 1_700_000_000_000);
     let total = args.size_mib * 1024 * 1024;
     settle();
@@ -92,7 +93,13 @@ pub fn run(args: AppendArgs) -> anyhow::Result<()> {
     let dir = args.dir.join(format!("brook-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let result = (|| -> anyhow::Result<()> {
-        println!("log append benchmark: {} MiB in {}-byte batches of {} records, dir {}", args.size_mib, args.batch_bytes, args.records_per_batch, dir.display());
+        println!(
+            "log append benchmark: {} MiB in {}-byte batches of {} records, dir {}",
+            args.size_mib,
+            args.batch_bytes,
+            args.records_per_batch,
+            dir.display()
+        );
         // Interleaved repetitions; the median of each resists page-cache and writeback noise.
         let (mut dd_cache, mut brook_cache, mut dd_sync, mut brook_sync) = (vec![], vec![], vec![], vec![]);
         for _ in 0..args.repeat.max(1) {
@@ -106,9 +113,15 @@ pub fn run(args: AppendArgs) -> anyhow::Result<()> {
         println!("(median of {} runs each)", args.repeat.max(1));
         println!("{:<44} {:>10} {:>9}", "measurement", "MiB/s", "seconds");
         println!("{:<44} {:>10.0} {:>9.2}", "dd bs=1M (page cache)", dd_cache.mib_per_s, dd_cache.seconds);
-        println!("{:<44} {:>10.0} {:>9.2}", "brook PartitionLog append (page cache)", brook_cache.mib_per_s, brook_cache.seconds);
+        println!(
+            "{:<44} {:>10.0} {:>9.2}",
+            "brook PartitionLog append (page cache)", brook_cache.mib_per_s, brook_cache.seconds
+        );
         println!("{:<44} {:>10.0} {:>9.2}", "dd bs=1M conv=fdatasync", dd_sync.mib_per_s, dd_sync.seconds);
-        println!("{:<44} {:>10.0} {:>9.2}", "brook PartitionLog append + final fsync", brook_sync.mib_per_s, brook_sync.seconds);
+        println!(
+            "{:<44} {:>10.0} {:>9.2}",
+            "brook PartitionLog append + final fsync", brook_sync.mib_per_s, brook_sync.seconds
+        );
         println!("append / dd (page cache): {:.0}%", 100.0 * brook_cache.mib_per_s / dd_cache.mib_per_s);
         println!("append / dd (fdatasync):  {:.0}%", 100.0 * brook_sync.mib_per_s / dd_sync.mib_per_s);
         Ok(())

@@ -1,0 +1,3 @@
+//! Coordinators: per-group membership and offsets today; transactions later.
+
+pub mod group;
