@@ -13,6 +13,7 @@ use brook_storage::{LogManager, StorageError};
 use tracing::{info, warn};
 
 use crate::config::BrokerConfig;
+use crate::coordinator::group::GroupCoordinator;
 use crate::replica_manager::ReplicaManager;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,7 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub metadata: MetadataLog,
     pub replicas: ReplicaManager,
+    pub groups: GroupCoordinator,
 }
 
 pub fn now_ms() -> i64 {
@@ -64,7 +66,10 @@ impl Broker {
         info!(logs = loaded.len(), cluster_id = %image.cluster_id, "opened logs");
         let replicas = ReplicaManager::new(config.node_id, Arc::new(logs), static_defaults);
         replicas.apply_image(&image)?;
-        Ok(Arc::new(Broker { config, metadata, replicas }))
+        let groups = GroupCoordinator::new(config.group.clone(), config.offsets.clone());
+        let broker = Broker { config, metadata, replicas, groups };
+        broker.groups.load(&broker);
+        Ok(Arc::new(broker))
     }
 
     pub fn image(&self) -> Arc<MetadataImage> {
@@ -113,6 +118,16 @@ impl Broker {
                 warn!(partition = %p.tp, error = %e, "flush failed; log is offline");
             }
         }
+    }
+
+    /// Group session expiry and rebalance deadlines.
+    pub fn tick_groups(&self) {
+        self.groups.tick(self);
+    }
+
+    /// `offsets.retention.minutes` for empty groups.
+    pub fn expire_offsets(&self) {
+        self.groups.expire_offsets(self);
     }
 
     pub fn checkpoint(&self) {

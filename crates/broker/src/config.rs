@@ -38,6 +38,60 @@ const I64: i64 = i64::MAX;
 /// Every broker property Brook knows. Topic-level defaults (`log.*`,
 /// `message.max.bytes`, ...) come from `topic_config::TOPIC_CONFIGS`.
 const BROKER_PROPERTIES: &[PropertyDef] = &[
+    PropertyDef {
+        name: "group.min.session.timeout.ms",
+        default: "6000",
+        kind: long(1, I32),
+        doc: "Smallest session timeout a group member may ask for.",
+    },
+    PropertyDef {
+        name: "group.max.session.timeout.ms",
+        default: "1800000",
+        kind: long(1, I32),
+        doc: "Largest session timeout a group member may ask for.",
+    },
+    PropertyDef {
+        name: "group.initial.rebalance.delay.ms",
+        default: "3000",
+        kind: long(0, I32),
+        doc: "Wait this long for more members before the first rebalance of an empty group.",
+    },
+    PropertyDef {
+        name: "group.max.size",
+        default: "2147483647",
+        kind: long(1, I32),
+        doc: "Most members a group may have.",
+    },
+    PropertyDef {
+        name: "offsets.topic.num.partitions",
+        default: "50",
+        kind: long(1, 1000),
+        doc: "Partitions of __consumer_offsets (fixed once created).",
+    },
+    PropertyDef {
+        name: "offsets.topic.segment.bytes",
+        default: "104857600",
+        kind: long(14, I32),
+        doc: "Segment size of __consumer_offsets.",
+    },
+    PropertyDef {
+        name: "offsets.retention.minutes",
+        default: "10080",
+        kind: long(1, I32),
+        doc: "Committed offsets of a group empty for this long are deleted.",
+    },
+    PropertyDef {
+        name: "offsets.retention.check.interval.ms",
+        default: "600000",
+        kind: long(1, I64),
+        doc: "How often offset expiry runs.",
+    },
+    PropertyDef {
+        name: "offset.metadata.max.bytes",
+        default: "4096",
+        kind: long(0, I32),
+        doc: "Largest metadata string of a committed offset.",
+    },
     PropertyDef { name: "node.id", default: "1", kind: long(0, I32), doc: "This broker's id." },
     PropertyDef { name: "broker.id", default: "", kind: long(0, I32), doc: "Alias of node.id." },
     PropertyDef {
@@ -250,6 +304,9 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub connections_max_idle_ms: u64,
     pub producer_id_expiration_ms: i64,
+    pub group: crate::coordinator::group::state::GroupConfig,
+    pub offsets: crate::coordinator::group::OffsetsConfig,
+    pub offsets_retention_check_interval_ms: u64,
 }
 
 impl BrokerConfig {
@@ -329,6 +386,19 @@ impl BrokerConfig {
             socket_request_max_bytes: num("socket.request.max.bytes") as usize,
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,
             producer_id_expiration_ms: num("producer.id.expiration.ms"),
+            group: crate::coordinator::group::state::GroupConfig {
+                min_session_timeout_ms: num("group.min.session.timeout.ms") as i32,
+                max_session_timeout_ms: num("group.max.session.timeout.ms") as i32,
+                initial_rebalance_delay_ms: num("group.initial.rebalance.delay.ms"),
+                max_size: num("group.max.size") as usize,
+            },
+            offsets: crate::coordinator::group::OffsetsConfig {
+                num_partitions: num("offsets.topic.num.partitions") as i32,
+                retention_ms: num("offsets.retention.minutes") * 60_000,
+                metadata_max_bytes: num("offset.metadata.max.bytes") as usize,
+                segment_bytes: num("offsets.topic.segment.bytes"),
+            },
+            offsets_retention_check_interval_ms: num("offsets.retention.check.interval.ms") as u64,
             properties: props,
         })
     }

@@ -13,6 +13,9 @@ use tracing::{error, info, warn};
 use crate::connection;
 use crate::Broker;
 
+/// Resolution of group session timeouts and rebalance deadlines.
+const GROUP_TICK_MS: u64 = 100;
+
 /// Binds the configured listener. Split from [`run`] so callers learn the
 /// bound port (port 0 in tests) before serving.
 pub async fn bind(broker: &Broker) -> std::io::Result<TcpListener> {
@@ -49,6 +52,8 @@ pub async fn run(
     every(broker.config.retention_check_interval_ms, &broker, &mut background, Broker::run_retention);
     every(broker.config.flush_scheduler_interval_ms, &broker, &mut background, Broker::run_flush);
     every(broker.config.checkpoint_interval_ms, &broker, &mut background, Broker::checkpoint);
+    every(GROUP_TICK_MS, &broker, &mut background, Broker::tick_groups);
+    every(broker.config.offsets_retention_check_interval_ms, &broker, &mut background, Broker::expire_offsets);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {

@@ -18,17 +18,28 @@ pub mod api_versions;
 pub mod configs;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 /// What goes back on the wire for one request.
 pub enum Response {
@@ -121,6 +132,17 @@ pub async fn dispatch(
         }
         ApiKey::DescribeCluster => route!(ctx, body, DescribeClusterRequest, describe_cluster::handle),
         ApiKey::InitProducerId => route!(ctx, body, InitProducerIdRequest, init_producer_id::handle),
+        ApiKey::FindCoordinator => route!(ctx, body, FindCoordinatorRequest, find_coordinator::handle),
+        ApiKey::JoinGroup => route!(ctx, body, JoinGroupRequest, join_group::handle),
+        ApiKey::SyncGroup => route!(ctx, body, SyncGroupRequest, sync_group::handle),
+        ApiKey::Heartbeat => route!(ctx, body, HeartbeatRequest, heartbeat::handle),
+        ApiKey::LeaveGroup => route!(ctx, body, LeaveGroupRequest, leave_group::handle),
+        ApiKey::OffsetCommit => route!(ctx, body, OffsetCommitRequest, offset_commit::handle),
+        ApiKey::OffsetFetch => route!(ctx, body, OffsetFetchRequest, offset_fetch::handle),
+        ApiKey::ListGroups => route!(ctx, body, ListGroupsRequest, list_groups::handle),
+        ApiKey::DescribeGroups => route!(ctx, body, DescribeGroupsRequest, describe_groups::handle),
+        ApiKey::DeleteGroups => route!(ctx, body, DeleteGroupsRequest, delete_groups::handle),
+        ApiKey::OffsetDelete => route!(ctx, body, OffsetDeleteRequest, offset_delete::handle),
         other => Err(format!("api {other:?} is not served")),
     }
 }

@@ -3,4 +3,8 @@
 //! driver that owns the groups, parks requests and writes the log
 //! ([`coordinator`]).
 
+pub mod coordinator;
 pub mod state;
+pub mod store;
+
+pub use coordinator::{GroupCoordinator, OffsetsConfig, OFFSETS_TOPIC};

@@ -1,0 +1,633 @@
+//! The group coordinator's driver: owns every group this broker coordinates,
+//! feeds requests and clock ticks into each group's state machine, parks
+//! JoinGroup/SyncGroup requests until their action completes them, and
+//! writes group metadata and committed offsets to `__consumer_offsets` (and
+//! reads them back when the broker starts).
+//!
+//! A commit is acknowledged only after its record is in the partition's
+//! segment file, like a produce. `__consumer_offsets` uses the delete
+//! cleanup policy with infinite retention; it stays bounded because, once a
+//! partition holds more than [`COMPACTION_THRESHOLD_BYTES`], the live state
+//! of its groups is rewritten at its end and everything before is deleted.
+//!
+//! Thread-safe: one mutex over the groups (group traffic is light next to
+//! produce/fetch, which never touch it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use brook_metadata::controller::{self, ClusterDefaults, NewTopic};
+use brook_protocol::batch::{batch_size, build_batch};
+use brook_protocol::error_code as ec;
+use brook_protocol::kafka_protocol::records::RecordBatchDecoder;
+use brook_storage::TopicPartition;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::state::{Action, CommittedOffset, Group, GroupConfig, GroupState, JoinRequest, JoinResult, Reply};
+use super::store::{self, StoredRecord};
+use crate::broker::now_ms;
+use crate::Broker;
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Rewrite a `__consumer_offsets` partition's live state once it holds this much.
+pub const COMPACTION_THRESHOLD_BYTES: u64 = 64 * 1024 * 1024;
+/// Records per batch when rewriting state.
+const RECORDS_PER_BATCH: usize = 500;
+
+/// Offsets-related broker settings (Kafka's names).
+#[derive(Debug, Clone)]
+pub struct OffsetsConfig {
+    pub num_partitions: i32,
+    pub retention_ms: i64,
+    pub metadata_max_bytes: usize,
+    pub segment_bytes: i64,
+}
+
+struct GroupSlot {
+    group: Group,
+    joins: HashMap<String, oneshot::Sender<JoinResult>>,
+    syncs: HashMap<String, oneshot::Sender<Result<Bytes, i16>>>,
+}
+
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    offsets: OffsetsConfig,
+    groups: Mutex<HashMap<String, GroupSlot>>,
+}
+
+/// One partition's commit request.
+pub struct OffsetCommit {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: CommittedOffset,
+}
+
+/// A group's summary for ListGroups / DescribeGroups.
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol: String,
+    /// (member id, instance id, client id, host, metadata, assignment)
+    pub members: Vec<(String, Option<String>, String, String, Bytes, Bytes)>,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: GroupConfig, offsets: OffsetsConfig) -> Self {
+        GroupCoordinator { config, offsets, groups: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn offsets_partitions(&self) -> i32 {
+        self.offsets.num_partitions
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet.
+    pub fn ensure_offsets_topic(&self, broker: &Broker) -> Result<(), i16> {
+        if broker.image().topic(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let mut configs = BTreeMap::new();
+        configs.insert("retention.ms".to_string(), "-1".to_string());
+        configs.insert("segment.bytes".to_string(), self.offsets.segment_bytes.to_string());
+        let live = broker.live_brokers();
+        let defaults = ClusterDefaults { num_partitions: 1, replication_factor: 1, live_brokers: &live };
+        let topic = NewTopic {
+            name: OFFSETS_TOPIC,
+            num_partitions: self.offsets.num_partitions,
+            replication_factor: 1,
+            configs: &configs,
+        };
+        match broker.commit(|image| controller::create_topic(image, &topic, &defaults)) {
+            Ok(_) => {
+                info!(partitions = self.offsets.num_partitions, "created {OFFSETS_TOPIC}");
+                Ok(())
+            }
+            Err(e) if e.code == ec::TOPIC_ALREADY_EXISTS => Ok(()),
+            Err(e) => {
+                warn!(error = %e.message, "cannot create {OFFSETS_TOPIC}");
+                Err(ec::COORDINATOR_NOT_AVAILABLE)
+            }
+        }
+    }
+
+    fn offsets_partition(&self, group_id: &str) -> TopicPartition {
+        TopicPartition::new(OFFSETS_TOPIC, store::partition_for(group_id, self.offsets.num_partitions))
+    }
+
+    /// Rebuilds every group from `__consumer_offsets` (at broker start).
+    pub fn load(&self, broker: &Broker) {
+        if broker.image().topic(OFFSETS_TOPIC).is_none() {
+            return;
+        }
+        let now = now_ms();
+        let mut groups = self.groups.lock();
+        let mut records = 0usize;
+        for index in 0..self.offsets.num_partitions {
+            let tp = TopicPartition::new(OFFSETS_TOPIC, index);
+            let Some(partition) = broker.replicas.partition(&tp) else { continue };
+            let batches = match read_all_batches(&partition.log) {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(partition = %tp, error = %e, "cannot read offsets partition");
+                    continue;
+                }
+            };
+            for batch in batches {
+                let mut bytes = Bytes::from(batch);
+                let Ok(set) = RecordBatchDecoder::decode(&mut bytes) else { continue };
+                for record in set.records {
+                    let Some(key) = record.key.as_deref() else { continue };
+                    let Some(decoded) = store::decode(key, record.value.as_deref()) else { continue };
+                    records += 1;
+                    apply_stored(&mut groups, decoded, now);
+                }
+            }
+        }
+        groups.retain(|_, slot| !slot.group.members.is_empty() || !slot.group.offsets.is_empty());
+        info!(groups = groups.len(), records, "loaded consumer groups");
+    }
+
+    fn slot<'a>(groups: &'a mut HashMap<String, GroupSlot>, group_id: &str) -> &'a mut GroupSlot {
+        groups.entry(group_id.to_string()).or_insert_with(|| GroupSlot {
+            group: Group::new(group_id, now_ms()),
+            joins: HashMap::new(),
+            syncs: HashMap::new(),
+        })
+    }
+
+    /// Carries out a state machine's actions: answers parked requests, persists.
+    fn run_actions(&self, broker: &Broker, slot: &mut GroupSlot, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::CompleteJoin { member_id, result } => {
+                    if let Some(tx) = slot.joins.remove(&member_id) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Action::CompleteSync { member_id, result } => {
+                    if let Some(tx) = slot.syncs.remove(&member_id) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Action::PersistGroup => {
+                    let key = store::group_key(&slot.group.group_id);
+                    let value = store::group_value(&slot.group);
+                    if let Err(code) = self.append(broker, &slot.group.group_id, vec![(key, Some(value))]) {
+                        warn!(group = %slot.group.group_id, code, "failed to persist group metadata");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends records to the group's `__consumer_offsets` partition.
+    fn append(&self, broker: &Broker, group_id: &str, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), i16> {
+        self.append_to(broker, &self.offsets_partition(group_id), records)
+    }
+
+    fn append_to(
+        &self,
+        broker: &Broker,
+        tp: &TopicPartition,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), i16> {
+        let partition = broker.replicas.partition(tp).ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+        let now = now_ms();
+        for chunk in records.chunks(RECORDS_PER_BATCH) {
+            let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+                chunk.iter().map(|(k, v)| (Some(&k[..]), v.as_deref())).collect();
+            let batch = build_batch(&refs, now);
+            broker.replicas.append(&partition, &batch, -1, now)?;
+        }
+        Ok(())
+    }
+
+    /// JoinGroup: may wait until the rebalance completes.
+    pub async fn join(&self, broker: &Broker, group_id: &str, request: JoinRequest) -> JoinResult {
+        if group_id.is_empty() {
+            return JoinResult::error(ec::INVALID_GROUP_ID, &request.member_id);
+        }
+        let wait_ms = request.rebalance_timeout_ms.max(request.session_timeout_ms) as u64 + 5_000;
+        let receiver = {
+            let mut groups = self.groups.lock();
+            let slot = Self::slot(&mut groups, group_id);
+            let (reply, actions) = slot.group.join(request.clone(), now_ms(), &self.config);
+            let receiver = match reply {
+                Reply::Now(result) => {
+                    self.run_actions(broker, slot, actions);
+                    return result;
+                }
+                Reply::Parked { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    slot.joins.insert(member_id, tx);
+                    rx
+                }
+            };
+            self.run_actions(broker, slot, actions);
+            receiver
+        };
+        match tokio::time::timeout(Duration::from_millis(wait_ms), receiver).await {
+            Ok(Ok(result)) => result,
+            _ => JoinResult::error(ec::REBALANCE_IN_PROGRESS, &request.member_id),
+        }
+    }
+
+    /// SyncGroup: followers wait for the leader's assignment.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn sync(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        protocol_type: Option<&str>,
+        protocol_name: Option<&str>,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Result<Bytes, i16> {
+        let (receiver, wait_ms) = {
+            let mut groups = self.groups.lock();
+            let Some(slot) = groups.get_mut(group_id) else { return Err(ec::UNKNOWN_MEMBER_ID) };
+            let wait_ms = slot.group.members.get(member_id).map_or(0, |m| m.session_timeout_ms as u64) + 5_000;
+            let (reply, actions) = slot.group.sync(
+                member_id,
+                instance_id,
+                generation,
+                protocol_type,
+                protocol_name,
+                assignments,
+                now_ms(),
+            );
+            let receiver = match reply {
+                Reply::Now(result) => {
+                    self.run_actions(broker, slot, actions);
+                    return result;
+                }
+                Reply::Parked { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    slot.syncs.insert(member_id, tx);
+                    rx
+                }
+            };
+            self.run_actions(broker, slot, actions);
+            (receiver, wait_ms)
+        };
+        match tokio::time::timeout(Duration::from_millis(wait_ms), receiver).await {
+            Ok(Ok(result)) => result,
+            _ => Err(ec::REBALANCE_IN_PROGRESS),
+        }
+    }
+
+    pub fn heartbeat(&self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
+        let mut groups = self.groups.lock();
+        match groups.get_mut(group_id) {
+            Some(slot) => slot.group.heartbeat(member_id, instance_id, generation, now_ms()),
+            None => ec::UNKNOWN_MEMBER_ID,
+        }
+    }
+
+    /// LeaveGroup for several identities; one error code each.
+    pub fn leave(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<i16>, i16> {
+        let mut groups = self.groups.lock();
+        let Some(slot) = groups.get_mut(group_id) else { return Err(ec::UNKNOWN_MEMBER_ID) };
+        let mut actions = Vec::new();
+        let now = now_ms();
+        let codes = members.iter().map(|(m, i)| slot.group.leave(m, i.as_deref(), now, &mut actions)).collect();
+        self.run_actions(broker, slot, actions);
+        Ok(codes)
+    }
+
+    /// Clock tick for every group: session expiry and rebalance deadlines.
+    pub fn tick(&self, broker: &Broker) {
+        let now = now_ms();
+        let mut groups = self.groups.lock();
+        for slot in groups.values_mut() {
+            let actions = slot.group.tick(now);
+            self.run_actions(broker, slot, actions);
+        }
+    }
+
+    /// OffsetCommit: one error code per partition.
+    pub fn commit_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        commits: Vec<OffsetCommit>,
+    ) -> Vec<i16> {
+        let fail_all = |code: i16| vec![code; commits.len()];
+        if group_id.is_empty() {
+            return fail_all(ec::INVALID_GROUP_ID);
+        }
+        let mut groups = self.groups.lock();
+        if !groups.contains_key(group_id) && generation >= 0 {
+            return fail_all(ec::ILLEGAL_GENERATION);
+        }
+        let slot = Self::slot(&mut groups, group_id);
+        if let Err(code) = slot.group.validate_commit(member_id, instance_id, generation) {
+            return fail_all(code);
+        }
+        let mut codes = Vec::with_capacity(commits.len());
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        for c in commits {
+            if c.offset.metadata.len() > self.offsets.metadata_max_bytes {
+                codes.push(ec::OFFSET_METADATA_TOO_LARGE);
+            } else if broker.image().topic(&c.topic).is_none_or(|t| !t.partitions.contains_key(&c.partition)) {
+                codes.push(ec::UNKNOWN_TOPIC_OR_PARTITION);
+            } else {
+                codes.push(ec::NONE);
+                records
+                    .push((store::offset_key(group_id, &c.topic, c.partition), Some(store::offset_value(&c.offset))));
+                accepted.push(c);
+            }
+        }
+        if records.is_empty() {
+            return codes;
+        }
+        if let Err(code) = self.append(broker, group_id, records) {
+            return codes.into_iter().map(|c| if c == ec::NONE { code } else { c }).collect();
+        }
+        for c in accepted {
+            slot.group.offsets.insert((c.topic, c.partition), c.offset);
+        }
+        drop(groups);
+        self.maybe_compact(broker, group_id);
+        codes
+    }
+
+    /// OffsetFetch for one group. `None` topics = every committed partition.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        wanted: Option<Vec<(String, i32)>>,
+    ) -> Vec<(String, i32, Option<CommittedOffset>)> {
+        let groups = self.groups.lock();
+        let offsets = groups.get(group_id).map(|s| &s.group.offsets);
+        match wanted {
+            Some(list) => list
+                .into_iter()
+                .map(|(t, p)| {
+                    let found = offsets.and_then(|o| o.get(&(t.clone(), p))).cloned();
+                    (t, p, found)
+                })
+                .collect(),
+            None => offsets
+                .map(|o| o.iter().map(|((t, p), c)| (t.clone(), *p, Some(c.clone()))).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn list(&self) -> Vec<GroupDescription> {
+        let groups = self.groups.lock();
+        let mut out: Vec<GroupDescription> = groups.values().map(|s| describe(&s.group)).collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        self.groups.lock().get(group_id).map(|s| describe(&s.group))
+    }
+
+    /// DeleteGroups: only empty groups; tombstones for metadata and offsets.
+    pub fn delete_group(&self, broker: &Broker, group_id: &str) -> i16 {
+        let mut groups = self.groups.lock();
+        let Some(slot) = groups.get(group_id) else { return ec::GROUP_ID_NOT_FOUND };
+        if !slot.group.members.is_empty() {
+            return ec::NON_EMPTY_GROUP;
+        }
+        let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            slot.group.offsets.keys().map(|(t, p)| (store::offset_key(group_id, t, *p), None)).collect();
+        records.push((store::group_key(group_id), None));
+        if let Err(code) = self.append(broker, group_id, records) {
+            return code;
+        }
+        groups.remove(group_id);
+        info!(group = group_id, "deleted group");
+        ec::NONE
+    }
+
+    /// OffsetDelete: removes committed offsets of partitions the group does
+    /// not consume (any, when the group is empty).
+    pub fn delete_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<i16>, i16> {
+        let mut groups = self.groups.lock();
+        let Some(slot) = groups.get_mut(group_id) else { return Err(ec::GROUP_ID_NOT_FOUND) };
+        let subscribed = subscribed_topics(&slot.group);
+        let mut codes = Vec::new();
+        let mut records = Vec::new();
+        for (t, p) in partitions {
+            if !slot.group.members.is_empty() && subscribed.iter().any(|s| s == t) {
+                codes.push(ec::GROUP_SUBSCRIBED_TO_TOPIC);
+            } else {
+                codes.push(ec::NONE);
+                if slot.group.offsets.contains_key(&(t.clone(), *p)) {
+                    records.push((store::offset_key(group_id, t, *p), None));
+                }
+            }
+        }
+        if !records.is_empty() {
+            self.append(broker, group_id, records)?;
+            for ((t, p), code) in partitions.iter().zip(&codes) {
+                if *code == ec::NONE {
+                    slot.group.offsets.remove(&(t.clone(), *p));
+                }
+            }
+        }
+        Ok(codes)
+    }
+
+    /// Expires offsets of groups that have been empty longer than
+    /// `offsets.retention.minutes` (Kafka 2.1+ semantics).
+    pub fn expire_offsets(&self, broker: &Broker) {
+        let now = now_ms();
+        let retention = self.offsets.retention_ms;
+        let mut groups = self.groups.lock();
+        let mut dead = Vec::new();
+        for (id, slot) in groups.iter_mut() {
+            if slot.group.state != GroupState::Empty {
+                continue;
+            }
+            let since = slot.group.state_since_ms;
+            let expired: Vec<(String, i32)> = slot
+                .group
+                .offsets
+                .iter()
+                .filter(|(_, c)| now - since.max(c.commit_timestamp_ms) >= retention)
+                .map(|(k, _)| k.clone())
+                .collect();
+            if expired.is_empty() {
+                continue;
+            }
+            let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+                expired.iter().map(|(t, p)| (store::offset_key(id, t, *p), None)).collect();
+            let now_empty = expired.len() == slot.group.offsets.len();
+            if now_empty {
+                records.push((store::group_key(id), None));
+            }
+            if self.append(broker, id, records).is_ok() {
+                for k in &expired {
+                    slot.group.offsets.remove(k);
+                }
+                info!(group = %id, partitions = expired.len(), "expired committed offsets");
+                if now_empty {
+                    dead.push(id.clone());
+                }
+            }
+        }
+        for id in dead {
+            groups.remove(&id);
+        }
+    }
+
+    /// Keeps a `__consumer_offsets` partition bounded: past the threshold,
+    /// roll, rewrite the live state of its groups, delete everything before.
+    fn maybe_compact(&self, broker: &Broker, group_id: &str) {
+        let tp = self.offsets_partition(group_id);
+        let Some(partition) = broker.replicas.partition(&tp) else { return };
+        if partition.log.lock().size_bytes() < COMPACTION_THRESHOLD_BYTES {
+            return;
+        }
+        let groups = self.groups.lock();
+        let mut records = Vec::new();
+        for (id, slot) in
+            groups.iter().filter(|(id, _)| store::partition_for(id, self.offsets.num_partitions) == tp.partition)
+        {
+            records.push((store::group_key(id), Some(store::group_value(&slot.group))));
+            for ((t, p), c) in &slot.group.offsets {
+                records.push((store::offset_key(id, t, *p), Some(store::offset_value(c))));
+            }
+        }
+        let start = {
+            let mut log = partition.log.lock();
+            if let Err(e) = log.roll() {
+                warn!(partition = %tp, error = %e, "compaction roll failed");
+                return;
+            }
+            log.log_end_offset()
+        };
+        if self.append_to(broker, &tp, records).is_err() {
+            return;
+        }
+        let result = partition.log.lock().delete_records_before(start);
+        match result {
+            Ok(_) => info!(partition = %tp, log_start_offset = start, "compacted offsets partition"),
+            Err(e) => warn!(partition = %tp, error = %e, "compaction failed"),
+        }
+    }
+}
+
+fn apply_stored(groups: &mut HashMap<String, GroupSlot>, record: StoredRecord, now: i64) {
+    match record {
+        StoredRecord::Offset { group, topic, partition, value } => {
+            let slot = GroupCoordinator::slot(groups, &group);
+            match value {
+                Some(v) => slot.group.offsets.insert((topic, partition), v),
+                None => slot.group.offsets.remove(&(topic, partition)),
+            };
+        }
+        StoredRecord::Group { group, value } => {
+            let slot = GroupCoordinator::slot(groups, &group);
+            match value {
+                Some(stored) => store::restore_group(&mut slot.group, stored, now),
+                None => {
+                    slot.group.members.clear();
+                    slot.group.static_members.clear();
+                    slot.group.state = GroupState::Empty;
+                }
+            }
+        }
+    }
+}
+
+fn describe(group: &Group) -> GroupDescription {
+    let protocol = group.protocol.clone().unwrap_or_default();
+    GroupDescription {
+        group_id: group.group_id.clone(),
+        state: group.state,
+        protocol_type: group.protocol_type.clone().unwrap_or_default(),
+        protocol: protocol.clone(),
+        members: group
+            .members
+            .values()
+            .map(|m| {
+                (
+                    m.member_id.clone(),
+                    m.instance_id.clone(),
+                    m.client_id.clone(),
+                    m.client_host.clone(),
+                    m.metadata(&protocol),
+                    m.assignment.clone(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Topics in the members' consumer-protocol subscriptions.
+fn subscribed_topics(group: &Group) -> Vec<String> {
+    use brook_protocol::kafka_protocol::messages::ConsumerProtocolSubscription;
+    use brook_protocol::kafka_protocol::protocol::Decodable;
+    if group.protocol_type.as_deref() != Some("consumer") {
+        return Vec::new();
+    }
+    let protocol = group.protocol.clone().unwrap_or_default();
+    let mut topics = Vec::new();
+    for m in group.members.values() {
+        let mut metadata = m.metadata(&protocol);
+        if metadata.len() < 2 {
+            continue;
+        }
+        let version = i16::from_be_bytes([metadata[0], metadata[1]]);
+        metadata = metadata.slice(2..);
+        if let Ok(sub) = ConsumerProtocolSubscription::decode(&mut metadata, version.clamp(0, 3)) {
+            topics.extend(sub.topics.iter().map(|t| t.to_string()));
+        }
+    }
+    topics
+}
+
+/// Every complete batch of a partition, from its log start to its high watermark.
+fn read_all_batches(log: &brook_storage::log_manager::SharedLog) -> Result<Vec<Vec<u8>>, brook_storage::StorageError> {
+    use std::os::unix::fs::FileExt;
+    let mut out = Vec::new();
+    let mut offset = log.lock().log_start_offset();
+    loop {
+        let slice = log.lock().read(offset, 4 << 20, true)?;
+        let Some(region) = slice.region else { break };
+        let mut buf = vec![0u8; region.length];
+        region.file.read_exact_at(&mut buf, region.position)?;
+        let mut at = 0;
+        let mut next = offset;
+        while let Some(size) = batch_size(&buf[at..]) {
+            if at + size > buf.len() {
+                break;
+            }
+            let batch = &buf[at..at + size];
+            if let Ok(header) = brook_protocol::batch::BatchHeader::parse(batch) {
+                next = header.last_offset() + 1;
+            }
+            out.push(batch.to_vec());
+            at += size;
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(out)
+}

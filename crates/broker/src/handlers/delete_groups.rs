@@ -1,0 +1,19 @@
+//! DeleteGroups, versions 0..=2: only groups without members
+//! (NON_EMPTY_GROUP otherwise); unknown groups get GROUP_ID_NOT_FOUND.
+
+use brook_protocol::kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use brook_protocol::kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use super::RequestContext;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let results = request
+        .groups_names
+        .iter()
+        .map(|id| {
+            let code = ctx.broker.groups.delete_group(ctx.broker, id.as_str());
+            DeletableGroupResult::default().with_group_id(id.clone()).with_error_code(code)
+        })
+        .collect();
+    DeleteGroupsResponse::default().with_results(results)
+}

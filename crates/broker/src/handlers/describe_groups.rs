@@ -1,0 +1,40 @@
+//! DescribeGroups, versions 0..=5: state, protocol, members with their
+//! metadata and assignments. An unknown group is described as Dead, as Kafka does.
+
+use brook_protocol::kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use brook_protocol::kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+
+use super::{str_bytes, RequestContext};
+
+pub async fn handle(ctx: &RequestContext<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let groups = request
+        .groups
+        .iter()
+        .map(|id| match ctx.broker.groups.describe(id.as_str()) {
+            None => DescribedGroup::default().with_group_id(id.clone()).with_group_state(str_bytes("Dead")),
+            Some(g) => DescribedGroup::default()
+                .with_group_id(id.clone())
+                .with_group_state(str_bytes(g.state.name()))
+                .with_protocol_type(str_bytes(&g.protocol_type))
+                .with_protocol_data(str_bytes(&g.protocol))
+                .with_members(
+                    g.members
+                        .into_iter()
+                        .map(|(member_id, instance, client_id, host, metadata, assignment)| {
+                            let mut m = DescribedGroupMember::default()
+                                .with_member_id(str_bytes(&member_id))
+                                .with_client_id(str_bytes(&client_id))
+                                .with_client_host(str_bytes(&host))
+                                .with_member_metadata(metadata)
+                                .with_member_assignment(assignment);
+                            if ctx.version() >= 4 {
+                                m.group_instance_id = instance.as_deref().map(str_bytes);
+                            }
+                            m
+                        })
+                        .collect(),
+                ),
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,15 @@
+//! Heartbeat, versions 0..=4.
+
+use brook_protocol::kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use super::RequestContext;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+    let code = ctx.broker.groups.heartbeat(
+        request.group_id.as_str(),
+        request.member_id.as_str(),
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+    );
+    HeartbeatResponse::default().with_error_code(code)
+}

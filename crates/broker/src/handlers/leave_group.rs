@@ -1,0 +1,37 @@
+//! LeaveGroup, versions 0..=5 (one member before v3, a batch from v3).
+
+use brook_protocol::error_code as ec;
+use brook_protocol::kafka_protocol::messages::leave_group_response::MemberResponse;
+use brook_protocol::kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+
+use super::RequestContext;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
+    let batch = ctx.version() >= 3;
+    let members: Vec<(String, Option<String>)> = if batch {
+        request
+            .members
+            .iter()
+            .map(|m| (m.member_id.to_string(), m.group_instance_id.as_ref().map(|s| s.to_string())))
+            .collect()
+    } else {
+        vec![(request.member_id.to_string(), None)]
+    };
+    match ctx.broker.groups.leave(ctx.broker, request.group_id.as_str(), &members) {
+        Err(code) => LeaveGroupResponse::default().with_error_code(code),
+        Ok(codes) if !batch => LeaveGroupResponse::default().with_error_code(codes[0]),
+        Ok(codes) => LeaveGroupResponse::default().with_error_code(ec::NONE).with_members(
+            request
+                .members
+                .iter()
+                .zip(codes)
+                .map(|(m, code)| {
+                    MemberResponse::default()
+                        .with_member_id(m.member_id.clone())
+                        .with_group_instance_id(m.group_instance_id.clone())
+                        .with_error_code(code)
+                })
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,58 @@
+//! OffsetCommit, versions 2..=8: generation-checked commits from group
+//! members, and simple commits (generation -1) to groups without members.
+//! Acknowledged once the record is in `__consumer_offsets`.
+
+use brook_protocol::kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use brook_protocol::kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use super::RequestContext;
+use crate::broker::now_ms;
+use crate::coordinator::group::coordinator::OffsetCommit;
+use crate::coordinator::group::state::CommittedOffset;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    let now = now_ms();
+    let mut commits = Vec::new();
+    for topic in &request.topics {
+        for p in &topic.partitions {
+            commits.push(OffsetCommit {
+                topic: topic.name.to_string(),
+                partition: p.partition_index,
+                offset: CommittedOffset {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                    commit_timestamp_ms: now,
+                },
+            });
+        }
+    }
+    let codes = ctx.broker.groups.commit_offsets(
+        ctx.broker,
+        request.group_id.as_str(),
+        request.member_id.as_str(),
+        request.group_instance_id.as_deref(),
+        request.generation_id_or_member_epoch,
+        commits,
+    );
+    let mut codes = codes.into_iter();
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
+                t.partitions
+                    .iter()
+                    .map(|p| {
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(codes.next().unwrap_or_default())
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
