@@ -91,6 +91,7 @@ impl Broker {
             warn!(error = %e, "metadata commit failed");
             ControllerError::new(error_code::UNKNOWN_SERVER_ERROR, e.to_string())
         })??;
+        // Read the image afresh: apply_image ignores it if a newer one was applied.
         if let Err(e) = self.replicas.apply_image(&self.image()) {
             warn!(error = %e, "applying metadata to logs failed");
             return Err(ControllerError::new(error_code::KAFKA_STORAGE_ERROR, e.to_string()));

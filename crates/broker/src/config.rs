@@ -39,6 +39,12 @@ const I64: i64 = i64::MAX;
 /// `message.max.bytes`, ...) come from `topic_config::TOPIC_CONFIGS`.
 const BROKER_PROPERTIES: &[PropertyDef] = &[
     PropertyDef {
+        name: "fetch.max.bytes",
+        default: "57671680",
+        kind: long(1024, I32),
+        doc: "Most bytes one Fetch response carries (beyond one batch for progress).",
+    },
+    PropertyDef {
         name: "group.min.session.timeout.ms",
         default: "6000",
         kind: long(1, I32),
@@ -302,6 +308,7 @@ pub struct BrokerConfig {
     pub flush_scheduler_interval_ms: u64,
     pub checkpoint_interval_ms: u64,
     pub socket_request_max_bytes: usize,
+    pub fetch_max_bytes: usize,
     pub connections_max_idle_ms: u64,
     pub producer_id_expiration_ms: i64,
     pub group: crate::coordinator::group::state::GroupConfig,
@@ -384,6 +391,7 @@ impl BrokerConfig {
             flush_scheduler_interval_ms: num("log.flush.scheduler.interval.ms") as u64,
             checkpoint_interval_ms: num("log.flush.offset.checkpoint.interval.ms") as u64,
             socket_request_max_bytes: num("socket.request.max.bytes") as usize,
+            fetch_max_bytes: num("fetch.max.bytes") as usize,
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,
             producer_id_expiration_ms: num("producer.id.expiration.ms"),
             group: crate::coordinator::group::state::GroupConfig {

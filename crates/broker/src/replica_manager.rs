@@ -55,6 +55,9 @@ pub struct ReplicaManager {
     logs: Arc<LogManager>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     static_log_defaults: BTreeMap<String, String>,
+    /// Serializes image application and remembers the newest image applied,
+    /// so a slow caller with an older image never undoes a newer one.
+    applied_offset: parking_lot::Mutex<i64>,
 }
 
 /// Outcome of a produce to one partition.
@@ -62,7 +65,13 @@ pub type ProduceOutcome = Result<AppendResult, i16>;
 
 impl ReplicaManager {
     pub fn new(node_id: i32, logs: Arc<LogManager>, static_log_defaults: BTreeMap<String, String>) -> Self {
-        ReplicaManager { node_id, logs, partitions: RwLock::new(HashMap::new()), static_log_defaults }
+        ReplicaManager {
+            node_id,
+            logs,
+            partitions: RwLock::new(HashMap::new()),
+            static_log_defaults,
+            applied_offset: parking_lot::Mutex::new(i64::MIN),
+        }
     }
 
     pub fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
@@ -77,6 +86,11 @@ impl ReplicaManager {
     /// logs for partitions we lead, applies configs and epochs, and deletes
     /// logs of topics that no longer exist (or were recreated with a new id).
     pub fn apply_image(&self, image: &MetadataImage) -> Result<(), StorageError> {
+        let mut applied = self.applied_offset.lock();
+        if image.last_offset < *applied {
+            return Ok(());
+        }
+        *applied = image.last_offset;
         let mut wanted = HashMap::new();
         for topic in image.topics.values() {
             let config = topic_config::log_config(&topic.configs, &image.broker_configs, &self.static_log_defaults);

@@ -373,6 +373,10 @@ pub fn record_timestamps(batch: &[u8]) -> Vec<(i32, i64)> {
     let Ok(header) = BatchHeader::parse(batch) else { return Vec::new() };
     let mut bytes = bytes::Bytes::copy_from_slice(batch);
     match kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes) {
+        // LogAppendTime: every record's timestamp is the batch's append time.
+        Ok(set) if header.is_log_append_time() => {
+            set.records.iter().map(|r| ((r.offset - header.base_offset) as i32, header.max_timestamp)).collect()
+        }
         Ok(set) => set.records.iter().map(|r| ((r.offset - header.base_offset) as i32, r.timestamp)).collect(),
         Err(_) => Vec::new(),
     }

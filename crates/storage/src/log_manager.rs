@@ -63,6 +63,8 @@ struct LogEntry {
 pub struct LogManager {
     dirs: Vec<PathBuf>,
     logs: RwLock<HashMap<TopicPartition, LogEntry>>,
+    /// Serializes checkpoint writers: they share the temp file names.
+    checkpoint_lock: Mutex<()>,
 }
 
 /// A log found on disk at startup, for the broker to reconcile with metadata.
@@ -134,7 +136,7 @@ impl LogManager {
                 fsync_dir(dir)?;
             }
         }
-        let manager = LogManager { dirs, logs: RwLock::new(logs) };
+        let manager = LogManager { dirs, logs: RwLock::new(logs), checkpoint_lock: Mutex::new(()) };
         manager.checkpoint()?;
         Ok((manager, loaded))
     }
@@ -192,6 +194,7 @@ impl LogManager {
 
     /// Writes each dir's recovery-point and log-start checkpoints.
     pub fn checkpoint(&self) -> Result<()> {
+        let _guard = self.checkpoint_lock.lock();
         let snapshot: Vec<(PathBuf, TopicPartition, i64, i64)> = self
             .logs
             .read()

@@ -307,7 +307,8 @@ impl PartitionLog {
         let segment_bytes = self.config.segment_bytes;
         let segment_ms = self.config.segment_ms;
         let active = self.active();
-        let too_old = !active.is_empty() && active.first_append_ms().is_some_and(|t| now_ms - t >= segment_ms);
+        let too_old =
+            !active.is_empty() && active.first_append_ms().is_some_and(|t| now_ms.saturating_sub(t) >= segment_ms);
         if too_old || active.would_overflow(bytes, segment_bytes, last_offset) {
             self.roll()?;
         }
@@ -377,14 +378,18 @@ impl PartitionLog {
         if offset >= self.high_watermark {
             return Ok(slice);
         }
+        // The segment holding the offset answers alone: if its batch does not fit
+        // (without min_one_batch) the answer is "nothing", never a later segment's
+        // data, which would skip records. Only an offset past a segment's end
+        // (a gap, e.g. before the next segment's base) moves on.
         let floor = self.segments.range(..=offset).next_back().map_or(i64::MIN, |(b, _)| *b);
         for segment in self.segments.range(floor..).map(|(_, s)| s) {
-            if let Some(region) =
-                segment.read(offset.max(segment.base_offset()), max_bytes, self.high_watermark, min_one_batch)?
-            {
-                slice.region = Some(region);
-                break;
+            if offset >= segment.next_offset() {
+                continue;
             }
+            slice.region =
+                segment.read(offset.max(segment.base_offset()), max_bytes, self.high_watermark, min_one_batch)?;
+            break;
         }
         Ok(slice)
     }
@@ -393,22 +398,11 @@ impl PartitionLog {
     /// timestamp ≥ `timestamp`, with that timestamp. Batch headers narrow the
     /// search; only the one matching batch is decoded (decompressed if needed).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
-        for segment in self.segments.values() {
-            if segment.max_timestamp() < timestamp {
-                continue;
+        let (start, end) = (self.log_start_offset, self.high_watermark);
+        for segment in self.segments.values().filter(|s| s.next_offset() > start) {
+            if let Some(found) = segment.find_offset_by_timestamp(timestamp, start, end)? {
+                return Ok(Some(found));
             }
-            let Some((position, header)) = segment.find_batch_by_timestamp(timestamp)? else {
-                continue;
-            };
-            if header.last_offset() < self.log_start_offset || header.base_offset >= self.high_watermark {
-                continue;
-            }
-            let records = batch::record_timestamps(&segment.read_batch(position, &header)?);
-            let found = records
-                .iter()
-                .map(|(delta, ts)| (header.base_offset + *delta as i64, *ts))
-                .find(|(offset, ts)| *ts >= timestamp && *offset >= self.log_start_offset);
-            return Ok(Some(found.unwrap_or((header.base_offset.max(self.log_start_offset), header.max_timestamp))));
         }
         Ok(None)
     }
@@ -471,11 +465,13 @@ impl PartitionLog {
     pub fn apply_retention(&mut self, now_ms: i64, producer_expiration_ms: i64) -> Result<usize> {
         let mut deleted = 0;
         if self.config.retention_ms >= 0 {
-            let cutoff = now_ms - self.config.retention_ms;
+            let cutoff = now_ms.saturating_sub(self.config.retention_ms);
             let expired: Vec<i64> = self
                 .segments
                 .values()
-                .take_while(|s| !s.is_empty() && s.max_timestamp() < cutoff && s.next_offset() <= self.high_watermark)
+                .take_while(|s| {
+                    !s.is_empty() && s.retention_timestamp_ms() < cutoff && s.next_offset() <= self.high_watermark
+                })
                 .map(Segment::base_offset)
                 .collect();
             if expired.last() == self.segments.keys().next_back() {
@@ -525,6 +521,10 @@ impl PartitionLog {
         self.high_watermark = self.high_watermark.min(offset);
         self.recovery_point = self.recovery_point.min(offset);
         self.producers.truncate_to(offset);
+        // Snapshots of the discarded history must not be loaded after a crash.
+        for snapshot in self.snapshot_offsets()?.into_iter().filter(|o| *o > offset) {
+            let _ = std::fs::remove_file(self.dir.join(file_name(snapshot, "snapshot")));
+        }
         if self.epochs.truncate_from_end(offset) {
             self.epochs.persist()?;
         }

@@ -146,7 +146,7 @@ impl Segment {
             self.max_timestamp = header.max_timestamp;
             self.offset_of_max_timestamp = header.last_offset();
         }
-        if self.first_append_ms.is_none() {
+        if self.first_append_ms.is_none() && header.max_timestamp >= 0 {
             self.first_append_ms = Some(header.max_timestamp);
         }
     }
@@ -301,18 +301,35 @@ impl Segment {
         Ok(Some(FileRegion { file: self.file.clone(), position: start, length }))
     }
 
-    /// First offset whose batch may hold a timestamp ≥ `timestamp`, by a
-    /// batch-level scan: the first batch whose max timestamp reaches it.
-    pub fn find_batch_by_timestamp(&self, timestamp: i64) -> Result<Option<(u64, BatchHeader)>> {
+    /// (offset, timestamp) of the first record at or after `min_offset` and
+    /// below `end_offset` whose timestamp is ≥ `timestamp`. The time index
+    /// and batch headers narrow the search; only candidate batches are
+    /// decoded (decompressed if needed).
+    pub fn find_offset_by_timestamp(
+        &self,
+        timestamp: i64,
+        min_offset: i64,
+        end_offset: i64,
+    ) -> Result<Option<(i64, i64)>> {
         if self.max_timestamp < timestamp {
             return Ok(None);
         }
-        let start_offset =
+        let indexed =
             self.time_index.lookup(timestamp).map_or(self.base_offset, |e| self.base_offset + e.relative_offset as i64);
-        let mut position = self.find_batch(start_offset)?.map_or(0, |(p, _)| p);
+        let mut position = self.find_batch(indexed.max(min_offset))?.map_or(0, |(p, _)| p);
         while let Some(header) = self.header_at(position)? {
-            if header.max_timestamp >= timestamp {
-                return Ok(Some((position, header)));
+            if header.base_offset >= end_offset {
+                break;
+            }
+            if header.max_timestamp >= timestamp && header.last_offset() >= min_offset {
+                let records = batch::record_timestamps(&self.read_batch(position, &header)?);
+                let found = records
+                    .iter()
+                    .map(|(delta, ts)| (header.base_offset + *delta as i64, *ts))
+                    .find(|(offset, ts)| *ts >= timestamp && *offset >= min_offset && *offset < end_offset);
+                if found.is_some() {
+                    return Ok(found);
+                }
             }
             position += header.size_bytes() as u64;
         }
@@ -394,6 +411,19 @@ impl Segment {
     }
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp
+    }
+    /// What `retention.ms` compares: the newest record timestamp, or the
+    /// file's modification time when records carry none (Kafka's fallback).
+    pub fn retention_timestamp_ms(&self) -> i64 {
+        if self.max_timestamp >= 0 {
+            return self.max_timestamp;
+        }
+        self.file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(i64::MAX, |d| d.as_millis() as i64)
     }
     pub fn offset_of_max_timestamp(&self) -> i64 {
         self.offset_of_max_timestamp

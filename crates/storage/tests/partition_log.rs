@@ -198,3 +198,46 @@ fn rejects_bad_batches_without_writing() {
     assert!(log.append_as_leader(&two, 0, 1).is_err());
     assert_eq!(log.log_end_offset(), 0);
 }
+
+#[test]
+fn oversized_batch_without_min_one_batch_returns_nothing_not_later_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), config(), None, None, false).unwrap();
+    // Offset 0: a large batch that fills segment 0; offset 1 lands in the next segment.
+    log.append_as_leader(&build_batch(&[(None, Some(&vec![1u8; 900]))], 1), 0, 1).unwrap();
+    log.append_as_leader(&build_batch(&[(None, Some(&vec![2u8; 900]))], 1), 0, 1).unwrap();
+    log.append_as_leader(&build_batch(&[(None, Some(b"small"))], 1), 0, 1).unwrap();
+    log.set_high_watermark(log.log_end_offset());
+    assert!(log.segment_count() >= 2);
+    let slice = log.read(0, 100, false).unwrap();
+    assert!(slice.region.is_none(), "must not skip to a later segment's data");
+    let slice = log.read(0, 100, true).unwrap();
+    let region = slice.region.unwrap();
+    let mut head = [0u8; 61];
+    std::os::unix::fs::FileExt::read_exact_at(&*region.file, &mut head, region.position).unwrap();
+    assert_eq!(BatchHeader::parse(&head).unwrap().base_offset, 0);
+}
+
+#[test]
+fn retention_ignores_missing_timestamps_and_search_respects_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.retention_ms = 60_000;
+    let mut log = PartitionLog::open(dir.path(), cfg, None, None, false).unwrap();
+    for _ in 0..30 {
+        log.append_as_leader(&build_batch(&[(None, Some(&vec![0u8; 100]))], -1), 0, 1).unwrap();
+    }
+    log.set_high_watermark(log.log_end_offset());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert_eq!(log.apply_retention(now, i64::MAX / 2).unwrap(), 0, "timestamp -1 falls back to file mtime");
+    assert_eq!(log.log_start_offset(), 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default(), None, None, false).unwrap();
+    for i in 0..100 {
+        log.append_as_leader(&build_batch(&[(None, Some(b"v"))], 1000 + i), 0, 1).unwrap();
+    }
+    log.set_high_watermark(100);
+    log.delete_records_before(50).unwrap();
+    assert_eq!(log.offset_for_timestamp(900).unwrap(), Some((50, 1050)), "search starts at the log start");
+}

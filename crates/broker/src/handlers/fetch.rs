@@ -85,7 +85,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
     let max_wait = Duration::from_millis((request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP_MS));
     let deadline = Instant::now() + max_wait;
     let min_bytes = request.min_bytes.max(0) as usize;
-    let response_max_bytes = if request.max_bytes <= 0 { usize::MAX } else { request.max_bytes as usize };
+    // Bounded by the broker's fetch.max.bytes whatever the client asks for.
+    let cap = ctx.broker.config.fetch_max_bytes;
+    let response_max_bytes = if request.max_bytes <= 0 { cap } else { (request.max_bytes as usize).min(cap) };
     loop {
         // Register for wake-ups before reading, so no append slips between.
         let parked: Vec<Arc<Partition>> = wanted.iter().filter_map(|w| w.partition.as_ref().ok().cloned()).collect();
