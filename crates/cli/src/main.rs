@@ -9,10 +9,19 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 mod bench;
+mod commands;
+
+use commands::Output;
 
 #[derive(Parser)]
 #[command(name = "brook", version, about = "Brook: a Kafka-compatible commit log in one binary")]
 struct Cli {
+    /// Broker(s) to talk to, host:port[,host:port].
+    #[arg(long, global = true, default_value = "127.0.0.1:9092")]
+    bootstrap_server: String,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
+    output: Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -21,15 +30,40 @@ struct Cli {
 enum Command {
     /// Run a broker.
     Server(ServerArgs),
-    /// Benchmarks.
+    /// Create, list, describe, delete topics and change their configs.
+    #[command(subcommand)]
+    Topic(commands::topic::TopicCommand),
+    /// Produce lines from stdin or a file.
+    Produce(commands::produce::ProduceArgs),
+    /// Consume records and print them.
+    Consume(commands::consume::ConsumeArgs),
+    /// Cluster information.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Consumer groups.
+    #[command(subcommand)]
+    Group(commands::group::GroupCommand),
+    /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Cluster id, controller and brokers.
+    Info,
 }
 
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Log append throughput of the storage engine, next to dd on the same directory.
     Append(bench::append::AppendArgs),
+    /// Producer throughput and latency (like kafka-producer-perf-test).
+    Produce(bench::produce::ProduceBenchArgs),
+    /// Consumer throughput (like kafka-consumer-perf-test).
+    Consume(bench::consume::ConsumeBenchArgs),
+    /// Produce-to-consume latency at a fixed rate.
+    E2e(bench::e2e::E2eBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -47,14 +81,45 @@ struct ServerArgs {
 
 fn main() {
     let cli = Cli::parse();
+    let (bootstrap, output) = (cli.bootstrap_server, cli.output);
     let result = match cli.command {
         Command::Server(args) => server(args),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args),
+        client_command => client(async move {
+            match client_command {
+                Command::Topic(cmd) => commands::topic::run(&admin(&bootstrap).await?, cmd, output).await,
+                Command::Produce(args) => commands::produce::run(&bootstrap, args, output).await,
+                Command::Consume(args) => commands::consume::run(&bootstrap, args).await,
+                Command::Cluster(ClusterCommand::Info) => {
+                    commands::cluster::info(&admin(&bootstrap).await?, output).await
+                }
+                Command::Group(cmd) => commands::group::run(&admin(&bootstrap).await?, cmd, output).await,
+                Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,
+                Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
+                Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,
+                Command::Server(_) | Command::Bench(BenchCommand::Append(_)) => unreachable!("handled above"),
+            }
+        }),
     };
     if let Err(e) = result {
+        // One line, no backtrace: the chain of causes joined.
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+async fn admin(bootstrap: &str) -> anyhow::Result<brook_client::admin::Admin> {
+    brook_client::admin::Admin::new(bootstrap).await.with_context(|| format!("connecting to {bootstrap}"))
+}
+
+/// Runs a client command on a small runtime; logs only warnings.
+fn client(work: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("BROOK_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(work)
 }
 
 fn load_config(args: &ServerArgs) -> anyhow::Result<BrokerConfig> {

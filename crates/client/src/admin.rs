@@ -1,0 +1,327 @@
+//! Cluster administration: topics, partitions, configs, records, offsets and
+//! consumer groups.
+//!
+//! ```no_run
+//! # async fn demo() -> brook_client::Result<()> {
+//! use brook_client::admin::Admin;
+//! let admin = Admin::new("127.0.0.1:9092").await?;
+//! admin.create_topic("events", 3, 1, &[("retention.ms", "86400000")]).await?;
+//! for topic in admin.list_topics().await? {
+//!     println!("{} ({} partitions)", topic.name, topic.partitions.len());
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, StrBytes};
+
+use crate::cluster::{ClientConfig, Cluster, TopicMetadata};
+use crate::consumer::{coordinator, list_offsets, Tp};
+use crate::error::{check, ClientError, Result};
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// One config entry as DescribeConfigs reports it.
+#[derive(Debug, Clone)]
+pub struct ConfigValue {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: i8,
+    pub read_only: bool,
+}
+
+/// A consumer group member.
+#[derive(Debug, Clone)]
+pub struct GroupMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub host: String,
+    pub assignment: Vec<Tp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    pub group_id: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<GroupMember>,
+}
+
+pub struct Admin {
+    cluster: Arc<Cluster>,
+}
+
+impl Admin {
+    pub async fn new(bootstrap: &str) -> Result<Admin> {
+        Self::with_config(ClientConfig::new(bootstrap)).await
+    }
+
+    pub async fn with_config(config: ClientConfig) -> Result<Admin> {
+        let cluster = Cluster::new(config)?;
+        cluster.refresh(&[]).await?;
+        Ok(Admin { cluster })
+    }
+
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
+        let request =
+            CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(s(name)))
+                .with_num_partitions(partitions)
+                .with_replication_factor(replication)
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(k, v)| CreatableTopicConfig::default().with_name(s(k)).with_value(Some(s(v))))
+                        .collect(),
+                )]);
+        let response = self.cluster.any_connection().await?.send(7, &request).await?;
+        let t = &response.topics[0];
+        if t.error_code != 0 {
+            let message =
+                t.error_message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("create topic '{name}'"));
+            return Err(ClientError::from_code(t.error_code, message));
+        }
+        self.cluster.refresh(&[name.to_string()]).await?;
+        Ok(())
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        let request = DeleteTopicsRequest::default().with_timeout_ms(30_000).with_topic_names(vec![TopicName(s(name))]);
+        let response = self.cluster.any_connection().await?.send(5, &request).await?;
+        let r = &response.responses[0];
+        check(r.error_code, || format!("delete topic '{name}'"))
+    }
+
+    pub async fn list_topics(&self) -> Result<Vec<TopicMetadata>> {
+        let snapshot = self.cluster.refresh(&[]).await?;
+        let mut topics: Vec<TopicMetadata> = snapshot.topics.into_values().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    pub async fn describe_topic(&self, name: &str) -> Result<TopicMetadata> {
+        self.cluster.refresh(&[name.to_string()]).await?;
+        self.cluster.topic(name).ok_or_else(|| ClientError::from_code(3, format!("topic '{name}'")))
+    }
+
+    pub async fn create_partitions(&self, name: &str, count: i32) -> Result<()> {
+        let request = CreatePartitionsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![CreatePartitionsTopic::default().with_name(TopicName(s(name))).with_count(count)]);
+        let response = self.cluster.any_connection().await?.send(3, &request).await?;
+        let r = &response.results[0];
+        if r.error_code != 0 {
+            let message = r
+                .error_message
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| format!("create partitions of '{name}'"));
+            return Err(ClientError::from_code(r.error_code, message));
+        }
+        Ok(())
+    }
+
+    /// (cluster id, controller id, [(node id, host:port)]).
+    pub async fn describe_cluster(&self) -> Result<(String, i32, Vec<(i32, String)>)> {
+        let response = self.cluster.any_connection().await?.send(1, &DescribeClusterRequest::default()).await?;
+        check(response.error_code, || "DescribeCluster".to_string())?;
+        let mut brokers: Vec<(i32, String)> =
+            response.brokers.iter().map(|b| (b.broker_id.0, format!("{}:{}", b.host.as_str(), b.port))).collect();
+        brokers.sort();
+        Ok((response.cluster_id.to_string(), response.controller_id.0, brokers))
+    }
+
+    /// Earliest (-2), latest (-1), max timestamp (-3) or by-timestamp offsets.
+    pub async fn list_offsets(&self, partitions: &[Tp], spec: i64) -> Result<HashMap<Tp, i64>> {
+        list_offsets(&self.cluster, partitions, spec).await
+    }
+
+    pub async fn describe_configs(&self, resource_type: i8, name: &str) -> Result<Vec<ConfigValue>> {
+        let request = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name))
+            .with_configuration_keys(None)]);
+        let response = self.cluster.any_connection().await?.send(4, &request).await?;
+        let r = &response.results[0];
+        if r.error_code != 0 {
+            let message = r
+                .error_message
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| format!("describe configs of '{name}'"));
+            return Err(ClientError::from_code(r.error_code, message));
+        }
+        Ok(r.configs
+            .iter()
+            .map(|c| ConfigValue {
+                name: c.name.to_string(),
+                value: c.value.as_ref().map(|v| v.to_string()),
+                source: c.config_source,
+                read_only: c.read_only,
+            })
+            .collect())
+    }
+
+    /// IncrementalAlterConfigs: `set` (name, value) pairs and `delete` names.
+    pub async fn alter_configs(
+        &self,
+        resource_type: i8,
+        name: &str,
+        set: &[(String, String)],
+        delete: &[String],
+    ) -> Result<()> {
+        let mut configs: Vec<AlterableConfig> = set
+            .iter()
+            .map(|(k, v)| AlterableConfig::default().with_name(s(k)).with_config_operation(0).with_value(Some(s(v))))
+            .collect();
+        configs.extend(delete.iter().map(|k| AlterableConfig::default().with_name(s(k)).with_config_operation(1)));
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name))
+            .with_configs(configs)]);
+        let response = self.cluster.any_connection().await?.send(1, &request).await?;
+        let r = &response.responses[0];
+        if r.error_code != 0 {
+            let message =
+                r.error_message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("alter configs of '{name}'"));
+            return Err(ClientError::from_code(r.error_code, message));
+        }
+        Ok(())
+    }
+
+    /// DeleteRecords: returns the new low watermark.
+    pub async fn delete_records(&self, topic: &str, partition: i32, before_offset: i64) -> Result<i64> {
+        self.cluster.refresh(&[topic.to_string()]).await?;
+        let leader = self
+            .cluster
+            .leader(topic, partition)
+            .ok_or_else(|| ClientError::from_code(3, format!("{topic}-{partition}")))?;
+        let request =
+            DeleteRecordsRequest::default().with_timeout_ms(30_000).with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(partition)
+                    .with_offset(before_offset)])]);
+        let response = self.cluster.connection_to_node(leader).await?.send(2, &request).await?;
+        let p = &response.topics[0].partitions[0];
+        check(p.error_code, || format!("delete records of {topic}-{partition}"))?;
+        Ok(p.low_watermark)
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<(String, String, String)>> {
+        let response = self.cluster.any_connection().await?.send(4, &ListGroupsRequest::default()).await?;
+        check(response.error_code, || "ListGroups".to_string())?;
+        let mut out: Vec<(String, String, String)> = response
+            .groups
+            .iter()
+            .map(|g| (g.group_id.to_string(), g.group_state.to_string(), g.protocol_type.to_string()))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    pub async fn describe_group(&self, group: &str) -> Result<GroupInfo> {
+        let conn = coordinator(&self.cluster, group).await?;
+        let response = conn.send(5, &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))])).await?;
+        let g = &response.groups[0];
+        check(g.error_code, || format!("describe group '{group}'"))?;
+        let members = g
+            .members
+            .iter()
+            .map(|m| {
+                let mut assignment = Vec::new();
+                let mut bytes = m.member_assignment.clone();
+                if g.protocol_type.as_str() == "consumer" && bytes.len() >= 2 {
+                    let version = i16::from_be_bytes([bytes[0], bytes[1]]);
+                    bytes = bytes.slice(2..);
+                    if let Ok(a) = ConsumerProtocolAssignment::decode(&mut bytes, version.clamp(0, 3)) {
+                        for tp in a.assigned_partitions {
+                            for p in tp.partitions {
+                                assignment.push((tp.topic.to_string(), p));
+                            }
+                        }
+                    }
+                }
+                GroupMember {
+                    member_id: m.member_id.to_string(),
+                    instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
+                    client_id: m.client_id.to_string(),
+                    host: m.client_host.to_string(),
+                    assignment,
+                }
+            })
+            .collect();
+        Ok(GroupInfo {
+            group_id: group.to_string(),
+            state: g.group_state.to_string(),
+            protocol_type: g.protocol_type.to_string(),
+            protocol: g.protocol_data.to_string(),
+            members,
+        })
+    }
+
+    /// Every committed offset of a group.
+    pub async fn group_offsets(&self, group: &str) -> Result<HashMap<Tp, i64>> {
+        let conn = coordinator(&self.cluster, group).await?;
+        let response =
+            conn.send(7, &OffsetFetchRequest::default().with_group_id(GroupId(s(group))).with_topics(None)).await?;
+        check(response.error_code, || format!("fetch offsets of group '{group}'"))?;
+        let mut out = HashMap::new();
+        for t in response.topics {
+            for p in t.partitions {
+                if p.committed_offset >= 0 {
+                    out.insert((t.name.to_string(), p.partition_index), p.committed_offset);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets a group's committed offsets. Refused by the broker
+    /// (UNKNOWN_MEMBER_ID) while the group has live members.
+    pub async fn set_group_offsets(&self, group: &str, offsets: &[(Tp, i64)]) -> Result<()> {
+        let info = self.describe_group(group).await?;
+        if !info.members.is_empty() {
+            return Err(ClientError::InvalidArgument(format!(
+                "group '{group}' has {} live member(s); stop them before resetting offsets",
+                info.members.len()
+            )));
+        }
+        let mut config = crate::consumer::ConsumerConfig::new("unused");
+        config.client = self.cluster.config.clone();
+        config.group_id = Some(group.to_string());
+        let consumer = crate::consumer::Consumer::new(config).await?;
+        consumer.commit_offsets(offsets).await
+    }
+
+    pub async fn delete_group(&self, group: &str) -> Result<()> {
+        let conn = coordinator(&self.cluster, group).await?;
+        let response = conn.send(2, &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(group))])).await?;
+        check(response.results[0].error_code, || format!("delete group '{group}'"))
+    }
+}
