@@ -52,8 +52,23 @@ impl BrokerConnection {
                     break;
                 }
                 let len = i32::from_be_bytes(size).max(0) as usize;
-                let mut buf = BytesMut::zeroed(len);
-                if reader.read_exact(&mut buf).await.is_err() || len < 4 {
+                if len < 4 {
+                    break;
+                }
+                // Filled without zeroing first: large fetch responses would pay for it twice.
+                let mut buf = BytesMut::with_capacity(len);
+                let mut failed = false;
+                while buf.len() < len {
+                    let want = len - buf.len();
+                    match (&mut reader).take(want as u64).read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => {
+                            failed = true;
+                            break;
+                        }
+                        Ok(_) => {}
+                    }
+                }
+                if failed {
                     break;
                 }
                 let mut frame = buf.freeze();

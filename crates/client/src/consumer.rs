@@ -239,7 +239,8 @@ impl Consumer {
             match code {
                 0 => {
                     let from = self.positions[&tp];
-                    let (mut recs, next) = decode_records(&tp.0, tp.1, records, from)?;
+                    let topic: Arc<str> = Arc::from(tp.0.as_str());
+                    let (mut recs, next) = decode_records(&topic, tp.1, records, from)?;
                     if next > from {
                         self.positions.insert(tp.clone(), next);
                     }

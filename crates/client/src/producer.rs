@@ -327,6 +327,8 @@ impl Producer {
             memory: 0,
         });
         let index = open.builder.count();
+        // A new batch may have an earlier linger deadline than the sender is sleeping to.
+        let new_batch = index == 0;
         open.builder.append(timestamp, record.key.as_deref(), record.value.as_deref(), &record.headers);
         open.memory += size;
         let future =
@@ -341,7 +343,7 @@ impl Producer {
             state.sticky.insert(record.topic.clone(), next);
         }
         drop(state);
-        if became_full {
+        if became_full || new_batch {
             inner.wake.notify_one();
         }
         Ok(future)

@@ -4,7 +4,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
-use kafka_protocol::records::RecordBatchDecoder;
+use std::sync::Arc;
 
 use crate::error::{ClientError, Result};
 
@@ -191,10 +191,11 @@ impl BatchBuilder {
     }
 }
 
-/// A consumed record.
+/// A consumed record. Key, value and header values share the fetched
+/// response buffer (no copy).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
     pub timestamp: i64,
@@ -203,14 +204,52 @@ pub struct ConsumerRecord {
     pub headers: Vec<Header>,
 }
 
-/// Decodes the complete batches in a fetch response's records, skipping
-/// control batches, records before `from_offset`, and a trailing partial batch.
-pub fn decode_records(
-    topic: &str,
-    partition: i32,
-    records: Bytes,
-    from_offset: i64,
-) -> Result<(Vec<ConsumerRecord>, i64)> {
+fn get_varint(buf: &[u8], at: &mut usize) -> Result<i64> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let byte = *buf.get(*at).ok_or_else(|| ClientError::Protocol("truncated record".into()))?;
+        *at += 1;
+        value |= ((byte & 0x7f) as u64) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    Err(ClientError::Protocol("varint too long".into()))
+}
+
+fn get_slice(body: &Bytes, at: &mut usize) -> Result<Option<Bytes>> {
+    let len = get_varint(body, at)?;
+    if len < 0 {
+        return Ok(None);
+    }
+    let end = *at + len as usize;
+    if end > body.len() {
+        return Err(ClientError::Protocol("record field beyond batch".into()));
+    }
+    let out = body.slice(*at..end);
+    *at = end;
+    Ok(Some(out))
+}
+
+fn decompress(codec: i16, data: Bytes) -> Result<Bytes> {
+    use kafka_protocol::compression::Decompressor;
+    use kafka_protocol::protocol::buf::ByteBuf;
+    let mut input = data;
+    let take = |b: &mut Bytes| -> anyhow::Result<Bytes> { Ok(b.get_bytes(b.len())) };
+    let err = |e: anyhow::Error| ClientError::Protocol(format!("decompression failed: {e}"));
+    match codec {
+        1 => Gzip::decompress(&mut input, take).map_err(err),
+        2 => Snappy::decompress(&mut input, take).map_err(err),
+        3 => Lz4::decompress(&mut input, take).map_err(err),
+        4 => Zstd::decompress(&mut input, take).map_err(err),
+        other => Err(ClientError::Protocol(format!("unknown compression codec {other}"))),
+    }
+}
+
+/// Decodes the complete batches in a fetch response's records: CRC-checked,
+/// control batches and records before `from_offset` skipped, a trailing
+/// partial batch ignored. Returns the records and the next offset to fetch.
+pub fn decode_records(topic: &Arc<str>, partition: i32, records: Bytes, from_offset: i64) -> Result<(Vec<ConsumerRecord>, i64)> {
     let mut out = Vec::new();
     let mut next = from_offset;
     let mut at = 0usize;
@@ -220,31 +259,43 @@ pub fn decode_records(
         }
         let raw = records.slice(at..at + size);
         at += size;
-        let header =
-            brook_protocol::batch::BatchHeader::parse(&raw).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let header = brook_protocol::batch::BatchHeader::parse(&raw).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if brook_protocol::batch::compute_crc(&raw) != header.crc {
             return Err(ClientError::Protocol(format!("CRC mismatch in batch at offset {}", header.base_offset)));
         }
         next = next.max(header.last_offset() + 1);
-        if header.is_control() {
+        if header.is_control() || header.last_offset() < from_offset {
             continue;
         }
-        let mut buf = raw;
-        let set =
-            RecordBatchDecoder::decode(&mut buf).map_err(|e| ClientError::Protocol(format!("decoding batch: {e}")))?;
-        for r in set.records {
-            if r.offset < from_offset {
+        let codec = header.attributes & 0x07;
+        let body = if codec == 0 { raw.slice(61..) } else { decompress(codec, raw.slice(61..))? };
+        out.reserve(header.record_count.max(0) as usize);
+        let mut pos = 0usize;
+        for _ in 0..header.record_count {
+            let len = get_varint(&body, &mut pos)? as usize;
+            let end = pos + len;
+            if end > body.len() {
+                return Err(ClientError::Protocol("record beyond batch".into()));
+            }
+            pos += 1; // attributes
+            let ts_delta = get_varint(&body, &mut pos)?;
+            let offset_delta = get_varint(&body, &mut pos)?;
+            let key = get_slice(&body, &mut pos)?;
+            let value = get_slice(&body, &mut pos)?;
+            let header_count = get_varint(&body, &mut pos)?;
+            let mut headers = Vec::with_capacity(header_count.clamp(0, 64) as usize);
+            for _ in 0..header_count.max(0) {
+                let k = get_slice(&body, &mut pos)?.unwrap_or_default();
+                let v = get_slice(&body, &mut pos)?;
+                headers.push((String::from_utf8_lossy(&k).into_owned(), v));
+            }
+            pos = end;
+            let offset = header.base_offset + offset_delta;
+            if offset < from_offset {
                 continue;
             }
-            out.push(ConsumerRecord {
-                topic: topic.to_string(),
-                partition,
-                offset: r.offset,
-                timestamp: r.timestamp,
-                key: r.key,
-                value: r.value,
-                headers: r.headers.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            });
+            let timestamp = if header.is_log_append_time() { header.max_timestamp } else { header.base_timestamp + ts_delta };
+            out.push(ConsumerRecord { topic: topic.clone(), partition, offset, timestamp, key, value, headers });
         }
     }
     Ok((out, next))
@@ -265,7 +316,7 @@ mod tests {
             let batch = b.finish(compression, -1, -1, -1).unwrap();
             let header = brook_protocol::batch::validate(&batch, usize::MAX).unwrap();
             assert_eq!(header.record_count, 2);
-            let (records, next) = decode_records("t", 0, batch, 0).unwrap();
+            let (records, next) = decode_records(&Arc::from("t"), 0, batch, 0).unwrap();
             assert_eq!(next, 2);
             assert_eq!(records[0].key.as_deref(), Some(&b"k1"[..]));
             assert_eq!(records[0].headers[0].0, "h");

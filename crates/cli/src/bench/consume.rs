@@ -18,15 +18,18 @@ pub struct ConsumeBenchArgs {
     /// Stop when nothing arrives for this long.
     #[arg(long, default_value_t = 5000)]
     pub timeout_ms: u64,
-    #[arg(long, default_value_t = 10_485_760)]
+    #[arg(long, default_value_t = 4_194_304)]
     pub max_partition_fetch_bytes: i32,
+    /// Bytes per fetch response (responses up to ~32 MiB reuse heap memory).
+    #[arg(long, default_value_t = 16_777_216)]
+    pub fetch_max_bytes: i32,
 }
 
 pub async fn run(bootstrap: &str, args: ConsumeBenchArgs, output: Output) -> anyhow::Result<()> {
     let mut config = ConsumerConfig::new(bootstrap);
     config.auto_offset_reset = OffsetReset::Earliest;
     config.max_partition_fetch_bytes = args.max_partition_fetch_bytes;
-    config.fetch_max_bytes = 64 << 20;
+    config.fetch_max_bytes = args.fetch_max_bytes;
     let mut consumer = Consumer::new(config).await?;
     let topic = consumer.cluster().topic_or_fetch(&args.topic).await?;
     let partitions: Vec<(String, i32)> = topic.partitions.iter().map(|p| (args.topic.clone(), p.partition)).collect();

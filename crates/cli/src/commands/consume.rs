@@ -117,7 +117,7 @@ pub async fn run(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
         for r in &records {
             writeln!(out, "{}", format_record(&args.format, r))?;
             printed += 1;
-            next_offsets.insert((r.topic.clone(), r.partition), r.offset + 1);
+            next_offsets.insert((r.topic.to_string(), r.partition), r.offset + 1);
             if args.max_messages.is_some_and(|m| printed >= m) {
                 out.flush()?;
                 break 'outer;
