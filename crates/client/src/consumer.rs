@@ -221,6 +221,9 @@ impl Consumer {
         }
     }
 
+    /// Applies a fetch result: positions move on first (from batch headers
+    /// only), the next fetch goes out, and only then are records decoded, so
+    /// the broker sends while this client decodes.
     async fn apply_fetch(&mut self, result: FetchResult) -> Result<Vec<ConsumerRecord>> {
         let partitions = match result.outcome {
             Ok(p) => p,
@@ -230,7 +233,7 @@ impl Consumer {
             }
             Err(e) => return Err(e),
         };
-        let mut out = Vec::new();
+        let mut to_decode = Vec::new();
         for (tp, code, records) in partitions {
             // A seek since the fetch was sent makes its data stale.
             if self.positions.get(&tp) != result.sent_at.get(&tp) {
@@ -239,12 +242,11 @@ impl Consumer {
             match code {
                 0 => {
                     let from = self.positions[&tp];
-                    let topic: Arc<str> = Arc::from(tp.0.as_str());
-                    let (mut recs, next) = decode_records(&topic, tp.1, records, from)?;
+                    let next = next_offset(&records, from);
                     if next > from {
                         self.positions.insert(tp.clone(), next);
                     }
-                    out.append(&mut recs);
+                    to_decode.push((tp, from, records));
                 }
                 OFFSET_OUT_OF_RANGE if self.config.auto_offset_reset != OffsetReset::None => {
                     self.positions.remove(&tp);
@@ -258,6 +260,13 @@ impl Consumer {
                     }
                 }
             }
+        }
+        self.send_fetches().await?;
+        let mut out = Vec::new();
+        for (tp, from, records) in to_decode {
+            let topic: Arc<str> = Arc::from(tp.0.as_str());
+            let (mut recs, _) = decode_records(&topic, tp.1, records, from)?;
+            out.append(&mut recs);
         }
         Ok(out)
     }
@@ -556,6 +565,22 @@ impl Consumer {
             })
             .collect()
     }
+}
+
+/// The offset after the last complete batch in `records` (header scan only).
+fn next_offset(records: &[u8], from: i64) -> i64 {
+    let mut next = from;
+    let mut at = 0usize;
+    while let Some(size) = brook_protocol::batch::batch_size(&records[at..]) {
+        if at + size > records.len() {
+            break;
+        }
+        if let Ok(h) = brook_protocol::batch::BatchHeader::parse(&records[at..at + size]) {
+            next = next.max(h.last_offset() + 1);
+        }
+        at += size;
+    }
+    next
 }
 
 /// Kafka's range assignor: per topic, consecutive partition ranges to members sorted by id.

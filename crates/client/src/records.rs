@@ -249,7 +249,12 @@ fn decompress(codec: i16, data: Bytes) -> Result<Bytes> {
 /// Decodes the complete batches in a fetch response's records: CRC-checked,
 /// control batches and records before `from_offset` skipped, a trailing
 /// partial batch ignored. Returns the records and the next offset to fetch.
-pub fn decode_records(topic: &Arc<str>, partition: i32, records: Bytes, from_offset: i64) -> Result<(Vec<ConsumerRecord>, i64)> {
+pub fn decode_records(
+    topic: &Arc<str>,
+    partition: i32,
+    records: Bytes,
+    from_offset: i64,
+) -> Result<(Vec<ConsumerRecord>, i64)> {
     let mut out = Vec::new();
     let mut next = from_offset;
     let mut at = 0usize;
@@ -259,7 +264,8 @@ pub fn decode_records(topic: &Arc<str>, partition: i32, records: Bytes, from_off
         }
         let raw = records.slice(at..at + size);
         at += size;
-        let header = brook_protocol::batch::BatchHeader::parse(&raw).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let header =
+            brook_protocol::batch::BatchHeader::parse(&raw).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if brook_protocol::batch::compute_crc(&raw) != header.crc {
             return Err(ClientError::Protocol(format!("CRC mismatch in batch at offset {}", header.base_offset)));
         }
@@ -294,7 +300,8 @@ pub fn decode_records(topic: &Arc<str>, partition: i32, records: Bytes, from_off
             if offset < from_offset {
                 continue;
             }
-            let timestamp = if header.is_log_append_time() { header.max_timestamp } else { header.base_timestamp + ts_delta };
+            let timestamp =
+                if header.is_log_append_time() { header.max_timestamp } else { header.base_timestamp + ts_delta };
             out.push(ConsumerRecord { topic: topic.clone(), partition, offset, timestamp, key, value, headers });
         }
     }
