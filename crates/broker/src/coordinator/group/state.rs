@@ -414,10 +414,17 @@ impl Group {
                 });
             }
             // KIP-345: a static member coming back unchanged to a stable group keeps
-            // its assignment without a rebalance of the others.
-            if self.state == GroupState::Stable && protocols_unchanged && !was_leader {
+            // its assignment without a rebalance of the others. As Kafka does, the
+            // answer names the previous leader id, so even a returning leader acts
+            // as a follower and does not redo the assignment.
+            if self.state == GroupState::Stable && protocols_unchanged {
                 actions.push(Action::PersistGroup);
-                return (Reply::Now(self.join_result(&member_id)), actions);
+                let mut result = self.join_result(&member_id);
+                result.members.clear();
+                if was_leader {
+                    result.leader = old_id.clone();
+                }
+                return (Reply::Now(result), actions);
             }
         }
 
