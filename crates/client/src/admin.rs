@@ -25,7 +25,7 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use crate::cluster::{ClientConfig, Cluster, TopicMetadata};
 use crate::consumer::{coordinator, list_offsets, Tp};
-use crate::error::{check, ClientError, Result};
+use crate::error::{check, check_message, ClientError, Result};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -101,11 +101,7 @@ impl Admin {
                 )]);
         let response = self.cluster.any_connection().await?.send(7, &request).await?;
         let t = &response.topics[0];
-        if t.error_code != 0 {
-            let message =
-                t.error_message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("create topic '{name}'"));
-            return Err(ClientError::from_code(t.error_code, message));
-        }
+        check_message(t.error_code, t.error_message.as_ref(), || format!("create topic '{name}'"))?;
         self.cluster.refresh(&[name.to_string()]).await?;
         Ok(())
     }
@@ -135,14 +131,7 @@ impl Admin {
             .with_topics(vec![CreatePartitionsTopic::default().with_name(TopicName(s(name))).with_count(count)]);
         let response = self.cluster.any_connection().await?.send(3, &request).await?;
         let r = &response.results[0];
-        if r.error_code != 0 {
-            let message = r
-                .error_message
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| format!("create partitions of '{name}'"));
-            return Err(ClientError::from_code(r.error_code, message));
-        }
+        check_message(r.error_code, r.error_message.as_ref(), || format!("create partitions of '{name}'"))?;
         Ok(())
     }
 
@@ -168,14 +157,7 @@ impl Admin {
             .with_configuration_keys(None)]);
         let response = self.cluster.any_connection().await?.send(4, &request).await?;
         let r = &response.results[0];
-        if r.error_code != 0 {
-            let message = r
-                .error_message
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| format!("describe configs of '{name}'"));
-            return Err(ClientError::from_code(r.error_code, message));
-        }
+        check_message(r.error_code, r.error_message.as_ref(), || format!("describe configs of '{name}'"))?;
         Ok(r.configs
             .iter()
             .map(|c| ConfigValue {
@@ -206,11 +188,7 @@ impl Admin {
             .with_configs(configs)]);
         let response = self.cluster.any_connection().await?.send(1, &request).await?;
         let r = &response.responses[0];
-        if r.error_code != 0 {
-            let message =
-                r.error_message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("alter configs of '{name}'"));
-            return Err(ClientError::from_code(r.error_code, message));
-        }
+        check_message(r.error_code, r.error_message.as_ref(), || format!("alter configs of '{name}'"))?;
         Ok(())
     }
 

@@ -62,4 +62,16 @@ pub fn check(code: i16, context: impl FnOnce() -> String) -> Result<()> {
     }
 }
 
+/// As [`check`], preferring the broker's error message when it sent one.
+pub fn check_message(
+    code: i16,
+    message: Option<&kafka_protocol::protocol::StrBytes>,
+    context: impl FnOnce() -> String,
+) -> Result<()> {
+    if code == 0 {
+        return Ok(());
+    }
+    Err(ClientError::from_code(code, message.map(|m| m.to_string()).unwrap_or_else(context)))
+}
+
 pub type Result<T> = std::result::Result<T, ClientError>;

@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use brook_protocol::kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use brook_protocol::kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
-use tracing::info;
 
-use super::configs::alter;
-use super::{str_bytes, RequestContext};
+use super::configs::{alter, outcome_fields};
+use super::RequestContext;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
@@ -26,19 +25,14 @@ pub async fn handle(ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> A
             true,
             request.validate_only,
         );
-        let mut response = AlterConfigsResourceResponse::default()
-            .with_resource_type(resource.resource_type)
-            .with_resource_name(resource.resource_name.clone());
-        match outcome {
-            Ok(()) => {
-                info!(resource = %resource.resource_name.as_str(), validate_only = request.validate_only, "altered configs")
-            }
-            Err(e) => {
-                response.error_code = e.code;
-                response.error_message = Some(str_bytes(&e.message));
-            }
-        }
-        responses.push(response);
+        let (code, message) = outcome_fields(outcome, resource.resource_name.as_str(), request.validate_only);
+        responses.push(
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone())
+                .with_error_code(code)
+                .with_error_message(message),
+        );
     }
     AlterConfigsResponse::default().with_responses(responses)
 }

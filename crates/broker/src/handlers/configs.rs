@@ -126,3 +126,21 @@ pub fn alter(
         other => Err(ControllerError::new(error_code::INVALID_REQUEST, format!("Unsupported resource type {other}"))),
     }
 }
+
+/// The error fields of one resource's (Incremental)AlterConfigs answer, with a log line.
+pub fn outcome_fields(
+    outcome: Result<(), ControllerError>,
+    resource: &str,
+    validate_only: bool,
+) -> (i16, Option<brook_protocol::kafka_protocol::protocol::StrBytes>) {
+    match outcome {
+        Ok(()) => {
+            tracing::info!(resource, validate_only, "altered configs");
+            (error_code::NONE, None)
+        }
+        Err(e) => {
+            tracing::info!(resource, error = %e.message, "config change refused");
+            (e.code, Some(super::str_bytes(&e.message)))
+        }
+    }
+}

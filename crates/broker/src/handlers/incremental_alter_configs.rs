@@ -9,10 +9,9 @@ use brook_metadata::controller::ControllerError;
 use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use brook_protocol::kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-use tracing::info;
 
-use super::configs::alter;
-use super::{str_bytes, RequestContext};
+use super::configs::{alter, outcome_fields};
+use super::RequestContext;
 
 pub async fn handle(
     ctx: &RequestContext<'_>,
@@ -50,19 +49,14 @@ pub async fn handle(
                 request.validate_only,
             ),
         };
-        let mut response = AlterConfigsResourceResponse::default()
-            .with_resource_type(resource.resource_type)
-            .with_resource_name(resource.resource_name.clone());
-        match outcome {
-            Ok(()) => {
-                info!(resource = %resource.resource_name.as_str(), validate_only = request.validate_only, "incrementally altered configs")
-            }
-            Err(e) => {
-                response.error_code = e.code;
-                response.error_message = Some(str_bytes(&e.message));
-            }
-        }
-        responses.push(response);
+        let (code, message) = outcome_fields(outcome, resource.resource_name.as_str(), request.validate_only);
+        responses.push(
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone())
+                .with_error_code(code)
+                .with_error_message(message),
+        );
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
