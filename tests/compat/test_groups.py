@@ -32,7 +32,9 @@ def produce_n(bootstrap, topic, n, partitions):
 class GroupMember:
     """A confluent-kafka group member polling in its own thread."""
 
-    def __init__(self, bootstrap, group, topic, **conf):
+    def __init__(self, bootstrap, group, topic, cooperative=False, **conf):
+        if cooperative:
+            conf["partition.assignment.strategy"] = "cooperative-sticky"
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                                   "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
                                   **conf})
@@ -42,15 +44,18 @@ class GroupMember:
         self.stop = threading.Event()
         self.lock = threading.Lock()
 
+        # Eager protocols hand over the whole assignment; cooperative ones only the changes.
         def on_assign(c, parts):
             with self.lock:
                 self.events.append(("assign", sorted(p.partition for p in parts)))
-                self.assignment = {p.partition for p in parts}
+                given = {p.partition for p in parts}
+                self.assignment = (self.assignment | given) if cooperative else given
 
         def on_revoke(c, parts):
             with self.lock:
                 self.events.append(("revoke", sorted(p.partition for p in parts)))
-                self.assignment = set()
+                taken = {p.partition for p in parts}
+                self.assignment = (self.assignment - taken) if cooperative else set()
 
         self.consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -305,3 +310,28 @@ def test_admin_lists_describes_and_reports_lag(gbrook):
     admin.delete_consumer_groups(["g-admin"])["g-admin"].result(timeout=30)
     listed = admin.list_consumer_groups().result(timeout=30)
     assert "g-admin" not in {g.group_id for g in listed.valid}
+
+
+def test_cooperative_sticky_incremental_rebalance(gbrook):
+    """librdkafka's cooperative-sticky assignor drives incremental rebalances
+    over the classic protocol: a member keeps its partitions across a join
+    and only gives up those that move."""
+    create_topic(gbrook.bootstrap, "grp-coop", partitions=6)
+    a = GroupMember(gbrook.bootstrap, "g-coop", "grp-coop", cooperative=True)
+    try:
+        wait_until(lambda: len(a.assignment) == 6, what="first member owns all 6")
+        before = set(a.assignment)
+        events_before = len(a.events)
+        b = GroupMember(gbrook.bootstrap, "g-coop", "grp-coop", cooperative=True)
+        try:
+            wait_until(lambda: len(a.assignment) == 3 and len(b.assignment) == 3, timeout=40, what="a 3/3 cooperative split")
+            assert a.assignment.isdisjoint(b.assignment) and a.assignment | b.assignment == set(range(6))
+            revoked = set()
+            for kind, parts in a.events[events_before:]:
+                if kind == "revoke":
+                    revoked |= set(parts)
+            assert revoked == before - a.assignment, f"only moved partitions are revoked: {a.events}"
+        finally:
+            b.close()
+    finally:
+        a.close()
