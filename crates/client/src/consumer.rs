@@ -58,6 +58,9 @@ pub enum OffsetReset {
 pub enum Assignor {
     Range,
     RoundRobin,
+    /// KIP-429: members keep what they own; only moved partitions are revoked,
+    /// and a second, incremental rebalance hands them over.
+    CooperativeSticky,
 }
 
 impl Assignor {
@@ -65,6 +68,7 @@ impl Assignor {
         match self {
             Assignor::Range => "range",
             Assignor::RoundRobin => "roundrobin",
+            Assignor::CooperativeSticky => "cooperative-sticky",
         }
     }
 }
@@ -416,17 +420,35 @@ impl Consumer {
         if let Some(h) = previous.and_then(|m| m.heartbeat) {
             h.abort();
         }
-        self.assignment.clear();
-        self.positions.clear();
+        let cooperative = self.config.assignors.first() == Some(&Assignor::CooperativeSticky);
+        if !cooperative {
+            // Eager: give everything up before rejoining.
+            self.assignment.clear();
+            self.positions.clear();
+        }
         let deadline = Instant::now() + self.config.rebalance_timeout;
         loop {
             if Instant::now() > deadline {
                 return Err(ClientError::Timeout(format!("joining group '{group}'")));
             }
             let conn = coordinator(&self.cluster, &group).await?;
-            let subscription =
-                ConsumerProtocolSubscription::default().with_topics(self.subscription.iter().map(|t| s(t)).collect());
-            let metadata = encode_versioned(&subscription, 0)?;
+            let mut owned: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+            for (t, p) in &self.assignment {
+                owned.entry(t.clone()).or_default().push(*p);
+            }
+            let subscription = ConsumerProtocolSubscription::default()
+                .with_topics(self.subscription.iter().map(|t| s(t)).collect())
+                .with_owned_partitions(
+                    owned
+                        .into_iter()
+                        .map(|(t, ps)| {
+                            consumer_protocol_subscription::TopicPartition::default()
+                                .with_topic(TopicName(s(&t)))
+                                .with_partitions(ps)
+                        })
+                        .collect(),
+                );
+            let metadata = encode_versioned(&subscription, 1)?;
             let request = JoinGroupRequest::default()
                 .with_group_id(GroupId(s(&group)))
                 .with_session_timeout_ms(self.config.session_timeout.as_millis() as i32)
@@ -499,8 +521,14 @@ impl Consumer {
                     }
                 }
             }
+            // Cooperative: partitions no longer assigned are revoked now, and a
+            // follow-up rebalance hands them to their new owner.
+            let revoked: Vec<Tp> = self.assignment.iter().filter(|tp| !assignment.contains(tp)).cloned().collect();
+            for tp in &revoked {
+                self.positions.remove(tp);
+            }
             self.assignment = assignment;
-            let needs_rejoin = Arc::new(AtomicBool::new(false));
+            let needs_rejoin = Arc::new(AtomicBool::new(cooperative && !revoked.is_empty()));
             let heartbeat = tokio::spawn(heartbeat_loop(
                 conn.clone(),
                 group.clone(),
@@ -523,6 +551,7 @@ impl Consumer {
         members: &[join_group_response::JoinGroupResponseMember],
     ) -> Result<Vec<SyncGroupRequestAssignment>> {
         let mut subscriptions: Vec<(String, Vec<String>)> = Vec::new();
+        let mut owned: HashMap<String, Vec<Tp>> = HashMap::new();
         for m in members {
             let mut bytes = m.metadata.clone();
             let mut topics = Vec::new();
@@ -531,6 +560,10 @@ impl Consumer {
                 bytes = bytes.slice(2..);
                 if let Ok(sub) = ConsumerProtocolSubscription::decode(&mut bytes, version.clamp(0, 3)) {
                     topics = sub.topics.iter().map(|t| t.to_string()).collect();
+                    let mine = owned.entry(m.member_id.to_string()).or_default();
+                    for tp in sub.owned_partitions {
+                        mine.extend(tp.partitions.iter().map(|p| (tp.topic.to_string(), *p)));
+                    }
                 }
             }
             subscriptions.push((m.member_id.to_string(), topics));
@@ -542,10 +575,10 @@ impl Consumer {
             .iter()
             .filter_map(|t| self.cluster.topic(t).map(|m| (t.clone(), m.partitions.len() as i32)))
             .collect();
-        let plan = if protocol == "roundrobin" {
-            round_robin(&subscriptions, &counts)
-        } else {
-            range(&subscriptions, &counts)
+        let plan = match protocol {
+            "roundrobin" => round_robin(&subscriptions, &counts),
+            "cooperative-sticky" => cooperative_sticky(&subscriptions, &counts, &owned),
+            _ => range(&subscriptions, &counts),
         };
         plan.into_iter()
             .map(|(member, parts)| {
@@ -606,6 +639,47 @@ pub fn range(subscriptions: &[(String, Vec<String>)], partitions: &HashMap<Strin
             }
             next += count;
         }
+    }
+    plan
+}
+
+/// A sticky, balanced assignment for the cooperative protocol (KIP-429):
+/// members keep owned partitions up to their fair share, the rest go to
+/// members below it; then any partition still owned by another member is
+/// held back this round, so it is revoked before it is reassigned.
+pub fn cooperative_sticky(
+    subscriptions: &[(String, Vec<String>)],
+    partitions: &HashMap<String, i32>,
+    owned: &HashMap<String, Vec<Tp>>,
+) -> BTreeMap<String, Vec<Tp>> {
+    let mut members: Vec<&(String, Vec<String>)> = subscriptions.iter().collect();
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut all: Vec<Tp> = partitions.iter().flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p))).collect();
+    all.sort();
+    let total = all.len();
+    let n = members.len().max(1);
+    let quota = |i: usize| total / n + usize::from(i < total % n);
+    let mut plan: BTreeMap<String, Vec<Tp>> = members.iter().map(|(m, _)| (m.clone(), Vec::new())).collect();
+    let mut taken: HashSet<Tp> = HashSet::new();
+    // Keep what is owned, up to the member's share, if still subscribed and valid.
+    for (i, (m, topics)) in members.iter().enumerate() {
+        for tp in owned.get(m).into_iter().flatten() {
+            if plan[m].len() < quota(i) && topics.contains(&tp.0) && all.contains(tp) && taken.insert(tp.clone()) {
+                plan.get_mut(m).unwrap().push(tp.clone());
+            }
+        }
+    }
+    // Hand out the rest to members below their share.
+    for tp in all.iter().filter(|tp| !taken.contains(*tp)) {
+        let below = members.iter().enumerate().find(|(i, (m, t))| plan[m].len() < quota(*i) && t.contains(&tp.0));
+        if let Some((_, (m, _))) = below {
+            plan.get_mut(m).unwrap().push(tp.clone());
+        }
+    }
+    // Hold back partitions whose previous owner is another member: revoke first.
+    let previous: HashMap<&Tp, &String> = owned.iter().flat_map(|(m, tps)| tps.iter().map(move |tp| (tp, m))).collect();
+    for (m, tps) in plan.iter_mut() {
+        tps.retain(|tp| previous.get(tp).is_none_or(|owner| *owner == m));
     }
     plan
 }
@@ -822,5 +896,23 @@ mod tests {
         let plan = round_robin(&subs, &counts);
         assert_eq!(plan["a"].iter().map(|x| x.1).collect::<Vec<_>>(), vec![0, 3, 6]);
         assert_eq!(plan["b"].iter().map(|x| x.1).collect::<Vec<_>>(), vec![1, 4]);
+    }
+
+    #[test]
+    fn cooperative_sticky_keeps_and_defers() {
+        let subs = vec![("a".to_string(), vec!["t".to_string()]), ("b".to_string(), vec!["t".to_string()])];
+        let counts: HashMap<String, i32> = [("t".to_string(), 6)].into();
+        // a owns everything, b is new: a keeps 3, b gets nothing yet (a must revoke first).
+        let owned: HashMap<String, Vec<Tp>> =
+            [("a".to_string(), (0..6).map(|p| ("t".to_string(), p)).collect())].into();
+        let plan = cooperative_sticky(&subs, &counts, &owned);
+        assert_eq!(plan["a"].len(), 3);
+        assert!(plan["b"].is_empty());
+        // Second round: a owns its 3, b gets the released ones.
+        let owned: HashMap<String, Vec<Tp>> = [("a".to_string(), plan["a"].clone()), ("b".to_string(), vec![])].into();
+        let plan2 = cooperative_sticky(&subs, &counts, &owned);
+        assert_eq!(plan2["a"], plan["a"]);
+        assert_eq!(plan2["b"].len(), 3);
+        assert!(plan2["a"].iter().all(|tp| !plan2["b"].contains(tp)));
     }
 }

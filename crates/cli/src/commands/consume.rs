@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use brook_client::consumer::{Consumer, ConsumerConfig, OffsetReset};
+use brook_client::consumer::{Assignor, Consumer, ConsumerConfig, OffsetReset};
 use brook_client::ConsumerRecord;
 
 #[derive(clap::Args)]
@@ -27,6 +27,9 @@ pub struct ConsumeArgs {
     /// Exit when no record arrives for this long.
     #[arg(long)]
     pub timeout_ms: Option<u64>,
+    /// Group assignor: range, roundrobin or cooperative-sticky.
+    #[arg(long, default_value = "range")]
+    pub assignor: String,
     /// Output format: %k key, %v value, %o offset, %p partition, %t timestamp,
     /// %h headers (k=v,...), %T topic, \n and \t escapes.
     #[arg(long, default_value = "%v")]
@@ -80,6 +83,12 @@ pub async fn run(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
     }
     let mut config = ConsumerConfig::new(bootstrap);
     config.group_id = args.group.clone();
+    config.assignors = vec![match args.assignor.as_str() {
+        "range" => Assignor::Range,
+        "roundrobin" => Assignor::RoundRobin,
+        "cooperative-sticky" => Assignor::CooperativeSticky,
+        other => anyhow::bail!("unknown assignor '{other}' (range, roundrobin, cooperative-sticky)"),
+    }];
     config.auto_offset_reset = if args.from_beginning { OffsetReset::Earliest } else { OffsetReset::Latest };
     let mut consumer = Consumer::new(config).await?;
     let topic = consumer.cluster().topic_or_fetch(&args.topic).await?;
