@@ -157,3 +157,17 @@ def test_partitioner_matches_kafka_python(brook):
     ours, theirs = placement("parts"), placement("parts-kp")
     assert len(ours) == len(keys) and ours == theirs
     assert len(set(ours.values())) > 3, "keys spread over partitions"
+
+
+def test_bench_subcommands_report(brook):
+    """Tiny runs of the load generators: they finish and report what they measured."""
+    p = json.loads(run_brook(brook, "--output", "json", "bench", "produce", "--topic", "bench-t", "--record-size", "100",
+                             "--num-records", "20000", "--partitions", "2", "--acks", "1").stdout.decode().splitlines()[-1])
+    assert p["records"] == 20000 and p["mb_per_sec"] > 0 and p["latency_ms"]["p99"] >= p["latency_ms"]["p50"]
+    c = json.loads(run_brook(brook, "--output", "json", "bench", "consume", "--topic", "bench-t").stdout.decode().splitlines()[-1])
+    assert c["records"] == 20000 and c["bytes"] == 20000 * 100
+    e = json.loads(run_brook(brook, "--output", "json", "bench", "e2e", "--topic", "bench-e2e", "--rate", "2000",
+                             "--duration-secs", "2", "--record-size", "256").stdout.decode().splitlines()[-1])
+    assert e["records"] == 4000 and e["latency_ms"]["max"] > 0
+    human = run_brook(brook, "bench", "produce", "--topic", "bench-t", "--num-records", "1000").stdout.decode()
+    assert "records/s" in human and "latency ms" in human
