@@ -249,16 +249,29 @@ def test_mixed_group_confluent_and_kafka_python(gbrook):
     produce_n(gbrook.bootstrap, "grp-mix", 400, 4)
     ck = GroupMember(gbrook.bootstrap, "g-mix", "grp-mix", **{"partition.assignment.strategy": "range"})
     kp = KafkaConsumer("grp-mix", bootstrap_servers=gbrook.bootstrap, group_id="g-mix", auto_offset_reset="earliest",
-                       enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=500,
+                       enable_auto_commit=False, session_timeout_ms=10000, heartbeat_interval_ms=500,
                        partition_assignment_strategy=[RangePartitionAssignor])
+    kp_assignment = set()
+    stop = threading.Event()
+
+    def run_kp():
+        # kafka-python drives its group membership from poll(): keep polling.
+        nonlocal kp_assignment
+        while not stop.is_set():
+            kp.poll(timeout_ms=100)
+            kp_assignment = {tp.partition for tp in kp.assignment()}
+
+    thread = threading.Thread(target=run_kp, daemon=True)
+    thread.start()
     try:
         def shared():
-            kp.poll(timeout_ms=200)
-            mine = {tp.partition for tp in kp.assignment()}
+            mine = set(kp_assignment)
             return len(mine) == 2 and len(ck.assignment) == 2 and mine.isdisjoint(ck.assignment) \
                 and mine | ck.assignment == {0, 1, 2, 3}
         wait_until(shared, timeout=40, what="a 2/2 split between the two client libraries")
     finally:
+        stop.set()
+        thread.join(10)
         kp.close()
         ck.close()
 

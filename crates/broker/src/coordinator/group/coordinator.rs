@@ -24,7 +24,7 @@ use brook_storage::TopicPartition;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::state::{Action, CommittedOffset, Group, GroupConfig, GroupState, JoinRequest, JoinResult, Reply};
 use super::store::{self, StoredRecord};
@@ -215,6 +215,8 @@ impl GroupCoordinator {
             let mut groups = self.groups.lock();
             let slot = Self::slot(&mut groups, group_id);
             let (reply, actions) = slot.group.join(request.clone(), now_ms(), &self.config);
+            debug!(group = group_id, member = %request.member_id, state = slot.group.state.name(),
+                   generation = slot.group.generation, reply = ?reply_kind(&reply), "join");
             let receiver = match reply {
                 Reply::Now(result) => {
                     self.run_actions(broker, slot, actions);
@@ -261,6 +263,7 @@ impl GroupCoordinator {
                 assignments,
                 now_ms(),
             );
+            debug!(group = group_id, member = member_id, generation, state = slot.group.state.name(), reply = ?reply_kind(&reply), "sync");
             let receiver = match reply {
                 Reply::Now(result) => {
                     self.run_actions(broker, slot, actions);
@@ -310,7 +313,11 @@ impl GroupCoordinator {
         let now = now_ms();
         let mut groups = self.groups.lock();
         for slot in groups.values_mut() {
+            let before: Vec<String> = slot.group.members.keys().cloned().collect();
             let actions = slot.group.tick(now);
+            for gone in before.iter().filter(|m| !slot.group.members.contains_key(*m)) {
+                info!(group = %slot.group.group_id, member = %gone, "member removed (session or rebalance timeout)");
+            }
             self.run_actions(broker, slot, actions);
         }
     }
@@ -528,6 +535,13 @@ impl GroupCoordinator {
             Ok(_) => info!(partition = %tp, log_start_offset = start, "compacted offsets partition"),
             Err(e) => warn!(partition = %tp, error = %e, "compaction failed"),
         }
+    }
+}
+
+fn reply_kind<T: std::fmt::Debug>(reply: &Reply<T>) -> String {
+    match reply {
+        Reply::Now(r) => format!("{r:?}").chars().take(120).collect(),
+        Reply::Parked { .. } => "parked".to_string(),
     }
 }
 
