@@ -46,6 +46,18 @@ fn member(
     (rx, handle)
 }
 
+/// A broker with a 6-partition topic; keep the TempDir and Server alive.
+async fn setup() -> (tempfile::TempDir, Server, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["group.initial.rebalance.delay.ms=0", "group.min.session.timeout.ms=1000"],
+    );
+    let bootstrap = format!("127.0.0.1:{}", server.port);
+    Admin::new(&bootstrap).await.unwrap().create_topic("coop-topic", 6, 1, &[]).await.unwrap();
+    (dir, server, bootstrap)
+}
+
 async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
@@ -56,13 +68,7 @@ async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooperative_sticky_hands_over_incrementally() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["group.initial.rebalance.delay.ms=0", "group.min.session.timeout.ms=1000"],
-    );
-    let bootstrap = format!("127.0.0.1:{}", server.port);
-    Admin::new(&bootstrap).await.unwrap().create_topic("coop-topic", 6, 1, &[]).await.unwrap();
+    let (_dir, _server, bootstrap) = setup().await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (a, a_handle) = member(bootstrap.clone(), Assignor::CooperativeSticky, stop_rx.clone());
     wait_for("a to own all 6", || a.borrow().len() == 6).await;
@@ -81,13 +87,7 @@ async fn cooperative_sticky_hands_over_incrementally() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn range_assignor_splits_between_members() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["group.initial.rebalance.delay.ms=0", "group.min.session.timeout.ms=1000"],
-    );
-    let bootstrap = format!("127.0.0.1:{}", server.port);
-    Admin::new(&bootstrap).await.unwrap().create_topic("coop-topic", 6, 1, &[]).await.unwrap();
+    let (_dir, _server, bootstrap) = setup().await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (a, a_handle) = member(bootstrap.clone(), Assignor::Range, stop_rx.clone());
     wait_for("a to own all 6", || a.borrow().len() == 6).await;

@@ -211,30 +211,18 @@ impl GroupCoordinator {
             return JoinResult::error(ec::INVALID_GROUP_ID, &request.member_id);
         }
         let wait_ms = request.rebalance_timeout_ms.max(request.session_timeout_ms) as u64 + 5_000;
-        let receiver = {
+        let parked = {
             let mut groups = self.groups.lock();
             let slot = Self::slot(&mut groups, group_id);
             let (reply, actions) = slot.group.join(request.clone(), now_ms(), &self.config);
             debug!(group = group_id, member = %request.member_id, state = slot.group.state.name(),
                    generation = slot.group.generation, reply = ?reply_kind(&reply), "join");
-            let receiver = match reply {
-                Reply::Now(result) => {
-                    self.run_actions(broker, slot, actions);
-                    return result;
-                }
-                Reply::Parked { member_id } => {
-                    let (tx, rx) = oneshot::channel();
-                    slot.joins.insert(member_id, tx);
-                    rx
-                }
-            };
-            self.run_actions(broker, slot, actions);
-            receiver
+            match self.settle(broker, slot, reply, actions, |s| &mut s.joins) {
+                Ok(result) => return result,
+                Err(receiver) => receiver,
+            }
         };
-        match tokio::time::timeout(Duration::from_millis(wait_ms), receiver).await {
-            Ok(Ok(result)) => result,
-            _ => JoinResult::error(ec::REBALANCE_IN_PROGRESS, &request.member_id),
-        }
+        wait_parked(parked, wait_ms, JoinResult::error(ec::REBALANCE_IN_PROGRESS, &request.member_id)).await
     }
 
     /// SyncGroup: followers wait for the leader's assignment.
@@ -250,7 +238,7 @@ impl GroupCoordinator {
         protocol_name: Option<&str>,
         assignments: Vec<(String, Bytes)>,
     ) -> Result<Bytes, i16> {
-        let (receiver, wait_ms) = {
+        let (parked, wait_ms) = {
             let mut groups = self.groups.lock();
             let Some(slot) = groups.get_mut(group_id) else { return Err(ec::UNKNOWN_MEMBER_ID) };
             let wait_ms = slot.group.members.get(member_id).map_or(0, |m| m.session_timeout_ms as u64) + 5_000;
@@ -264,24 +252,34 @@ impl GroupCoordinator {
                 now_ms(),
             );
             debug!(group = group_id, member = member_id, generation, state = slot.group.state.name(), reply = ?reply_kind(&reply), "sync");
-            let receiver = match reply {
-                Reply::Now(result) => {
-                    self.run_actions(broker, slot, actions);
-                    return result;
-                }
-                Reply::Parked { member_id } => {
-                    let (tx, rx) = oneshot::channel();
-                    slot.syncs.insert(member_id, tx);
-                    rx
-                }
-            };
-            self.run_actions(broker, slot, actions);
-            (receiver, wait_ms)
+            match self.settle(broker, slot, reply, actions, |s| &mut s.syncs) {
+                Ok(result) => return result,
+                Err(receiver) => (receiver, wait_ms),
+            }
         };
-        match tokio::time::timeout(Duration::from_millis(wait_ms), receiver).await {
-            Ok(Ok(result)) => result,
-            _ => Err(ec::REBALANCE_IN_PROGRESS),
-        }
+        wait_parked(parked, wait_ms, Err(ec::REBALANCE_IN_PROGRESS)).await
+    }
+
+    /// Answers now, or parks the request: its sender goes into `waiters`
+    /// until an action completes it. Runs the state machine's actions either way.
+    fn settle<T>(
+        &self,
+        broker: &Broker,
+        slot: &mut GroupSlot,
+        reply: Reply<T>,
+        actions: Vec<Action>,
+        waiters: fn(&mut GroupSlot) -> &mut HashMap<String, oneshot::Sender<T>>,
+    ) -> std::result::Result<T, oneshot::Receiver<T>> {
+        let outcome = match reply {
+            Reply::Now(result) => Ok(result),
+            Reply::Parked { member_id } => {
+                let (tx, rx) = oneshot::channel();
+                waiters(slot).insert(member_id, tx);
+                Err(rx)
+            }
+        };
+        self.run_actions(broker, slot, actions);
+        outcome
     }
 
     pub fn heartbeat(&self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
@@ -535,6 +533,14 @@ impl GroupCoordinator {
             Ok(_) => info!(partition = %tp, log_start_offset = start, "compacted offsets partition"),
             Err(e) => warn!(partition = %tp, error = %e, "compaction failed"),
         }
+    }
+}
+
+/// Waits for a parked request's answer; a superseded or expired wait gets `timed_out`.
+async fn wait_parked<T>(receiver: oneshot::Receiver<T>, wait_ms: u64, timed_out: T) -> T {
+    match tokio::time::timeout(Duration::from_millis(wait_ms), receiver).await {
+        Ok(Ok(result)) => result,
+        _ => timed_out,
     }
 }
 
