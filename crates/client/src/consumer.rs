@@ -258,7 +258,7 @@ impl Consumer {
                 code => {
                     let err = ClientError::from_code(code, format!("fetch {}-{}", tp.0, tp.1));
                     if err.is_retriable() {
-                        let _ = self.cluster.refresh(&[tp.0.clone()]).await;
+                        let _ = self.cluster.refresh(std::slice::from_ref(&tp.0)).await;
                     } else {
                         return Err(err);
                     }

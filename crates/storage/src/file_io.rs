@@ -60,7 +60,7 @@ mod tests {
     fn vectored_write_and_atomic_replace() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let file = OpenOptions::new().create(true).read(true).write(true).open(&path).unwrap();
+        let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
         write_all_vectored_at(&file, &[b"hello ", b"", b"world"], 2).unwrap();
         let data = std::fs::read(&path).unwrap();
         assert_eq!(&data[2..], b"hello world");

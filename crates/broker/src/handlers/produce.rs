@@ -26,7 +26,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
             let outcome = if request.transactional_id.is_some() {
                 warn!(partition = %tp, "transactional produce refused: transactions are not supported");
                 Err(error_code::INVALID_REQUEST)
-            } else if !matches!(acks, -1 | 0 | 1) {
+            } else if !(-1..=1).contains(&acks) {
                 Err(error_code::INVALID_REQUIRED_ACKS)
             } else {
                 match ctx.broker.replicas.partition(&tp) {

@@ -113,7 +113,7 @@ async fn one_producer(bootstrap: &str, args: &ProduceBenchArgs) -> anyhow::Resul
         pending.push_back((Instant::now(), producer.send(record).await?));
         sent += 1;
         drain(&mut pending, &mut meter, args.record_size)?;
-        if sent % 4096 == 0 {
+        if sent.is_multiple_of(4096) {
             meter.maybe_progress("produce");
         }
     }
