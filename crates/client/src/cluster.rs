@@ -87,15 +87,21 @@ impl Cluster {
 
     /// A live connection to `addr`, reconnecting if the old one closed.
     pub async fn connection_to(&self, addr: &str) -> Result<Arc<BrokerConnection>> {
-        let mut conns = self.connections.lock().await;
-        if let Some(c) = conns.get(addr) {
+        if let Some(c) = self.connections.lock().await.get(addr) {
             if !c.is_closed() {
                 return Ok(c.clone());
             }
         }
+        // Connect without holding the map: one dead broker must not stall the others.
         let conn = BrokerConnection::connect(addr, &self.config.client_id, self.config.request_timeout).await?;
-        conns.insert(addr.to_string(), conn.clone());
-        Ok(conn)
+        let mut conns = self.connections.lock().await;
+        match conns.get(addr) {
+            Some(existing) if !existing.is_closed() => Ok(existing.clone()),
+            _ => {
+                conns.insert(addr.to_string(), conn.clone());
+                Ok(conn)
+            }
+        }
     }
 
     /// A connection to any reachable broker (known brokers, then bootstrap).

@@ -239,8 +239,10 @@ impl Consumer {
         };
         let mut to_decode = Vec::new();
         for (tp, code, records) in partitions {
-            // A seek since the fetch was sent makes its data stale.
-            if self.positions.get(&tp) != result.sent_at.get(&tp) {
+            // Only partitions this fetch asked for, still at the position it was
+            // sent for (a seek since then makes its data stale).
+            let Some(sent) = result.sent_at.get(&tp) else { continue };
+            if self.positions.get(&tp) != Some(sent) {
                 continue;
             }
             match code {
@@ -267,12 +269,23 @@ impl Consumer {
         }
         self.send_fetches().await?;
         let mut out = Vec::new();
+        let mut failure = None;
         for (tp, from, records) in to_decode {
             let topic: Arc<str> = Arc::from(tp.0.as_str());
-            let (mut recs, _) = decode_records(&topic, tp.1, records, from)?;
-            out.append(&mut recs);
+            match decode_records(&topic, tp.1, records, from) {
+                Ok((mut recs, _)) => out.append(&mut recs),
+                Err(e) => {
+                    // Not delivered: the position goes back so nothing is skipped.
+                    self.positions.insert(tp, from);
+                    failure.get_or_insert(e);
+                }
+            }
         }
-        Ok(out)
+        match failure {
+            // Good records first; the bad partition fails again on the next poll.
+            Some(e) if out.is_empty() => Err(e),
+            _ => Ok(out),
+        }
     }
 
     /// Positions for partitions without one: committed offset, else the reset policy.

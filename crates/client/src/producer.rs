@@ -193,6 +193,7 @@ struct ReadyBatch {
     completion: Arc<BatchCompletion>,
     created: Instant,
     memory: usize,
+    record_count: i32,
 }
 
 #[derive(Default)]
@@ -283,14 +284,14 @@ impl Producer {
         if size > inner.config.buffer_memory {
             return Err(ClientError::InvalidArgument(format!("record of {size} bytes exceeds buffer.memory")));
         }
+        // Held (and released on any early return or cancellation) until the
+        // record is in a batch; from then on the batch owns the memory.
         let permit = inner.memory.acquire_many(size as u32).await.map_err(|_| ClientError::Closed)?;
-        permit.forget();
         let partitions = match inner.cluster.topic(&record.topic) {
             Some(t) => t.partitions.len() as i32,
             None => inner.cluster.topic_or_fetch(&record.topic).await?.partitions.len() as i32,
         };
         if partitions == 0 {
-            inner.memory.add_permits(size);
             return Err(ClientError::from_code(3, format!("topic '{}'", record.topic)));
         }
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
@@ -301,7 +302,6 @@ impl Producer {
             (None, None) => *state.sticky.entry(record.topic.clone()).or_insert(0) % partitions,
         };
         if partition < 0 || partition >= partitions {
-            inner.memory.add_permits(size);
             return Err(ClientError::InvalidArgument(format!(
                 "partition {partition} of '{}' does not exist",
                 record.topic
@@ -331,6 +331,7 @@ impl Producer {
         let new_batch = index == 0;
         open.builder.append(timestamp, record.key.as_deref(), record.value.as_deref(), &record.headers);
         open.memory += size;
+        permit.forget();
         let future =
             DeliveryFuture { completion: open.completion.clone(), topic: topic_name, partition, index, timestamp };
         if open.builder.size_bytes() >= batch_size {
@@ -366,6 +367,7 @@ impl Producer {
                     completion: open.completion,
                     created: open.created,
                     memory: open.memory,
+                    record_count: count,
                 });
             }
             Err(e) => {
@@ -456,6 +458,12 @@ async fn collect_ready(inner: &Arc<Inner>) -> (HashMap<i32, Vec<Taken>>, Option<
                     continue;
                 }
                 let Some(leader) = inner.cluster.leader(topic, partition as i32) else {
+                    // No leader: batches past delivery.timeout fail instead of waiting forever.
+                    while queue.ready.front().is_some_and(|b| b.created.elapsed() >= inner.config.delivery_timeout) {
+                        let batch = queue.ready.pop_front().expect("non-empty");
+                        let reason = format!("no leader for {topic}-{partition} within delivery.timeout");
+                        fail_batch(inner, queue, batch, (None, reason));
+                    }
                     unknown_leaders.push(topic.clone());
                     continue;
                 };
@@ -478,6 +486,33 @@ async fn collect_ready(inner: &Arc<Inner>) -> (HashMap<i32, Vec<Taken>>, Option<
         next_deadline = Some(now + inner.config.client.retry_backoff);
     }
     (by_leader, next_deadline)
+}
+
+/// Completes a batch's records and returns its memory.
+fn complete_batch(inner: &Inner, batch: ReadyBatch, result: std::result::Result<(i64, i64), (Option<i16>, String)>) {
+    batch.completion.complete(result);
+    inner.memory.add_permits(batch.memory);
+    inner.pending_batches.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// A batch that will never be written. With idempotence its sequence range
+/// is given back: the partition's queued batches are renumbered (and their
+/// CRCs recomputed) so the broker sees no gap.
+fn fail_batch(inner: &Inner, queue: &mut PartitionQueue, batch: ReadyBatch, reason: (Option<i16>, String)) {
+    let count = batch.record_count;
+    complete_batch(inner, batch, Err(reason));
+    if inner.producer.0 < 0 {
+        return;
+    }
+    queue.next_sequence = (queue.next_sequence - count).rem_euclid(i32::MAX);
+    for later in queue.ready.iter_mut() {
+        let mut bytes = bytes::BytesMut::from(&later.bytes[..]);
+        let sequence = i32::from_be_bytes(bytes[53..57].try_into().expect("batch header"));
+        bytes[53..57].copy_from_slice(&(sequence - count).rem_euclid(i32::MAX).to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[21..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        later.bytes = bytes.freeze();
+    }
 }
 
 async fn send_batches(inner: &Arc<Inner>, leader: i32, batches: Vec<Taken>) {
@@ -539,12 +574,13 @@ async fn send_batches(inner: &Arc<Inner>, leader: i32, batches: Vec<Taken>) {
             retry.push(taken);
             continue;
         }
-        taken.batch.completion.complete(result);
-        inner.memory.add_permits(taken.batch.memory);
-        inner.pending_batches.fetch_sub(1, Ordering::AcqRel);
         let mut state = inner.state.lock();
-        if let Some((_, queues)) = state.topics.get_mut(&taken.topic) {
-            queues[taken.partition as usize].in_flight = false;
+        let Some((_, queues)) = state.topics.get_mut(&taken.topic) else { continue };
+        let queue = &mut queues[taken.partition as usize];
+        queue.in_flight = false;
+        match result {
+            Ok(done) => complete_batch(inner, taken.batch, Ok(done)),
+            Err(reason) => fail_batch(inner, queue, taken.batch, reason),
         }
     }
     if refresh {

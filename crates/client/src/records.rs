@@ -222,7 +222,7 @@ fn get_slice(body: &Bytes, at: &mut usize) -> Result<Option<Bytes>> {
     if len < 0 {
         return Ok(None);
     }
-    let end = *at + len as usize;
+    let end = at.checked_add(len as usize).unwrap_or(usize::MAX);
     if end > body.len() {
         return Err(ClientError::Protocol("record field beyond batch".into()));
     }
@@ -275,11 +275,12 @@ pub fn decode_records(
         }
         let codec = header.attributes & 0x07;
         let body = if codec == 0 { raw.slice(61..) } else { decompress(codec, raw.slice(61..))? };
-        out.reserve(header.record_count.max(0) as usize);
+        // The header's count is untrusted: a record takes at least 7 bytes.
+        out.reserve((header.record_count.max(0) as usize).min(body.len() / 7));
         let mut pos = 0usize;
         for _ in 0..header.record_count {
-            let len = get_varint(&body, &mut pos)? as usize;
-            let end = pos + len;
+            let len = get_varint(&body, &mut pos)?;
+            let end = if len < 0 { usize::MAX } else { pos.checked_add(len as usize).unwrap_or(usize::MAX) };
             if end > body.len() {
                 return Err(ClientError::Protocol("record beyond batch".into()));
             }

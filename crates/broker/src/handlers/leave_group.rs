@@ -17,7 +17,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> Lea
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    match ctx.broker.groups.leave(ctx.broker, request.group_id.as_str(), &members) {
+    // Kafka answers v3+ for an unknown group with NONE and a per-member error.
+    let outcome = match ctx.broker.groups.leave(ctx.broker, request.group_id.as_str(), &members) {
+        Err(code) if batch => Ok(vec![code; members.len()]),
+        other => other,
+    };
+    match outcome {
         Err(code) => LeaveGroupResponse::default().with_error_code(code),
         Ok(codes) if !batch => LeaveGroupResponse::default().with_error_code(codes[0]),
         Ok(codes) => LeaveGroupResponse::default().with_error_code(ec::NONE).with_members(

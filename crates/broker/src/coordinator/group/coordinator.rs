@@ -150,6 +150,20 @@ impl GroupCoordinator {
         info!(groups = groups.len(), records, "loaded consumer groups");
     }
 
+    /// Drops a group that holds nothing (no members, pending ids or offsets),
+    /// so failed requests for random group ids leave no state behind.
+    fn prune(groups: &mut HashMap<String, GroupSlot>, group_id: &str) {
+        if groups.get(group_id).is_some_and(|s| {
+            s.group.members.is_empty()
+                && s.group.pending_members.is_empty()
+                && s.group.offsets.is_empty()
+                && s.group.state == GroupState::Empty
+                && s.joins.is_empty()
+        }) {
+            groups.remove(group_id);
+        }
+    }
+
     fn slot<'a>(groups: &'a mut HashMap<String, GroupSlot>, group_id: &str) -> &'a mut GroupSlot {
         groups.entry(group_id.to_string()).or_insert_with(|| GroupSlot {
             group: Group::new(group_id, now_ms()),
@@ -218,7 +232,10 @@ impl GroupCoordinator {
             debug!(group = group_id, member = %request.member_id, state = slot.group.state.name(),
                    generation = slot.group.generation, reply = ?reply_kind(&reply), "join");
             match self.settle(broker, slot, reply, actions, |s| &mut s.joins) {
-                Ok(result) => return result,
+                Ok(result) => {
+                    Self::prune(&mut groups, group_id);
+                    return result;
+                }
                 Err(receiver) => receiver,
             }
         };
@@ -340,6 +357,7 @@ impl GroupCoordinator {
         }
         let slot = Self::slot(&mut groups, group_id);
         if let Err(code) = slot.group.validate_commit(member_id, instance_id, generation) {
+            Self::prune(&mut groups, group_id);
             return fail_all(code);
         }
         let mut codes = Vec::with_capacity(commits.len());
@@ -358,9 +376,11 @@ impl GroupCoordinator {
             }
         }
         if records.is_empty() {
+            Self::prune(&mut groups, group_id);
             return codes;
         }
         if let Err(code) = self.append(broker, group_id, records) {
+            Self::prune(&mut groups, group_id);
             return codes.into_iter().map(|c| if c == ec::NONE { code } else { c }).collect();
         }
         for c in accepted {

@@ -364,6 +364,7 @@ impl Group {
         // Resolve who is joining.
         let mut member_id = req.member_id.clone();
         let mut replaced_static = None;
+        let mut replaced = false;
         if let Some(instance) = &req.instance_id {
             match self.static_members.get(instance).cloned() {
                 Some(existing) if member_id.is_empty() => {
@@ -401,6 +402,11 @@ impl Group {
             old.rebalance_timeout_ms = req.rebalance_timeout_ms;
             old.last_heartbeat_ms = now_ms;
             let was_awaiting_join = old.awaiting_join;
+            if old.awaiting_sync {
+                // The old identity's parked sync is fenced too.
+                old.awaiting_sync = false;
+                actions.push(Action::CompleteSync { member_id: old_id.clone(), result: Err(ec::FENCED_INSTANCE_ID) });
+            }
             self.members.insert(member_id.clone(), old);
             self.static_members.insert(req.instance_id.clone().unwrap(), member_id.clone());
             if was_leader {
@@ -426,6 +432,9 @@ impl Group {
                 }
                 return (Reply::Now(result), actions);
             }
+            // Otherwise (mid-rebalance, or new protocols) the assignment made for
+            // the old id is stale: rebalance, as Kafka does.
+            replaced = true;
         }
 
         let known = self.members.contains_key(&member_id);
@@ -434,6 +443,7 @@ impl Group {
         }
         let unchanged = self.members.get(&member_id).is_some_and(|m| m.protocols == req.protocols);
         match self.state {
+            _ if replaced => {}
             GroupState::Stable | GroupState::CompletingRebalance
                 if known && unchanged && self.leader.as_deref() != Some(member_id.as_str()) =>
             {

@@ -309,3 +309,22 @@ fn random_event_sequences_keep_invariants() {
     // The sequences must really reach assignments, or the ownership check proves nothing.
     assert!(generations_with_assignments > 200, "only {generations_with_assignments} generations got assignments");
 }
+
+#[test]
+fn static_member_replaced_mid_rebalance_triggers_rebalance() {
+    let mut g = Group::new("g", 0);
+    let (reply, _) = g.join(join_req("", Some("i1"), &["range"]), 0, &config());
+    let Reply::Now(first) = reply else { panic!() };
+    // A second member forces a new round; i1 rejoins, so the group reaches CompletingRebalance.
+    let (reply, _) = g.join(join_req("", Some("i2"), &["range"]), 1, &config());
+    assert!(matches!(reply, Reply::Parked { .. }));
+    let (reply, _) = g.join(join_req(&first.member_id, Some("i1"), &["range"]), 2, &config());
+    assert!(matches!(reply, Reply::Now(_)));
+    assert_eq!(g.state, GroupState::CompletingRebalance);
+    let generation = g.generation;
+    // i2 restarts before any sync: its old assignment slot is stale, so a rebalance starts.
+    let (reply, _) = g.join(join_req("", Some("i2"), &["range"]), 3, &config());
+    assert!(matches!(reply, Reply::Parked { .. }), "a restarted static member mid-rebalance waits for a new round");
+    assert_eq!(g.state, GroupState::PreparingRebalance);
+    assert!(g.generation == generation);
+}
