@@ -38,6 +38,8 @@ pub enum ConnectionError {
     Malformed { api_key: i16, version: i16, reason: String },
     #[error("idle for longer than connections.max.idle.ms")]
     Idle,
+    #[error("api {api_key}: {reason}")]
+    Failed { api_key: i16, reason: String },
 }
 
 pub async fn serve(mut stream: TcpStream, broker: Arc<Broker>) {
@@ -117,5 +119,8 @@ async fn handle_frame(broker: &Arc<Broker>, mut frame: Bytes) -> Result<Option<R
     let malformed = |reason: String| ConnectionError::Malformed { api_key, version, reason };
     let header =
         RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
-    handlers::dispatch(broker, key, &header, frame).await.map_err(malformed)
+    handlers::dispatch(broker, key, &header, frame).await.map_err(|e| match e {
+        handlers::DispatchError::Malformed(reason) => malformed(reason),
+        handlers::DispatchError::Close(reason) => ConnectionError::Failed { api_key, reason },
+    })
 }

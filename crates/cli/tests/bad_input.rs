@@ -177,6 +177,18 @@ fn malformed_frames_and_bad_batches_never_hurt_the_broker() {
         ec::UNKNOWN_TOPIC_OR_PARTITION
     );
 
+    // acks=0 has no response to carry an error: the connection closes instead, as in Kafka.
+    let mut w = server.connect();
+    let req =
+        ProduceRequest::default().with_acks(0).with_timeout_ms(1000).with_topic_data(vec![TopicProduceData::default()
+            .with_name(name("no-such-topic"))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::from(build_batch(&[(None, Some(b"x"))], 1))))])]);
+    let frame = w.frame(9, &req);
+    w.send_raw(&frame);
+    assert_closed_and_logged(&server, &mut w, "acks=0 produce failed with error 3");
+
     // Idempotent producer rules.
     let b0 = build_batch_with_producer(&[(None, Some(b"i0"))], 1, 77, 0, 0);
     let (code, first) = produce(&mut good, "safe", b0.clone());

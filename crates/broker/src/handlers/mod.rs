@@ -41,6 +41,21 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
+/// Why a request ends its connection.
+#[derive(Debug)]
+pub enum DispatchError {
+    /// The request could not be decoded (or its answer encoded).
+    Malformed(String),
+    /// A valid request whose failure cannot be answered (acks=0 produce).
+    Close(String),
+}
+
+impl From<String> for DispatchError {
+    fn from(reason: String) -> Self {
+        DispatchError::Malformed(reason)
+    }
+}
+
 /// What goes back on the wire for one request.
 pub enum Response {
     Bytes(Bytes),
@@ -90,7 +105,7 @@ macro_rules! route {
         let version = $ctx.version();
         let request = <$req>::decode(&mut $body, version).map_err(|e| e.to_string())?;
         let response = $handler(&$ctx, request).await;
-        encode($ctx.header.correlation_id, version, &response).map(Some)
+        Ok(encode($ctx.header.correlation_id, version, &response).map(Some)?)
     }};
 }
 
@@ -101,7 +116,7 @@ pub async fn dispatch(
     key: ApiKey,
     header: &RequestHeader,
     mut body: Bytes,
-) -> Result<Option<Response>, String> {
+) -> Result<Option<Response>, DispatchError> {
     let ctx = RequestContext { broker, header };
     match key {
         ApiKey::Produce => {
@@ -109,9 +124,18 @@ pub async fn dispatch(
             let acks = request.acks;
             let response = produce::handle(&ctx, request).await;
             if acks == 0 {
+                // No response to carry the error: like Kafka, close the connection
+                // so the producer notices and refreshes its metadata.
+                let failed = response.responses.iter().flat_map(|t| &t.partition_responses).find(|p| p.error_code != 0);
+                if let Some(p) = failed {
+                    return Err(DispatchError::Close(format!(
+                        "acks=0 produce failed with error {} on partition {}",
+                        p.error_code, p.index
+                    )));
+                }
                 return Ok(None);
             }
-            encode(header.correlation_id, ctx.version(), &response).map(Some)
+            Ok(encode(header.correlation_id, ctx.version(), &response).map(Some)?)
         }
         ApiKey::Fetch => {
             let request = FetchRequest::decode(&mut body, ctx.version()).map_err(|e| e.to_string())?;
@@ -143,6 +167,6 @@ pub async fn dispatch(
         ApiKey::DescribeGroups => route!(ctx, body, DescribeGroupsRequest, describe_groups::handle),
         ApiKey::DeleteGroups => route!(ctx, body, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => route!(ctx, body, OffsetDeleteRequest, offset_delete::handle),
-        other => Err(format!("api {other:?} is not served")),
+        other => Err(format!("api {other:?} is not served").into()),
     }
 }
