@@ -173,8 +173,10 @@ impl Segment {
             let Ok(valid) = batch::validate(&buf, usize::MAX) else {
                 break;
             };
-            if valid.base_offset <= previous_last_offset || valid.base_offset < self.base_offset {
-                break; // offsets must increase: anything else is corruption
+            // Brook assigns offsets densely and the CRC does not cover baseOffset:
+            // a batch that does not start right after the previous one is corrupt.
+            if valid.base_offset != previous_last_offset + 1 {
+                break;
             }
             previous_last_offset = valid.last_offset();
             self.index_batch(&valid, position);
