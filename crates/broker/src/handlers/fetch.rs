@@ -88,25 +88,34 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
     // Bounded by the broker's fetch.max.bytes whatever the client asks for.
     let cap = ctx.broker.config.fetch_max_bytes;
     let response_max_bytes = if request.max_bytes <= 0 { cap } else { (request.max_bytes as usize).min(cap) };
+    let parked: Vec<&Arc<Partition>> = wanted.iter().filter_map(|w| w.partition.as_ref().ok()).collect();
+    let done = |total_bytes: usize, any_error: bool| {
+        total_bytes >= min_bytes || any_error || Instant::now() >= deadline || parked.is_empty()
+    };
+    let mut respond = |results: Vec<FetchPartitionData>| {
+        for (w, data) in wanted.iter().zip(results) {
+            topics[w.topic_index].partitions.push(data);
+        }
+        let data = FetchResponseData { topics: std::mem::take(&mut topics), ..Default::default() };
+        Response::Chunks(fetch_response::encode(correlation_id, version, &data))
+    };
+    // Common case first: the data is there, so no wake-up registration at all.
+    let (results, total_bytes, any_error) = read_all(ctx, &wanted, response_max_bytes);
+    if done(total_bytes, any_error) {
+        return respond(results);
+    }
     loop {
-        // Register for wake-ups before reading, so no append slips between.
-        let parked: Vec<Arc<Partition>> = wanted.iter().filter_map(|w| w.partition.as_ref().ok().cloned()).collect();
+        // Register for wake-ups, then read again, so no append slips between.
         let mut notified: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> =
             parked.iter().map(|p| Box::pin(p.data_arrived.notified())).collect();
         for n in notified.iter_mut() {
             n.as_mut().enable();
         }
         let (results, total_bytes, any_error) = read_all(ctx, &wanted, response_max_bytes);
-        let now = Instant::now();
-        if total_bytes >= min_bytes || any_error || now >= deadline || notified.is_empty() {
-            for (w, data) in wanted.iter().zip(results) {
-                topics[w.topic_index].partitions.push(data);
-            }
-            let data = FetchResponseData { topics, ..Default::default() };
-            return Response::Chunks(fetch_response::encode(correlation_id, version, &data));
+        if done(total_bytes, any_error) {
+            return respond(results);
         }
         let _ = tokio::time::timeout_at(deadline, select_all(notified)).await;
-        drop(parked);
     }
 }
 
