@@ -1,19 +1,34 @@
-//! The broker's shared state: config, metadata log, logs and replicas, plus
-//! the background work (retention, flush, checkpoints). Handlers receive an
+//! The node's shared state: config, the way to the controller quorum, the
+//! metadata image it follows, logs and replicas, group coordinator, plus the
+//! background work (retention, flush, checkpoints). Handlers receive an
 //! `Arc<Broker>`.
+//!
+//! Startup follows Kafka's KRaft broker: join or start the quorum, register
+//! with the active controller (fenced), catch up on metadata to the offset
+//! the controller named, open the logs, and only then heartbeat as caught up
+//! (unfenced) and accept clients.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use brook_metadata::controller::ControllerError;
-use brook_metadata::log::MetadataError;
-use brook_metadata::{topic_config, MetadataImage, MetadataLog, MetadataRecord};
+use brook_metadata::quorum::client::ControllerClient;
+use brook_metadata::quorum::rpc::SubmitError;
+use brook_metadata::quorum::state_machine::MetadataUpdate;
+use brook_metadata::quorum::{ClusterIdGuard, Quorum, QuorumConfig, QuorumError};
+use brook_metadata::requests::{self, ControllerReply, ControllerRequest, ControllerState};
+use brook_metadata::{topic_config, MetadataImage, MetadataLog};
 use brook_protocol::error_code;
 use brook_storage::{LogManager, StorageError};
+use parking_lot::Mutex;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
+use crate::meta_properties::MetaProperties;
 use crate::replica_manager::ReplicaManager;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,82 +36,322 @@ pub enum BrokerError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
-    Metadata(#[from] MetadataError),
-    #[error("the metadata log in {dir} is new but log.dirs hold {logs} partition logs; restore metadata.log.dir or move the logs away")]
-    MissingMetadata { logs: usize, dir: String },
+    Quorum(#[from] QuorumError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("io error in {path}: {source}")]
+    Io { path: String, source: std::io::Error },
 }
+
+/// How long an admin request waits for the active controller.
+pub const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct Broker {
     pub config: BrokerConfig,
-    pub metadata: MetadataLog,
+    pub controller: ControllerClient,
+    pub quorum: Option<Arc<Quorum>>,
+    image: watch::Receiver<Arc<MetadataImage>>,
     pub replicas: ReplicaManager,
     pub groups: GroupCoordinator,
+    /// This process's registration: a new one on every start.
+    pub incarnation: String,
+    /// Producer ids handed to this broker: [next, end).
+    producer_ids: Mutex<(i64, i64)>,
 }
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// The single-node metadata log of earlier Brook, if this directory holds one
+/// and no quorum data yet: its image seeds the quorum's state machine.
+fn legacy_image(config: &BrokerConfig) -> Result<Option<MetadataImage>, BrokerError> {
+    let dir = &config.metadata_dir;
+    let legacy = dir.join("__cluster_metadata.log");
+    if !legacy.exists() || dir.join("raft.log").exists() || dir.join("snapshot.json").exists() {
+        return Ok(None);
+    }
+    if config.voters.len() > 1 {
+        return Err(BrokerError::Refused(format!(
+            "{} is a single-node metadata log; upgrade it as a lone node (no controller.quorum.voters) first",
+            legacy.display()
+        )));
+    }
+    let log = MetadataLog::open(dir).map_err(|e| BrokerError::Refused(e.to_string()))?;
+    let mut image = (*log.image()).clone();
+    image.last_offset = -1;
+    info!(topics = image.topics.len(), cluster_id = %image.cluster_id, "importing the single-node metadata log into the quorum");
+    Ok(Some(image))
+}
+
+fn submit_error(e: SubmitError) -> ControllerError {
+    match e {
+        SubmitError::Refused(e) => e,
+        SubmitError::NotController { .. } => {
+            ControllerError::new(error_code::NOT_CONTROLLER, "no active controller could be reached")
+        }
+        SubmitError::Unavailable(why) => ControllerError::new(error_code::REQUEST_TIMED_OUT, why),
+    }
+}
+
 impl Broker {
-    /// Opens the metadata log and every log on disk, recovering as needed,
-    /// and reconciles the logs with metadata.
-    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
-        let metadata = MetadataLog::open(&config.metadata_dir)?;
-        let fresh_metadata = metadata.image().cluster_id.is_empty();
-        if fresh_metadata {
-            let cluster_id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
-            metadata
-                .commit_with(|_| Ok::<_, ()>((vec![MetadataRecord::Cluster { cluster_id }], ())))?
-                .expect("infallible");
-        }
-        let image = metadata.image();
-        let static_defaults = config.static_log_defaults();
-        let config_for = |topic: &str| {
-            let overrides = image.topic(topic).map(|t| t.configs.clone()).unwrap_or_default();
-            topic_config::log_config(&overrides, &image.broker_configs, &static_defaults)
+    /// Starts this node's roles. Returns once the broker (if any) is
+    /// registered, caught up and has its logs open; it is then ready to serve.
+    pub async fn start(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| BrokerError::Io { path, source }
         };
-        let (logs, loaded) = LogManager::open(config.log_dirs.clone(), &config_for)?;
-        if fresh_metadata && !loaded.is_empty() {
-            // Without metadata every log would look deleted: refuse rather than wipe data.
-            return Err(BrokerError::MissingMetadata {
-                logs: loaded.len(),
-                dir: config.metadata_dir.display().to_string(),
-            });
+        std::fs::create_dir_all(&config.log_dirs[0]).map_err(io(&config.log_dirs[0]))?;
+        let mut meta = MetaProperties::load(&config.log_dirs[0]).map_err(io(&config.log_dirs[0]))?;
+        if let Some(recorded) = meta.node_id {
+            if recorded != config.node_id {
+                return Err(BrokerError::Refused(format!(
+                    "node.id {} does not match node.id {recorded} recorded in {}; a data directory belongs to one node",
+                    config.node_id,
+                    config.log_dirs[0].join("meta.properties").display()
+                )));
+            }
         }
-        info!(logs = loaded.len(), cluster_id = %image.cluster_id, "opened logs");
-        let replicas = ReplicaManager::new(config.node_id, Arc::new(logs), static_defaults);
-        replicas.apply_image(&image)?;
+        let base_image = if config.is_controller { legacy_image(&config)? } else { None };
+        if let Some(id) = base_image.as_ref().map(|i| i.cluster_id.clone()).filter(|c| !c.is_empty()) {
+            meta.cluster_id.get_or_insert(id);
+        }
+        meta.node_id = Some(config.node_id);
+        meta.store(&config.log_dirs[0]).map_err(io(&config.log_dirs[0]))?;
+
+        let voters: BTreeMap<i32, String> = if config.voters.is_empty() {
+            BTreeMap::from([(config.node_id, String::new())])
+        } else {
+            config.voters.clone()
+        };
+        let needed = if config.is_controller { voters.len() / 2 + 1 } else { 1 };
+        let guard = ClusterIdGuard::new(meta.cluster_id.clone(), needed);
+        let quorum = if config.is_controller {
+            let listen = config.controller_listener.as_ref().map(|l| format!("{}:{}", l.host, l.port));
+            let quorum = Quorum::start(QuorumConfig {
+                node_id: config.node_id,
+                voters: voters.clone(),
+                listen,
+                dir: config.metadata_dir.clone(),
+                session_timeout_ms: config.broker_session_timeout_ms,
+                base_image,
+                guard: guard.clone(),
+            })
+            .await?;
+            Some(quorum)
+        } else {
+            None
+        };
+        let controller = ControllerClient::new(quorum.clone(), voters.clone(), guard.clone());
+        let image = match &quorum {
+            Some(q) => q.watch(),
+            None => follow_metadata(Arc::new(ControllerClient::new(None, voters, guard.clone())), guard.clone()),
+        };
+        let incarnation = uuid::Uuid::new_v4().to_string();
+        if config.is_broker {
+            let offset = register(&controller, &config, &incarnation).await?;
+            let mut watch = image.clone();
+            let _ = watch.wait_for(|i| i.last_offset >= offset).await;
+        }
+        let replicas = open_logs(&config, &meta, &image.borrow().clone())?;
         let groups = GroupCoordinator::new(config.group.clone(), config.offsets.clone());
-        let broker = Broker { config, metadata, replicas, groups };
-        broker.groups.load(&broker);
-        Ok(Arc::new(broker))
+        let broker = Arc::new(Broker {
+            config,
+            controller,
+            quorum,
+            image,
+            replicas,
+            groups,
+            incarnation,
+            producer_ids: Mutex::new((0, 0)),
+        });
+        broker.store_cluster_id();
+        if broker.config.is_broker {
+            broker.groups.sync_ownership(&broker);
+        }
+        Ok(broker)
+    }
+
+    async fn register(&self) -> Result<i64, BrokerError> {
+        register(&self.controller, &self.config, &self.incarnation).await
+    }
+
+    /// Writes the cluster id to meta.properties once it is known.
+    fn store_cluster_id(&self) {
+        let image = self.image();
+        if image.cluster_id.is_empty() {
+            return;
+        }
+        let dir = &self.config.log_dirs[0];
+        match MetaProperties::load(dir) {
+            Ok(mut meta) if meta.cluster_id.is_none() => {
+                meta.cluster_id = Some(image.cluster_id.clone());
+                if let Err(e) = meta.store(dir) {
+                    warn!(error = %e, "cannot write meta.properties");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "cannot read meta.properties"),
+        }
+        self.controller.guard().set_ours(&image.cluster_id);
     }
 
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.metadata.image()
+        self.image.borrow().clone()
     }
 
-    /// Brokers that can host replicas (this single node, until the cluster lands).
+    pub fn image_watch(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    /// Waits until this node's image holds metadata offset `offset`.
+    pub async fn wait_for_offset(&self, offset: i64, timeout: Option<Duration>) -> bool {
+        let mut watch = self.image.clone();
+        let wait = watch.wait_for(|image| image.last_offset >= offset);
+        match timeout {
+            Some(t) => matches!(tokio::time::timeout(t, wait).await, Ok(Ok(_))),
+            None => wait.await.is_ok(),
+        }
+    }
+
+    /// Live (unfenced) brokers, for placement and Metadata.
     pub fn live_brokers(&self) -> Vec<i32> {
-        vec![self.config.node_id]
+        self.image().live_brokers()
     }
 
-    /// Runs a controller decision against the latest image, commits its
-    /// records and applies the new image to hosted partitions.
-    pub fn commit<T>(
-        &self,
-        decide: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T), ControllerError>,
-    ) -> Result<T, ControllerError> {
-        let result = self.metadata.commit_with(decide).map_err(|e| {
-            warn!(error = %e, "metadata commit failed");
-            ControllerError::new(error_code::UNKNOWN_SERVER_ERROR, e.to_string())
-        })??;
-        // Read the image afresh: apply_image ignores it if a newer one was applied.
+    /// The controller id clients see: the active controller when it is a
+    /// live broker, otherwise some live broker (as Kafka does in KRaft mode,
+    /// where controllers are not brokers).
+    pub fn controller_id_for_clients(&self, image: &MetadataImage) -> i32 {
+        let live = image.live_brokers();
+        match self.controller.active_controller() {
+            Some(c) if live.contains(&c) => c,
+            _ => live.first().copied().unwrap_or(-1),
+        }
+    }
+
+    /// Sends a request to the active controller, then waits until this
+    /// node's image (and its hosted partitions) reflect it, so the client's
+    /// next request to this broker sees the change.
+    pub async fn submit(&self, request: ControllerRequest) -> Result<ControllerReply, ControllerError> {
+        let (reply, offset) = self.controller.submit(&request, CONTROLLER_TIMEOUT).await.map_err(submit_error)?;
+        if !self.wait_for_offset(offset, Some(Duration::from_secs(10))).await {
+            warn!(offset, "metadata change committed but not yet seen by this broker");
+        }
+        if self.config.is_broker {
+            self.apply_image();
+        }
+        Ok(reply)
+    }
+
+    /// Carries out a controller request, or with `validate_only` only
+    /// decides it against this broker's image (nothing is written).
+    pub async fn execute(&self, request: ControllerRequest, validate_only: bool) -> Result<ControllerReply, ControllerError> {
+        if validate_only {
+            let mut scratch = ControllerState::default();
+            let image = self.image();
+            return requests::decide(&mut scratch, &image, &request, now_ms(), self.config.broker_session_timeout_ms)
+                .map(|(_, reply)| reply);
+        }
+        self.submit(request).await
+    }
+
+    /// Brings hosted partitions and group ownership in line with the image.
+    pub fn apply_image(&self) {
         if let Err(e) = self.replicas.apply_image(&self.image()) {
             warn!(error = %e, "applying metadata to logs failed");
-            return Err(ControllerError::new(error_code::KAFKA_STORAGE_ERROR, e.to_string()));
         }
-        Ok(result)
+        self.groups.sync_ownership(self);
+    }
+
+    /// A producer id from this broker's block, fetching a new block from the
+    /// controller when it runs out.
+    pub async fn next_producer_id(&self) -> Result<i64, ControllerError> {
+        {
+            let mut ids = self.producer_ids.lock();
+            if ids.0 < ids.1 {
+                ids.0 += 1;
+                return Ok(ids.0 - 1);
+            }
+        }
+        match self.submit(ControllerRequest::AllocateProducerIds).await? {
+            ControllerReply::ProducerIds { first, count } => {
+                let mut ids = self.producer_ids.lock();
+                *ids = (first + 1, first + count);
+                Ok(first)
+            }
+            other => Err(ControllerError::new(error_code::UNKNOWN_SERVER_ERROR, format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Heartbeats to the active controller until `stop`; re-registers if the
+    /// controller no longer knows this incarnation.
+    pub async fn run_heartbeats(self: Arc<Self>) {
+        let interval = Duration::from_millis(self.config.broker_heartbeat_interval_ms);
+        let mut fenced = true;
+        loop {
+            let request = ControllerRequest::BrokerHeartbeat {
+                broker_id: self.config.node_id,
+                incarnation: self.incarnation.clone(),
+                caught_up: true,
+                shutting_down: false,
+            };
+            let started = Instant::now();
+            match self.controller.submit(&request, interval.max(Duration::from_secs(1))).await {
+                Ok((ControllerReply::Heartbeat(reply), _)) => {
+                    if fenced != reply.fenced {
+                        info!(fenced = reply.fenced, "broker fencing state changed");
+                        fenced = reply.fenced;
+                    }
+                }
+                Ok(_) => {}
+                Err(SubmitError::Refused(e)) if e.code == error_code::BROKER_ID_NOT_REGISTERED => {
+                    warn!("the controller no longer knows this broker; registering again");
+                    if let Err(e) = self.register().await {
+                        warn!(error = %e, "re-registration failed");
+                    }
+                }
+                Err(e) => warn!(error = ?e, "heartbeat failed"),
+            }
+            tokio::time::sleep(interval.saturating_sub(started.elapsed())).await;
+        }
+    }
+
+    /// Controlled shutdown: tell the controller to fence this broker now, so
+    /// its partitions move (or go offline) without waiting for the session.
+    pub async fn controlled_shutdown(&self) {
+        if !self.config.is_broker {
+            return;
+        }
+        let request = ControllerRequest::BrokerHeartbeat {
+            broker_id: self.config.node_id,
+            incarnation: self.incarnation.clone(),
+            caught_up: true,
+            shutting_down: true,
+        };
+        match self.controller.submit(&request, Duration::from_secs(3)).await {
+            Ok(_) => info!("controlled shutdown: fenced by the controller"),
+            Err(e) => warn!(error = ?e, "controlled shutdown could not reach the controller"),
+        }
+    }
+
+    /// Applies every new image to hosted partitions and groups.
+    pub async fn follow_images(self: Arc<Self>) {
+        let mut watch = self.image.clone();
+        while watch.changed().await.is_ok() {
+            watch.borrow_and_update();
+            let b = self.clone();
+            if tokio::task::spawn_blocking(move || {
+                b.store_cluster_id();
+                b.apply_image()
+            })
+            .await
+            .is_err()
+            {
+                warn!("applying metadata panicked");
+            }
+        }
     }
 
     /// Retention for every hosted log (`log.retention.check.interval.ms`).
@@ -141,4 +396,101 @@ impl Broker {
     pub fn shutdown(&self) -> Result<(), StorageError> {
         self.replicas.log_manager().shutdown()
     }
+}
+
+/// BrokerRegistration, retried until the quorum answers. A refusal (a live
+/// broker already uses this node.id) or a cluster id mismatch stops the node.
+async fn register(controller: &ControllerClient, config: &BrokerConfig, incarnation: &str) -> Result<i64, BrokerError> {
+    let request = ControllerRequest::RegisterBroker {
+        broker_id: config.node_id,
+        incarnation: incarnation.to_string(),
+        host: config.advertised.host.clone(),
+        port: config.advertised.port,
+    };
+    let mut fatal = controller.guard().fatal();
+    loop {
+        if let Some(message) = fatal.borrow_and_update().clone() {
+            return Err(BrokerError::Refused(message));
+        }
+        match controller.submit(&request, Duration::from_secs(5)).await {
+            Ok((_, offset)) => {
+                info!(node_id = config.node_id, offset, "registered with the controller");
+                return Ok(offset);
+            }
+            Err(SubmitError::Refused(e)) => return Err(BrokerError::Refused(format!("registration refused: {}", e.message))),
+            Err(e) => info!(error = ?e, "waiting for the controller quorum"),
+        }
+    }
+}
+
+/// Opens the logs on disk and brings them in line with the (caught-up) image.
+fn open_logs(config: &BrokerConfig, meta: &MetaProperties, image: &MetadataImage) -> Result<ReplicaManager, BrokerError> {
+    if let (Some(ours), false) = (&meta.cluster_id, image.cluster_id.is_empty()) {
+        if *ours != image.cluster_id {
+            return Err(BrokerError::Refused(format!(
+                "this node's data belongs to cluster {ours}, but the controller quorum is cluster {}",
+                image.cluster_id
+            )));
+        }
+    }
+    let static_defaults = config.static_log_defaults();
+    let config_for = |topic: &str| {
+        let overrides = image.topic(topic).map(|t| t.configs.clone()).unwrap_or_default();
+        topic_config::log_config(&overrides, &image.broker_configs, &static_defaults)
+    };
+    let (logs, loaded) = LogManager::open(config.log_dirs.clone(), &config_for)?;
+    if meta.cluster_id.is_none() && image.topics.is_empty() && !loaded.is_empty() {
+        // Without metadata every log would look deleted: refuse rather than wipe data.
+        return Err(BrokerError::Refused(format!(
+            "the metadata in {} is new but log.dirs hold {} partition logs; restore the metadata directory or move the logs away",
+            config.metadata_dir.display(),
+            loaded.len()
+        )));
+    }
+    info!(logs = loaded.len(), cluster_id = %image.cluster_id, "opened logs");
+    let replicas = ReplicaManager::new(config.node_id, Arc::new(logs), static_defaults);
+    if config.is_broker {
+        replicas.apply_image(image)?;
+    }
+    Ok(replicas)
+}
+
+/// Keeps a broker-only node's image current by long-polling the controllers.
+fn follow_metadata(
+    client: Arc<ControllerClient>,
+    guard: Arc<ClusterIdGuard>,
+) -> watch::Receiver<Arc<MetadataImage>> {
+    let (tx, rx) = watch::channel(Arc::new(MetadataImage { last_offset: -1, ..Default::default() }));
+    tokio::spawn(async move {
+        loop {
+            let after = tx.borrow().last_offset;
+            match client.fetch_metadata(after, Duration::from_secs(5)).await {
+                Ok((cluster_id, update)) => {
+                    guard.set_ours(&cluster_id);
+                    let next = match update {
+                        MetadataUpdate::UpToDate => continue,
+                        MetadataUpdate::Snapshot { last_offset, records } => {
+                            MetadataImage::from_records(&records, last_offset)
+                        }
+                        MetadataUpdate::Entries(entries) => {
+                            let mut image = (**tx.borrow()).clone();
+                            for (index, records) in entries {
+                                for r in &records {
+                                    image.apply(r);
+                                }
+                                image.last_offset = index;
+                            }
+                            image
+                        }
+                    };
+                    tx.send_replace(Arc::new(next));
+                }
+                Err(e) => {
+                    tracing::debug!(error = ?e, "metadata fetch failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
+    rx
 }

@@ -98,13 +98,49 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         kind: long(0, I32),
         doc: "Largest metadata string of a committed offset.",
     },
-    PropertyDef { name: "node.id", default: "1", kind: long(0, I32), doc: "This broker's id." },
+    PropertyDef { name: "node.id", default: "1", kind: long(0, I32), doc: "This node's id, unique in the cluster." },
+    PropertyDef {
+        name: "process.roles",
+        default: "broker,controller",
+        kind: Kind::Choice(&["broker", "controller", "broker,controller", "controller,broker"]),
+        doc: "broker (serves clients), controller (votes in the metadata quorum), or both.",
+    },
+    PropertyDef {
+        name: "controller.quorum.voters",
+        default: "",
+        kind: TEXT,
+        doc: "The metadata quorum: id@host:port of each controller listener. Empty: this node alone.",
+    },
+    PropertyDef {
+        name: "controller.listener.names",
+        default: "CONTROLLER",
+        kind: TEXT,
+        doc: "Name of the listener in `listeners` that controllers use.",
+    },
+    PropertyDef {
+        name: "broker.session.timeout.ms",
+        default: "9000",
+        kind: long(1, I32),
+        doc: "A broker without a heartbeat for this long is fenced and loses its leaderships.",
+    },
+    PropertyDef {
+        name: "broker.heartbeat.interval.ms",
+        default: "2000",
+        kind: long(1, I32),
+        doc: "How often a broker heartbeats to the active controller.",
+    },
+    PropertyDef {
+        name: "offsets.topic.replication.factor",
+        default: "1",
+        kind: long(1, 32767),
+        doc: "Replication factor of __consumer_offsets; FindCoordinator fails until this many brokers are live (Kafka's default is 3).",
+    },
     PropertyDef { name: "broker.id", default: "", kind: long(0, I32), doc: "Alias of node.id." },
     PropertyDef {
         name: "listeners",
         default: "PLAINTEXT://127.0.0.1:9092",
         kind: TEXT,
-        doc: "Where the broker listens (PLAINTEXT only).",
+        doc: "Where the node listens: PLAINTEXT://host:port for clients, plus the controller listener.",
     },
     PropertyDef {
         name: "advertised.listeners",
@@ -280,15 +316,44 @@ pub struct Listener {
     pub port: u16,
 }
 
-fn parse_listener(name: &str, value: &str) -> Result<Listener, ConfigError> {
+/// Parses `NAME://host:port,...`; names other than PLAINTEXT and the
+/// controller listener's are refused (no TLS or SASL yet).
+fn parse_listeners(name: &str, value: &str, controller_name: &str) -> Result<BTreeMap<String, Listener>, ConfigError> {
     let invalid = |reason: String| ConfigError::Invalid { name: name.to_string(), reason };
-    let first = value.split(',').next().unwrap_or("").trim();
-    let rest = first
-        .strip_prefix("PLAINTEXT://")
-        .ok_or_else(|| invalid(format!("'{first}': only PLAINTEXT://host:port listeners are supported")))?;
-    let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(format!("'{first}' has no port")))?;
-    let port = port.parse().map_err(|_| invalid(format!("'{port}' is not a port")))?;
-    Ok(Listener { host: host.trim_matches(['[', ']']).to_string(), port })
+    let mut out = BTreeMap::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (scheme, rest) =
+            item.split_once("://").ok_or_else(|| invalid(format!("'{item}' is not NAME://host:port")))?;
+        if scheme != "PLAINTEXT" && scheme != controller_name {
+            return Err(invalid(format!(
+                "'{item}': only PLAINTEXT:// and {controller_name}:// (controller.listener.names) listeners are supported"
+            )));
+        }
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(format!("'{item}' has no port")))?;
+        let port = port.parse().map_err(|_| invalid(format!("'{port}' is not a port")))?;
+        if out.insert(scheme.to_string(), Listener { host: host.trim_matches(['[', ']']).to_string(), port }).is_some() {
+            return Err(invalid(format!("listener {scheme} is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `controller.quorum.voters`: `id@host:port,...`.
+pub fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name: "controller.quorum.voters".into(), reason };
+    let mut voters = BTreeMap::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, addr) = item.split_once('@').ok_or_else(|| invalid(format!("'{item}' is not id@host:port")))?;
+        let id: i32 = id.parse().ok().filter(|i| *i >= 0).ok_or_else(|| invalid(format!("'{id}' in '{item}' is not a node id")))?;
+        let (host, port) = addr.rsplit_once(':').ok_or_else(|| invalid(format!("'{item}' has no port")))?;
+        if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(invalid(format!("'{item}' is not id@host:port")));
+        }
+        if voters.insert(id, addr.to_string()).is_some() {
+            return Err(invalid(format!("voter {id} is listed twice")));
+        }
+    }
+    Ok(voters)
 }
 
 /// The broker's resolved configuration.
@@ -297,6 +362,17 @@ pub struct BrokerConfig {
     /// Every explicitly set property (after validation), by Kafka name.
     pub properties: BTreeMap<String, String>,
     pub node_id: i32,
+    pub is_broker: bool,
+    pub is_controller: bool,
+    /// Voter id -> host:port. With no voters configured, this node alone
+    /// (in process, no controller listener).
+    pub voters: BTreeMap<i32, String>,
+    /// The controller listener, on controller nodes of a multi-voter quorum.
+    pub controller_listener: Option<Listener>,
+    pub broker_session_timeout_ms: i64,
+    pub broker_heartbeat_interval_ms: u64,
+    pub offsets_replication_factor: i16,
+    /// The client listener (PLAINTEXT); unused on controller-only nodes.
     pub listener: Listener,
     pub advertised: Listener,
     pub log_dirs: Vec<PathBuf>,
@@ -353,9 +429,55 @@ impl BrokerConfig {
         } else {
             num("broker.id")
         } as i32;
-        let listener = parse_listener("listeners", &get("listeners"))?;
+        let roles = get("process.roles");
+        let is_broker = roles.contains("broker");
+        let is_controller = roles.contains("controller");
+        let controller_name = get("controller.listener.names");
+        if controller_name.is_empty() || controller_name.contains(',') || controller_name == "PLAINTEXT" {
+            return Err(ConfigError::Invalid {
+                name: "controller.listener.names".into(),
+                reason: "exactly one listener name, other than PLAINTEXT".into(),
+            });
+        }
+        let listeners = parse_listeners("listeners", &get("listeners"), &controller_name)?;
+        let voters = parse_voters(&get("controller.quorum.voters"))?;
+        let controller_listener = listeners.get(&controller_name).cloned();
+        let voters_error = |reason: String| ConfigError::Invalid { name: "controller.quorum.voters".into(), reason };
+        if voters.is_empty() {
+            if !(is_broker && is_controller) {
+                return Err(voters_error(format!("required when process.roles={roles} (only a broker,controller node may run alone)")));
+            }
+        } else if is_controller {
+            let Some(mine) = voters.get(&node_id) else {
+                return Err(voters_error(format!("node.id {node_id} has the controller role but is not among the voters")));
+            };
+            let Some(cl) = &controller_listener else {
+                return Err(ConfigError::Invalid {
+                    name: "listeners".into(),
+                    reason: format!("a controller needs a {controller_name}://host:port listener"),
+                });
+            };
+            if !mine.ends_with(&format!(":{}", cl.port)) {
+                return Err(voters_error(format!(
+                    "voter {node_id} is {mine}, but this node's {controller_name} listener is port {}",
+                    cl.port
+                )));
+            }
+        } else if voters.contains_key(&node_id) {
+            return Err(voters_error(format!("node.id {node_id} is a voter but process.roles={roles} has no controller")));
+        }
+        let plaintext = listeners.get("PLAINTEXT").cloned();
+        if is_broker && plaintext.is_none() {
+            return Err(ConfigError::Invalid { name: "listeners".into(), reason: "a broker needs a PLAINTEXT://host:port listener".into() });
+        }
+        let listener = plaintext.unwrap_or(Listener { host: "127.0.0.1".into(), port: 0 });
         let advertised = match props.get("advertised.listeners") {
-            Some(v) => parse_listener("advertised.listeners", v)?,
+            Some(v) => parse_listeners("advertised.listeners", v, &controller_name)?
+                .remove("PLAINTEXT")
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "advertised.listeners".into(),
+                    reason: "needs a PLAINTEXT://host:port entry".into(),
+                })?,
             None => listener.clone(),
         };
         let dirs_text = if props.contains_key("log.dirs") || !props.contains_key("log.dir") {
@@ -380,6 +502,13 @@ impl BrokerConfig {
         }
         Ok(BrokerConfig {
             node_id,
+            is_broker,
+            is_controller,
+            voters,
+            controller_listener,
+            broker_session_timeout_ms: num("broker.session.timeout.ms"),
+            broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
+            offsets_replication_factor: num("offsets.topic.replication.factor") as i16,
             listener,
             advertised,
             log_dirs,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod connection;
 pub mod coordinator;
 pub mod handlers;
+pub mod meta_properties;
 pub mod replica_manager;
 pub mod sendfile;
 pub mod server;

@@ -92,6 +92,9 @@ impl ReplicaManager {
         }
         *applied = image.last_offset;
         let mut wanted = HashMap::new();
+        // Partitions this node holds a replica of: their logs are kept even
+        // while another broker leads (or nobody does).
+        let mut hosted = HashMap::new();
         for topic in image.topics.values() {
             let config = topic_config::log_config(&topic.configs, &image.broker_configs, &self.static_log_defaults);
             let min_isr = topic_config::resolve(&topic.configs, &image.broker_configs, &self.static_log_defaults)
@@ -100,6 +103,9 @@ impl ReplicaManager {
                 .and_then(|(_, v, _)| v.parse().ok())
                 .unwrap_or(1);
             for (index, p) in &topic.partitions {
+                if p.replicas.contains(&self.node_id) || p.leader == self.node_id {
+                    hosted.insert(TopicPartition::new(topic.name.clone(), *index), topic.id);
+                }
                 if p.leader == self.node_id {
                     wanted.insert(
                         TopicPartition::new(topic.name.clone(), *index),
@@ -110,9 +116,9 @@ impl ReplicaManager {
         }
         // Logs on disk for partitions we should not have: deleted or recreated topics.
         for (tp, _) in self.logs.all() {
-            let keep = wanted
+            let keep = hosted
                 .get(&tp)
-                .is_some_and(|(id, ..)| self.logs.topic_id(&tp).is_none_or(|on_disk| on_disk == *id.as_bytes()));
+                .is_some_and(|id| self.logs.topic_id(&tp).is_none_or(|on_disk| on_disk == *id.as_bytes()));
             if !keep {
                 info!(partition = %tp, "deleting log of a partition no longer in metadata");
                 self.partitions.write().remove(&tp);
@@ -120,7 +126,15 @@ impl ReplicaManager {
             }
         }
         let mut table = self.partitions.write();
-        table.retain(|tp, _| wanted.contains_key(tp));
+        table.retain(|tp, p| {
+            let lead = wanted.contains_key(tp);
+            if !lead {
+                info!(partition = %tp, "no longer the leader");
+                // Wake long-polling fetches so they answer NOT_LEADER_OR_FOLLOWER now.
+                p.data_arrived.notify_waiters();
+            }
+            lead
+        });
         for (tp, (topic_id, epoch, config, min_isr)) in wanted {
             match table.get(&tp) {
                 Some(p) => {

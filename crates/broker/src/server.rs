@@ -41,25 +41,40 @@ fn every(period_ms: u64, broker: &Arc<Broker>, tasks: &mut JoinSet<()>, work: fn
     });
 }
 
-/// Serves until `shutdown` resolves, then shuts down cleanly.
+/// Serves until `shutdown` resolves, then shuts down cleanly: controlled
+/// shutdown (the controller fences this broker at once), connections
+/// closed, storage flushed. Returns an error if the node must stop because
+/// it does not belong to the quorum's cluster.
 pub async fn run(
     broker: Arc<Broker>,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    info!(addr = %listener.local_addr()?, node_id = broker.config.node_id, "brook broker listening");
+) -> Result<(), String> {
     let mut background = JoinSet::new();
-    every(broker.config.retention_check_interval_ms, &broker, &mut background, Broker::run_retention);
-    every(broker.config.flush_scheduler_interval_ms, &broker, &mut background, Broker::run_flush);
-    every(broker.config.checkpoint_interval_ms, &broker, &mut background, Broker::checkpoint);
-    every(GROUP_TICK_MS, &broker, &mut background, Broker::tick_groups);
-    every(broker.config.offsets_retention_check_interval_ms, &broker, &mut background, Broker::expire_offsets);
+    if broker.config.is_broker {
+        every(broker.config.retention_check_interval_ms, &broker, &mut background, Broker::run_retention);
+        every(broker.config.flush_scheduler_interval_ms, &broker, &mut background, Broker::run_flush);
+        every(broker.config.checkpoint_interval_ms, &broker, &mut background, Broker::checkpoint);
+        every(GROUP_TICK_MS, &broker, &mut background, Broker::tick_groups);
+        every(broker.config.offsets_retention_check_interval_ms, &broker, &mut background, Broker::expire_offsets);
+        background.spawn(broker.clone().run_heartbeats());
+        background.spawn(broker.clone().follow_images());
+    }
+    let mut fatal = broker.controller.guard().fatal();
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
-    loop {
+    match &listener {
+        Some(l) => info!(addr = %l.local_addr().map_err(|e| e.to_string())?, node_id = broker.config.node_id, "brook broker listening"),
+        None => info!(node_id = broker.config.node_id, "controller running"),
+    }
+    let failure = loop {
         tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            _ = &mut shutdown => break None,
+            changed = fatal.changed() => {
+                if changed.is_err() { break None; }
+                if let Some(message) = fatal.borrow().clone() { break Some(message); }
+            }
+            accepted = async { listener.as_ref().unwrap().accept().await }, if listener.is_some() => match accepted {
                 Ok((stream, _)) => {
                     connections.spawn(connection::serve(stream, broker.clone()));
                 }
@@ -70,16 +85,27 @@ pub async fn run(
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
+    };
+    info!("shutting down");
+    if failure.is_none() {
+        broker.controlled_shutdown().await;
     }
-    info!("shutting down: closing connections");
     drop(listener);
     connections.shutdown().await;
     background.shutdown().await;
-    let b = broker.clone();
-    match tokio::task::spawn_blocking(move || b.shutdown()).await {
-        Ok(Ok(())) => info!("clean shutdown complete"),
-        Ok(Err(e)) => error!(error = %e, "shutdown failed; the next start will recover the logs"),
-        Err(e) => error!(error = %e, "shutdown task failed"),
+    if broker.config.is_broker {
+        let b = broker.clone();
+        match tokio::task::spawn_blocking(move || b.shutdown()).await {
+            Ok(Ok(())) => info!("clean shutdown complete"),
+            Ok(Err(e)) => error!(error = %e, "shutdown failed; the next start will recover the logs"),
+            Err(e) => error!(error = %e, "shutdown task failed"),
+        }
     }
-    Ok(())
+    if let Some(q) = &broker.quorum {
+        q.shutdown().await;
+    }
+    match failure {
+        Some(message) => Err(message),
+        None => Ok(()),
+    }
 }

@@ -144,16 +144,23 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("BROOK_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_env("BROOK_LOG").unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = load_config(&args).context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let broker = brook_broker::Broker::open(config).context("opening the broker's data")?;
-        let listener = brook_broker::server::bind(&broker).await.context("binding the listener")?;
-        brook_broker::server::run(broker, listener, shutdown_signal()).await?;
+        let broker = tokio::select! {
+            started = brook_broker::Broker::start(config) => started.context("starting the node")?,
+            _ = shutdown_signal() => return Ok(()),
+        };
+        let listener = if broker.config.is_broker {
+            Some(brook_broker::server::bind(&broker).await.context("binding the listener")?)
+        } else {
+            None
+        };
+        brook_broker::server::run(broker, listener, shutdown_signal()).await.map_err(|e| anyhow::anyhow!(e))?;
         Ok(())
     })
 }

@@ -12,7 +12,7 @@ use crate::records::MetadataRecord;
 use crate::topic_config;
 
 /// A refused request: Kafka error code plus a message for the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ControllerError {
     pub code: i16,
     pub message: String,
@@ -56,6 +56,8 @@ pub struct NewTopic<'a> {
     /// -1: use the broker default.
     pub replication_factor: i16,
     pub configs: &'a BTreeMap<String, String>,
+    /// Manual replica assignment, one replica list per partition (empty: place automatically).
+    pub assignment: &'a [Vec<i32>],
 }
 
 pub struct ClusterDefaults<'a> {
@@ -85,15 +87,46 @@ pub fn create_topic(image: &MetadataImage, topic: &NewTopic<'_>, defaults: &Clus
             ),
         ));
     }
-    let partitions = if topic.num_partitions == -1 { defaults.num_partitions } else { topic.num_partitions };
+    if !topic.assignment.is_empty() {
+        let rf = topic.assignment[0].len();
+        for replicas in topic.assignment {
+            let mut sorted = replicas.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if replicas.is_empty() || replicas.len() != rf || sorted.len() != rf {
+                return Err(ControllerError::new(
+                    error_code::INVALID_REPLICA_ASSIGNMENT,
+                    "Every partition needs the same number of distinct replicas.",
+                ));
+            }
+            if let Some(b) = replicas.iter().find(|b| !defaults.live_brokers.contains(b)) {
+                return Err(ControllerError::new(
+                    error_code::INVALID_REPLICA_ASSIGNMENT,
+                    format!("Assignment names broker {b}, which is not a live registered broker."),
+                ));
+            }
+        }
+    }
+    let partitions = if !topic.assignment.is_empty() {
+        topic.assignment.len() as i32
+    } else if topic.num_partitions == -1 {
+        defaults.num_partitions
+    } else {
+        topic.num_partitions
+    };
     if partitions <= 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
         return Err(ControllerError::new(
             error_code::INVALID_PARTITIONS,
             format!("Number of partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}, got {partitions}."),
         ));
     }
-    let replication =
-        if topic.replication_factor == -1 { defaults.replication_factor } else { topic.replication_factor };
+    let replication = if !topic.assignment.is_empty() {
+        topic.assignment[0].len() as i16
+    } else if topic.replication_factor == -1 {
+        defaults.replication_factor
+    } else {
+        topic.replication_factor
+    };
     if replication <= 0 || replication as usize > defaults.live_brokers.len() {
         return Err(ControllerError::new(
             error_code::INVALID_REPLICATION_FACTOR,
@@ -108,7 +141,12 @@ pub fn create_topic(image: &MetadataImage, topic: &NewTopic<'_>, defaults: &Clus
     }
     let id = Uuid::new_v4();
     let mut records = vec![MetadataRecord::Topic { name: topic.name.to_string(), topic_id: id.to_string() }];
-    records.extend(partition_records(id, 0..partitions, replication, defaults.live_brokers));
+    if topic.assignment.is_empty() {
+        let start = placement_start(image);
+        records.extend(partition_records(id, 0..partitions, replication, defaults.live_brokers, start));
+    } else {
+        records.extend(topic.assignment.iter().enumerate().map(|(p, replicas)| new_partition(id, p as i32, replicas.clone())));
+    }
     for (name, value) in topic.configs {
         records.push(MetadataRecord::TopicConfig {
             topic: topic.name.to_string(),
@@ -119,27 +157,47 @@ pub fn create_topic(image: &MetadataImage, topic: &NewTopic<'_>, defaults: &Clus
     Ok((records, id))
 }
 
-/// Round-robin placement: partition p's replicas start at broker p mod n.
+/// Where round-robin placement of the next topic starts, so that the first
+/// partitions of successive topics do not all land on the same broker.
+fn placement_start(image: &MetadataImage) -> usize {
+    image.topics.values().map(|t| t.partitions.len()).sum()
+}
+
+/// Round-robin placement over the live brokers, as Kafka does without racks:
+/// partition p's replicas are brokers start+p, start+p+1, ... so leaders
+/// (the first replica) and replicas spread evenly.
 fn partition_records(
     id: Uuid,
     partitions: std::ops::Range<i32>,
     replication: i16,
     brokers: &[i32],
+    start: usize,
 ) -> Vec<MetadataRecord> {
+    let mut brokers = brokers.to_vec();
+    brokers.sort_unstable();
     partitions
         .map(|p| {
-            let replicas: Vec<i32> =
-                (0..replication as usize).map(|r| brokers[(p as usize + r) % brokers.len()]).collect();
-            MetadataRecord::Partition {
-                topic_id: id.to_string(),
-                partition: p,
-                leader: replicas[0],
-                isr: replicas.clone(),
-                replicas,
-                leader_epoch: 0,
-            }
+            let replicas: Vec<i32> = (0..replication as usize)
+                .map(|r| brokers[(start + p as usize + r) % brokers.len()])
+                .collect();
+            new_partition(id, p, replicas)
         })
         .collect()
+}
+
+/// A new partition led by its first replica. Until replication lands
+/// (followers fetching from the leader), only the leader holds the data, so
+/// only the leader is in sync: a failover never elects a replica without it.
+fn new_partition(id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id: id.to_string(),
+        partition,
+        leader: replicas[0],
+        isr: vec![replicas[0]],
+        replicas,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
 }
 
 /// DeleteTopics.
@@ -151,7 +209,8 @@ pub fn delete_topic(image: &MetadataImage, name: &str) -> Decision<Uuid> {
 }
 
 /// CreatePartitions: grow `name` to `count` partitions.
-pub fn create_partitions(image: &MetadataImage, name: &str, count: i32, live_brokers: &[i32]) -> Decision {
+pub fn create_partitions(image: &MetadataImage, name: &str, count: i32) -> Decision {
+    let live_brokers = &image.live_brokers();
     let topic = image.topic(name).ok_or_else(|| {
         ControllerError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist."))
     })?;
@@ -169,7 +228,14 @@ pub fn create_partitions(image: &MetadataImage, name: &str, count: i32, live_bro
         ));
     }
     let replication = topic.partitions.values().next().map_or(1, |p| p.replicas.len() as i16);
-    Ok((partition_records(topic.id, current..count, replication, live_brokers), ()))
+    if replication as usize > live_brokers.len() {
+        return Err(ControllerError::new(
+            error_code::INVALID_REPLICATION_FACTOR,
+            format!("Replication factor: {replication} larger than available brokers: {}.", live_brokers.len()),
+        ));
+    }
+    let start = placement_start(image);
+    Ok((partition_records(topic.id, current..count, replication, live_brokers, start), ()))
 }
 
 /// A config change for one resource: `Some` sets, `None` deletes.
@@ -215,10 +281,11 @@ pub fn alter_broker_configs(image: &MetadataImage, changes: &ConfigChanges, repl
     Ok((records, ()))
 }
 
-/// InitProducerId for a non-transactional producer: the next unused id.
-pub fn allocate_producer_id(image: &MetadataImage) -> Decision<i64> {
-    let id = image.next_producer_id;
-    Ok((vec![MetadataRecord::ProducerIds { next_producer_id: id + 1 }], id))
+/// A block of `count` producer ids for one broker, which hands them out
+/// itself (Kafka's AllocateProducerIds): ids stay unique across the cluster.
+pub fn allocate_producer_ids(image: &MetadataImage, count: i64) -> Decision<i64> {
+    let first = image.next_producer_id;
+    Ok((vec![MetadataRecord::ProducerIds { next_producer_id: first + count }], first))
 }
 
 #[cfg(test)]
@@ -234,25 +301,32 @@ mod tests {
     #[test]
     fn topic_lifecycle() {
         let mut image = MetadataImage::default();
+        image.apply(&MetadataRecord::RegisterBroker {
+            broker_id: 1,
+            incarnation: "a".into(),
+            host: "h".into(),
+            port: 1,
+            fenced: false,
+        });
         let defaults = ClusterDefaults { num_partitions: 3, replication_factor: 1, live_brokers: &[1] };
         let configs = BTreeMap::new();
-        let new = NewTopic { name: "orders", num_partitions: -1, replication_factor: -1, configs: &configs };
+        let new = NewTopic { name: "orders", num_partitions: -1, replication_factor: -1, configs: &configs, assignment: &[] };
         let (records, _) = create_topic(&image, &new, &defaults).unwrap();
         apply(&mut image, &records);
         assert_eq!(image.topic("orders").unwrap().partitions.len(), 3);
         assert_eq!(create_topic(&image, &new, &defaults).unwrap_err().code, error_code::TOPIC_ALREADY_EXISTS);
-        let bad = NewTopic { name: "a/b", num_partitions: 1, replication_factor: 1, configs: &configs };
+        let bad = NewTopic { name: "a/b", num_partitions: 1, replication_factor: 1, configs: &configs, assignment: &[] };
         assert_eq!(create_topic(&image, &bad, &defaults).unwrap_err().code, error_code::INVALID_TOPIC_EXCEPTION);
-        let rf = NewTopic { name: "x", num_partitions: 1, replication_factor: 3, configs: &configs };
+        let rf = NewTopic { name: "x", num_partitions: 1, replication_factor: 3, configs: &configs, assignment: &[] };
         assert_eq!(create_topic(&image, &rf, &defaults).unwrap_err().code, error_code::INVALID_REPLICATION_FACTOR);
         let mut bad_configs = BTreeMap::new();
         bad_configs.insert("retention.ms".to_string(), "soon".to_string());
-        let cfg = NewTopic { name: "y", num_partitions: 1, replication_factor: 1, configs: &bad_configs };
+        let cfg = NewTopic { name: "y", num_partitions: 1, replication_factor: 1, configs: &bad_configs, assignment: &[] };
         assert_eq!(create_topic(&image, &cfg, &defaults).unwrap_err().code, error_code::INVALID_CONFIG);
-        let (records, _) = create_partitions(&image, "orders", 5, &[1]).unwrap();
+        let (records, _) = create_partitions(&image, "orders", 5).unwrap();
         apply(&mut image, &records);
         assert_eq!(image.topic("orders").unwrap().partitions.len(), 5);
-        assert_eq!(create_partitions(&image, "orders", 2, &[1]).unwrap_err().code, error_code::INVALID_PARTITIONS);
+        assert_eq!(create_partitions(&image, "orders", 2).unwrap_err().code, error_code::INVALID_PARTITIONS);
         let (records, _) = delete_topic(&image, "orders").unwrap();
         apply(&mut image, &records);
         assert!(image.topic("orders").is_none());

@@ -14,6 +14,18 @@ pub struct PartitionImage {
     pub isr: Vec<i32>,
     pub leader: i32,
     pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+/// A registered broker, as the controller last recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerImage {
+    pub id: i32,
+    pub incarnation: String,
+    pub host: String,
+    pub port: u16,
+    /// Fenced brokers lead nothing and are not listed to clients.
+    pub fenced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +42,7 @@ pub struct MetadataImage {
     pub cluster_id: String,
     pub topics: BTreeMap<String, TopicImage>,
     pub topic_names_by_id: HashMap<Uuid, String>,
+    pub brokers: BTreeMap<i32, BrokerImage>,
     /// Dynamic broker-level config overrides.
     pub broker_configs: BTreeMap<String, String>,
     pub next_producer_id: i64,
@@ -40,6 +53,11 @@ pub struct MetadataImage {
 impl MetadataImage {
     pub fn topic(&self, name: &str) -> Option<&TopicImage> {
         self.topics.get(name)
+    }
+
+    /// Registered, unfenced brokers: where replicas and leaders may go.
+    pub fn live_brokers(&self) -> Vec<i32> {
+        self.brokers.values().filter(|b| !b.fenced).map(|b| b.id).collect()
     }
 
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
@@ -61,7 +79,7 @@ impl MetadataImage {
                     TopicImage { name: name.clone(), id, partitions: BTreeMap::new(), configs: BTreeMap::new() },
                 );
             }
-            MetadataRecord::Partition { topic_id, partition, replicas, isr, leader, leader_epoch } => {
+            MetadataRecord::Partition { topic_id, partition, replicas, isr, leader, leader_epoch, partition_epoch } => {
                 let Some(name) = Uuid::parse_str(topic_id).ok().and_then(|id| self.topic_names_by_id.get(&id)) else {
                     return;
                 };
@@ -73,6 +91,7 @@ impl MetadataImage {
                             isr: isr.clone(),
                             leader: *leader,
                             leader_epoch: *leader_epoch,
+                            partition_epoch: *partition_epoch,
                         },
                     );
                 }
@@ -102,6 +121,121 @@ impl MetadataImage {
             MetadataRecord::ProducerIds { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
+            MetadataRecord::RegisterBroker { broker_id, incarnation, host, port, fenced } => {
+                self.brokers.insert(
+                    *broker_id,
+                    BrokerImage {
+                        id: *broker_id,
+                        incarnation: incarnation.clone(),
+                        host: host.clone(),
+                        port: *port,
+                        fenced: *fenced,
+                    },
+                );
+            }
+            MetadataRecord::FenceBroker { broker_id } | MetadataRecord::UnfenceBroker { broker_id } => {
+                let fenced = matches!(record, MetadataRecord::FenceBroker { .. });
+                if let Some(b) = self.brokers.get_mut(broker_id) {
+                    b.fenced = fenced;
+                }
+            }
         }
+    }
+
+    /// The records that rebuild this image from nothing: the content of a
+    /// metadata snapshot (as Kafka's snapshots hold records, not a dump).
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut out = Vec::new();
+        if !self.cluster_id.is_empty() {
+            out.push(MetadataRecord::Cluster { cluster_id: self.cluster_id.clone() });
+        }
+        for b in self.brokers.values() {
+            out.push(MetadataRecord::RegisterBroker {
+                broker_id: b.id,
+                incarnation: b.incarnation.clone(),
+                host: b.host.clone(),
+                port: b.port,
+                fenced: b.fenced,
+            });
+        }
+        for t in self.topics.values() {
+            out.push(MetadataRecord::Topic { name: t.name.clone(), topic_id: t.id.to_string() });
+            for (index, p) in &t.partitions {
+                out.push(partition_record(t.id, *index, p));
+            }
+            for (name, value) in &t.configs {
+                out.push(MetadataRecord::TopicConfig {
+                    topic: t.name.clone(),
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                });
+            }
+        }
+        for (name, value) in &self.broker_configs {
+            out.push(MetadataRecord::BrokerConfig { name: name.clone(), value: Some(value.clone()) });
+        }
+        if self.next_producer_id > 0 {
+            out.push(MetadataRecord::ProducerIds { next_producer_id: self.next_producer_id });
+        }
+        out
+    }
+
+    /// Replays snapshot records into a fresh image at `last_offset`.
+    pub fn from_records(records: &[MetadataRecord], last_offset: i64) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for r in records {
+            image.apply(r);
+        }
+        image.last_offset = last_offset;
+        image
+    }
+}
+
+/// The record that sets partition `index` of topic `id` to `p`.
+pub fn partition_record(id: Uuid, index: i32, p: &PartitionImage) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id: id.to_string(),
+        partition: index,
+        replicas: p.replicas.clone(),
+        isr: p.isr.clone(),
+        leader: p.leader,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_records_rebuild_the_image() {
+        let id = Uuid::new_v4();
+        let mut image = MetadataImage::default();
+        for r in [
+            MetadataRecord::Cluster { cluster_id: "c1".into() },
+            MetadataRecord::RegisterBroker {
+                broker_id: 2,
+                incarnation: "i".into(),
+                host: "h".into(),
+                port: 9,
+                fenced: false,
+            },
+            MetadataRecord::FenceBroker { broker_id: 2 },
+            MetadataRecord::Topic { name: "t".into(), topic_id: id.to_string() },
+            partition_record(
+                id,
+                0,
+                &PartitionImage { replicas: vec![2], isr: vec![2], leader: -1, leader_epoch: 3, partition_epoch: 4 },
+            ),
+            MetadataRecord::TopicConfig { topic: "t".into(), name: "retention.ms".into(), value: Some("5".into()) },
+            MetadataRecord::BrokerConfig { name: "log.retention.ms".into(), value: Some("7".into()) },
+            MetadataRecord::ProducerIds { next_producer_id: 1000 },
+        ] {
+            image.apply(&r);
+        }
+        image.last_offset = 42;
+        assert_eq!(MetadataImage::from_records(&image.to_records(), 42), image);
+        assert!(image.live_brokers().is_empty());
     }
 }

@@ -1,18 +1,22 @@
 //! Cluster metadata, KRaft-style: every change is a [`MetadataRecord`]
-//! appended to a metadata log, and brokers serve from an immutable
-//! [`MetadataImage`] built by replaying it. The controller's decisions
-//! (placement, validation) are pure functions in [`controller`].
+//! committed to the metadata log by the controller quorum ([`quorum`]), and
+//! brokers serve from an immutable [`MetadataImage`] built by replaying it.
+//! The controller's decisions (placement, validation, fencing, elections)
+//! are pure functions in [`controller`], [`broker_lifecycle`] and
+//! [`requests`].
 //!
-//! Today the metadata log is local to a single node (fsync'd, replayed at
-//! startup); the Raft quorum replaces [`MetadataLog`]'s storage with a
-//! replicated log without changing records, image or controller.
+//! [`MetadataLog`] is the single-node metadata log of Brook before the
+//! quorum; it is read once to upgrade such a data directory.
 
+pub mod broker_lifecycle;
 pub mod controller;
 pub mod image;
 pub mod log;
+pub mod quorum;
 pub mod records;
+pub mod requests;
 pub mod topic_config;
 
-pub use image::{MetadataImage, PartitionImage, TopicImage};
+pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use log::MetadataLog;
 pub use records::MetadataRecord;

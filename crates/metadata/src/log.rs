@@ -138,6 +138,7 @@ mod tests {
                         isr: vec![1],
                         leader: 1,
                         leader_epoch: 0,
+                        partition_epoch: 0,
                     },
                 ],
                 (),

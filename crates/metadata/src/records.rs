@@ -21,6 +21,24 @@ pub enum MetadataRecord {
         isr: Vec<i32>,
         leader: i32,
         leader_epoch: i32,
+        /// Bumped on every change of this partition's state (AlterPartition fencing).
+        #[serde(default)]
+        partition_epoch: i32,
+    },
+    /// A broker joined (or rejoined, with a new incarnation). It starts
+    /// fenced until it has caught up on metadata.
+    RegisterBroker {
+        broker_id: i32,
+        incarnation: String,
+        host: String,
+        port: u16,
+        fenced: bool,
+    },
+    FenceBroker {
+        broker_id: i32,
+    },
+    UnfenceBroker {
+        broker_id: i32,
     },
     RemoveTopic {
         topic_id: String,

@@ -24,7 +24,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> A
             &changes,
             true,
             request.validate_only,
-        );
+        )
+        .await;
         let (code, message) = outcome_fields(outcome, resource.resource_name.as_str(), request.validate_only);
         responses.push(
             AlterConfigsResourceResponse::default()

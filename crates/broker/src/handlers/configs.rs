@@ -2,7 +2,8 @@
 //! IncrementalAlterConfigs and CreateTopics: effective values with their
 //! sources, and turning requested changes into controller decisions.
 
-use brook_metadata::controller::{self, ConfigChanges, ControllerError};
+use brook_metadata::controller::{ConfigChanges, ControllerError};
+use brook_metadata::requests::ControllerRequest;
 use brook_metadata::topic_config::{self, ConfigSource, Kind};
 use brook_metadata::MetadataImage;
 use brook_protocol::error_code;
@@ -81,7 +82,7 @@ pub fn is_our_broker(broker: &Broker, name: &str) -> bool {
 }
 
 /// Validates and (unless `validate_only`) commits config changes to one resource.
-pub fn alter(
+pub async fn alter(
     broker: &Broker,
     resource_type: i8,
     resource_name: &str,
@@ -91,13 +92,12 @@ pub fn alter(
 ) -> Result<(), ControllerError> {
     match resource_type {
         RESOURCE_TOPIC => {
-            let decide =
-                |image: &MetadataImage| controller::alter_topic_configs(image, resource_name, changes, replace_all);
-            if validate_only {
-                decide(&broker.image()).map(|_| ())
-            } else {
-                broker.commit(decide)
-            }
+            let request = ControllerRequest::AlterTopicConfigs {
+                name: resource_name.to_string(),
+                changes: changes.clone(),
+                replace_all,
+            };
+            broker.execute(request, validate_only).await.map(|_| ())
         }
         RESOURCE_BROKER => {
             if !is_our_broker(broker, resource_name) {
@@ -121,7 +121,8 @@ pub fn alter(
             if validate_only {
                 return Ok(());
             }
-            broker.commit(|image| controller::alter_broker_configs(image, changes, replace_all))
+            let request = ControllerRequest::AlterBrokerConfigs { changes: changes.clone(), replace_all };
+            broker.execute(request, false).await.map(|_| ())
         }
         other => Err(ControllerError::new(error_code::INVALID_REQUEST, format!("Unsupported resource type {other}"))),
     }

@@ -1,6 +1,7 @@
 //! CreatePartitions, versions 0..=3: grow a topic's partition count.
 
-use brook_metadata::controller::{self, ControllerError};
+use brook_metadata::controller::ControllerError;
+use brook_metadata::requests::ControllerRequest;
 use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use brook_protocol::kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
@@ -15,16 +16,14 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreatePartitionsRequest) 
         let name = topic.name.as_str();
         let bad_assignment =
             topic.assignments.iter().flatten().flat_map(|a| a.broker_ids.iter()).any(|b| !live.contains(&b.0));
-        let decide = |image: &_| controller::create_partitions(image, name, topic.count, &live);
         let outcome = if bad_assignment {
             Err(ControllerError::new(
                 error_code::INVALID_REPLICA_ASSIGNMENT,
                 "Assignment names a broker that is not registered.",
             ))
-        } else if request.validate_only {
-            decide(&ctx.broker.image()).map(|_| ())
         } else {
-            ctx.broker.commit(decide)
+            let request_ = ControllerRequest::CreatePartitions { name: name.to_string(), count: topic.count };
+            ctx.broker.execute(request_, request.validate_only).await.map(|_| ())
         };
         let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
         match outcome {

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use brook_metadata::controller::{self, ClusterDefaults, ControllerError, NewTopic};
+use brook_metadata::controller::ControllerError;
+use brook_metadata::requests::{ControllerReply, ControllerRequest};
 use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use brook_protocol::kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
@@ -14,12 +15,6 @@ use super::{str_bytes, RequestContext};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let broker = ctx.broker;
-    let live = broker.live_brokers();
-    let defaults = ClusterDefaults {
-        num_partitions: broker.config.num_partitions,
-        replication_factor: broker.config.default_replication_factor,
-        live_brokers: &live,
-    };
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name = topic.name.as_str();
@@ -30,33 +25,29 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> C
                 (c.name.as_str().to_string(), c.value.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default())
             })
             .collect();
-        let (mut num_partitions, mut replication_factor) = (topic.num_partitions, topic.replication_factor);
-        let mut outcome = Ok(());
-        if !topic.assignments.is_empty() {
-            if num_partitions != -1 || replication_factor != -1 {
-                outcome = Err(ControllerError::new(
-                    error_code::INVALID_REQUEST,
-                    "Both numPartitions or replicationFactor and replicasAssignments were set.",
-                ));
-            } else if topic.assignments.iter().flat_map(|a| a.broker_ids.iter()).any(|b| !live.contains(&b.0)) {
-                outcome = Err(ControllerError::new(
-                    error_code::INVALID_REPLICA_ASSIGNMENT,
-                    "Assignment names a broker that is not registered.",
-                ));
-            } else {
-                num_partitions = topic.assignments.len() as i32;
-                replication_factor = topic.assignments[0].broker_ids.len() as i16;
-            }
-        }
-        let new = NewTopic { name, num_partitions, replication_factor, configs: &configs };
-        let decide = |image: &_| controller::create_topic(image, &new, &defaults);
-        let outcome = outcome.and_then(|_| {
-            if request.validate_only {
-                decide(&broker.image()).map(|(_, id)| id)
-            } else {
-                broker.commit(decide)
-            }
-        });
+        let (num_partitions, replication_factor) = (topic.num_partitions, topic.replication_factor);
+        let assignment: Vec<Vec<i32>> =
+            topic.assignments.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect();
+        let outcome = if !assignment.is_empty() && (num_partitions != -1 || replication_factor != -1) {
+            Err(ControllerError::new(
+                error_code::INVALID_REQUEST,
+                "Both numPartitions or replicationFactor and replicasAssignments were set.",
+            ))
+        } else {
+            let create = ControllerRequest::CreateTopic {
+                name: name.to_string(),
+                num_partitions,
+                replication_factor,
+                configs: configs.clone(),
+                assignment: assignment.clone(),
+                default_partitions: broker.config.num_partitions,
+                default_replication: broker.config.default_replication_factor,
+            };
+            broker.execute(create, request.validate_only).await.map(|reply| match reply {
+                ControllerReply::TopicCreated { topic_id } => topic_id.parse().unwrap_or_default(),
+                _ => uuid::Uuid::nil(),
+            })
+        };
         let mut result = CreatableTopicResult::default()
             .with_name(topic.name.clone())
             .with_num_partitions(-1)
@@ -66,9 +57,18 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> C
                 info!(topic = name, validate_only = request.validate_only, "created topic");
                 result.topic_id = id;
                 let image = broker.image();
-                let partitions = if num_partitions == -1 { defaults.num_partitions } else { num_partitions };
-                let replication =
-                    if replication_factor == -1 { defaults.replication_factor } else { replication_factor };
+                let (partitions, replication) = if !assignment.is_empty() {
+                    (assignment.len() as i32, assignment[0].len() as i16)
+                } else {
+                    (
+                        if num_partitions == -1 { broker.config.num_partitions } else { num_partitions },
+                        if replication_factor == -1 {
+                            broker.config.default_replication_factor
+                        } else {
+                            replication_factor
+                        },
+                    )
+                };
                 result.num_partitions = partitions;
                 result.replication_factor = replication;
                 if ctx.version() >= 5 && !request.validate_only {

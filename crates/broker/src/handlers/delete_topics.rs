@@ -1,7 +1,7 @@
 //! DeleteTopics, versions 1..=6 (by name, or by id from v6). The metadata
 //! record is committed first; the logs are deleted as the image is applied.
 
-use brook_metadata::controller;
+use brook_metadata::requests::ControllerRequest;
 use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use brook_protocol::kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
@@ -22,8 +22,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteTopicsRequest) -> D
             None => result.error_code = error_code::UNKNOWN_TOPIC_ID,
             Some(name) => {
                 result.name = Some(topic_name(&name));
-                match ctx.broker.commit(|image| controller::delete_topic(image, &name)) {
-                    Ok(deleted_id) => {
+                let known_id = ctx.broker.image().topic(&name).map(|t| t.id);
+                match ctx.broker.execute(ControllerRequest::DeleteTopic { name: name.clone() }, false).await {
+                    Ok(_) => {
+                        let deleted_id = known_id.unwrap_or(id);
                         info!(topic = %name, "deleted topic");
                         result.topic_id = deleted_id;
                     }

@@ -1,4 +1,6 @@
-//! DescribeCluster, versions 0..=1: cluster id, controller and brokers.
+//! DescribeCluster, versions 0..=1: cluster id, controller and live brokers.
+//! The controller named is the active controller when it is also a broker
+//! (clients can only talk to brokers), as in Kafka's KRaft mode.
 
 use brook_protocol::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -7,14 +9,22 @@ use super::{str_bytes, RequestContext};
 
 pub async fn handle(ctx: &RequestContext<'_>, _request: DescribeClusterRequest) -> DescribeClusterResponse {
     let broker = ctx.broker;
-    let advertised = &broker.config.advertised;
+    let image = broker.image();
+    let brokers = image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(str_bytes(&b.host))
+                .with_port(b.port as i32)
+        })
+        .collect();
     let mut response = DescribeClusterResponse::default()
-        .with_cluster_id(str_bytes(&broker.image().cluster_id))
-        .with_controller_id(BrokerId(broker.config.node_id))
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(broker.config.node_id))
-            .with_host(str_bytes(&advertised.host))
-            .with_port(advertised.port as i32)]);
+        .with_cluster_id(str_bytes(&image.cluster_id))
+        .with_controller_id(BrokerId(broker.controller_id_for_clients(&image)))
+        .with_brokers(brokers);
     if ctx.version() >= 1 {
         response.endpoint_type = 1; // brokers
     }

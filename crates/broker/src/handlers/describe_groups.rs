@@ -10,9 +10,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeGroupsRequest) ->
     let groups = request
         .groups
         .iter()
-        .map(|id| match ctx.broker.groups.describe(id.as_str()) {
-            None => DescribedGroup::default().with_group_id(id.clone()).with_group_state(str_bytes("Dead")),
-            Some(g) => DescribedGroup::default()
+        .map(|id| match ctx.broker.groups.check(id.as_str()).map(|_| ctx.broker.groups.describe(id.as_str())) {
+            Err(code) => DescribedGroup::default().with_group_id(id.clone()).with_error_code(code),
+            Ok(None) => DescribedGroup::default().with_group_id(id.clone()).with_group_state(str_bytes("Dead")),
+            Ok(Some(g)) => DescribedGroup::default()
                 .with_group_id(id.clone())
                 .with_group_state(str_bytes(g.state.name()))
                 .with_protocol_type(str_bytes(&g.protocol_type))

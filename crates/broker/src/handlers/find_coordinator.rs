@@ -1,50 +1,64 @@
-//! FindCoordinator, versions 0..=4: this broker coordinates every group
-//! (single node). Creates `__consumer_offsets` on first use, as Kafka does.
-//! Transaction coordinators (key type 1) are not available: no transactions.
+//! FindCoordinator, versions 0..=4: a group's coordinator is the leader of
+//! its `__consumer_offsets` partition. Creates `__consumer_offsets` on first
+//! use, as Kafka does. Transaction coordinators (key type 1) are not
+//! available: no transactions.
 
 use brook_protocol::error_code as ec;
 use brook_protocol::kafka_protocol::messages::find_coordinator_response::Coordinator;
 use brook_protocol::kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
-use brook_protocol::kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, RequestContext};
+use crate::coordinator::group::store;
+use crate::coordinator::group::OFFSETS_TOPIC;
 
-fn locate(ctx: &RequestContext<'_>, key_type: i8) -> Result<(), (i16, &'static str)> {
+/// The coordinator of `key`: (node id, host, port).
+async fn locate(ctx: &RequestContext<'_>, key_type: i8, key: &str) -> Result<(i32, String, u16), (i16, &'static str)> {
     if key_type != 0 {
         return Err((ec::COORDINATOR_NOT_AVAILABLE, "transactions are not supported"));
     }
-    ctx.broker.groups.ensure_offsets_topic(ctx.broker).map_err(|code| (code, "the offsets topic is not available"))
+    let broker = ctx.broker;
+    broker
+        .groups
+        .ensure_offsets_topic(broker, broker.config.offsets_replication_factor)
+        .await
+        .map_err(|code| (code, "the offsets topic is not available"))?;
+    let image = broker.image();
+    let partition = store::partition_for(key, broker.groups.offsets_partitions());
+    let leader = image
+        .topic(OFFSETS_TOPIC)
+        .and_then(|t| t.partitions.get(&partition))
+        .map_or(-1, |p| p.leader);
+    match image.brokers.get(&leader).filter(|b| !b.fenced) {
+        Some(b) => Ok((b.id, b.host.clone(), b.port)),
+        None => Err((ec::COORDINATOR_NOT_AVAILABLE, "the group's offsets partition has no leader")),
+    }
 }
 
 pub async fn handle(ctx: &RequestContext<'_>, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let broker = ctx.broker;
-    let (node, host, port) = (
-        BrokerId(broker.config.node_id),
-        str_bytes(&broker.config.advertised.host),
-        broker.config.advertised.port as i32,
-    );
     if ctx.version() >= 4 {
-        let coordinators = request
-            .coordinator_keys
-            .iter()
-            .map(|key: &StrBytes| match locate(ctx, request.key_type) {
-                Ok(()) => Coordinator::default()
+        let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
+        for key in &request.coordinator_keys {
+            coordinators.push(match locate(ctx, request.key_type, key.as_str()).await {
+                Ok((node, host, port)) => Coordinator::default()
                     .with_key(key.clone())
-                    .with_node_id(node)
-                    .with_host(host.clone())
-                    .with_port(port),
+                    .with_node_id(BrokerId(node))
+                    .with_host(str_bytes(&host))
+                    .with_port(port as i32),
                 Err((code, message)) => Coordinator::default()
                     .with_key(key.clone())
                     .with_node_id(BrokerId(-1))
                     .with_port(-1)
                     .with_error_code(code)
                     .with_error_message(Some(str_bytes(message))),
-            })
-            .collect();
+            });
+        }
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match locate(ctx, request.key_type) {
-        Ok(()) => FindCoordinatorResponse::default().with_node_id(node).with_host(host).with_port(port),
+    match locate(ctx, request.key_type, request.key.as_str()).await {
+        Ok((node, host, port)) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(node))
+            .with_host(str_bytes(&host))
+            .with_port(port as i32),
         Err((code, message)) => {
             let mut response =
                 FindCoordinatorResponse::default().with_error_code(code).with_node_id(BrokerId(-1)).with_port(-1);

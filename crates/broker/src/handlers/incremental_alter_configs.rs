@@ -47,7 +47,8 @@ pub async fn handle(
                 &changes,
                 false,
                 request.validate_only,
-            ),
+            )
+            .await,
         };
         let (code, message) = outcome_fields(outcome, resource.resource_name.as_str(), request.validate_only);
         responses.push(

@@ -4,7 +4,6 @@
 //! epoch after an error (KIP-360, v3+), the same id with the next epoch.
 //! Transactional ids are refused: transactions are not implemented.
 
-use brook_metadata::controller;
 use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::{info, warn};
@@ -23,7 +22,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: InitProducerIdRequest) ->
         }
         return response.with_producer_id(request.producer_id).with_producer_epoch(request.producer_epoch + 1);
     }
-    match ctx.broker.commit(controller::allocate_producer_id) {
+    match ctx.broker.next_producer_id().await {
         Ok(id) => {
             info!(producer_id = id, "allocated producer id");
             response.with_producer_id(ProducerId(id)).with_producer_epoch(0)

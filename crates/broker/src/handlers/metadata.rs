@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use brook_metadata::controller::{self, ClusterDefaults, NewTopic};
-use brook_metadata::TopicImage;
+use brook_metadata::requests::ControllerRequest;
+use brook_metadata::{MetadataImage, TopicImage};
 use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -19,31 +19,43 @@ use super::{str_bytes, topic_name, RequestContext};
 use crate::Broker;
 
 /// Creates `name` with the broker's defaults; `Ok` also if it already exists.
-pub fn auto_create(broker: &Broker, name: &str) -> Result<(), i16> {
-    let configs = BTreeMap::new();
-    let live = broker.live_brokers();
-    let defaults = ClusterDefaults {
-        num_partitions: broker.config.num_partitions,
-        replication_factor: broker.config.default_replication_factor,
-        live_brokers: &live,
+pub async fn auto_create(broker: &Broker, name: &str) -> Result<(), i16> {
+    let request = ControllerRequest::CreateTopic {
+        name: name.to_string(),
+        num_partitions: -1,
+        replication_factor: -1,
+        configs: BTreeMap::new(),
+        assignment: Vec::new(),
+        default_partitions: broker.config.num_partitions,
+        default_replication: broker.config.default_replication_factor,
     };
-    let topic = NewTopic { name, num_partitions: -1, replication_factor: -1, configs: &configs };
-    match broker.commit(|image| controller::create_topic(image, &topic, &defaults)) {
+    match broker.submit(request).await {
         Ok(_) => {
             info!(topic = name, "auto-created topic");
             Ok(())
         }
         Err(e) if e.code == error_code::TOPIC_ALREADY_EXISTS => Ok(()),
-        Err(e) => Err(e.code),
+        Err(e) => {
+            info!(topic = name, error = %e.message, "auto-create refused");
+            Err(e.code)
+        }
     }
 }
 
-fn describe_topic(topic: &TopicImage) -> MetadataResponseTopic {
+fn describe_topic(image: &MetadataImage, topic: &TopicImage) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
         .map(|(index, p)| {
+            let offline = p
+                .replicas
+                .iter()
+                .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
+                .map(|r| BrokerId(*r))
+                .collect();
             MetadataResponsePartition::default()
+                .with_error_code(if p.leader == -1 { error_code::LEADER_NOT_AVAILABLE } else { error_code::NONE })
+                .with_offline_replicas(offline)
                 .with_partition_index(*index)
                 .with_leader_id(BrokerId(p.leader))
                 .with_leader_epoch(p.leader_epoch)
@@ -65,7 +77,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     let mut topics = Vec::new();
     match &request.topics {
         None => {
-            topics.extend(broker.image().topics.values().map(describe_topic));
+            let image = broker.image();
+            topics.extend(image.topics.values().map(|t| describe_topic(&image, t)));
         }
         Some(requested) => {
             for t in requested {
@@ -84,7 +97,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                     },
                 };
                 if broker.image().topic(&name).is_none() && allow_auto_create {
-                    if let Err(code) = auto_create(broker, &name) {
+                    if let Err(code) = auto_create(broker, &name).await {
                         topics.push(
                             MetadataResponseTopic::default().with_error_code(code).with_name(Some(topic_name(&name))),
                         );
@@ -92,7 +105,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                     }
                 }
                 match broker.image().topic(&name) {
-                    Some(topic) => topics.push(describe_topic(topic)),
+                    Some(topic) => topics.push(describe_topic(&broker.image(), topic)),
                     None => topics.push(
                         MetadataResponseTopic::default()
                             .with_error_code(error_code::UNKNOWN_TOPIC_OR_PARTITION)
@@ -103,13 +116,21 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
             }
         }
     }
-    let advertised = &broker.config.advertised;
+    let image = broker.image();
+    let brokers = image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(str_bytes(&b.host))
+                .with_port(b.port as i32)
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(broker.config.node_id))
-            .with_host(str_bytes(&advertised.host))
-            .with_port(advertised.port as i32)])
-        .with_cluster_id(Some(str_bytes(&broker.image().cluster_id)))
-        .with_controller_id(BrokerId(broker.config.node_id))
+        .with_brokers(brokers)
+        .with_cluster_id(Some(str_bytes(&image.cluster_id)))
+        .with_controller_id(BrokerId(broker.controller_id_for_clients(&image)))
         .with_topics(topics)
 }

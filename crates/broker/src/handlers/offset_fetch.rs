@@ -39,6 +39,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
             .groups
             .iter()
             .map(|g| {
+                if let Err(code) = ctx.broker.groups.check(g.group_id.as_str()) {
+                    return OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_error_code(code);
+                }
                 let wanted = g
                     .topics
                     .as_ref()
@@ -64,6 +67,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
+    }
+    if let Err(code) = ctx.broker.groups.check(request.group_id.as_str()) {
+        return OffsetFetchResponse::default().with_error_code(code);
     }
     let wanted = request
         .topics

@@ -13,10 +13,10 @@
 //! Thread-safe: one mutex over the groups (group traffic is light next to
 //! produce/fetch, which never touch it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use brook_metadata::controller::{self, ClusterDefaults, NewTopic};
+use brook_metadata::requests::ControllerRequest;
 use brook_protocol::batch::{batch_size, build_batch};
 use brook_protocol::error_code as ec;
 use brook_protocol::kafka_protocol::records::RecordBatchDecoder;
@@ -56,6 +56,9 @@ pub struct GroupCoordinator {
     config: GroupConfig,
     offsets: OffsetsConfig,
     groups: Mutex<HashMap<String, GroupSlot>>,
+    /// `__consumer_offsets` partitions this broker leads and has loaded:
+    /// it coordinates exactly the groups that map to them.
+    owned: Mutex<HashSet<i32>>,
 }
 
 /// One partition's commit request.
@@ -77,30 +80,69 @@ pub struct GroupDescription {
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig, offsets: OffsetsConfig) -> Self {
-        GroupCoordinator { config, offsets, groups: Mutex::new(HashMap::new()) }
+        GroupCoordinator { config, offsets, groups: Mutex::new(HashMap::new()), owned: Mutex::new(HashSet::new()) }
+    }
+
+    /// NOT_COORDINATOR unless this broker leads the group's offsets partition.
+    pub fn check(&self, group_id: &str) -> Result<(), i16> {
+        if self.owned.lock().contains(&store::partition_for(group_id, self.offsets.num_partitions)) {
+            Ok(())
+        } else {
+            Err(ec::NOT_COORDINATOR)
+        }
+    }
+
+    /// Follows leadership of `__consumer_offsets` partitions: loads the
+    /// groups of a partition this broker now leads, drops those of one it
+    /// no longer leads (their members rediscover the coordinator).
+    pub fn sync_ownership(&self, broker: &Broker) {
+        let led: HashSet<i32> = (0..self.offsets.num_partitions)
+            .filter(|p| broker.replicas.partition(&TopicPartition::new(OFFSETS_TOPIC, *p)).is_some())
+            .collect();
+        let (gained, lost) = {
+            let owned = self.owned.lock();
+            (
+                led.difference(&owned).copied().collect::<Vec<_>>(),
+                owned.difference(&led).copied().collect::<Vec<_>>(),
+            )
+        };
+        if !lost.is_empty() {
+            let mut groups = self.groups.lock();
+            let before = groups.len();
+            groups.retain(|id, _| !lost.contains(&store::partition_for(id, self.offsets.num_partitions)));
+            info!(partitions = ?lost, groups = before - groups.len(), "no longer coordinating groups of these offsets partitions");
+            self.owned.lock().retain(|p| !lost.contains(p));
+        }
+        for p in gained {
+            self.load_partition(broker, p);
+            self.owned.lock().insert(p);
+        }
     }
 
     pub fn offsets_partitions(&self) -> i32 {
         self.offsets.num_partitions
     }
 
-    /// Creates `__consumer_offsets` if it does not exist yet.
-    pub fn ensure_offsets_topic(&self, broker: &Broker) -> Result<(), i16> {
+    /// Creates `__consumer_offsets` if it does not exist yet, with
+    /// `offsets.topic.replication.factor` replicas (failing, as Kafka does,
+    /// until that many brokers are live).
+    pub async fn ensure_offsets_topic(&self, broker: &Broker, replication_factor: i16) -> Result<(), i16> {
         if broker.image().topic(OFFSETS_TOPIC).is_some() {
             return Ok(());
         }
         let mut configs = BTreeMap::new();
         configs.insert("retention.ms".to_string(), "-1".to_string());
         configs.insert("segment.bytes".to_string(), self.offsets.segment_bytes.to_string());
-        let live = broker.live_brokers();
-        let defaults = ClusterDefaults { num_partitions: 1, replication_factor: 1, live_brokers: &live };
-        let topic = NewTopic {
-            name: OFFSETS_TOPIC,
+        let request = ControllerRequest::CreateTopic {
+            name: OFFSETS_TOPIC.to_string(),
             num_partitions: self.offsets.num_partitions,
-            replication_factor: 1,
-            configs: &configs,
+            replication_factor,
+            configs,
+            assignment: Vec::new(),
+            default_partitions: 1,
+            default_replication: 1,
         };
-        match broker.commit(|image| controller::create_topic(image, &topic, &defaults)) {
+        match broker.submit(request).await {
             Ok(_) => {
                 info!(partitions = self.offsets.num_partitions, "created {OFFSETS_TOPIC}");
                 Ok(())
@@ -117,37 +159,37 @@ impl GroupCoordinator {
         TopicPartition::new(OFFSETS_TOPIC, store::partition_for(group_id, self.offsets.num_partitions))
     }
 
-    /// Rebuilds every group from `__consumer_offsets` (at broker start).
-    pub fn load(&self, broker: &Broker) {
-        if broker.image().topic(OFFSETS_TOPIC).is_none() {
-            return;
-        }
+    /// Rebuilds the groups of one `__consumer_offsets` partition from its log.
+    fn load_partition(&self, broker: &Broker, index: i32) {
         let now = now_ms();
+        let tp = TopicPartition::new(OFFSETS_TOPIC, index);
+        let Some(partition) = broker.replicas.partition(&tp) else { return };
+        let batches = match read_all_batches(&partition.log) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(partition = %tp, error = %e, "cannot read offsets partition");
+                return;
+            }
+        };
         let mut groups = self.groups.lock();
         let mut records = 0usize;
-        for index in 0..self.offsets.num_partitions {
-            let tp = TopicPartition::new(OFFSETS_TOPIC, index);
-            let Some(partition) = broker.replicas.partition(&tp) else { continue };
-            let batches = match read_all_batches(&partition.log) {
-                Ok(b) => b,
-                Err(e) => {
-                    warn!(partition = %tp, error = %e, "cannot read offsets partition");
-                    continue;
-                }
-            };
-            for batch in batches {
-                let mut bytes = Bytes::from(batch);
-                let Ok(set) = RecordBatchDecoder::decode(&mut bytes) else { continue };
-                for record in set.records {
-                    let Some(key) = record.key.as_deref() else { continue };
-                    let Some(decoded) = store::decode(key, record.value.as_deref()) else { continue };
-                    records += 1;
-                    apply_stored(&mut groups, decoded, now);
-                }
+        for batch in batches {
+            let mut bytes = Bytes::from(batch);
+            let Ok(set) = RecordBatchDecoder::decode(&mut bytes) else { continue };
+            for record in set.records {
+                let Some(key) = record.key.as_deref() else { continue };
+                let Some(decoded) = store::decode(key, record.value.as_deref()) else { continue };
+                records += 1;
+                apply_stored(&mut groups, decoded, now);
             }
         }
-        groups.retain(|_, slot| !slot.group.members.is_empty() || !slot.group.offsets.is_empty());
-        info!(groups = groups.len(), records, "loaded consumer groups");
+        let n = self.offsets.num_partitions;
+        groups.retain(|id, slot| {
+            store::partition_for(id, n) != index || !slot.group.members.is_empty() || !slot.group.offsets.is_empty()
+        });
+        if records > 0 {
+            info!(partition = %tp, groups = groups.len(), records, "loaded consumer groups");
+        }
     }
 
     /// Drops a group that holds nothing (no members, pending ids or offsets),
@@ -221,6 +263,9 @@ impl GroupCoordinator {
 
     /// JoinGroup: may wait until the rebalance completes.
     pub async fn join(&self, broker: &Broker, group_id: &str, request: JoinRequest) -> JoinResult {
+        if let Err(code) = self.check(group_id) {
+            return JoinResult::error(code, &request.member_id);
+        }
         if group_id.is_empty() {
             return JoinResult::error(ec::INVALID_GROUP_ID, &request.member_id);
         }
@@ -255,6 +300,7 @@ impl GroupCoordinator {
         protocol_name: Option<&str>,
         assignments: Vec<(String, Bytes)>,
     ) -> Result<Bytes, i16> {
+        self.check(group_id)?;
         let (parked, wait_ms) = {
             let mut groups = self.groups.lock();
             let Some(slot) = groups.get_mut(group_id) else { return Err(ec::UNKNOWN_MEMBER_ID) };
@@ -300,6 +346,9 @@ impl GroupCoordinator {
     }
 
     pub fn heartbeat(&self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
+        if let Err(code) = self.check(group_id) {
+            return code;
+        }
         let mut groups = self.groups.lock();
         match groups.get_mut(group_id) {
             Some(slot) => slot.group.heartbeat(member_id, instance_id, generation, now_ms()),
@@ -314,6 +363,7 @@ impl GroupCoordinator {
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<i16>, i16> {
+        self.check(group_id)?;
         let mut groups = self.groups.lock();
         let Some(slot) = groups.get_mut(group_id) else { return Err(ec::UNKNOWN_MEMBER_ID) };
         let mut actions = Vec::new();
@@ -350,6 +400,9 @@ impl GroupCoordinator {
         let fail_all = |code: i16| vec![code; commits.len()];
         if group_id.is_empty() {
             return fail_all(ec::INVALID_GROUP_ID);
+        }
+        if let Err(code) = self.check(group_id) {
+            return fail_all(code);
         }
         let mut groups = self.groups.lock();
         if !groups.contains_key(group_id) && generation >= 0 {
@@ -426,6 +479,9 @@ impl GroupCoordinator {
 
     /// DeleteGroups: only empty groups; tombstones for metadata and offsets.
     pub fn delete_group(&self, broker: &Broker, group_id: &str) -> i16 {
+        if let Err(code) = self.check(group_id) {
+            return code;
+        }
         let mut groups = self.groups.lock();
         let Some(slot) = groups.get(group_id) else { return ec::GROUP_ID_NOT_FOUND };
         if !slot.group.members.is_empty() {
@@ -450,6 +506,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: &[(String, i32)],
     ) -> Result<Vec<i16>, i16> {
+        self.check(group_id)?;
         let mut groups = self.groups.lock();
         let Some(slot) = groups.get_mut(group_id) else { return Err(ec::GROUP_ID_NOT_FOUND) };
         let subscribed = subscribed_topics(&slot.group);

@@ -1,0 +1,226 @@
+//! The Raft log of the metadata quorum, on disk in the metadata directory:
+//!
+//! ```text
+//! raft.log         entries, appended: [u32 length][u32 crc32c][json entry]
+//! raft-state.json  the vote and the last purged log id (temp file, fsync, rename)
+//! ```
+//! Every append and vote is fsync'd before openraft is told it is durable,
+//! so a node never forgets a vote it cast or an entry it acknowledged.
+//! Entries live in memory too (the log is bounded by snapshots: entries up
+//! to the last snapshot are purged and the file rewritten).
+//! A torn or corrupt tail (crash mid-append) is cut at the last whole entry.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{AnyError, Entry, LogId, StorageError, StorageIOError, Vote};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use super::TypeConfig;
+
+const LOG_FILE: &str = "raft.log";
+const STATE_FILE: &str = "raft-state.json";
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct PersistentState {
+    vote: Option<Vote<u64>>,
+    purged: Option<LogId<u64>>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    file: File,
+    entries: BTreeMap<u64, Entry<TypeConfig>>,
+    state: PersistentState,
+}
+
+/// Shared handle: the store and its readers see the same entries.
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn io_error(verb: fn(AnyError) -> StorageIOError<u64>, e: impl std::error::Error + 'static) -> StorageError<u64> {
+    verb(AnyError::new(&e)).into()
+}
+
+fn encode(entry: &Entry<TypeConfig>, out: &mut Vec<u8>) {
+    let json = serde_json::to_vec(entry).expect("entries serialize");
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32c::crc32c(&json).to_be_bytes());
+    out.extend_from_slice(&json);
+}
+
+/// Writes `bytes` to `dir/name` via a temp file, fsync, rename, dir fsync.
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    File::open(dir)?.sync_all()
+}
+
+impl LogStore {
+    pub fn open(dir: &Path) -> std::io::Result<LogStore> {
+        std::fs::create_dir_all(dir)?;
+        let state: PersistentState = match std::fs::read(dir.join(STATE_FILE)) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{STATE_FILE}: {e}")))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => PersistentState::default(),
+            Err(e) => return Err(e),
+        };
+        let path = dir.join(LOG_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut entries = BTreeMap::new();
+        let mut pos = 0usize;
+        while pos + 8 <= bytes.len() {
+            let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+            let crc = u32::from_be_bytes(bytes[pos + 4..pos + 8].try_into().unwrap());
+            let Some(json) = bytes.get(pos + 8..pos + 8 + len) else { break };
+            if crc32c::crc32c(json) != crc {
+                break;
+            }
+            let Ok(entry) = serde_json::from_slice::<Entry<TypeConfig>>(json) else { break };
+            entries.insert(entry.log_id.index, entry);
+            pos += 8 + len;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        if pos < bytes.len() {
+            warn!(path = %path.display(), valid = pos, len = bytes.len(), "metadata raft log ends in a torn or corrupt entry; truncating");
+            file.set_len(pos as u64)?;
+            file.sync_all()?;
+        }
+        if let Some(purged) = state.purged {
+            entries.retain(|i, _| *i > purged.index);
+        }
+        Ok(LogStore { inner: Arc::new(Mutex::new(Inner { dir: dir.to_path_buf(), file, entries, state })) })
+    }
+
+    /// True when this node has never taken part in a quorum.
+    pub fn is_empty(&self) -> bool {
+        let inner = self.inner.lock();
+        inner.entries.is_empty() && inner.state.purged.is_none() && inner.state.vote.is_none()
+    }
+
+    /// Size of the log file in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.inner.lock().file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The voter ids of the newest membership entry still in the log.
+    pub fn last_membership_voters(&self) -> Option<Vec<u64>> {
+        let inner = self.inner.lock();
+        inner.entries.values().rev().find_map(|e| match &e.payload {
+            openraft::EntryPayload::Membership(m) => Some(m.voter_ids().collect()),
+            _ => None,
+        })
+    }
+}
+
+impl Inner {
+    fn save_state(&self) -> std::io::Result<()> {
+        write_atomically(&self.dir, STATE_FILE, &serde_json::to_vec(&self.state).expect("state serializes"))
+    }
+
+    /// Rewrites the log file with the entries in memory (after truncate or purge).
+    fn rewrite(&mut self) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        for e in self.entries.values() {
+            encode(e, &mut buf);
+        }
+        write_atomically(&self.dir, LOG_FILE, &buf)?;
+        self.file = OpenOptions::new().append(true).open(self.dir.join(LOG_FILE))?;
+        Ok(())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
+        Ok(self.inner.lock().entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
+        let inner = self.inner.lock();
+        let last = inner.entries.values().next_back().map(|e| e.log_id).or(inner.state.purged);
+        Ok(LogState { last_purged_log_id: inner.state.purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock();
+        inner.state.vote = Some(*vote);
+        inner.save_state().map_err(|e| io_error(StorageIOError::write_vote, e))
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
+        Ok(self.inner.lock().state.vote)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<u64>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let mut inner = self.inner.lock();
+        let mut buf = Vec::new();
+        let mut new = Vec::new();
+        for e in entries {
+            encode(&e, &mut buf);
+            new.push(e);
+        }
+        let result = inner.file.write_all(&buf).and_then(|_| inner.file.sync_data());
+        match result {
+            Ok(()) => {
+                for e in new {
+                    inner.entries.insert(e.log_id.index, e);
+                }
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let err = io_error(StorageIOError::write_logs, std::io::Error::new(e.kind(), e.to_string()));
+                callback.log_io_completed(Err(e));
+                Err(err)
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock();
+        inner.entries.retain(|i, _| *i < log_id.index);
+        inner.rewrite().map_err(|e| io_error(StorageIOError::write_logs, e))
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock();
+        // Record the purge first: a crash before the rewrite leaves stale
+        // entries in the file, which open() drops.
+        inner.state.purged = Some(log_id);
+        inner.save_state().map_err(|e| io_error(StorageIOError::write_logs, e))?;
+        inner.entries.retain(|i, _| *i > log_id.index);
+        inner.rewrite().map_err(|e| io_error(StorageIOError::write_logs, e))
+    }
+}

@@ -1,0 +1,434 @@
+//! The metadata quorum (KRaft model): the controller nodes run Raft
+//! (`openraft`) over the metadata log; the active controller is the Raft
+//! leader and the only writer. Brokers follow the committed log through the
+//! [`MetadataImage`] it builds.
+//!
+//! Binding to openraft: [`log_store::LogStore`] is the durable Raft log
+//! (fsync before acknowledging), [`state_machine::StateMachine`] applies
+//! committed entries to the image and snapshots it, [`network`] carries Raft
+//! messages over the controller listener ([`rpc`]).
+
+pub mod client;
+pub mod log_store;
+pub mod network;
+pub mod rpc;
+pub mod state_machine;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use crate::image::MetadataImage;
+use crate::records::MetadataRecord;
+use crate::requests::{self, ControllerReply, ControllerRequest, ControllerState};
+use log_store::LogStore;
+use rpc::{Envelope, QuorumStatus, RpcClient, RpcRequest, RpcResponse, SubmitError, VoterStatus};
+use state_machine::StateMachine;
+
+openraft::declare_raft_types!(
+    /// Raft types of the metadata quorum: entries carry metadata records.
+    pub TypeConfig:
+        D = Vec<MetadataRecord>,
+        R = (),
+        NodeId = u64,
+        Node = BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = std::io::Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// Controller period: fencing checks and the cluster id of a new cluster.
+const TICK: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("metadata quorum storage in {dir}: {source}")]
+    Storage { dir: String, source: std::io::Error },
+    #[error("controller.quorum.voters names voters {configured:?}, but the metadata log in {dir} belongs to a quorum of voters {recorded:?}")]
+    VotersChanged { configured: Vec<u64>, recorded: Vec<u64>, dir: String },
+    #[error("cannot bind the controller listener {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+pub struct QuorumConfig {
+    pub node_id: i32,
+    /// Voter id -> host:port of its controller listener.
+    pub voters: BTreeMap<i32, String>,
+    /// The controller listener to bind; `None` for a lone in-process voter.
+    pub listen: Option<String>,
+    pub dir: PathBuf,
+    pub session_timeout_ms: i64,
+    /// The image to start from when no snapshot exists (an upgraded single-node log).
+    pub base_image: Option<MetadataImage>,
+    pub guard: Arc<ClusterIdGuard>,
+}
+
+/// Knows this node's cluster id and stops the node when the quorum says it
+/// belongs to another cluster.
+pub struct ClusterIdGuard {
+    pub client: RpcClient,
+    ours: RwLock<Option<String>>,
+    reports: Mutex<HashMap<u64, String>>,
+    /// Voters that must report another cluster id before this node gives up.
+    needed: usize,
+    fatal: watch::Sender<Option<String>>,
+}
+
+impl ClusterIdGuard {
+    pub fn new(ours: Option<String>, needed: usize) -> Arc<ClusterIdGuard> {
+        let (fatal, _) = watch::channel(None);
+        Arc::new(ClusterIdGuard {
+            client: RpcClient::default(),
+            ours: RwLock::new(ours),
+            reports: Mutex::new(HashMap::new()),
+            needed: needed.max(1),
+            fatal,
+        })
+    }
+
+    pub fn ours(&self) -> Option<String> {
+        self.ours.read().clone()
+    }
+
+    pub fn set_ours(&self, id: &str) {
+        if !id.is_empty() {
+            *self.ours.write() = Some(id.to_string());
+        }
+    }
+
+    /// A voter answered that it belongs to cluster `theirs`.
+    pub fn report_mismatch(&self, voter: u64, theirs: &str) {
+        let mut reports = self.reports.lock();
+        reports.insert(voter, theirs.to_string());
+        let agreeing = reports.values().filter(|c| *c == theirs).count();
+        if agreeing >= self.needed {
+            let ours = self.ours().unwrap_or_default();
+            let message = format!(
+                "this node's data belongs to cluster {ours}, but the controller quorum is cluster {theirs}: refusing to join (point log.dirs at this cluster's data, or at an empty directory)"
+            );
+            error!("{message}");
+            self.fatal.send_replace(Some(message));
+        }
+    }
+
+    /// Resolves with a message when this node must stop.
+    pub fn fatal(&self) -> watch::Receiver<Option<String>> {
+        self.fatal.subscribe()
+    }
+}
+
+struct Controller {
+    state: ControllerState,
+    /// The Raft term in which `state` was built; a new term resets liveness.
+    term: u64,
+}
+
+pub struct Quorum {
+    node_id: u64,
+    raft: Raft<TypeConfig>,
+    sm: StateMachine,
+    log: LogStore,
+    controller: tokio::sync::Mutex<Controller>,
+    session_timeout_ms: i64,
+    guard: Arc<ClusterIdGuard>,
+    dir: PathBuf,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn not_controller<E>(e: RaftError<u64, E>, forward: impl Fn(&E) -> Option<Option<u64>>) -> SubmitError
+where
+    E: std::error::Error,
+{
+    match &e {
+        RaftError::APIError(api) => match forward(api) {
+            Some(leader) => SubmitError::NotController { leader },
+            None => SubmitError::Unavailable(e.to_string()),
+        },
+        RaftError::Fatal(_) => SubmitError::Unavailable(e.to_string()),
+    }
+}
+
+impl Quorum {
+    pub async fn start(config: QuorumConfig) -> Result<Arc<Quorum>, QuorumError> {
+        let storage = |source| QuorumError::Storage { dir: config.dir.display().to_string(), source };
+        let log = LogStore::open(&config.dir).map_err(storage)?;
+        let sm = StateMachine::open(&config.dir, config.base_image.clone()).map_err(storage)?;
+        let configured: Vec<u64> = config.voters.keys().map(|v| *v as u64).collect();
+        let recorded = log.last_membership_voters().unwrap_or_else(|| sm.membership_voters());
+        if !recorded.is_empty() && recorded != configured {
+            return Err(QuorumError::VotersChanged { configured, recorded, dir: config.dir.display().to_string() });
+        }
+        let raft_config = openraft::Config {
+            cluster_name: "brook-metadata".into(),
+            heartbeat_interval: 150,
+            election_timeout_min: 750,
+            election_timeout_max: 1500,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(500),
+            max_in_snapshot_log_to_keep: 100,
+            purge_batch_size: 1,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        let fresh = log.is_empty();
+        let network = network::NetworkFactory { guard: config.guard.clone() };
+        let raft = Raft::new(config.node_id as u64, Arc::new(raft_config), network, log.clone(), sm.clone())
+            .await
+            .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        if fresh {
+            let members: BTreeMap<u64, BasicNode> =
+                config.voters.iter().map(|(id, addr)| (*id as u64, BasicNode { addr: addr.clone() })).collect();
+            if let Err(e) = raft.initialize(members).await {
+                debug!(error = %e, "quorum already initialized");
+            }
+            info!(voters = ?configured, "initialized a new metadata quorum");
+        }
+        let quorum = Arc::new(Quorum {
+            node_id: config.node_id as u64,
+            raft,
+            sm,
+            log,
+            controller: tokio::sync::Mutex::new(Controller { state: ControllerState::default(), term: 0 }),
+            session_timeout_ms: config.session_timeout_ms,
+            guard: config.guard.clone(),
+            dir: config.dir.clone(),
+        });
+        quorum.guard.set_ours(&quorum.sm.image().cluster_id);
+        if let Some(addr) = &config.listen {
+            let listener =
+                TcpListener::bind(addr).await.map_err(|source| QuorumError::Bind { addr: addr.clone(), source })?;
+            info!(%addr, "controller listener bound");
+            tokio::spawn(quorum.clone().serve(listener));
+        }
+        tokio::spawn(quorum.clone().run_controller());
+        Ok(quorum)
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id as i32
+    }
+
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.sm.image()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.sm.watch()
+    }
+
+    /// The active controller as this voter knows it.
+    pub fn leader(&self) -> Option<i32> {
+        self.raft.metrics().borrow().current_leader.map(|l| l as i32)
+    }
+
+    /// Bytes on disk of the Raft log file.
+    pub fn log_bytes(&self) -> u64 {
+        self.log.file_len()
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Makes sure this node is the leader with every committed entry applied;
+    /// a leadership new to the controller starts broker liveness afresh.
+    async fn lead(&self, controller: &mut Controller) -> Result<(), SubmitError> {
+        self.raft.ensure_linearizable().await.map_err(|e| {
+            not_controller(e, |api| match api {
+                CheckIsLeaderError::ForwardToLeader(f) => Some(f.leader_id),
+                CheckIsLeaderError::QuorumNotEnough(_) => None,
+            })
+        })?;
+        let term = self.raft.metrics().borrow().current_term;
+        if controller.term != term {
+            info!(term, "became the active controller");
+            controller.term = term;
+            controller.state.liveness.reset();
+        }
+        Ok(())
+    }
+
+    async fn write(&self, records: Vec<MetadataRecord>) -> Result<i64, SubmitError> {
+        let response = self.raft.client_write(records).await.map_err(|e| {
+            not_controller(e, |api| match api {
+                ClientWriteError::ForwardToLeader(f) => Some(f.leader_id),
+                ClientWriteError::ChangeMembershipError(_) => None,
+            })
+        })?;
+        Ok(response.log_id.index as i64)
+    }
+
+    /// Carries out a broker's request as the active controller. Returns the
+    /// reply and the metadata offset that holds its effect.
+    pub async fn submit(&self, request: &ControllerRequest) -> Result<(ControllerReply, i64), SubmitError> {
+        let mut controller = self.controller.lock().await;
+        self.lead(&mut controller).await?;
+        let image = self.sm.image();
+        let (mut records, reply) =
+            requests::decide(&mut controller.state, &image, request, now_ms(), self.session_timeout_ms)
+                .map_err(SubmitError::Refused)?;
+        if image.cluster_id.is_empty() {
+            // A new cluster gets its id with its first write.
+            records.insert(0, requests::new_cluster_record());
+        }
+        if records.is_empty() {
+            return Ok((reply, image.last_offset));
+        }
+        let offset = self.write(records).await?;
+        Ok((reply, offset))
+    }
+
+    async fn run_controller(self: Arc<Self>) {
+        let mut interval = tokio::time::interval(TICK);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut image_watch = self.sm.watch();
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                changed = image_watch.changed() => {
+                    if changed.is_err() { return; }
+                    let id = image_watch.borrow_and_update().cluster_id.clone();
+                    self.guard.set_ours(&id);
+                    continue;
+                }
+            }
+            let is_leader = {
+                let m = self.raft.metrics();
+                let m = m.borrow();
+                m.state == ServerState::Leader
+            };
+            if !is_leader {
+                continue;
+            }
+            let mut controller = self.controller.lock().await;
+            if self.lead(&mut controller).await.is_err() {
+                continue;
+            }
+            let image = self.sm.image();
+            let records = requests::tick(&mut controller.state, &image, now_ms(), self.session_timeout_ms);
+            if records.is_empty() {
+                continue;
+            }
+            for r in &records {
+                match r {
+                    MetadataRecord::FenceBroker { broker_id } => {
+                        info!(broker = broker_id, "fencing broker: session expired")
+                    }
+                    MetadataRecord::Cluster { cluster_id } => info!(%cluster_id, "new cluster"),
+                    _ => {}
+                }
+            }
+            if let Err(e) = self.write(records).await {
+                warn!(error = ?e, "controller tick could not commit");
+            }
+        }
+    }
+
+    /// DescribeQuorum, answered by the leader.
+    pub fn describe(&self) -> Result<QuorumStatus, SubmitError> {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader != Some(self.node_id) {
+            return Err(SubmitError::NotController { leader: m.current_leader });
+        }
+        let leader_end = m.last_log_index.map_or(-1, |i| i as i64);
+        let voters = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .map(|id| {
+                let end = if id == self.node_id {
+                    leader_end
+                } else {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id).cloned().flatten())
+                        .map_or(-1, |l| l.index as i64)
+                };
+                VoterStatus { id: id as i32, log_end_offset: end, lag: (leader_end - end).max(0) }
+            })
+            .collect();
+        Ok(QuorumStatus {
+            leader_id: self.node_id as i32,
+            leader_epoch: m.current_term as i32,
+            high_watermark: m.last_applied.map_or(-1, |l| l.index as i64),
+            voters,
+        })
+    }
+
+    /// Waits up to `max_wait` for entries after `after`, then answers.
+    pub async fn fetch_metadata(&self, after: i64, max_wait: Duration) -> state_machine::MetadataUpdate {
+        let mut watch = self.sm.watch();
+        let _ = tokio::time::timeout(max_wait, watch.wait_for(|image| image.last_offset > after)).await;
+        self.sm.update_since(after)
+    }
+
+    async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let (mut stream, peer) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "controller listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let quorum = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    let envelope = match rpc::read_frame::<Envelope>(&mut stream).await {
+                        Ok(Some(e)) => e,
+                        Ok(None) => return,
+                        Err(e) => {
+                            warn!(%peer, error = %e, "closing controller connection");
+                            return;
+                        }
+                    };
+                    let response = quorum.handle(envelope).await;
+                    if rpc::write_frame(&mut stream, &response).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    async fn handle(&self, envelope: Envelope) -> RpcResponse {
+        if let (Some(theirs), Some(ours)) = (&envelope.cluster_id, self.guard.ours()) {
+            if *theirs != ours {
+                warn!(theirs = %theirs, ours = %ours, "refusing a request from a node of another cluster");
+                return RpcResponse::InconsistentClusterId { ours };
+            }
+        }
+        match envelope.request {
+            RpcRequest::AppendEntries(r) => RpcResponse::AppendEntries(self.raft.append_entries(r).await),
+            RpcRequest::Vote(r) => RpcResponse::Vote(self.raft.vote(r).await),
+            RpcRequest::InstallSnapshot(r) => RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await),
+            RpcRequest::Submit(request) => RpcResponse::Submit(self.submit(&request).await),
+            RpcRequest::FetchMetadata { after, max_wait_ms } => {
+                let update = self.fetch_metadata(after, Duration::from_millis(max_wait_ms.min(30_000))).await;
+                RpcResponse::Metadata { cluster_id: self.sm.image().cluster_id.clone(), update }
+            }
+            RpcRequest::DescribeQuorum => RpcResponse::Quorum(self.describe()),
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            warn!(error = %e, "raft shutdown failed");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! What brokers ask of the active controller, and its answers. Any broker
+//! accepts a client's CreateTopics (etc.), turns it into a
+//! [`ControllerRequest`], and sends it to the active controller, which
+//! decides against its latest image ([`decide`]) and commits the records
+//! through the quorum. An error travels back as the Kafka error code the
+//! client gets.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::broker_lifecycle::{BrokerLiveness, HeartbeatReply};
+use crate::controller::{self, ClusterDefaults, ConfigChanges, Decision, NewTopic};
+use crate::image::MetadataImage;
+use crate::records::MetadataRecord;
+
+/// Producer ids handed to a broker at a time (Kafka's block size).
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    CreateTopic {
+        name: String,
+        num_partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        assignment: Vec<Vec<i32>>,
+        /// The requesting broker's num.partitions / default.replication.factor.
+        default_partitions: i32,
+        default_replication: i16,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        count: i32,
+    },
+    AlterTopicConfigs {
+        name: String,
+        changes: ConfigChanges,
+        replace_all: bool,
+    },
+    AlterBrokerConfigs {
+        changes: ConfigChanges,
+        replace_all: bool,
+    },
+    AllocateProducerIds,
+    RegisterBroker {
+        broker_id: i32,
+        incarnation: String,
+        host: String,
+        port: u16,
+    },
+    BrokerHeartbeat {
+        broker_id: i32,
+        incarnation: String,
+        caught_up: bool,
+        shutting_down: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerReply {
+    Done,
+    TopicCreated { topic_id: String },
+    ProducerIds { first: i64, count: i64 },
+    Heartbeat(HeartbeatReply),
+}
+
+/// The controller's in-memory state next to the image: broker liveness.
+#[derive(Debug, Default)]
+pub struct ControllerState {
+    pub liveness: BrokerLiveness,
+}
+
+/// Decides one request against `image`. `now` in ms since the epoch.
+pub fn decide(
+    state: &mut ControllerState,
+    image: &MetadataImage,
+    request: &ControllerRequest,
+    now: i64,
+    session_timeout_ms: i64,
+) -> Decision<ControllerReply> {
+    let done = |d: Decision| d.map(|(r, ())| (r, ControllerReply::Done));
+    match request {
+        ControllerRequest::CreateTopic {
+            name,
+            num_partitions,
+            replication_factor,
+            configs,
+            assignment,
+            default_partitions,
+            default_replication,
+        } => {
+            let live = image.live_brokers();
+            let defaults = ClusterDefaults {
+                num_partitions: *default_partitions,
+                replication_factor: *default_replication,
+                live_brokers: &live,
+            };
+            let topic = NewTopic {
+                name,
+                num_partitions: *num_partitions,
+                replication_factor: *replication_factor,
+                configs,
+                assignment,
+            };
+            controller::create_topic(image, &topic, &defaults)
+                .map(|(r, id)| (r, ControllerReply::TopicCreated { topic_id: id.to_string() }))
+        }
+        ControllerRequest::DeleteTopic { name } => {
+            controller::delete_topic(image, name).map(|(r, _)| (r, ControllerReply::Done))
+        }
+        ControllerRequest::CreatePartitions { name, count } => {
+            done(controller::create_partitions(image, name, *count))
+        }
+        ControllerRequest::AlterTopicConfigs { name, changes, replace_all } => {
+            done(controller::alter_topic_configs(image, name, changes, *replace_all))
+        }
+        ControllerRequest::AlterBrokerConfigs { changes, replace_all } => {
+            done(controller::alter_broker_configs(image, changes, *replace_all))
+        }
+        ControllerRequest::AllocateProducerIds => controller::allocate_producer_ids(image, PRODUCER_ID_BLOCK)
+            .map(|(r, first)| (r, ControllerReply::ProducerIds { first, count: PRODUCER_ID_BLOCK })),
+        ControllerRequest::RegisterBroker { broker_id, incarnation, host, port } => done(state.liveness.register(
+            image,
+            *broker_id,
+            incarnation,
+            host,
+            *port,
+            now,
+            session_timeout_ms,
+        )),
+        ControllerRequest::BrokerHeartbeat { broker_id, incarnation, caught_up, shutting_down } => state
+            .liveness
+            .heartbeat(image, *broker_id, incarnation, *caught_up, *shutting_down, now)
+            .map(|(r, reply)| (r, ControllerReply::Heartbeat(reply))),
+    }
+}
+
+/// The controller's periodic work: give a new cluster its id, fence brokers
+/// whose session expired.
+pub fn tick(state: &mut ControllerState, image: &MetadataImage, now: i64, session_timeout_ms: i64) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    if image.cluster_id.is_empty() {
+        records.push(new_cluster_record());
+    }
+    records.extend(state.liveness.expire(image, now, session_timeout_ms));
+    records
+}
+
+/// The record that names a new cluster.
+pub fn new_cluster_record() -> MetadataRecord {
+    let cluster_id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
+    MetadataRecord::Cluster { cluster_id }
+}
