@@ -501,36 +501,38 @@ def test_refuses_malformed_voters(cluster_factory, voters):
     print(f"voters={voters!r} refused in {secs:.2f}s")
 
 
-def test_refuses_duplicate_and_changed_node_id(cluster):
-    c = cluster
-    b1 = c.node(1).bootstrap
-    create_topics(b1, ["cl-dup"], partitions=3)
-    wait_topic_online(c, "cl-dup", 3, b1)
+def test_refuses_duplicate_and_changed_node_id(cluster_factory):
+    # Dedicated roles: brokers 4 and 5 are not voters, so a second broker-only
+    # process can claim node.id 4 (Kafka itself refuses a broker-only node
+    # whose id is a voter, at config validation).
+    c = cluster_factory(roles="dedicated").start()
+    b4 = c.node(4).bootstrap
+    create_topics(b4, ["cl-dup"], partitions=3)
+    wait_topic_online(c, "cl-dup", 3, b4)
     values = [f"d-{i}" for i in range(30)]
-    produce(b1, "cl-dup", [(i % 3, None, v) for i, v in enumerate(values)])
+    produce(b4, "cl-dup", [(i % 3, None, v) for i, v in enumerate(values)])
 
-    # A broker-only process claiming node.id 2 (live) with a fresh data dir.
-    dup = c.add_node(2, roles="broker", name="dup-node2")
+    # A broker-only process claiming node.id 4 (live) with a fresh data dir.
+    dup = c.add_node(4, roles="broker", name="dup-node4")
     rc, err, secs = dup.run_expect_exit(timeout=20)
-    assert_refused(rc, err, r"duplicate|already registered", r"\b2\b")
-    print(f"duplicate node.id 2 refused in {secs:.2f}s")
-    info = c.cluster_info(c.node(3).bootstrap)
+    assert_refused(rc, err, r"duplicate|already registered", r"\b4\b")
+    print(f"duplicate node.id 4 refused in {secs:.2f}s")
+    info = c.cluster_info(c.node(5).bootstrap)
     by_id = {br["id"]: br for br in info["brokers"] if not br.get("fenced")}
-    assert set(by_id) == {1, 2, 3}, f"brokers after the duplicate attempt: {info['brokers']}"
-    assert by_id[2]["address"].endswith(f":{c.node(2).port}"), f"node 2's registration changed: {by_id[2]}"
-    got = consume_all(c.node(2).bootstrap, "cl-dup", range(3), 30, timeout=30)
+    assert set(by_id) == {4, 5}, f"brokers after the duplicate attempt: {info['brokers']}"
+    assert by_id[4]["address"].endswith(f":{c.node(4).port}"), f"node 4's registration changed: {by_id[4]}"
+    got = consume_all(c.node(4).bootstrap, "cl-dup", range(3), 30, timeout=30)
     assert sorted(m.value().decode() for m in got) == sorted(values)
 
-    # Node 1's data dir under another node.id (as a broker-only node, so the voter check does not apply).
-    n1 = c.node(1)
-    n1.stop()
-    rc, err, secs = n1.run_expect_exit({"node.id": "7", "process.roles": "broker",
-                                        "listeners": f"PLAINTEXT://127.0.0.1:{n1.port}"}, timeout=10)
+    # Node 4's data dir under another node.id.
+    n4 = c.node(4)
+    n4.stop()
+    rc, err, secs = n4.run_expect_exit({"node.id": "7"}, timeout=10)
     assert_refused(rc, err, r"node\.id")
     # It starts again with its own id and the cluster is whole.
-    n1.start()
-    wait_topic_online(c, "cl-dup", 3, b1)
-    got = consume_all(b1, "cl-dup", range(3), 30, timeout=30)
+    n4.start()
+    wait_topic_online(c, "cl-dup", 3, b4)
+    got = consume_all(b4, "cl-dup", range(3), 30, timeout=30)
     assert sorted(m.value().decode() for m in got) == sorted(values)
 
 

@@ -428,7 +428,7 @@ fn open_logs(config: &BrokerConfig, meta: &MetaProperties, image: &MetadataImage
     if let (Some(ours), false) = (&meta.cluster_id, image.cluster_id.is_empty()) {
         if *ours != image.cluster_id {
             return Err(BrokerError::Refused(format!(
-                "this node's data belongs to cluster {ours}, but the controller quorum is cluster {}",
+                "this node's data belongs to cluster id {ours}, but the controller quorum has cluster id {}",
                 image.cluster_id
             )));
         }

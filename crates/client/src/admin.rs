@@ -62,6 +62,30 @@ pub struct GroupInfo {
     pub members: Vec<GroupMember>,
 }
 
+/// DescribeCluster's answer.
+#[derive(Debug, Clone)]
+pub struct ClusterDescription {
+    pub cluster_id: String,
+    pub controller: i32,
+    pub brokers: Vec<BrokerDescription>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerDescription {
+    pub id: i32,
+    pub address: String,
+    pub fenced: bool,
+}
+
+/// DescribeQuorum's answer: voters as (id, log end offset, lag behind the leader).
+#[derive(Debug, Clone)]
+pub struct QuorumDescription {
+    pub leader: i32,
+    pub epoch: i32,
+    pub high_watermark: i64,
+    pub voters: Vec<(i32, i64, i64)>,
+}
+
 pub struct Admin {
     cluster: Arc<Cluster>,
 }
@@ -136,13 +160,56 @@ impl Admin {
     }
 
     /// (cluster id, controller id, [(node id, host:port)]).
-    pub async fn describe_cluster(&self) -> Result<(String, i32, Vec<(i32, String)>)> {
-        let response = self.cluster.any_connection().await?.send(1, &DescribeClusterRequest::default()).await?;
+    /// Cluster id, the controller clients see, and every registered broker.
+    pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
+        let request = DescribeClusterRequest::default().with_include_fenced_brokers(true);
+        let response = self.cluster.any_connection().await?.send(2, &request).await?;
         check(response.error_code, || "DescribeCluster".to_string())?;
-        let mut brokers: Vec<(i32, String)> =
-            response.brokers.iter().map(|b| (b.broker_id.0, format!("{}:{}", b.host.as_str(), b.port))).collect();
-        brokers.sort();
-        Ok((response.cluster_id.to_string(), response.controller_id.0, brokers))
+        let mut brokers: Vec<BrokerDescription> = response
+            .brokers
+            .iter()
+            .map(|b| BrokerDescription {
+                id: b.broker_id.0,
+                address: format!("{}:{}", b.host.as_str(), b.port),
+                fenced: b.is_fenced,
+            })
+            .collect();
+        brokers.sort_by_key(|b| b.id);
+        Ok(ClusterDescription {
+            cluster_id: response.cluster_id.to_string(),
+            controller: response.controller_id.0,
+            brokers,
+        })
+    }
+
+    /// The metadata quorum (DescribeQuorum): leader, epoch, high watermark
+    /// and each voter's log end offset.
+    pub async fn describe_quorum(&self) -> Result<QuorumDescription> {
+        let request = DescribeQuorumRequest::default().with_topics(vec![
+            describe_quorum_request::TopicData::default()
+                .with_topic_name(TopicName(s("__cluster_metadata")))
+                .with_partitions(vec![describe_quorum_request::PartitionData::default().with_partition_index(0)]),
+        ]);
+        let response = self.cluster.any_connection().await?.send(1, &request).await?;
+        check(response.error_code, || "DescribeQuorum".to_string())?;
+        let p = response
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| ClientError::Protocol("DescribeQuorum answered no partition".into()))?;
+        check(p.error_code, || "DescribeQuorum".to_string())?;
+        let leader_end =
+            p.current_voters.iter().find(|v| v.replica_id == p.leader_id).map_or(-1, |v| v.log_end_offset);
+        Ok(QuorumDescription {
+            leader: p.leader_id.0,
+            epoch: p.leader_epoch,
+            high_watermark: p.high_watermark,
+            voters: p
+                .current_voters
+                .iter()
+                .map(|v| (v.replica_id.0, v.log_end_offset, (leader_end - v.log_end_offset).max(0)))
+                .collect(),
+        })
     }
 
     /// Earliest (-2), latest (-1), max timestamp (-3) or by-timestamp offsets.

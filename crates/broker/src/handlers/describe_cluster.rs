@@ -1,4 +1,5 @@
-//! DescribeCluster, versions 0..=1: cluster id, controller and live brokers.
+//! DescribeCluster, versions 0..=2: cluster id, controller and live brokers
+//! (fenced ones too when asked, v2).
 //! The controller named is the active controller when it is also a broker
 //! (clients can only talk to brokers), as in Kafka's KRaft mode.
 
@@ -7,15 +8,16 @@ use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeClusterRequest,
 
 use super::{str_bytes, RequestContext};
 
-pub async fn handle(ctx: &RequestContext<'_>, _request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub async fn handle(ctx: &RequestContext<'_>, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let broker = ctx.broker;
     let image = broker.image();
     let brokers = image
         .brokers
         .values()
-        .filter(|b| !b.fenced)
+        .filter(|b| !b.fenced || request.include_fenced_brokers)
         .map(|b| {
             DescribeClusterBroker::default()
+                .with_is_fenced(b.fenced)
                 .with_broker_id(BrokerId(b.id))
                 .with_host(str_bytes(&b.host))
                 .with_port(b.port as i32)

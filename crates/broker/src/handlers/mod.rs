@@ -23,6 +23,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_quorum;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
@@ -155,6 +156,7 @@ pub async fn dispatch(
             route!(ctx, body, IncrementalAlterConfigsRequest, incremental_alter_configs::handle)
         }
         ApiKey::DescribeCluster => route!(ctx, body, DescribeClusterRequest, describe_cluster::handle),
+        ApiKey::DescribeQuorum => route!(ctx, body, DescribeQuorumRequest, describe_quorum::handle),
         ApiKey::InitProducerId => route!(ctx, body, InitProducerIdRequest, init_producer_id::handle),
         ApiKey::FindCoordinator => route!(ctx, body, FindCoordinatorRequest, find_coordinator::handle),
         ApiKey::JoinGroup => route!(ctx, body, JoinGroupRequest, join_group::handle),

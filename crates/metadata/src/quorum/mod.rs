@@ -114,7 +114,7 @@ impl ClusterIdGuard {
         if agreeing >= self.needed {
             let ours = self.ours().unwrap_or_default();
             let message = format!(
-                "this node's data belongs to cluster {ours}, but the controller quorum is cluster {theirs}: refusing to join (point log.dirs at this cluster's data, or at an empty directory)"
+                "this node's data belongs to cluster id {ours}, but the controller quorum has cluster id {theirs}: refusing to join (point log.dirs at this cluster's data, or at an empty directory)"
             );
             error!("{message}");
             self.fatal.send_replace(Some(message));
@@ -184,7 +184,7 @@ impl Quorum {
         .validate()
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
         let fresh = log.is_empty();
-        let network = network::NetworkFactory { guard: config.guard.clone() };
+        let network = network::NetworkFactory { guard: config.guard.clone(), voters: config.voters.clone() };
         let raft = Raft::new(config.node_id as u64, Arc::new(raft_config), network, log.clone(), sm.clone())
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;

@@ -17,6 +17,10 @@ use super::{ClusterIdGuard, TypeConfig};
 
 pub struct NetworkFactory {
     pub guard: Arc<ClusterIdGuard>,
+    /// Addresses from controller.quorum.voters: the static voter list is the
+    /// source of truth for where a voter listens (as in Kafka), not the
+    /// address recorded in the log's membership.
+    pub voters: std::collections::BTreeMap<i32, String>,
 }
 
 pub struct Network {
@@ -29,7 +33,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Network;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Network {
-        Network { target, addr: node.addr.clone(), guard: self.guard.clone() }
+        let addr = self.voters.get(&(target as i32)).cloned().unwrap_or_else(|| node.addr.clone());
+        Network { target, addr, guard: self.guard.clone() }
     }
 }
 
