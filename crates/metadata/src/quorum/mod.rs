@@ -196,6 +196,12 @@ impl Quorum {
             }
             info!(voters = ?configured, "initialized a new metadata quorum");
         }
+        if config.voters.len() == 1 && !fresh {
+            // A lone voter need not wait out an election timeout on restart.
+            if let Err(e) = raft.trigger().elect().await {
+                debug!(error = %e, "could not trigger an election");
+            }
+        }
         let quorum = Arc::new(Quorum {
             node_id: config.node_id as u64,
             raft,
