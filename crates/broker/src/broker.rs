@@ -63,12 +63,13 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// The single-node metadata log of earlier Brook, if this directory holds one
-/// and no quorum data yet: its image seeds the quorum's state machine.
+/// The single-node metadata log of earlier Brook, if this directory holds
+/// one: its image is the base the quorum's state machine starts from, until
+/// the quorum's first snapshot (which then holds everything) is written.
 fn legacy_image(config: &BrokerConfig) -> Result<Option<MetadataImage>, BrokerError> {
     let dir = &config.metadata_dir;
     let legacy = dir.join("__cluster_metadata.log");
-    if !legacy.exists() || dir.join("raft.log").exists() || dir.join("snapshot.json").exists() {
+    if !legacy.exists() || dir.join("snapshot.json").exists() {
         return Ok(None);
     }
     if config.voters.len() > 1 {
@@ -80,7 +81,7 @@ fn legacy_image(config: &BrokerConfig) -> Result<Option<MetadataImage>, BrokerEr
     let log = MetadataLog::open(dir).map_err(|e| BrokerError::Refused(e.to_string()))?;
     let mut image = (*log.image()).clone();
     image.last_offset = -1;
-    info!(topics = image.topics.len(), cluster_id = %image.cluster_id, "importing the single-node metadata log into the quorum");
+    info!(topics = image.topics.len(), cluster_id = %image.cluster_id, "starting the quorum from the single-node metadata log");
     Ok(Some(image))
 }
 
