@@ -21,7 +21,7 @@ use brook_metadata::quorum::{ClusterIdGuard, Quorum, QuorumConfig, QuorumError};
 use brook_metadata::requests::{self, ControllerReply, ControllerRequest, ControllerState};
 use brook_metadata::{topic_config, MetadataImage, MetadataLog};
 use brook_protocol::error_code;
-use brook_storage::{LogManager, StorageError};
+use brook_storage::{LogManager, StorageError, TopicPartition};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
 use crate::meta_properties::MetaProperties;
-use crate::replica_manager::ReplicaManager;
+use crate::replica_manager::{Partition, ReplicaManager};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -216,6 +216,19 @@ impl Broker {
         }
     }
 
+    /// The partition if this broker leads it; otherwise Kafka's error:
+    /// NOT_LEADER_OR_FOLLOWER for a partition that exists (led elsewhere or
+    /// offline), UNKNOWN_TOPIC_OR_PARTITION for one that does not.
+    pub fn leader_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
+        self.replicas.partition(tp).ok_or_else(|| {
+            if self.image().topic(&tp.topic).is_some_and(|t| t.partitions.contains_key(&tp.partition)) {
+                error_code::NOT_LEADER_OR_FOLLOWER
+            } else {
+                error_code::UNKNOWN_TOPIC_OR_PARTITION
+            }
+        })
+    }
+
     /// Live (unfenced) brokers, for placement and Metadata.
     pub fn live_brokers(&self) -> Vec<i32> {
         self.image().live_brokers()
@@ -248,7 +261,11 @@ impl Broker {
 
     /// Carries out a controller request, or with `validate_only` only
     /// decides it against this broker's image (nothing is written).
-    pub async fn execute(&self, request: ControllerRequest, validate_only: bool) -> Result<ControllerReply, ControllerError> {
+    pub async fn execute(
+        &self,
+        request: ControllerRequest,
+        validate_only: bool,
+    ) -> Result<ControllerReply, ControllerError> {
         if validate_only {
             let mut scratch = ControllerState::default();
             let image = self.image();
@@ -418,14 +435,20 @@ async fn register(controller: &ControllerClient, config: &BrokerConfig, incarnat
                 info!(node_id = config.node_id, offset, "registered with the controller");
                 return Ok(offset);
             }
-            Err(SubmitError::Refused(e)) => return Err(BrokerError::Refused(format!("registration refused: {}", e.message))),
+            Err(SubmitError::Refused(e)) => {
+                return Err(BrokerError::Refused(format!("registration refused: {}", e.message)))
+            }
             Err(e) => info!(error = ?e, "waiting for the controller quorum"),
         }
     }
 }
 
 /// Opens the logs on disk and brings them in line with the (caught-up) image.
-fn open_logs(config: &BrokerConfig, meta: &MetaProperties, image: &MetadataImage) -> Result<ReplicaManager, BrokerError> {
+fn open_logs(
+    config: &BrokerConfig,
+    meta: &MetaProperties,
+    image: &MetadataImage,
+) -> Result<ReplicaManager, BrokerError> {
     if let (Some(ours), false) = (&meta.cluster_id, image.cluster_id.is_empty()) {
         if *ours != image.cluster_id {
             return Err(BrokerError::Refused(format!(
@@ -457,10 +480,7 @@ fn open_logs(config: &BrokerConfig, meta: &MetaProperties, image: &MetadataImage
 }
 
 /// Keeps a broker-only node's image current by long-polling the controllers.
-fn follow_metadata(
-    client: Arc<ControllerClient>,
-    guard: Arc<ClusterIdGuard>,
-) -> watch::Receiver<Arc<MetadataImage>> {
+fn follow_metadata(client: Arc<ControllerClient>, guard: Arc<ClusterIdGuard>) -> watch::Receiver<Arc<MetadataImage>> {
     let (tx, rx) = watch::channel(Arc::new(MetadataImage { last_offset: -1, ..Default::default() }));
     tokio::spawn(async move {
         loop {

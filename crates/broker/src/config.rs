@@ -331,7 +331,8 @@ fn parse_listeners(name: &str, value: &str, controller_name: &str) -> Result<BTr
         }
         let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(format!("'{item}' has no port")))?;
         let port = port.parse().map_err(|_| invalid(format!("'{port}' is not a port")))?;
-        if out.insert(scheme.to_string(), Listener { host: host.trim_matches(['[', ']']).to_string(), port }).is_some() {
+        if out.insert(scheme.to_string(), Listener { host: host.trim_matches(['[', ']']).to_string(), port }).is_some()
+        {
             return Err(invalid(format!("listener {scheme} is given twice")));
         }
     }
@@ -344,7 +345,11 @@ pub fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>, ConfigError> {
     let mut voters = BTreeMap::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (id, addr) = item.split_once('@').ok_or_else(|| invalid(format!("'{item}' is not id@host:port")))?;
-        let id: i32 = id.parse().ok().filter(|i| *i >= 0).ok_or_else(|| invalid(format!("'{id}' in '{item}' is not a node id")))?;
+        let id: i32 = id
+            .parse()
+            .ok()
+            .filter(|i| *i >= 0)
+            .ok_or_else(|| invalid(format!("'{id}' in '{item}' is not a node id")))?;
         let (host, port) = addr.rsplit_once(':').ok_or_else(|| invalid(format!("'{item}' has no port")))?;
         if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
             return Err(invalid(format!("'{item}' is not id@host:port")));
@@ -445,11 +450,15 @@ impl BrokerConfig {
         let voters_error = |reason: String| ConfigError::Invalid { name: "controller.quorum.voters".into(), reason };
         if voters.is_empty() {
             if !(is_broker && is_controller) {
-                return Err(voters_error(format!("required when process.roles={roles} (only a broker,controller node may run alone)")));
+                return Err(voters_error(format!(
+                    "required when process.roles={roles} (only a broker,controller node may run alone)"
+                )));
             }
         } else if is_controller {
             let Some(mine) = voters.get(&node_id) else {
-                return Err(voters_error(format!("node.id {node_id} has the controller role but is not among the voters")));
+                return Err(voters_error(format!(
+                    "node.id {node_id} has the controller role but is not among the voters"
+                )));
             };
             let Some(cl) = &controller_listener else {
                 return Err(ConfigError::Invalid {
@@ -464,22 +473,28 @@ impl BrokerConfig {
                 )));
             }
         } else if voters.contains_key(&node_id) {
-            return Err(voters_error(format!("node.id {node_id} is a voter but process.roles={roles} has no controller")));
+            return Err(voters_error(format!(
+                "node.id {node_id} is a voter but process.roles={roles} has no controller"
+            )));
         }
         let plaintext = listeners.get("PLAINTEXT").cloned();
         if is_broker && plaintext.is_none() {
-            return Err(ConfigError::Invalid { name: "listeners".into(), reason: "a broker needs a PLAINTEXT://host:port listener".into() });
+            return Err(ConfigError::Invalid {
+                name: "listeners".into(),
+                reason: "a broker needs a PLAINTEXT://host:port listener".into(),
+            });
         }
         let listener = plaintext.unwrap_or(Listener { host: "127.0.0.1".into(), port: 0 });
-        let advertised = match props.get("advertised.listeners") {
-            Some(v) => parse_listeners("advertised.listeners", v, &controller_name)?
-                .remove("PLAINTEXT")
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: "advertised.listeners".into(),
-                    reason: "needs a PLAINTEXT://host:port entry".into(),
-                })?,
-            None => listener.clone(),
-        };
+        let advertised =
+            match props.get("advertised.listeners") {
+                Some(v) => parse_listeners("advertised.listeners", v, &controller_name)?
+                    .remove("PLAINTEXT")
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name: "advertised.listeners".into(),
+                        reason: "needs a PLAINTEXT://host:port entry".into(),
+                    })?,
+                None => listener.clone(),
+            };
         let dirs_text = if props.contains_key("log.dirs") || !props.contains_key("log.dir") {
             get("log.dirs")
         } else {

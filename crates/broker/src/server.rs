@@ -64,7 +64,9 @@ pub async fn run(
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     match &listener {
-        Some(l) => info!(addr = %l.local_addr().map_err(|e| e.to_string())?, node_id = broker.config.node_id, "brook broker listening"),
+        Some(l) => {
+            info!(addr = %l.local_addr().map_err(|e| e.to_string())?, node_id = broker.config.node_id, "brook broker listening")
+        }
         None => info!(node_id = broker.config.node_id, "controller running"),
     }
     let failure = loop {

@@ -51,17 +51,19 @@ async fn single_node_data_dir_upgrades_into_the_quorum() {
     // ... its partition logs, and a committed offset of group "g".
     let (logs, _) = LogManager::open(vec![data.clone()], &|_| LogConfig::default()).unwrap();
     for p in 0..2 {
-        let log = logs.get_or_create(&TopicPartition::new("old", p), *topic_id.as_bytes(), LogConfig::default()).unwrap();
+        let log =
+            logs.get_or_create(&TopicPartition::new("old", p), *topic_id.as_bytes(), LogConfig::default()).unwrap();
         for i in 0..5 {
             let value = format!("p{p}-{i}");
             let batch = build_batch(&[(None, Some(value.as_bytes()))], 1_000);
             log.lock().append_as_leader(&batch, 0, 1_000).unwrap();
         }
     }
-    let offsets =
-        logs.get_or_create(&TopicPartition::new("__consumer_offsets", 0), *offsets_id.as_bytes(), LogConfig::default())
-            .unwrap();
-    let committed = CommittedOffset { offset: 3, leader_epoch: -1, metadata: String::new(), commit_timestamp_ms: 1_000 };
+    let offsets = logs
+        .get_or_create(&TopicPartition::new("__consumer_offsets", 0), *offsets_id.as_bytes(), LogConfig::default())
+        .unwrap();
+    let committed =
+        CommittedOffset { offset: 3, leader_epoch: -1, metadata: String::new(), commit_timestamp_ms: 1_000 };
     let key = store::offset_key("g", "old", 1);
     let value = store::offset_value(&committed);
     offsets.lock().append_as_leader(&build_batch(&[(Some(&key), Some(&value))], 1_000), 0, 1_000).unwrap();

@@ -185,11 +185,9 @@ impl Admin {
     /// The metadata quorum (DescribeQuorum): leader, epoch, high watermark
     /// and each voter's log end offset.
     pub async fn describe_quorum(&self) -> Result<QuorumDescription> {
-        let request = DescribeQuorumRequest::default().with_topics(vec![
-            describe_quorum_request::TopicData::default()
-                .with_topic_name(TopicName(s("__cluster_metadata")))
-                .with_partitions(vec![describe_quorum_request::PartitionData::default().with_partition_index(0)]),
-        ]);
+        let request = DescribeQuorumRequest::default().with_topics(vec![describe_quorum_request::TopicData::default()
+            .with_topic_name(TopicName(s("__cluster_metadata")))
+            .with_partitions(vec![describe_quorum_request::PartitionData::default().with_partition_index(0)])]);
         let response = self.cluster.any_connection().await?.send(1, &request).await?;
         check(response.error_code, || "DescribeQuorum".to_string())?;
         let p = response
@@ -198,8 +196,7 @@ impl Admin {
             .and_then(|t| t.partitions.first())
             .ok_or_else(|| ClientError::Protocol("DescribeQuorum answered no partition".into()))?;
         check(p.error_code, || "DescribeQuorum".to_string())?;
-        let leader_end =
-            p.current_voters.iter().find(|v| v.replica_id == p.leader_id).map_or(-1, |v| v.log_end_offset);
+        let leader_end = p.current_voters.iter().find(|v| v.replica_id == p.leader_id).map_or(-1, |v| v.log_end_offset);
         Ok(QuorumDescription {
             leader: p.leader_id.0,
             epoch: p.leader_epoch,

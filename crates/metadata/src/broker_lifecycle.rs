@@ -39,6 +39,7 @@ impl BrokerLiveness {
 
     /// BrokerRegistration. A live broker with the same id and another
     /// incarnation means two processes share a node.id: refused.
+    #[allow(clippy::too_many_arguments)]
     pub fn register(
         &mut self,
         image: &MetadataImage,
@@ -51,13 +52,14 @@ impl BrokerLiveness {
     ) -> Decision {
         let mut records = Vec::new();
         if let Some(existing) = image.brokers.get(&broker_id) {
-            if existing.incarnation != incarnation
-                && !existing.fenced
-                && self.alive(broker_id, now, session_timeout_ms)
+            if existing.incarnation != incarnation && !existing.fenced && self.alive(broker_id, now, session_timeout_ms)
             {
                 return Err(ControllerError::new(
                     error_code::DUPLICATE_BROKER_REGISTRATION,
-                    format!("node.id {broker_id} is already registered by a live broker (incarnation {})", existing.incarnation),
+                    format!(
+                        "node.id {broker_id} is already registered by a live broker (incarnation {})",
+                        existing.incarnation
+                    ),
                 ));
             }
             if !existing.fenced {

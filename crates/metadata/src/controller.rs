@@ -145,7 +145,9 @@ pub fn create_topic(image: &MetadataImage, topic: &NewTopic<'_>, defaults: &Clus
         let start = placement_start(image);
         records.extend(partition_records(id, 0..partitions, replication, defaults.live_brokers, start));
     } else {
-        records.extend(topic.assignment.iter().enumerate().map(|(p, replicas)| new_partition(id, p as i32, replicas.clone())));
+        records.extend(
+            topic.assignment.iter().enumerate().map(|(p, replicas)| new_partition(id, p as i32, replicas.clone())),
+        );
     }
     for (name, value) in topic.configs {
         records.push(MetadataRecord::TopicConfig {
@@ -177,9 +179,8 @@ fn partition_records(
     brokers.sort_unstable();
     partitions
         .map(|p| {
-            let replicas: Vec<i32> = (0..replication as usize)
-                .map(|r| brokers[(start + p as usize + r) % brokers.len()])
-                .collect();
+            let replicas: Vec<i32> =
+                (0..replication as usize).map(|r| brokers[(start + p as usize + r) % brokers.len()]).collect();
             new_partition(id, p, replicas)
         })
         .collect()
@@ -310,18 +311,21 @@ mod tests {
         });
         let defaults = ClusterDefaults { num_partitions: 3, replication_factor: 1, live_brokers: &[1] };
         let configs = BTreeMap::new();
-        let new = NewTopic { name: "orders", num_partitions: -1, replication_factor: -1, configs: &configs, assignment: &[] };
+        let new =
+            NewTopic { name: "orders", num_partitions: -1, replication_factor: -1, configs: &configs, assignment: &[] };
         let (records, _) = create_topic(&image, &new, &defaults).unwrap();
         apply(&mut image, &records);
         assert_eq!(image.topic("orders").unwrap().partitions.len(), 3);
         assert_eq!(create_topic(&image, &new, &defaults).unwrap_err().code, error_code::TOPIC_ALREADY_EXISTS);
-        let bad = NewTopic { name: "a/b", num_partitions: 1, replication_factor: 1, configs: &configs, assignment: &[] };
+        let bad =
+            NewTopic { name: "a/b", num_partitions: 1, replication_factor: 1, configs: &configs, assignment: &[] };
         assert_eq!(create_topic(&image, &bad, &defaults).unwrap_err().code, error_code::INVALID_TOPIC_EXCEPTION);
         let rf = NewTopic { name: "x", num_partitions: 1, replication_factor: 3, configs: &configs, assignment: &[] };
         assert_eq!(create_topic(&image, &rf, &defaults).unwrap_err().code, error_code::INVALID_REPLICATION_FACTOR);
         let mut bad_configs = BTreeMap::new();
         bad_configs.insert("retention.ms".to_string(), "soon".to_string());
-        let cfg = NewTopic { name: "y", num_partitions: 1, replication_factor: 1, configs: &bad_configs, assignment: &[] };
+        let cfg =
+            NewTopic { name: "y", num_partitions: 1, replication_factor: 1, configs: &bad_configs, assignment: &[] };
         assert_eq!(create_topic(&image, &cfg, &defaults).unwrap_err().code, error_code::INVALID_CONFIG);
         let (records, _) = create_partitions(&image, "orders", 5).unwrap();
         apply(&mut image, &records);

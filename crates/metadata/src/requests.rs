@@ -112,9 +112,7 @@ pub fn decide(
         ControllerRequest::DeleteTopic { name } => {
             controller::delete_topic(image, name).map(|(r, _)| (r, ControllerReply::Done))
         }
-        ControllerRequest::CreatePartitions { name, count } => {
-            done(controller::create_partitions(image, name, *count))
-        }
+        ControllerRequest::CreatePartitions { name, count } => done(controller::create_partitions(image, name, *count)),
         ControllerRequest::AlterTopicConfigs { name, changes, replace_all } => {
             done(controller::alter_topic_configs(image, name, changes, *replace_all))
         }
@@ -123,15 +121,9 @@ pub fn decide(
         }
         ControllerRequest::AllocateProducerIds => controller::allocate_producer_ids(image, PRODUCER_ID_BLOCK)
             .map(|(r, first)| (r, ControllerReply::ProducerIds { first, count: PRODUCER_ID_BLOCK })),
-        ControllerRequest::RegisterBroker { broker_id, incarnation, host, port } => done(state.liveness.register(
-            image,
-            *broker_id,
-            incarnation,
-            host,
-            *port,
-            now,
-            session_timeout_ms,
-        )),
+        ControllerRequest::RegisterBroker { broker_id, incarnation, host, port } => {
+            done(state.liveness.register(image, *broker_id, incarnation, host, *port, now, session_timeout_ms))
+        }
         ControllerRequest::BrokerHeartbeat { broker_id, incarnation, caught_up, shutting_down } => state
             .liveness
             .heartbeat(image, *broker_id, incarnation, *caught_up, *shutting_down, now)
@@ -141,7 +133,12 @@ pub fn decide(
 
 /// The controller's periodic work: give a new cluster its id, fence brokers
 /// whose session expired.
-pub fn tick(state: &mut ControllerState, image: &MetadataImage, now: i64, session_timeout_ms: i64) -> Vec<MetadataRecord> {
+pub fn tick(
+    state: &mut ControllerState,
+    image: &MetadataImage,
+    now: i64,
+    session_timeout_ms: i64,
+) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
     if image.cluster_id.is_empty() {
         records.push(new_cluster_record());

@@ -2,7 +2,6 @@
 //! forward (offset -1 = the high watermark) and delete whole segments below
 //! it. The new log start is checkpointed before answering.
 
-use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -21,9 +20,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> 
             let mut out =
                 DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index).with_low_watermark(-1);
             let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
-            match ctx.broker.replicas.partition(&tp) {
-                None => out.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION,
-                Some(partition) => match partition.log.lock().delete_records_before(p.offset) {
+            match ctx.broker.leader_partition(&tp) {
+                Err(code) => out.error_code = code,
+                Ok(partition) => match partition.log.lock().delete_records_before(p.offset) {
                     Ok(low) => {
                         info!(partition = %tp, log_start_offset = low, "deleted records");
                         out.low_watermark = low;

@@ -46,6 +46,7 @@ pub async fn handle(ctx: &RequestContext<'_>, _request: DescribeQuorumRequest) -
         .with_leader_epoch(status.leader_epoch)
         .with_high_watermark(status.high_watermark)
         .with_current_voters(voters);
-    DescribeQuorumResponse::default()
-        .with_topics(vec![TopicData::default().with_topic_name(topic_name(METADATA_TOPIC)).with_partitions(vec![partition])])
+    DescribeQuorumResponse::default().with_topics(vec![TopicData::default()
+        .with_topic_name(topic_name(METADATA_TOPIC))
+        .with_partitions(vec![partition])])
 }

@@ -64,13 +64,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
             let partition = if name.is_empty() {
                 Err(error_code::UNKNOWN_TOPIC_ID)
             } else {
-                ctx.broker.replicas.partition(&TopicPartition::new(name.clone(), p.partition)).ok_or(
-                    if image.topic(&name).is_some_and(|t| t.partitions.contains_key(&p.partition)) {
-                        error_code::NOT_LEADER_OR_FOLLOWER
-                    } else {
-                        error_code::UNKNOWN_TOPIC_OR_PARTITION
-                    },
-                )
+                ctx.broker.leader_partition(&TopicPartition::new(name.clone(), p.partition))
             };
             wanted.push(Wanted {
                 topic_index,

@@ -24,10 +24,7 @@ async fn locate(ctx: &RequestContext<'_>, key_type: i8, key: &str) -> Result<(i3
         .map_err(|code| (code, "the offsets topic is not available"))?;
     let image = broker.image();
     let partition = store::partition_for(key, broker.groups.offsets_partitions());
-    let leader = image
-        .topic(OFFSETS_TOPIC)
-        .and_then(|t| t.partitions.get(&partition))
-        .map_or(-1, |p| p.leader);
+    let leader = image.topic(OFFSETS_TOPIC).and_then(|t| t.partitions.get(&partition)).map_or(-1, |p| p.leader);
     match image.brokers.get(&leader).filter(|b| !b.fenced) {
         Some(b) => Ok((b.id, b.host.clone(), b.port)),
         None => Err((ec::COORDINATOR_NOT_AVAILABLE, "the group's offsets partition has no leader")),

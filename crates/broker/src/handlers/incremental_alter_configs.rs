@@ -40,15 +40,17 @@ pub async fn handle(
         }
         let outcome = match invalid {
             Some(e) => Err(e),
-            None => alter(
-                ctx.broker,
-                resource.resource_type,
-                resource.resource_name.as_str(),
-                &changes,
-                false,
-                request.validate_only,
-            )
-            .await,
+            None => {
+                alter(
+                    ctx.broker,
+                    resource.resource_type,
+                    resource.resource_name.as_str(),
+                    &changes,
+                    false,
+                    request.validate_only,
+                )
+                .await
+            }
         };
         let (code, message) = outcome_fields(outcome, resource.resource_name.as_str(), request.validate_only);
         responses.push(

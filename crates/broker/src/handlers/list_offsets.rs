@@ -28,10 +28,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 .with_offset(-1)
                 .with_leader_epoch(-1);
             let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
-            let Some(partition) = ctx.broker.replicas.partition(&tp) else {
-                out.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION;
-                partitions.push(out);
-                continue;
+            let partition = match ctx.broker.leader_partition(&tp) {
+                Ok(p) => p,
+                Err(code) => {
+                    out.error_code = code;
+                    partitions.push(out);
+                    continue;
+                }
             };
             if let Err(code) = partition.check_epoch(p.current_leader_epoch) {
                 out.error_code = code;

@@ -2,7 +2,6 @@
 //! from the partition's leader epoch cache. Consumers use it to detect log
 //! truncation after a leader change.
 
-use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -21,8 +20,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetForLeaderEpochReque
                 let out =
                     EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
                 let tp = TopicPartition::new(topic.topic.as_str(), p.partition);
-                let Some(partition) = ctx.broker.replicas.partition(&tp) else {
-                    return out.with_error_code(error_code::UNKNOWN_TOPIC_OR_PARTITION);
+                let partition = match ctx.broker.leader_partition(&tp) {
+                    Ok(p) => p,
+                    Err(code) => return out.with_error_code(code),
                 };
                 if let Err(code) = partition.check_epoch(p.current_leader_epoch) {
                     return out.with_error_code(code);

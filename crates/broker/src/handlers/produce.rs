@@ -29,13 +29,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
             } else if !(-1..=1).contains(&acks) {
                 Err(error_code::INVALID_REQUIRED_ACKS)
             } else {
-                match ctx.broker.replicas.partition(&tp) {
-                    None => Err(if ctx.broker.image().topic(&tp.topic).is_some() {
-                        error_code::NOT_LEADER_OR_FOLLOWER
-                    } else {
-                        error_code::UNKNOWN_TOPIC_OR_PARTITION
-                    }),
-                    Some(partition) => {
+                match ctx.broker.leader_partition(&tp) {
+                    Err(code) => Err(code),
+                    Ok(partition) => {
                         let records = data.records.unwrap_or_default();
                         ctx.broker.replicas.append(&partition, &records, acks, now)
                     }

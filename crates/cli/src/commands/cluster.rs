@@ -37,7 +37,10 @@ pub async fn info(admin: &Admin, output: Output) -> anyhow::Result<()> {
             }
             match &quorum {
                 Ok(q) => {
-                    println!("Metadata quorum: leader {} epoch {} high watermark {}", q.leader, q.epoch, q.high_watermark);
+                    println!(
+                        "Metadata quorum: leader {} epoch {} high watermark {}",
+                        q.leader, q.epoch, q.high_watermark
+                    );
                     for (id, end, lag) in &q.voters {
                         println!("  voter {id}\tlog end {end}\tlag {lag}");
                     }

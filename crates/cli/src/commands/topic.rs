@@ -74,12 +74,8 @@ pub async fn run(admin: &Admin, command: TopicCommand, output: Output) -> anyhow
             let partitions: Vec<(i32, i64, i64)> = {
                 let tps: Vec<(String, i32)> = topic.partitions.iter().map(|p| (name.clone(), p.partition)).collect();
                 // Offline partitions (no leader) have no offsets to show: -1.
-                let live: Vec<(String, i32)> = topic
-                    .partitions
-                    .iter()
-                    .filter(|p| p.leader >= 0)
-                    .map(|p| (name.clone(), p.partition))
-                    .collect();
+                let live: Vec<(String, i32)> =
+                    topic.partitions.iter().filter(|p| p.leader >= 0).map(|p| (name.clone(), p.partition)).collect();
                 let start = admin.list_offsets(&live, -2).await?;
                 let end = admin.list_offsets(&live, -1).await?;
                 let get = |m: &std::collections::HashMap<(String, i32), i64>, tp| m.get(tp).copied().unwrap_or(-1);

@@ -144,7 +144,11 @@ impl ControllerClient {
     }
 
     /// Long-polls a controller for metadata after `after` (broker-only nodes).
-    pub async fn fetch_metadata(&self, after: i64, max_wait: Duration) -> Result<(String, MetadataUpdate), SubmitError> {
+    pub async fn fetch_metadata(
+        &self,
+        after: i64,
+        max_wait: Duration,
+    ) -> Result<(String, MetadataUpdate), SubmitError> {
         let voter = self.candidate();
         let request = RpcRequest::FetchMetadata { after, max_wait_ms: max_wait.as_millis() as u64 };
         match self.call(voter, request, max_wait + RPC_TIMEOUT).await {

@@ -358,10 +358,7 @@ impl Quorum {
                 let end = if id == self.node_id {
                     leader_end
                 } else {
-                    m.replication
-                        .as_ref()
-                        .and_then(|r| r.get(&id).cloned().flatten())
-                        .map_or(-1, |l| l.index as i64)
+                    m.replication.as_ref().and_then(|r| r.get(&id).cloned().flatten()).map_or(-1, |l| l.index as i64)
                 };
                 VoterStatus { id: id as i32, log_end_offset: end, lag: (leader_end - end).max(0) }
             })

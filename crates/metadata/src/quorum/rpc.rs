@@ -76,10 +76,15 @@ pub enum RpcResponse {
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Submit(Result<(ControllerReply, i64), SubmitError>),
-    Metadata { cluster_id: String, update: MetadataUpdate },
+    Metadata {
+        cluster_id: String,
+        update: MetadataUpdate,
+    },
     Quorum(Result<QuorumStatus, SubmitError>),
     /// The receiver belongs to another cluster.
-    InconsistentClusterId { ours: String },
+    InconsistentClusterId {
+        ours: String,
+    },
     /// The receiver has no controller role.
     NotAController,
 }

@@ -120,17 +120,23 @@ impl StateMachine {
             return MetadataUpdate::UpToDate;
         }
         match inner.recent.front() {
-            Some((first, _)) if *first <= after + 1 => MetadataUpdate::Entries(
-                inner.recent.iter().filter(|(i, _)| *i > after).cloned().collect(),
-            ),
+            Some((first, _)) if *first <= after + 1 => {
+                MetadataUpdate::Entries(inner.recent.iter().filter(|(i, _)| *i > after).cloned().collect())
+            }
             _ => MetadataUpdate::Snapshot { last_offset: inner.image.last_offset, records: inner.image.to_records() },
         }
     }
 
-    fn save_snapshot(inner: &mut Inner, meta: SnapshotMeta<u64, openraft::BasicNode>, records: Vec<MetadataRecord>) -> Result<Vec<u8>, StorageError<u64>> {
+    #[allow(clippy::result_large_err)] // openraft's error type
+    fn save_snapshot(
+        inner: &mut Inner,
+        meta: SnapshotMeta<u64, openraft::BasicNode>,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Vec<u8>, StorageError<u64>> {
         let bytes = serde_json::to_vec(&SnapshotFile { meta: meta.clone(), records }).map_err(sm_error)?;
-        write_atomically(&inner.dir, SNAPSHOT_FILE, &bytes)
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e))))?;
+        write_atomically(&inner.dir, SNAPSHOT_FILE, &bytes).map_err(|e| {
+            StorageError::from(StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e)))
+        })?;
         inner.snapshot = Some((meta, bytes.clone()));
         Ok(bytes)
     }
@@ -145,7 +151,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             inner.last_applied.map_or(0, |l| l.leader_id.term),
             inner.last_applied.map_or(0, |l| l.index)
         );
-        let meta = SnapshotMeta { last_log_id: inner.last_applied, last_membership: inner.membership.clone(), snapshot_id };
+        let meta =
+            SnapshotMeta { last_log_id: inner.last_applied, last_membership: inner.membership.clone(), snapshot_id };
         let bytes = StateMachine::save_snapshot(&mut inner, meta.clone(), records)?;
         info!(last_offset = inner.image.last_offset, bytes = bytes.len(), "wrote metadata snapshot");
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })

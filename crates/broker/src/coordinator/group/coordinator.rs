@@ -101,10 +101,7 @@ impl GroupCoordinator {
             .collect();
         let (gained, lost) = {
             let owned = self.owned.lock();
-            (
-                led.difference(&owned).copied().collect::<Vec<_>>(),
-                owned.difference(&led).copied().collect::<Vec<_>>(),
-            )
+            (led.difference(&owned).copied().collect::<Vec<_>>(), owned.difference(&led).copied().collect::<Vec<_>>())
         };
         if !lost.is_empty() {
             let mut groups = self.groups.lock();
