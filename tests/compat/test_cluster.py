@@ -169,7 +169,16 @@ def test_combined_three_nodes_all_clients_through_single_broker(cluster):
     c = cluster
     b1, b2, b3 = (c.node(i).bootstrap for i in (1, 2, 3))
     topic = "cl-rt"
+    started = time.time()
     create_topics(b1, [topic], partitions=6)
+    created = time.time() - started
+    # How long until every broker shows the new topic with all its leaders.
+    seen = {}
+    for i, b in ((1, b1), (2, b2), (3, b3)):
+        wait_topic_online(c, topic, 6, b, timeout=30)
+        seen[i] = time.time() - started
+    print(f"new topic: CreateTopics answered in {created:.3f}s; visible with leaders via "
+          + ", ".join(f"node {i} at {t:.3f}s" for i, t in seen.items()))
     leaders = wait_topic_online(c, topic, 6, b2)
     assert Counter(leaders.values()) == {1: 2, 2: 2, 3: 2}, f"leaders should be round-robin, 2 per broker: {leaders}"
     # Every broker reports the same leaders.
