@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from conftest import BROOK_TEST_BINARY, free_port
+from conftest import BROOK_TEST_BINARY, free_port, stop_process
 
 # Fast failure detection and group joins by default; a test can override any of these.
 FAST_SETTINGS = {
@@ -149,14 +149,9 @@ class Node:
         return self.wait_ready(timeout)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.proc is None or self.proc.poll() is not None:
-            return None
-        self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=timeout)
+            return stop_process(self.proc, sig, timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
             raise AssertionError(f"node {self.id} did not stop within {timeout}s of signal {sig}")
 
     def kill9(self):

@@ -20,6 +20,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=30):
+    """Signals a process we started (by PID) and waits for it; if it has not
+    exited within `timeout`, kills it and raises TimeoutExpired."""
+    if proc is None or proc.poll() is not None:
+        return None
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+
+
 class Brook:
     """One broker process. `settings` are Kafka property names."""
 
@@ -55,15 +69,7 @@ class Brook:
         raise RuntimeError("broker did not start listening in time:\n" + self.log())
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.proc is None or self.proc.poll() is not None:
-            return None
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            raise
+        return stop_process(self.proc, sig, timeout)
 
     def kill9(self):
         return self.stop(signal.SIGKILL)

@@ -115,6 +115,23 @@ impl LogStore {
         inner.entries.is_empty() && inner.state.purged.is_none() && inner.state.vote.is_none()
     }
 
+    /// Appends and fsyncs `entries`; they are readable once this returns Ok.
+    fn write_entries(&self, entries: impl IntoIterator<Item = Entry<TypeConfig>>) -> std::io::Result<()> {
+        let mut inner = self.inner.lock();
+        let mut buf = Vec::new();
+        let mut new = Vec::new();
+        for e in entries {
+            encode(&e, &mut buf);
+            new.push(e);
+        }
+        inner.file.write_all(&buf)?;
+        inner.file.sync_data()?;
+        for e in new {
+            inner.entries.insert(e.log_id.index, e);
+        }
+        Ok(())
+    }
+
     /// Size of the log file in bytes.
     pub fn file_len(&self) -> u64 {
         self.inner.lock().file.metadata().map(|m| m.len()).unwrap_or(0)
@@ -184,19 +201,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
-        let mut inner = self.inner.lock();
-        let mut buf = Vec::new();
-        let mut new = Vec::new();
-        for e in entries {
-            encode(&e, &mut buf);
-            new.push(e);
-        }
-        let result = inner.file.write_all(&buf).and_then(|_| inner.file.sync_data());
-        match result {
+        match self.write_entries(entries) {
             Ok(()) => {
-                for e in new {
-                    inner.entries.insert(e.log_id.index, e);
-                }
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -222,5 +228,73 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         inner.save_state().map_err(|e| io_error(StorageIOError::write_logs, e))?;
         inner.entries.retain(|i, _| *i > log_id.index);
         inner.rewrite().map_err(|e| io_error(StorageIOError::write_logs, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::testing::{StoreBuilder, Suite};
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    use super::*;
+    use crate::quorum::state_machine::StateMachine;
+    use crate::records::MetadataRecord;
+
+    struct Builder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
+        async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let log = LogStore::open(dir.path()).expect("log store");
+            let sm = StateMachine::open(dir.path(), None).expect("state machine");
+            Ok((dir, log, sm))
+        }
+    }
+
+    /// openraft's own conformance suite for log storage and state machines.
+    #[test]
+    fn openraft_storage_suite() {
+        Suite::test_all(Builder).unwrap();
+    }
+
+    fn entry(term: u64, index: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Normal(vec![MetadataRecord::BrokerConfig {
+                name: format!("k{index}"),
+                value: Some("v".into()),
+            }]),
+        }
+    }
+
+    #[tokio::test]
+    async fn survives_reopen_torn_tail_truncate_and_purge() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert!(store.is_empty());
+        store.write_entries((1..=5).map(|i| entry(1, i))).unwrap();
+        store.save_vote(&Vote::new(1, 1)).await.unwrap();
+        drop(store);
+
+        // A torn append after the good entries is cut away on open.
+        let mut f = OpenOptions::new().append(true).open(dir.path().join(LOG_FILE)).unwrap();
+        f.write_all(&[0, 0, 0, 50, 1, 2, 3]).unwrap();
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new(1, 1)));
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id.map(|l| l.index), Some(5));
+
+        // Conflict truncation and purge are durable too.
+        store.truncate(LogId::new(CommittedLeaderId::new(1, 1), 4)).await.unwrap();
+        store.write_entries([entry(2, 4)]).unwrap();
+        store.purge(LogId::new(CommittedLeaderId::new(1, 1), 2)).await.unwrap();
+        drop(store);
+        let mut store = LogStore::open(dir.path()).unwrap();
+        let entries = store.try_get_log_entries(0..100).await.unwrap();
+        let ids: Vec<(u64, u64)> = entries.iter().map(|e| (e.log_id.leader_id.term, e.log_id.index)).collect();
+        assert_eq!(ids, vec![(1, 3), (2, 4)]);
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id.map(|l| l.index), Some(2));
+        assert_eq!(state.last_log_id.map(|l| l.index), Some(4));
     }
 }
