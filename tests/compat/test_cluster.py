@@ -27,6 +27,8 @@ import hashlib
 import json
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import time
 from collections import Counter
@@ -627,3 +629,119 @@ def test_single_node_default_mode_survives_restarts(brook_factory):
         finally:
             k.close()
         assert {tp.partition: tp.offset for tp in res} == commits, f"committed offsets after a {how} restart: {res}"
+
+
+# --- wire level: a broker that does not lead a partition says so ------------
+
+
+def list_offsets_v1(port, topic, partition):
+    """One ListOffsets v1 request (latest offset) over a raw socket; returns
+    the partition's error code. Hand-encoded so the test sees the broker's
+    own answer, not a client's retry."""
+    t = topic.encode()
+    client = b"brook-test"
+    body = struct.pack(">hhih", 2, 1, 7, len(client)) + client
+    body += struct.pack(">ii", -1, 1) + struct.pack(">h", len(t)) + t + struct.pack(">iiq", 1, partition, -1)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        size = struct.unpack(">i", _recv_exact(s, 4))[0]
+        data = _recv_exact(s, size)
+    # correlation id, topics[1]: name, partitions[1]: partition, error_code, ...
+    (corr,) = struct.unpack_from(">i", data, 0)
+    assert corr == 7
+    pos = 4 + 4
+    (name_len,) = struct.unpack_from(">h", data, pos)
+    pos += 2 + name_len + 4
+    _, error_code = struct.unpack_from(">ih", data, pos)
+    return error_code
+
+
+def _recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        assert chunk, "connection closed early"
+        buf += chunk
+    return buf
+
+
+def test_non_leader_answers_not_leader_or_follower(cluster):
+    c = cluster
+    create_topics(c.node(1).bootstrap, ["cl-nl"], partitions=3)
+    leaders = wait_topic_online(c, "cl-nl", 3, c.node(1).bootstrap)
+    for p, leader in leaders.items():
+        for i in (1, 2, 3):
+            code = list_offsets_v1(c.node(i).port, "cl-nl", p)
+            want = 0 if i == leader else 6  # NONE, NOT_LEADER_OR_FOLLOWER
+            assert code == want, f"partition {p} (leader {leader}) via node {i}: error {code}, expected {want}"
+    # An unknown topic is UNKNOWN_TOPIC_OR_PARTITION everywhere.
+    assert list_offsets_v1(c.node(2).port, "cl-no-such-topic", 0) == 3
+
+
+def _request(port, api_key, version, body, correlation=11):
+    client = b"brook-test"
+    frame = struct.pack(">hhih", api_key, version, correlation, len(client)) + client + body
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(struct.pack(">i", len(frame)) + frame)
+        size = struct.unpack(">i", _recv_exact(s, 4))[0]
+        data = _recv_exact(s, size)
+    assert struct.unpack_from(">i", data, 0)[0] == correlation
+    return data[4:]
+
+
+def _str(s):
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def create_topic_v2(port, name, partitions, configs=None):
+    """CreateTopics v2 for one topic, hand-encoded; returns (error code, message)."""
+    configs = configs or {}
+    body = struct.pack(">i", 1) + _str(name) + struct.pack(">ihi", partitions, 1, 0)
+    body += struct.pack(">i", len(configs)) + b"".join(_str(k) + _str(v) for k, v in configs.items())
+    body += struct.pack(">ib", 15000, 0)
+    data = _request(port, 19, 2, body)
+    pos = 4 + 4  # throttle, topics count
+    (n,) = struct.unpack_from(">h", data, pos)
+    pos += 2 + n
+    (code, mlen) = struct.unpack_from(">hh", data, pos)
+    message = data[pos + 4:pos + 4 + mlen].decode() if mlen >= 0 else None
+    return code, message
+
+
+def init_producer_id_v0(port):
+    """InitProducerId v0 (no transactional id); returns (error code, producer id)."""
+    data = _request(port, 22, 0, struct.pack(">hi", -1, 60000))
+    _, code, pid, _ = struct.unpack_from(">ihqh", data, 0)
+    return code, pid
+
+
+def test_admin_requests_through_any_broker_reach_the_controller(cluster):
+    c = cluster
+    controller = c.cluster_info(c.node(1).bootstrap)["controller"]
+    others = [i for i in (1, 2, 3) if i != controller]
+    for i in others:
+        port = c.node(i).port
+        assert create_topic_v2(port, f"cl-fwd-{i}", 3) == (0, None), f"create via non-controller node {i}"
+        # The controller's refusals come back with Kafka's codes and messages.
+        code, message = create_topic_v2(port, f"cl-fwd-{i}", 3)
+        assert code == 36 and "already exists" in message, (code, message)  # TOPIC_ALREADY_EXISTS
+        code, message = create_topic_v2(port, f"cl-bad-{i}", 1, {"retention.ms": "soon"})
+        assert code == 40 and "retention.ms" in message, (code, message)  # INVALID_CONFIG
+        code, _ = create_topic_v2(port, f"cl-rf-{i}", 0)
+        assert code == 37, code  # INVALID_PARTITIONS
+    for i in others:
+        for j in (1, 2, 3):
+            wait_topic_online(c, f"cl-fwd-{i}", 3, c.node(j).bootstrap)
+    # Producer ids come in blocks from the controller: unique across brokers.
+    ids = []
+    for _ in range(3):
+        for i in (1, 2, 3):
+            code, pid = init_producer_id_v0(c.node(i).port)
+            assert code == 0, f"InitProducerId via node {i}: error {code}"
+            ids.append(pid)
+    assert len(set(ids)) == len(ids), f"producer ids repeat across brokers: {ids}"
+    # A restarted broker gets a fresh block: no id handed out before comes back.
+    c.node(others[0]).restart()
+    code, pid = init_producer_id_v0(c.node(others[0]).port)
+    assert code == 0 and pid not in ids, (code, pid, ids)

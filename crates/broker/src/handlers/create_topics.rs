@@ -51,7 +51,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> C
         let mut result = CreatableTopicResult::default()
             .with_name(topic.name.clone())
             .with_num_partitions(-1)
-            .with_replication_factor(-1);
+            .with_replication_factor(-1)
+            .with_error_message(None);
         match outcome {
             Ok(id) => {
                 info!(topic = name, validate_only = request.validate_only, "created topic");

@@ -47,6 +47,8 @@ openraft::declare_raft_types!(
 
 /// Controller period: fencing checks and the cluster id of a new cluster.
 const TICK: Duration = Duration::from_millis(250);
+/// Longest wait for the quorum to confirm leadership or commit a write.
+const QUORUM_WAIT: Duration = Duration::from_secs(8);
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuorumError {
@@ -252,7 +254,10 @@ impl Quorum {
     /// Makes sure this node is the leader with every committed entry applied;
     /// a leadership new to the controller starts broker liveness afresh.
     async fn lead(&self, controller: &mut Controller) -> Result<(), SubmitError> {
-        self.raft.ensure_linearizable().await.map_err(|e| {
+        let linearizable = tokio::time::timeout(QUORUM_WAIT, self.raft.ensure_linearizable())
+            .await
+            .map_err(|_| SubmitError::Unavailable("no quorum confirmed this leader in time".into()))?;
+        linearizable.map_err(|e| {
             not_controller(e, |api| match api {
                 CheckIsLeaderError::ForwardToLeader(f) => Some(f.leader_id),
                 CheckIsLeaderError::QuorumNotEnough(_) => None,
@@ -268,7 +273,12 @@ impl Quorum {
     }
 
     async fn write(&self, records: Vec<MetadataRecord>) -> Result<i64, SubmitError> {
-        let response = self.raft.client_write(records).await.map_err(|e| {
+        // A leader cut off from its quorum never commits; give up rather
+        // than hold the controller (and every request behind it).
+        let written = tokio::time::timeout(QUORUM_WAIT, self.raft.client_write(records))
+            .await
+            .map_err(|_| SubmitError::Unavailable("the metadata quorum did not commit in time".into()))?;
+        let response = written.map_err(|e| {
             not_controller(e, |api| match api {
                 ClientWriteError::ForwardToLeader(f) => Some(f.leader_id),
                 ClientWriteError::ChangeMembershipError(_) => None,
