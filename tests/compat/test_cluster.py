@@ -40,6 +40,7 @@ from confluent_kafka import (Consumer, ConsumerGroupTopicPartitions, KafkaError,
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import cluster, cluster_factory, wait_for  # noqa: F401  (fixtures)
+from conftest import free_port
 from conftest import ROOT
 from helpers import consume_all
 
@@ -745,3 +746,19 @@ def test_admin_requests_through_any_broker_reach_the_controller(cluster):
     c.node(others[0]).restart()
     code, pid = init_producer_id_v0(c.node(others[0]).port)
     assert code == 0 and pid not in ids, (code, pid, ids)
+
+
+def test_refuses_voters_other_than_the_recorded_quorum(cluster):
+    c = cluster
+    create_topics(c.node(1).bootstrap, ["cl-voters"], partitions=3)
+    wait_topic_online(c, "cl-voters", 3, c.node(1).bootstrap)
+    n1 = c.node(1)
+    n1.stop()
+    # The same node, told of a quorum {1, 2, 4}: not the quorum its metadata log was written by.
+    stray = free_port()
+    voters = ",".join(v for v in c.voters.split(",") if not v.startswith("3@")) + f",4@127.0.0.1:{stray}"
+    rc, err, _ = n1.run_expect_exit({"controller.quorum.voters": voters}, timeout=10)
+    assert_refused(rc, err, r"controller\.quorum\.voters", r"\[1, 2, 3\]")
+    # Nothing was lost: it starts with the right list and serves every topic.
+    n1.start()
+    wait_topic_online(c, "cl-voters", 3, n1.bootstrap)
