@@ -762,3 +762,24 @@ def test_refuses_voters_other_than_the_recorded_quorum(cluster):
     # Nothing was lost: it starts with the right list and serves every topic.
     n1.start()
     wait_topic_online(c, "cl-voters", 3, n1.bootstrap)
+
+
+def test_broker_restarted_right_after_kill9_rejoins(cluster):
+    """A broker restarted at once after `kill -9` finds its previous
+    incarnation still registered; it waits out that session and rejoins."""
+    c = cluster
+    b1 = c.node(1).bootstrap
+    create_topics(b1, ["cl-quick"], partitions=3)
+    leaders = wait_topic_online(c, "cl-quick", 3, b1)
+    values = [f"q-{i}" for i in range(30)]
+    produce(b1, "cl-quick", [(i % 3, None, v) for i, v in enumerate(values)])
+    controller = c.cluster_info(b1)["controller"]
+    victim = next(i for i in (3, 2) if i != controller)
+    c.node(victim).kill9()
+    started = time.time()
+    c.node(victim).start(timeout=60)
+    wait_for(lambda: all(c.leader_of("cl-quick", p, b1) == l for p, l in leaders.items()), 30,
+             f"node {victim} to lead its partitions again")
+    print(f"node {victim} restarted right after kill -9 and leads again after {time.time() - started:.2f}s")
+    got = consume_all(c.node(victim).bootstrap, "cl-quick", range(3), 30, timeout=30)
+    assert sorted(m.value().decode() for m in got) == sorted(values)

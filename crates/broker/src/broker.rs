@@ -426,6 +426,12 @@ async fn register(controller: &ControllerClient, config: &BrokerConfig, incarnat
         port: config.advertised.port,
     };
     let mut fatal = controller.guard().fatal();
+    // A restart right after `kill -9` finds its previous incarnation still
+    // registered until that session expires (Kafka's broker retries too); a
+    // node.id still refused after a whole session is held by a live process.
+    let patience =
+        Duration::from_millis(config.broker_session_timeout_ms as u64 + 2 * config.broker_heartbeat_interval_ms + 1000);
+    let mut first_duplicate: Option<Instant> = None;
     loop {
         if let Some(message) = fatal.borrow_and_update().clone() {
             return Err(BrokerError::Refused(message));
@@ -434,6 +440,20 @@ async fn register(controller: &ControllerClient, config: &BrokerConfig, incarnat
             Ok((_, offset)) => {
                 info!(node_id = config.node_id, offset, "registered with the controller");
                 return Ok(offset);
+            }
+            Err(SubmitError::Refused(e)) if e.code == error_code::DUPLICATE_BROKER_REGISTRATION => {
+                let since = *first_duplicate.get_or_insert_with(Instant::now);
+                if since.elapsed() > patience {
+                    return Err(BrokerError::Refused(format!(
+                        "registration refused (duplicate node.id): {}",
+                        e.message
+                    )));
+                }
+                info!(
+                    node_id = config.node_id,
+                    "node.id still registered by another incarnation; retrying until its session expires"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(SubmitError::Refused(e)) => {
                 return Err(BrokerError::Refused(format!("registration refused: {}", e.message)))
