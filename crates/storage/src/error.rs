@@ -21,6 +21,8 @@ pub enum StorageError {
     LogOffline,
     #[error("corrupt file {path}: {reason}")]
     Corrupt { path: String, reason: String },
+    #[error("replicated batch starts at offset {found}, but the log ends at {expected}")]
+    NonContiguous { expected: i64, found: i64 },
 }
 
 impl StorageError {
@@ -35,6 +37,7 @@ impl StorageError {
             StorageError::OutOfOrderSequence { .. } => error_code::OUT_OF_ORDER_SEQUENCE_NUMBER,
             StorageError::InvalidProducerEpoch { .. } => error_code::INVALID_PRODUCER_EPOCH,
             StorageError::RecordListTooLarge { .. } => error_code::RECORD_LIST_TOO_LARGE,
+            StorageError::NonContiguous { .. } => error_code::CORRUPT_MESSAGE,
         }
     }
 }

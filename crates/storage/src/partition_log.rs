@@ -301,6 +301,50 @@ impl PartitionLog {
         })
     }
 
+    /// Appends batches replicated from the leader as they are: the leader's
+    /// offsets and leader epochs, each batch's CRC checked. Rebuilds producer
+    /// state (so a retried batch is still deduplicated after a failover) and
+    /// the leader-epoch cache. A trailing partial batch (a size-limited fetch)
+    /// is ignored. Returns the number of batches appended.
+    pub fn append_as_follower(&mut self, records: &[u8], now_ms: i64) -> Result<usize> {
+        if self.offline {
+            return Err(StorageError::LogOffline);
+        }
+        let mut position = 0usize;
+        let mut appended = 0usize;
+        while position < records.len() {
+            let rest = &records[position..];
+            let Some(size) = batch::batch_size(rest).filter(|s| *s <= rest.len()) else { break };
+            let batch = &rest[..size];
+            let header = batch::validate(batch, usize::MAX)?;
+            if header.base_offset != self.log_end_offset {
+                return Err(StorageError::NonContiguous { expected: self.log_end_offset, found: header.base_offset });
+            }
+            let last_offset = header.last_offset();
+            self.maybe_roll(size, last_offset, now_ms)?;
+            let entry = AppendedBatch {
+                base_offset: header.base_offset,
+                last_offset,
+                max_timestamp: header.max_timestamp,
+                size_bytes: size,
+            };
+            self.active().append(&[batch], &[entry], now_ms)?;
+            self.log_end_offset = last_offset + 1;
+            self.producers.update(&header);
+            if self.epochs.assign(header.partition_leader_epoch, header.base_offset) {
+                self.epochs.persist()?;
+            }
+            self.unflushed_records += header.record_count as i64;
+            self.first_unflushed_ms.get_or_insert(now_ms);
+            position += size;
+            appended += 1;
+        }
+        if self.unflushed_records >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(appended)
+    }
+
     /// Rolls to a new segment if `bytes` more would not fit or the active
     /// segment is older than `segment.ms`.
     fn maybe_roll(&mut self, bytes: usize, last_offset: i64, now_ms: i64) -> Result<()> {
@@ -362,6 +406,16 @@ impl PartitionLog {
     /// Reads from `offset`: up to `max_bytes` (at least one whole batch) below
     /// the high watermark. An offset outside [log start, log end] is out of range.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice> {
+        self.read_below(offset, max_bytes, min_one_batch, self.high_watermark)
+    }
+
+    /// Reads for a follower replica: up to the log end, not the high
+    /// watermark (the follower's fetch is what advances the watermark).
+    pub fn read_for_replica(&self, offset: i64, max_bytes: usize) -> Result<FetchSlice> {
+        self.read_below(offset, max_bytes, true, self.log_end_offset)
+    }
+
+    fn read_below(&self, offset: i64, max_bytes: usize, min_one_batch: bool, bound: i64) -> Result<FetchSlice> {
         let mut slice = FetchSlice {
             region: None,
             high_watermark: self.high_watermark,
@@ -375,7 +429,7 @@ impl PartitionLog {
                 log_end: self.log_end_offset,
             });
         }
-        if offset >= self.high_watermark {
+        if offset >= bound {
             return Ok(slice);
         }
         // The segment holding the offset answers alone: if its batch does not fit
@@ -387,8 +441,7 @@ impl PartitionLog {
             if offset >= segment.next_offset() {
                 continue;
             }
-            slice.region =
-                segment.read(offset.max(segment.base_offset()), max_bytes, self.high_watermark, min_one_batch)?;
+            slice.region = segment.read(offset.max(segment.base_offset()), max_bytes, bound, min_one_batch)?;
             break;
         }
         Ok(slice)

@@ -309,3 +309,56 @@ fn random_torn_and_corrupt_tails_recover_to_a_valid_prefix() {
         assert_eq!(log.append_as_leader(&batch, 0, 1).unwrap().base_offset, end);
     }
 }
+
+/// Bytes a follower's fetch would carry from `offset`.
+fn replica_bytes(log: &PartitionLog, offset: i64) -> Vec<u8> {
+    let slice = log.read_for_replica(offset, 1 << 20).unwrap();
+    let Some(region) = slice.region else { return Vec::new() };
+    let mut buf = vec![0u8; region.length];
+    std::os::unix::fs::FileExt::read_exact_at(&*region.file, &mut buf, region.position).unwrap();
+    buf
+}
+
+#[test]
+fn follower_replicates_offsets_epochs_and_producer_state() {
+    let (ldir, fdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut leader = PartitionLog::open(ldir.path(), config(), Some(0), None, true).unwrap();
+    let mut follower = PartitionLog::open(fdir.path(), config(), Some(0), None, true).unwrap();
+    append_n(&mut leader, 10, 5);
+    let b = build_batch_with_producer(&[(None, Some(b"p0")), (None, Some(b"p1"))], 5, 77, 0, 0);
+    leader.append_as_leader(&b, 3, 5).unwrap();
+    // Replica reads go to the log end; consumer reads stop at the high watermark.
+    leader.set_high_watermark(4);
+    assert!(leader.read(4, 1 << 20, true).unwrap().region.is_none());
+    // A partial trailing batch (size-limited fetch) is left for the next fetch.
+    let bytes = replica_bytes(&leader, 0);
+    let whole = follower.append_as_follower(&bytes[..bytes.len() - 7], 5).unwrap();
+    assert!(whole >= 1);
+    assert_eq!(follower.log_end_offset(), whole as i64, "one record per batch");
+    // Fetch after fetch (segments roll at 1 KiB) until caught up.
+    for _ in 0..50 {
+        if follower.log_end_offset() == leader.log_end_offset() {
+            break;
+        }
+        let bytes = replica_bytes(&leader, follower.log_end_offset());
+        follower.append_as_follower(&bytes, 5).unwrap();
+    }
+    assert_eq!(follower.log_end_offset(), 12);
+    assert_eq!(follower.end_offset_for_epoch(0), (0, 10), "epoch 0 ends where epoch 3 begins");
+    assert_eq!(follower.latest_epoch(), Some(3));
+    // The follower, now leader, still deduplicates the producer's retry.
+    let dup = follower.append_as_leader(&b, 4, 6).unwrap();
+    assert!(dup.duplicate && dup.base_offset == 10);
+    // Batches must continue the log exactly.
+    assert!(matches!(
+        follower.append_as_follower(&replica_bytes(&leader, 0), 5),
+        Err(StorageError::NonContiguous { expected: 12, found: 0 })
+    ));
+    // A corrupt batch is refused and nothing is appended.
+    let mut bad = replica_bytes(&leader, 10);
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    follower.truncate_to(10).unwrap();
+    assert!(follower.append_as_follower(&bad, 5).is_err());
+    assert_eq!(follower.log_end_offset(), 10);
+}
