@@ -189,7 +189,7 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, tmp_path, n=3, roles="combined", settings=None):
+    def __init__(self, tmp_path, n=3, roles="combined", settings=None, brokers=2):
         self.dir = Path(tmp_path)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.settings = {**FAST_SETTINGS, **(settings or {})}
@@ -201,7 +201,7 @@ class Cluster:
         elif roles == "dedicated":
             for i in (1, 2, 3):
                 self.nodes[i] = Node(self, i, "controller", self.dir / f"node{i}")
-            for i in (4, 5):
+            for i in range(4, 4 + brokers):
                 self.nodes[i] = Node(self, i, "broker", self.dir / f"node{i}")
         else:
             raise ValueError(f"roles must be 'combined' or 'dedicated', not {roles!r}")
@@ -301,12 +301,13 @@ class Cluster:
 
 @pytest.fixture
 def cluster_factory(tmp_path):
-    """make(n=3, roles="combined", settings=None, name="c") -> an unstarted
+    """make(n=3, roles="combined", settings=None, name="c", brokers=2) -> an unstarted
     Cluster under tmp_path/name. Every process is killed at teardown."""
     made = []
 
-    def make(n=3, roles="combined", settings=None, name=None):
-        c = Cluster(tmp_path / (name or f"cluster{len(made) + 1}"), n=n, roles=roles, settings=settings)
+    def make(n=3, roles="combined", settings=None, name=None, brokers=2):
+        c = Cluster(tmp_path / (name or f"cluster{len(made) + 1}"), n=n, roles=roles, settings=settings,
+                    brokers=brokers)
         made.append(c)
         return c
 

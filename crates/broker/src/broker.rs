@@ -372,14 +372,15 @@ impl Broker {
         }
     }
 
-    /// Retention for every hosted log (`log.retention.check.interval.ms`).
+    /// Retention for every hosted log, led or followed
+    /// (`log.retention.check.interval.ms`).
     pub fn run_retention(&self) {
         let now = now_ms();
-        for p in self.replicas.partitions() {
-            match p.log.lock().apply_retention(now, self.config.producer_id_expiration_ms) {
+        for (tp, log) in self.replicas.all_logs() {
+            match log.lock().apply_retention(now, self.config.producer_id_expiration_ms) {
                 Ok(0) => {}
-                Ok(n) => info!(partition = %p.tp, segments = n, "retention deleted segments"),
-                Err(e) => warn!(partition = %p.tp, error = %e, "retention failed"),
+                Ok(n) => info!(partition = %tp, segments = n, "retention deleted segments"),
+                Err(e) => warn!(partition = %tp, error = %e, "retention failed"),
             }
         }
     }
@@ -387,9 +388,37 @@ impl Broker {
     /// fsync logs whose `flush.ms` has passed.
     pub fn run_flush(&self) {
         let now = now_ms();
-        for p in self.replicas.partitions() {
-            if let Err(e) = p.log.lock().flush_if_due(now) {
-                warn!(partition = %p.tp, error = %e, "flush failed; log is offline");
+        for (tp, log) in self.replicas.all_logs() {
+            if let Err(e) = log.lock().flush_if_due(now) {
+                warn!(partition = %tp, error = %e, "flush failed; log is offline");
+            }
+        }
+    }
+
+    /// Followers silent past `replica.lag.time.max.ms` leave the ISR.
+    pub fn shrink_isrs(&self) {
+        self.replicas.shrink_isrs(self.config.replica_lag_time_max_ms);
+    }
+
+    /// Sends the leaders' ISR changes to the controller (AlterPartition),
+    /// one at a time; the new ISR takes effect when metadata carries it.
+    pub async fn run_isr_changes(self: Arc<Self>) {
+        let Some(mut changes) = self.replicas.take_isr_changes() else { return };
+        while let Some(change) = changes.recv().await {
+            let request = ControllerRequest::AlterPartition {
+                topic_id: change.topic_id.to_string(),
+                partition: change.tp.partition,
+                leader: self.config.node_id,
+                leader_epoch: change.leader_epoch,
+                partition_epoch: change.partition_epoch,
+                new_isr: change.new_isr.clone(),
+            };
+            match self.submit(request).await {
+                Ok(_) => info!(partition = %change.tp, isr = ?change.new_isr, "ISR changed"),
+                Err(e) => {
+                    warn!(partition = %change.tp, error = %e.message, "ISR change refused");
+                    self.replicas.isr_change_failed(&change.tp);
+                }
             }
         }
     }

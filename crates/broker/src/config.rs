@@ -130,6 +130,18 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "How often a broker heartbeats to the active controller.",
     },
     PropertyDef {
+        name: "offsets.commit.timeout.ms",
+        default: "5000",
+        kind: long(1, I32),
+        doc: "An offset commit waits this long for its replication before failing.",
+    },
+    PropertyDef {
+        name: "replica.lag.time.max.ms",
+        default: "30000",
+        kind: long(1, I64),
+        doc: "A follower not caught up for this long leaves the ISR.",
+    },
+    PropertyDef {
         name: "offsets.topic.replication.factor",
         default: "1",
         kind: long(1, 32767),
@@ -377,6 +389,8 @@ pub struct BrokerConfig {
     pub broker_session_timeout_ms: i64,
     pub broker_heartbeat_interval_ms: u64,
     pub offsets_replication_factor: i16,
+    pub replica_lag_time_max_ms: i64,
+    pub offsets_commit_timeout_ms: u64,
     /// The client listener (PLAINTEXT); unused on controller-only nodes.
     pub listener: Listener,
     pub advertised: Listener,
@@ -524,6 +538,8 @@ impl BrokerConfig {
             broker_session_timeout_ms: num("broker.session.timeout.ms"),
             broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
             offsets_replication_factor: num("offsets.topic.replication.factor") as i16,
+            replica_lag_time_max_ms: num("replica.lag.time.max.ms"),
+            offsets_commit_timeout_ms: num("offsets.commit.timeout.ms") as u64,
             listener,
             advertised,
             log_dirs,

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod coordinator;
 pub mod handlers;
 pub mod meta_properties;
+pub mod replica_fetcher;
 pub mod replica_manager;
 pub mod sendfile;
 pub mod server;

@@ -1,40 +1,79 @@
-//! Partition replicas hosted by this broker: which partitions we lead, their
-//! leader epochs, their logs, the high watermark, and wake-ups for long-poll
-//! fetches. The log (storage), the leader epoch (here, from metadata) and the
-//! metadata naming the leader (the image) are separate things, so replication
-//! can slot in: today every partition has one replica, so the high watermark
-//! follows the log end as soon as an append returns.
+//! Partition replicas hosted by this broker, as Kafka's ISR model runs them.
 //!
-//! Thread-safe: the partition table is read-locked only for lookups; each
-//! partition's log has its own mutex.
+//! - A partition this broker **leads** is a [`Partition`]: produce appends
+//!   to it, followers fetch from it, and it tracks each follower's log end
+//!   offset. Its high watermark (HW) is the smallest log end among the
+//!   in-sync replicas (ISR); consumers read below it and acks=all produces
+//!   complete when it passes them. ISR changes (a follower caught up, or
+//!   silent past `replica.lag.time.max.ms`) are proposed to the controller
+//!   (AlterPartition with the partition epoch) and take effect when the
+//!   metadata image carries them.
+//! - A partition this broker **follows** is a [`FollowedPartition`]: the
+//!   replica fetcher truncates it to the leader's history, then copies the
+//!   leader's batches into it as they are (same offsets, same epochs).
+//!
+//! Thread-safe: the tables are read-locked only for lookups; each
+//! partition's log has its own mutex; leader state another.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
-use brook_metadata::{topic_config, MetadataImage};
+use brook_metadata::{topic_config, MetadataImage, PartitionImage};
 use brook_protocol::error_code;
 use brook_storage::log_manager::SharedLog;
-use brook_storage::{AppendResult, FetchSlice, LogManager, StorageError, TopicPartition};
-use parking_lot::RwLock;
-use tokio::sync::Notify;
-use tracing::{info, warn};
+use brook_storage::{AppendResult, FetchSlice, LogConfig, LogManager, StorageError, TopicPartition};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{mpsc, Notify};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-/// One partition this broker hosts.
+/// A follower's progress as its fetches show it.
+#[derive(Debug, Clone, Copy)]
+struct FollowerProgress {
+    /// Its log end offset (the offset it fetches from); -1 until it fetches.
+    log_end_offset: i64,
+    /// Last time it had everything the leader had.
+    last_caught_up_ms: i64,
+}
+
+/// Replica set and ISR of a partition this broker leads.
+#[derive(Debug)]
+struct LeaderState {
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    partition_epoch: i32,
+    followers: HashMap<i32, FollowerProgress>,
+    /// An ISR change sent to the controller and not yet in metadata.
+    pending_isr: Option<Vec<i32>>,
+}
+
+/// One partition this broker leads.
 pub struct Partition {
     pub tp: TopicPartition,
     pub topic_id: Uuid,
     pub log: SharedLog,
     leader_epoch: AtomicI32,
-    /// Woken after every append, for fetches parked in long poll.
+    /// False once another broker leads (parked requests then give up).
+    leading: AtomicBool,
+    /// Woken after every append and every high-watermark advance, for
+    /// fetches in long poll and acks=all produces in purgatory.
     pub data_arrived: Notify,
     pub min_insync_replicas: AtomicI32,
+    state: Mutex<LeaderState>,
 }
 
 impl Partition {
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    pub fn isr(&self) -> Vec<i32> {
+        self.state.lock().isr.clone()
     }
 
     /// Kafka's fencing of a client-supplied `current_leader_epoch` (-1 = none).
@@ -48,147 +87,315 @@ impl Partition {
             Err(error_code::UNKNOWN_LEADER_EPOCH)
         }
     }
+
+    /// Raises the HW to the smallest log end in the ISR (never lowers it).
+    /// Returns true if it moved.
+    fn maybe_advance_hw(&self, node_id: i32, state: &LeaderState) -> bool {
+        let mut log = self.log.lock();
+        let mut hw = log.log_end_offset();
+        for member in state.isr.iter().filter(|m| **m != node_id) {
+            match state.followers.get(member) {
+                Some(f) if f.log_end_offset >= 0 => hw = hw.min(f.log_end_offset),
+                _ => return false, // a member we have not heard from yet holds the HW
+            }
+        }
+        if hw > log.high_watermark() {
+            log.set_high_watermark(hw);
+            return true;
+        }
+        false
+    }
+}
+
+/// One partition this broker follows.
+pub struct FollowedPartition {
+    pub tp: TopicPartition,
+    pub topic_id: Uuid,
+    pub log: SharedLog,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    /// Set when this replica (re)starts following: its log must first be cut
+    /// to where its history and the leader's agree (OffsetForLeaderEpoch).
+    pub needs_truncation: AtomicBool,
+}
+
+/// An ISR change a leader wants the controller to make.
+#[derive(Debug, Clone)]
+pub struct IsrChange {
+    pub tp: TopicPartition,
+    pub topic_id: Uuid,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
 }
 
 pub struct ReplicaManager {
     node_id: i32,
     logs: Arc<LogManager>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    following: RwLock<HashMap<TopicPartition, Arc<FollowedPartition>>>,
+    /// Woken when the set of followed partitions changes (fetchers re-plan).
+    pub following_changed: Notify,
     static_log_defaults: BTreeMap<String, String>,
     /// Serializes image application and remembers the newest image applied,
     /// so a slow caller with an older image never undoes a newer one.
     applied_offset: parking_lot::Mutex<i64>,
+    isr_changes: mpsc::UnboundedSender<IsrChange>,
+    isr_changes_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
 }
 
 /// Outcome of a produce to one partition.
 pub type ProduceOutcome = Result<AppendResult, i16>;
 
+fn now_ms() -> i64 {
+    crate::broker::now_ms()
+}
+
 impl ReplicaManager {
     pub fn new(node_id: i32, logs: Arc<LogManager>, static_log_defaults: BTreeMap<String, String>) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
         ReplicaManager {
             node_id,
             logs,
             partitions: RwLock::new(HashMap::new()),
+            following: RwLock::new(HashMap::new()),
+            following_changed: Notify::new(),
             static_log_defaults,
             applied_offset: parking_lot::Mutex::new(i64::MIN),
+            isr_changes: tx,
+            isr_changes_rx: Mutex::new(Some(rx)),
         }
     }
 
+    /// The ISR changes to send to the controller (taken once, by the broker).
+    pub fn take_isr_changes(&self) -> Option<mpsc::UnboundedReceiver<IsrChange>> {
+        self.isr_changes_rx.lock().take()
+    }
+
+    /// A partition this broker leads.
     pub fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions.read().get(tp).cloned()
     }
 
+    /// Every partition this broker leads.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
         self.partitions.read().values().cloned().collect()
     }
 
-    /// Brings hosted partitions in line with a metadata image: opens or creates
-    /// logs for partitions we lead, applies configs and epochs, and deletes
-    /// logs of topics that no longer exist (or were recreated with a new id).
+    /// Every partition this broker follows from `leader`.
+    pub fn followed_from(&self, leader: i32) -> Vec<Arc<FollowedPartition>> {
+        self.following.read().values().filter(|f| f.leader == leader).cloned().collect()
+    }
+
+    /// The leaders this broker follows partitions of.
+    pub fn followed_leaders(&self) -> Vec<i32> {
+        let mut leaders: Vec<i32> = self.following.read().values().map(|f| f.leader).collect();
+        leaders.sort_unstable();
+        leaders.dedup();
+        leaders
+    }
+
+    /// Every hosted log, led or followed (retention, flush).
+    pub fn all_logs(&self) -> Vec<(TopicPartition, SharedLog)> {
+        self.logs.all()
+    }
+
+    fn log_settings(&self, image: &MetadataImage, configs: &BTreeMap<String, String>) -> (LogConfig, i32) {
+        let config = topic_config::log_config(configs, &image.broker_configs, &self.static_log_defaults);
+        let min_isr = topic_config::resolve(configs, &image.broker_configs, &self.static_log_defaults)
+            .into_iter()
+            .find(|(d, ..)| d.name == "min.insync.replicas")
+            .and_then(|(_, v, _)| v.parse().ok())
+            .unwrap_or(1);
+        (config, min_isr)
+    }
+
+    /// Brings hosted partitions in line with a metadata image: leads what it
+    /// names this broker leader of, follows the rest of its replicas, applies
+    /// configs, epochs and ISR, and deletes logs of partitions it no longer
+    /// hosts (deleted or recreated topics, replicas moved away).
     pub fn apply_image(&self, image: &MetadataImage) -> Result<(), StorageError> {
         let mut applied = self.applied_offset.lock();
         if image.last_offset < *applied {
             return Ok(());
         }
         *applied = image.last_offset;
-        let mut wanted = HashMap::new();
-        // Partitions this node holds a replica of: their logs are kept even
-        // while another broker leads (or nobody does).
+        let mut lead: HashMap<TopicPartition, (Uuid, PartitionImage, LogConfig, i32)> = HashMap::new();
+        let mut follow: HashMap<TopicPartition, (Uuid, PartitionImage, LogConfig)> = HashMap::new();
         let mut hosted = HashMap::new();
         for topic in image.topics.values() {
-            let config = topic_config::log_config(&topic.configs, &image.broker_configs, &self.static_log_defaults);
-            let min_isr = topic_config::resolve(&topic.configs, &image.broker_configs, &self.static_log_defaults)
-                .into_iter()
-                .find(|(d, ..)| d.name == "min.insync.replicas")
-                .and_then(|(_, v, _)| v.parse().ok())
-                .unwrap_or(1);
+            let (config, min_isr) = self.log_settings(image, &topic.configs);
             for (index, p) in &topic.partitions {
-                if p.replicas.contains(&self.node_id) || p.leader == self.node_id {
-                    hosted.insert(TopicPartition::new(topic.name.clone(), *index), topic.id);
+                let tp = TopicPartition::new(topic.name.clone(), *index);
+                if !p.replicas.contains(&self.node_id) && p.leader != self.node_id {
+                    continue;
                 }
+                hosted.insert(tp.clone(), topic.id);
                 if p.leader == self.node_id {
-                    wanted.insert(
-                        TopicPartition::new(topic.name.clone(), *index),
-                        (topic.id, p.leader_epoch, config.clone(), min_isr),
-                    );
+                    lead.insert(tp, (topic.id, p.clone(), config.clone(), min_isr));
+                } else if p.leader >= 0 {
+                    follow.insert(tp, (topic.id, p.clone(), config.clone()));
                 }
             }
         }
-        // Logs on disk for partitions we should not have: deleted or recreated topics.
+        // Logs on disk for partitions we should not have.
         for (tp, _) in self.logs.all() {
             let keep = hosted
                 .get(&tp)
                 .is_some_and(|id| self.logs.topic_id(&tp).is_none_or(|on_disk| on_disk == *id.as_bytes()));
             if !keep {
-                info!(partition = %tp, "deleting log of a partition no longer in metadata");
-                self.partitions.write().remove(&tp);
+                info!(partition = %tp, "deleting log of a partition this broker no longer hosts");
+                if let Some(p) = self.partitions.write().remove(&tp) {
+                    p.leading.store(false, Ordering::Release);
+                    p.data_arrived.notify_waiters();
+                }
+                self.following.write().remove(&tp);
                 self.logs.delete(&tp)?;
             }
         }
+        self.apply_leaders(lead)?;
+        self.apply_followers(follow)?;
+        Ok(())
+    }
+
+    fn apply_leaders(
+        &self,
+        lead: HashMap<TopicPartition, (Uuid, PartitionImage, LogConfig, i32)>,
+    ) -> Result<(), StorageError> {
         let mut table = self.partitions.write();
         table.retain(|tp, p| {
-            let lead = wanted.contains_key(tp);
-            if !lead {
-                info!(partition = %tp, "no longer the leader");
-                // Wake long-polling fetches so they answer NOT_LEADER_OR_FOLLOWER now.
+            let keep = lead.get(tp).is_some_and(|(_, img, ..)| img.leader_epoch == p.leader_epoch());
+            if !keep {
+                info!(partition = %tp, "no longer the leader at this epoch");
+                p.leading.store(false, Ordering::Release);
+                // Wake parked fetches and produces so they answer now.
                 p.data_arrived.notify_waiters();
             }
-            lead
+            keep
         });
-        for (tp, (topic_id, epoch, config, min_isr)) in wanted {
-            match table.get(&tp) {
-                Some(p) => {
-                    p.leader_epoch.store(epoch, Ordering::Release);
-                    p.min_insync_replicas.store(min_isr, Ordering::Release);
+        let now = now_ms();
+        for (tp, (topic_id, img, config, min_isr)) in lead {
+            if let Some(p) = table.get(&tp) {
+                p.min_insync_replicas.store(min_isr, Ordering::Release);
+                {
                     let mut log = p.log.lock();
                     if log.config() != &config {
                         log.set_config(config);
                     }
                 }
-                None => {
-                    let log = self.logs.get_or_create(&tp, *topic_id.as_bytes(), config.clone())?;
-                    {
-                        let mut guard = log.lock();
-                        guard.set_config(config);
-                        let end = guard.log_end_offset();
-                        guard.set_high_watermark(end);
+                let mut st = p.state.lock();
+                if st.partition_epoch != img.partition_epoch {
+                    st.partition_epoch = img.partition_epoch;
+                    st.isr = img.isr.clone();
+                    st.replicas = img.replicas.clone();
+                    st.pending_isr = None;
+                    for r in &st.replicas.clone() {
+                        st.followers
+                            .entry(*r)
+                            .or_insert(FollowerProgress { log_end_offset: -1, last_caught_up_ms: now });
                     }
-                    table.insert(
-                        tp.clone(),
-                        Arc::new(Partition {
-                            tp,
-                            topic_id,
-                            log,
-                            leader_epoch: AtomicI32::new(epoch),
-                            data_arrived: Notify::new(),
-                            min_insync_replicas: AtomicI32::new(min_isr),
-                        }),
-                    );
+                    if p.maybe_advance_hw(self.node_id, &st) {
+                        p.data_arrived.notify_waiters();
+                    }
                 }
+                continue;
             }
+            self.following.write().remove(&tp);
+            let log = self.logs.get_or_create(&tp, *topic_id.as_bytes(), config.clone())?;
+            log.lock().set_config(config);
+            // Followers get a full lag window from the moment we lead.
+            let followers = img
+                .replicas
+                .iter()
+                .filter(|r| **r != self.node_id)
+                .map(|r| (*r, FollowerProgress { log_end_offset: -1, last_caught_up_ms: now }))
+                .collect();
+            let partition = Arc::new(Partition {
+                tp: tp.clone(),
+                topic_id,
+                log,
+                leader_epoch: AtomicI32::new(img.leader_epoch),
+                leading: AtomicBool::new(true),
+                data_arrived: Notify::new(),
+                min_insync_replicas: AtomicI32::new(min_isr),
+                state: Mutex::new(LeaderState {
+                    replicas: img.replicas.clone(),
+                    isr: img.isr.clone(),
+                    partition_epoch: img.partition_epoch,
+                    followers,
+                    pending_isr: None,
+                }),
+            });
+            {
+                let st = partition.state.lock();
+                partition.maybe_advance_hw(self.node_id, &st);
+            }
+            info!(partition = %tp, epoch = img.leader_epoch, isr = ?img.isr, "leading");
+            table.insert(tp, partition);
         }
         Ok(())
     }
 
-    /// Appends one partition's produced batch. With a single replica the
-    /// high watermark advances at once, so acks=1 and acks=all both answer
-    /// after the bytes are in the segment file (page cache or disk, per the
-    /// flush settings).
-    pub fn append(&self, partition: &Partition, records: &[u8], acks: i16, now_ms: i64) -> ProduceOutcome {
-        let isr_size = 1;
-        if acks == -1 && partition.min_insync_replicas.load(Ordering::Acquire) > isr_size {
-            return Err(error_code::NOT_ENOUGH_REPLICAS);
+    fn apply_followers(
+        &self,
+        follow: HashMap<TopicPartition, (Uuid, PartitionImage, LogConfig)>,
+    ) -> Result<(), StorageError> {
+        let mut changed = false;
+        {
+            let mut following = self.following.write();
+            following.retain(|tp, f| {
+                let keep = follow
+                    .get(tp)
+                    .is_some_and(|(_, img, _)| img.leader == f.leader && img.leader_epoch == f.leader_epoch);
+                changed |= !keep;
+                keep
+            });
+            for (tp, (topic_id, img, config)) in follow {
+                if following.contains_key(&tp) {
+                    continue;
+                }
+                let log = self.logs.get_or_create(&tp, *topic_id.as_bytes(), config.clone())?;
+                log.lock().set_config(config);
+                info!(partition = %tp, leader = img.leader, epoch = img.leader_epoch, "following");
+                following.insert(
+                    tp.clone(),
+                    Arc::new(FollowedPartition {
+                        tp,
+                        topic_id,
+                        log,
+                        leader: img.leader,
+                        leader_epoch: img.leader_epoch,
+                        needs_truncation: AtomicBool::new(true),
+                    }),
+                );
+                changed = true;
+            }
         }
-        let result = {
-            let mut log = partition.log.lock();
-            let result = log.append_as_leader(records, partition.leader_epoch(), now_ms);
-            let end = log.log_end_offset();
-            log.set_high_watermark(end);
-            result
-        };
+        if changed {
+            self.following_changed.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Appends one partition's produced batch as leader. acks=all needs at
+    /// least `min.insync.replicas` in the ISR before the append
+    /// (NOT_ENOUGH_REPLICAS); the caller then waits for the high watermark
+    /// ([`ReplicaManager::wait_replicated`]). With the ISR only this broker,
+    /// the high watermark moves at once.
+    pub fn append(&self, partition: &Partition, records: &[u8], acks: i16, now_ms: i64) -> ProduceOutcome {
+        if acks == -1 {
+            let isr = partition.state.lock().isr.len() as i32;
+            if isr < partition.min_insync_replicas.load(Ordering::Acquire) {
+                return Err(error_code::NOT_ENOUGH_REPLICAS);
+            }
+        }
+        let result = partition.log.lock().append_as_leader(records, partition.leader_epoch(), now_ms);
         match result {
             Ok(r) => {
                 if !r.duplicate {
+                    let st = partition.state.lock();
+                    partition.maybe_advance_hw(self.node_id, &st);
+                    drop(st);
                     partition.data_arrived.notify_waiters();
                 }
                 Ok(r)
@@ -198,14 +405,45 @@ impl ReplicaManager {
                     StorageError::Io(_) | StorageError::LogOffline => {
                         warn!(partition = %partition.tp, error = %e, "append failed")
                     }
-                    _ => tracing::debug!(partition = %partition.tp, error = %e, "produce rejected"),
+                    _ => debug!(partition = %partition.tp, error = %e, "produce rejected"),
                 }
                 Err(e.error_code())
             }
         }
     }
 
-    /// Reads for a consumer fetch.
+    /// acks=all purgatory: waits until the high watermark passes
+    /// `last_offset`, or `timeout` (REQUEST_TIMED_OUT), or this broker stops
+    /// leading (NOT_LEADER_OR_FOLLOWER). Completed with fewer in-sync
+    /// replicas than `min.insync.replicas`: NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+    pub async fn wait_replicated(
+        &self,
+        partition: &Partition,
+        last_offset: i64,
+        timeout: std::time::Duration,
+    ) -> Result<(), i16> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = partition.data_arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !partition.is_leading() {
+                return Err(error_code::NOT_LEADER_OR_FOLLOWER);
+            }
+            if partition.log.lock().high_watermark() > last_offset {
+                let isr = partition.state.lock().isr.len() as i32;
+                if isr < partition.min_insync_replicas.load(Ordering::Acquire) {
+                    return Err(error_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+                }
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(error_code::REQUEST_TIMED_OUT);
+            }
+        }
+    }
+
+    /// Reads for a consumer fetch (below the high watermark).
     pub fn read(
         &self,
         partition: &Partition,
@@ -214,6 +452,88 @@ impl ReplicaManager {
         min_one_batch: bool,
     ) -> Result<FetchSlice, StorageError> {
         partition.log.lock().read(offset, max_bytes, min_one_batch)
+    }
+
+    /// A follower's fetch: records its progress (which may advance the high
+    /// watermark or let it rejoin the ISR), then reads up to the log end.
+    pub fn read_for_follower(
+        &self,
+        partition: &Partition,
+        follower: i32,
+        fetch_offset: i64,
+        max_bytes: usize,
+    ) -> Result<FetchSlice, i16> {
+        let now = now_ms();
+        let mut st = partition.state.lock();
+        if !st.replicas.contains(&follower) {
+            return Err(error_code::NOT_LEADER_OR_FOLLOWER);
+        }
+        let leader_end = partition.log.lock().log_end_offset();
+        if fetch_offset > leader_end {
+            return Err(error_code::OFFSET_OUT_OF_RANGE);
+        }
+        let progress =
+            st.followers.entry(follower).or_insert(FollowerProgress { log_end_offset: -1, last_caught_up_ms: now });
+        progress.log_end_offset = fetch_offset;
+        if fetch_offset >= leader_end {
+            progress.last_caught_up_ms = now;
+        }
+        if partition.maybe_advance_hw(self.node_id, &st) {
+            partition.data_arrived.notify_waiters();
+        }
+        // Back in the ISR once it has everything below the high watermark.
+        let hw = partition.log.lock().high_watermark();
+        if !st.isr.contains(&follower) && st.pending_isr.is_none() && fetch_offset >= hw {
+            let mut new_isr = st.isr.clone();
+            new_isr.push(follower);
+            self.propose_isr(partition, &mut st, new_isr);
+        }
+        drop(st);
+        partition.log.lock().read_for_replica(fetch_offset, max_bytes).map_err(|e| e.error_code())
+    }
+
+    fn propose_isr(&self, partition: &Partition, st: &mut LeaderState, new_isr: Vec<i32>) {
+        info!(partition = %partition.tp, from = ?st.isr, to = ?new_isr, "proposing ISR change");
+        st.pending_isr = Some(new_isr.clone());
+        let _ = self.isr_changes.send(IsrChange {
+            tp: partition.tp.clone(),
+            topic_id: partition.topic_id,
+            leader_epoch: partition.leader_epoch(),
+            partition_epoch: st.partition_epoch,
+            new_isr,
+        });
+    }
+
+    /// An ISR change the controller refused or that failed: may be retried.
+    pub fn isr_change_failed(&self, tp: &TopicPartition) {
+        if let Some(p) = self.partition(tp) {
+            p.state.lock().pending_isr = None;
+        }
+    }
+
+    /// Shrinks the ISR of led partitions: followers not caught up within
+    /// `replica.lag.time.max.ms` leave it.
+    pub fn shrink_isrs(&self, lag_max_ms: i64) {
+        let now = now_ms();
+        for p in self.partitions() {
+            let mut st = p.state.lock();
+            if st.pending_isr.is_some() {
+                continue;
+            }
+            let lagging: Vec<i32> = st
+                .isr
+                .iter()
+                .copied()
+                .filter(|m| *m != self.node_id)
+                .filter(|m| st.followers.get(m).is_none_or(|f| now - f.last_caught_up_ms > lag_max_ms))
+                .collect();
+            if lagging.is_empty() {
+                continue;
+            }
+            warn!(partition = %p.tp, lagging = ?lagging, "followers fell out of sync");
+            let new_isr: Vec<i32> = st.isr.iter().copied().filter(|m| !lagging.contains(m)).collect();
+            self.propose_isr(&p, &mut st, new_isr);
+        }
     }
 
     pub fn node_id(&self) -> i32 {

@@ -57,7 +57,10 @@ pub async fn run(
         every(broker.config.checkpoint_interval_ms, &broker, &mut background, Broker::checkpoint);
         every(GROUP_TICK_MS, &broker, &mut background, Broker::tick_groups);
         every(broker.config.offsets_retention_check_interval_ms, &broker, &mut background, Broker::expire_offsets);
+        every(broker.config.replica_lag_time_max_ms as u64 / 2, &broker, &mut background, Broker::shrink_isrs);
         background.spawn(broker.clone().run_heartbeats());
+        background.spawn(broker.clone().run_isr_changes());
+        background.spawn(crate::replica_fetcher::run(broker.clone()));
         background.spawn(broker.clone().follow_images());
     }
     let mut fatal = broker.controller.guard().fatal();

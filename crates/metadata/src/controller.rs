@@ -186,15 +186,14 @@ fn partition_records(
         .collect()
 }
 
-/// A new partition led by its first replica. Until replication lands
-/// (followers fetching from the leader), only the leader holds the data, so
-/// only the leader is in sync: a failover never elects a replica without it.
+/// A new partition led by its first replica, every replica in sync (all
+/// are empty).
 fn new_partition(id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
     MetadataRecord::Partition {
         topic_id: id.to_string(),
         partition,
         leader: replicas[0],
-        isr: vec![replicas[0]],
+        isr: replicas.clone(),
         replicas,
         leader_epoch: 0,
         partition_epoch: 0,
@@ -335,4 +334,61 @@ mod tests {
         apply(&mut image, &records);
         assert!(image.topic("orders").is_none());
     }
+}
+
+/// AlterPartition: a leader changes its partition's ISR. Refused when the
+/// sender is not the current leader of that epoch or its view of the
+/// partition is stale (partition epoch), so a deposed leader cannot shrink or
+/// grow the ISR; new members must be live brokers among the replicas.
+pub fn alter_partition(
+    image: &MetadataImage,
+    topic_id: &str,
+    partition: i32,
+    leader: i32,
+    leader_epoch: i32,
+    partition_epoch: i32,
+    new_isr: &[i32],
+) -> Decision<i32> {
+    let topic = Uuid::parse_str(topic_id)
+        .ok()
+        .and_then(|id| image.topic_by_id(&id))
+        .ok_or_else(|| ControllerError::new(error_code::UNKNOWN_TOPIC_ID, format!("Unknown topic id {topic_id}")))?;
+    let p = topic.partitions.get(&partition).ok_or_else(|| {
+        ControllerError::new(
+            error_code::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("{}-{partition} does not exist", topic.name),
+        )
+    })?;
+    if p.leader != leader || p.leader_epoch != leader_epoch {
+        return Err(ControllerError::new(
+            error_code::FENCED_LEADER_EPOCH,
+            format!(
+                "broker {leader} epoch {leader_epoch} is not the leader (leader {} epoch {})",
+                p.leader, p.leader_epoch
+            ),
+        ));
+    }
+    if p.partition_epoch != partition_epoch {
+        return Err(ControllerError::new(
+            error_code::INVALID_UPDATE_VERSION,
+            format!("partition epoch {partition_epoch} is stale (current {})", p.partition_epoch),
+        ));
+    }
+    if !new_isr.contains(&leader) {
+        return Err(ControllerError::new(error_code::INVALID_REQUEST, "the leader must stay in the ISR"));
+    }
+    for b in new_isr {
+        let live = image.brokers.get(b).is_some_and(|x| !x.fenced);
+        if !p.replicas.contains(b) || (!live && !p.isr.contains(b)) {
+            return Err(ControllerError::new(
+                error_code::INELIGIBLE_REPLICA,
+                format!("broker {b} cannot join the ISR of {}-{partition}", topic.name),
+            ));
+        }
+    }
+    let mut next = p.clone();
+    next.isr = new_isr.to_vec();
+    next.partition_epoch += 1;
+    let epoch = next.partition_epoch;
+    Ok((vec![crate::image::partition_record(topic.id, partition, &next)], epoch))
 }

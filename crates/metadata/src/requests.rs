@@ -46,6 +46,14 @@ pub enum ControllerRequest {
         replace_all: bool,
     },
     AllocateProducerIds,
+    AlterPartition {
+        topic_id: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        new_isr: Vec<i32>,
+    },
     RegisterBroker {
         broker_id: i32,
         incarnation: String,
@@ -66,6 +74,7 @@ pub enum ControllerReply {
     TopicCreated { topic_id: String },
     ProducerIds { first: i64, count: i64 },
     Heartbeat(HeartbeatReply),
+    PartitionEpoch(i32),
 }
 
 /// The controller's in-memory state next to the image: broker liveness.
@@ -118,6 +127,10 @@ pub fn decide(
         }
         ControllerRequest::AlterBrokerConfigs { changes, replace_all } => {
             done(controller::alter_broker_configs(image, changes, *replace_all))
+        }
+        ControllerRequest::AlterPartition { topic_id, partition, leader, leader_epoch, partition_epoch, new_isr } => {
+            controller::alter_partition(image, topic_id, *partition, *leader, *leader_epoch, *partition_epoch, new_isr)
+                .map(|(r, epoch)| (r, ControllerReply::PartitionEpoch(epoch)))
         }
         ControllerRequest::AllocateProducerIds => controller::allocate_producer_ids(image, PRODUCER_ID_BLOCK)
             .map(|(r, first)| (r, ControllerReply::ProducerIds { first, count: PRODUCER_ID_BLOCK })),

@@ -3,6 +3,8 @@
 //! parks on the partitions' append notifications until enough data arrives
 //! or `max_wait_ms` passes. Incremental fetch sessions (KIP-227) are
 //! declined by answering with session id 0, which every client accepts.
+//! A follower replica's fetch (replica id set) reads up to the log end and
+//! reports its progress to the replica manager (high watermark, ISR).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -41,6 +43,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
         return Response::Chunks(fetch_response::encode(correlation_id, version, &data));
     }
     let image = ctx.broker.image();
+    // A follower replica's fetch (replica id, v15+ in ReplicaState).
+    let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
+    let follower = (replica_id >= 0).then_some(replica_id);
     let mut topics: Vec<FetchTopicData> = Vec::with_capacity(request.topics.len());
     let mut wanted = Vec::new();
     for topic in &request.topics {
@@ -94,7 +99,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
         Response::Chunks(fetch_response::encode(correlation_id, version, &data))
     };
     // Common case first: the data is there, so no wake-up registration at all.
-    let (results, total_bytes, any_error) = read_all(ctx, &wanted, response_max_bytes);
+    let (results, total_bytes, any_error) = read_all(ctx, &wanted, response_max_bytes, follower);
     if done(total_bytes, any_error) {
         return respond(results);
     }
@@ -105,7 +110,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
         for n in notified.iter_mut() {
             n.as_mut().enable();
         }
-        let (results, total_bytes, any_error) = read_all(ctx, &wanted, response_max_bytes);
+        let (results, total_bytes, any_error) = read_all(ctx, &wanted, response_max_bytes, follower);
         if done(total_bytes, any_error) {
             return respond(results);
         }
@@ -119,6 +124,7 @@ fn read_all(
     ctx: &RequestContext<'_>,
     wanted: &[Wanted],
     response_max_bytes: usize,
+    follower: Option<i32>,
 ) -> (Vec<FetchPartitionData>, usize, bool) {
     let mut remaining = response_max_bytes;
     let mut total = 0usize;
@@ -150,7 +156,18 @@ fn read_all(
         let limit = w.max_bytes.min(remaining);
         // KIP-74: the first partition with data may exceed the limits by one batch.
         let min_one_batch = total == 0;
-        match ctx.broker.replicas.read(partition, w.fetch_offset, limit, min_one_batch) {
+        let read = match follower {
+            Some(id) => ctx.broker.replicas.read_for_follower(partition, id, w.fetch_offset, limit),
+            None => ctx.broker.replicas.read(partition, w.fetch_offset, limit, min_one_batch).map_err(|e| {
+                if let StorageError::OffsetOutOfRange { log_start, log_end, .. } = e {
+                    data.log_start_offset = log_start;
+                    data.high_watermark = log_end;
+                    data.last_stable_offset = log_end;
+                }
+                e.error_code()
+            }),
+        };
+        match read {
             Ok(slice) => {
                 data.high_watermark = slice.high_watermark;
                 data.last_stable_offset = slice.high_watermark;
@@ -161,12 +178,13 @@ fn read_all(
                     data.records.push(Chunk::File(region));
                 }
             }
-            Err(e) => {
-                data.error_code = e.error_code();
-                if let StorageError::OffsetOutOfRange { log_start, log_end, .. } = e {
-                    data.log_start_offset = log_start;
-                    data.high_watermark = log_end;
-                    data.last_stable_offset = log_end;
+            Err(code) => {
+                data.error_code = code;
+                if code == error_code::OFFSET_OUT_OF_RANGE && data.high_watermark < 0 {
+                    let log = partition.log.lock();
+                    data.log_start_offset = log.log_start_offset();
+                    data.high_watermark = log.high_watermark();
+                    data.last_stable_offset = data.high_watermark;
                 }
                 any_error = true;
             }

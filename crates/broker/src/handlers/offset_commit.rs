@@ -29,7 +29,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
             });
         }
     }
-    let codes = ctx.broker.groups.commit_offsets(
+    let (mut codes, committing) = ctx.broker.groups.commit_offsets(
         ctx.broker,
         request.group_id.as_str(),
         request.member_id.as_str(),
@@ -37,6 +37,20 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
         request.generation_id_or_member_epoch,
         commits,
     );
+    // Acknowledged only once replicated to the ISR (acks=all), as Kafka does.
+    if let Some(c) = committing {
+        let timeout = std::time::Duration::from_millis(ctx.broker.config.offsets_commit_timeout_ms);
+        if let Err(code) = ctx.broker.replicas.wait_replicated(&c.partition, c.last_offset, timeout).await {
+            let code = if code == brook_protocol::error_code::NOT_LEADER_OR_FOLLOWER {
+                brook_protocol::error_code::NOT_COORDINATOR
+            } else {
+                code
+            };
+            for c in codes.iter_mut().filter(|c| **c == 0) {
+                *c = code;
+            }
+        }
+    }
     let mut codes = codes.into_iter();
     let topics = request
         .topics

@@ -61,6 +61,13 @@ pub struct GroupCoordinator {
     owned: Mutex<HashSet<i32>>,
 }
 
+/// A commit appended to `__consumer_offsets`, to be replicated before it is
+/// acknowledged.
+pub struct Committing {
+    pub partition: std::sync::Arc<crate::replica_manager::Partition>,
+    pub last_offset: i64,
+}
+
 /// One partition's commit request.
 pub struct OffsetCommit {
     pub topic: String,
@@ -238,7 +245,7 @@ impl GroupCoordinator {
 
     /// Appends records to the group's `__consumer_offsets` partition.
     fn append(&self, broker: &Broker, group_id: &str, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), i16> {
-        self.append_to(broker, &self.offsets_partition(group_id), records)
+        self.append_to(broker, &self.offsets_partition(group_id), records).map(|_| ())
     }
 
     fn append_to(
@@ -246,16 +253,17 @@ impl GroupCoordinator {
         broker: &Broker,
         tp: &TopicPartition,
         records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    ) -> Result<(), i16> {
+    ) -> Result<Committing, i16> {
         let partition = broker.replicas.partition(tp).ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
         let now = now_ms();
+        let mut last_offset = -1;
         for chunk in records.chunks(RECORDS_PER_BATCH) {
             let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
                 chunk.iter().map(|(k, v)| (Some(&k[..]), v.as_deref())).collect();
             let batch = build_batch(&refs, now);
-            broker.replicas.append(&partition, &batch, -1, now)?;
+            last_offset = broker.replicas.append(&partition, &batch, -1, now)?.last_offset;
         }
-        Ok(())
+        Ok(Committing { partition, last_offset })
     }
 
     /// JoinGroup: may wait until the rebalance completes.
@@ -384,7 +392,8 @@ impl GroupCoordinator {
         }
     }
 
-    /// OffsetCommit: one error code per partition.
+    /// OffsetCommit: one error code per partition, and the append that the
+    /// caller must see replicated (acks=all) before answering.
     pub fn commit_offsets(
         &self,
         broker: &Broker,
@@ -393,8 +402,8 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
         commits: Vec<OffsetCommit>,
-    ) -> Vec<i16> {
-        let fail_all = |code: i16| vec![code; commits.len()];
+    ) -> (Vec<i16>, Option<Committing>) {
+        let fail_all = |code: i16| (vec![code; commits.len()], None);
         if group_id.is_empty() {
             return fail_all(ec::INVALID_GROUP_ID);
         }
@@ -427,18 +436,21 @@ impl GroupCoordinator {
         }
         if records.is_empty() {
             Self::prune(&mut groups, group_id);
-            return codes;
+            return (codes, None);
         }
-        if let Err(code) = self.append(broker, group_id, records) {
-            Self::prune(&mut groups, group_id);
-            return codes.into_iter().map(|c| if c == ec::NONE { code } else { c }).collect();
-        }
+        let committing = match self.append_to(broker, &self.offsets_partition(group_id), records) {
+            Ok(c) => c,
+            Err(code) => {
+                Self::prune(&mut groups, group_id);
+                return (codes.into_iter().map(|c| if c == ec::NONE { code } else { c }).collect(), None);
+            }
+        };
         for c in accepted {
             slot.group.offsets.insert((c.topic, c.partition), c.offset);
         }
         drop(groups);
         self.maybe_compact(broker, group_id);
-        codes
+        (codes, Some(committing))
     }
 
     /// OffsetFetch for one group. `None` topics = every committed partition.

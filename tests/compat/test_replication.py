@@ -1,0 +1,290 @@
+"""Partition replication under real faults, driven by real clients
+(confluent-kafka) against real `brook` processes: ISR replication with
+followers fetching from leaders, acks=all completing at the high watermark,
+min.insync.replicas, leader election from the ISR when a leader dies, and
+followers truncating to the new leader's history.
+
+The history check: every record an acks=all producer had acknowledged is in
+the log exactly once, at the offset it was acknowledged at, in order; no
+consumer ever saw one offset with two different records.
+"""
+
+import os
+import random
+import signal
+import threading
+import time
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from cluster import cluster, cluster_factory, wait_for  # noqa: F401  (fixtures)
+from helpers import consume_all
+
+FAST = {"replica.lag.time.max.ms": "4000"}
+
+
+def create_replicated(bootstrap, name, partitions, rf=3, configs=None):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, partitions, rf, config=configs or {})], request_timeout=20)
+    futures[name].result(timeout=30)
+
+
+def isr_of(c, topic, bootstrap=None):
+    md = c.metadata(bootstrap)
+    return {p: (pm.leader, sorted(pm.isrs)) for p, pm in md.topics[topic].partitions.items()}
+
+
+def wait_full_isr(c, topic, partitions, rf=3, bootstrap=None, timeout=60):
+    def full():
+        state = isr_of(c, topic, bootstrap)
+        ok = len(state) == partitions and all(l >= 0 and len(isr) == rf for l, isr in state.values())
+        return state if ok else None
+    return wait_for(full, timeout, f"every partition of {topic} to have a leader and {rf} in-sync replicas")
+
+
+class History:
+    """What the producer had acknowledged and what consumers saw."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.acked = {}  # value -> (partition, offset)
+        self.failed = 0
+        self.seen = {}  # (partition, offset) -> value
+        self.conflicts = []
+
+    def on_delivery(self, err, msg):
+        with self.lock:
+            if err is None:
+                self.acked[msg.value().decode()] = (msg.partition(), msg.offset())
+            else:
+                self.failed += 1
+
+    def saw(self, partition, offset, value):
+        with self.lock:
+            old = self.seen.setdefault((partition, offset), value)
+            if old != value:
+                self.conflicts.append((partition, offset, old, value))
+
+
+def produce_loop(bootstrap, topic, history, stop, counter):
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                  "linger.ms": 5, "message.timeout.ms": 60000, "request.timeout.ms": 10000})
+    n = 0
+    while not stop.is_set():
+        try:
+            p.produce(topic, key=str(n % 50), value=f"v-{n}", on_delivery=history.on_delivery)
+            n += 1
+        except BufferError:
+            pass
+        p.poll(0.002)
+        if n % 20 == 0:
+            time.sleep(0.01)  # a steady stream, not a flood
+    left = p.flush(90)
+    counter["sent"] = n
+    counter["unflushed"] = left
+
+
+def consume_loop(bootstrap, topic, group, history, stop):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": True, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+    c.subscribe([topic])
+    try:
+        while not stop.is_set():
+            m = c.poll(0.2)
+            if m is None or m.error():
+                continue
+            history.saw(m.partition(), m.offset(), m.value().decode())
+    finally:
+        c.close()
+
+
+def check_history(c, topic, partitions, history, bootstrap):
+    ends = {}
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "probe"})
+    for p in range(partitions):
+        ends[p] = probe.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1]
+    probe.close()
+    total = sum(ends.values())
+    got = consume_all(bootstrap, topic, range(partitions), total, timeout=120)
+    log = {(m.partition(), m.offset()): m.value().decode() for m in got}
+    assert len(log) == total, f"read {len(log)} records, the log holds {total}"
+    by_value = {}
+    for (p, o), v in log.items():
+        assert v not in by_value, f"record {v} is in the log twice: at {by_value[v]} and {(p, o)}"
+        by_value[v] = (p, o)
+    lost = [(v, at) for v, at in history.acked.items() if by_value.get(v) != at]
+    assert not lost, f"{len(lost)} acknowledged records missing or moved, e.g. {lost[:5]}"
+    for (p, o), v in history.seen.items():
+        assert log.get((p, o)) == v, f"a consumer saw {v!r} at {p}/{o}, the log holds {log.get((p, o))!r}"
+    assert not history.conflicts, f"offsets seen with two records: {history.conflicts[:5]}"
+    # Per partition, acknowledged records are in the order they were produced.
+    for p in range(partitions):
+        acked_here = sorted((o, int(v[2:])) for v, (pp, o) in history.acked.items() if pp == p)
+        seq = [n for _, n in acked_here]
+        assert seq == sorted(seq), f"partition {p}: acknowledged records out of order"
+    return total
+
+
+def test_replicated_round_trip_and_isr(cluster_factory):
+    c = cluster_factory(settings=FAST).start()
+    b = c.bootstrap
+    create_replicated(b, "rep-rt", 3, configs={"min.insync.replicas": "2"})
+    state = wait_full_isr(c, "rep-rt", 3)
+    assert sorted(l for l, _ in state.values()) == [1, 2, 3], f"leaders should spread: {state}"
+    history = History()
+    p = Producer({"bootstrap.servers": b, "acks": "all", "enable.idempotence": True})
+    for n in range(600):
+        p.produce("rep-rt", key=str(n), value=f"v-{n}", on_delivery=history.on_delivery)
+    assert p.flush(30) == 0 and history.failed == 0 and len(history.acked) == 600
+    check_history(c, "rep-rt", 3, history, b)
+    # Every replica holds the same bytes: read each partition's data dir size.
+    for part in range(3):
+        sizes = {i: sum(f.stat().st_size for f in (c.node(i).data_dir / f"rep-rt-{part}").glob("*.log"))
+                 for i in (1, 2, 3)}
+        wait_for(lambda: len(set({i: sum(f.stat().st_size for f in (c.node(i).data_dir / f"rep-rt-{part}").glob("*.log"))
+                                  for i in (1, 2, 3)}.values())) == 1, 15,
+                 f"replicas of rep-rt-{part} to hold the same bytes (now {sizes})")
+
+
+def test_acks_all_survives_random_kills(cluster_factory):
+    seed = int(os.environ.get("BROOK_FAULT_SEED", random.randrange(1 << 30)))
+    rounds = int(os.environ.get("BROOK_FAULT_ROUNDS", "3"))
+    rng = random.Random(seed)
+    print(f"fault seed {seed}, {rounds} rounds")
+    c = cluster_factory(settings=FAST).start()
+    b = c.bootstrap
+    topic = "rep-faults"
+    create_replicated(b, topic, 3, configs={"min.insync.replicas": "2"})
+    wait_full_isr(c, topic, 3)
+    history = History()
+    stop = threading.Event()
+    counter = {}
+    producer = threading.Thread(target=produce_loop, args=(b, topic, history, stop, counter), daemon=True)
+    consumer = threading.Thread(target=consume_loop, args=(b, topic, "rep-faults-g", history, stop), daemon=True)
+    producer.start()
+    consumer.start()
+    try:
+        time.sleep(2)
+        for r in range(rounds):
+            victim = rng.choice([1, 2, 3])
+            before = len(history.acked)
+            print(f"round {r}: kill -9 node {victim} ({before} acknowledged so far)")
+            c.node(victim).kill9()
+            time.sleep(rng.uniform(1, 5))
+            c.node(victim).start()
+            wait_full_isr(c, topic, 3, timeout=90)
+            wait_for(lambda: len(history.acked) > before + 50, 60, "the producer to make progress")
+    finally:
+        stop.set()
+        producer.join(120)
+        consumer.join(30)
+    assert not producer.is_alive(), "the producer did not finish"
+    total = check_history(c, topic, 3, history, b)
+    print(f"{len(history.acked)} acknowledged of {counter.get('sent')} sent, {history.failed} failed, "
+          f"{total} in the log, {len(history.seen)} offsets seen by the group")
+    assert len(history.acked) > 0
+
+
+def test_two_of_three_down_not_enough_replicas(cluster_factory):
+    # Dedicated controllers, so the quorum survives the loss of two brokers.
+    c = cluster_factory(roles="dedicated", brokers=3, settings=FAST).start()
+    b = c.bootstrap
+    create_replicated(b, "rep-min", 1, configs={"min.insync.replicas": "2"})
+    state = wait_full_isr(c, "rep-min", 1)
+    leader = state[0][0]
+    down = [i for i in (4, 5, 6) if i != leader]
+    for i in down:
+        c.node(i).kill9()
+    lb = c.node(leader).bootstrap
+    wait_for(lambda: isr_of(c, "rep-min", lb)[0] == (leader, [leader]), 30, "the ISR to shrink to the leader")
+
+    def send(acks):
+        result = []
+        p = Producer({"bootstrap.servers": lb, "acks": acks, "retries": 0, "enable.idempotence": False,
+                      "message.timeout.ms": 10000})
+        p.produce("rep-min", value=f"acks{acks}", on_delivery=lambda e, m: result.append(e))
+        p.flush(20)
+        return result[0]
+
+    err = send("all")
+    assert err is not None and err.code() == KafkaError.NOT_ENOUGH_REPLICAS, f"acks=all with one replica: {err}"
+    assert send("1") is None, "acks=1 still works with one replica"
+    for i in down:
+        c.node(i).start()
+    wait_full_isr(c, "rep-min", 1, timeout=60)
+    assert send("all") is None, "acks=all works again once the ISR is back"
+    got = consume_all(lb, "rep-min", [0], 2, timeout=30)
+    assert [m.value().decode() for m in got] == ["acks1", "acksall"]
+
+
+def test_paused_leader_is_replaced_and_truncates(cluster_factory):
+    c = cluster_factory(settings=FAST).start()
+    b = c.bootstrap
+    create_replicated(b, "rep-pause", 1, configs={"min.insync.replicas": "2"})
+    state = wait_full_isr(c, "rep-pause", 1)
+    old = state[0][0]
+    history = History()
+    p = Producer({"bootstrap.servers": b, "acks": "all", "enable.idempotence": True, "message.timeout.ms": 60000})
+    for n in range(100):
+        p.produce("rep-pause", value=f"v-{n}", on_delivery=history.on_delivery)
+    assert p.flush(20) == 0
+    others = [i for i in (1, 2, 3) if i != old]
+    ob = c.node(others[0]).bootstrap
+    os.kill(c.node(old).proc.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: isr_of(c, "rep-pause", ob)[0][0] in others, 30, "a new leader while the old one is paused")
+        for n in range(100, 200):
+            p.produce("rep-pause", value=f"v-{n}", on_delivery=history.on_delivery)
+        assert p.flush(30) == 0, "acks=all through the new leader"
+    finally:
+        os.kill(c.node(old).proc.pid, signal.SIGCONT)
+    wait_full_isr(c, "rep-pause", 1, timeout=60)
+    assert len(history.acked) == 200 and history.failed == 0
+    check_history(c, "rep-pause", 1, history, b)
+    # The old leader's copy is the new leader's: same bytes once it caught up.
+    def same_size():
+        sizes = {i: sum(f.stat().st_size for f in (c.node(i).data_dir / "rep-pause-0").glob("*.log")) for i in (1, 2, 3)}
+        return len(set(sizes.values())) == 1
+    wait_for(same_size, 30, "the resumed replica to hold the leader's log")
+
+
+def test_group_offsets_survive_killing_their_leader(cluster_factory):
+    c = cluster_factory(settings={**FAST, "offsets.topic.num.partitions": "3",
+                                  "offsets.topic.replication.factor": "3"}).start()
+    b = c.bootstrap
+    create_replicated(b, "rep-grp", 3)
+    wait_full_isr(c, "rep-grp", 3)
+    p = Producer({"bootstrap.servers": b, "acks": "all"})
+    for n in range(300):
+        p.produce("rep-grp", key=str(n), value=f"v-{n}")
+    assert p.flush(30) == 0
+    conf = {"bootstrap.servers": b, "group.id": "rep-g", "auto.offset.reset": "earliest",
+            "enable.auto.commit": False, "session.timeout.ms": 6000}
+    k = Consumer(conf)
+    k.subscribe(["rep-grp"])
+    got = 0
+    deadline = time.time() + 60
+    while got < 150 and time.time() < deadline:
+        m = k.poll(0.2)
+        if m is not None and not m.error():
+            got += 1
+    k.commit(asynchronous=False)
+    committed = {tp.partition: tp.offset for tp in k.committed([TopicPartition("rep-grp", i) for i in range(3)], timeout=10)}
+    k.close()
+    assert sum(committed.values()) >= 150, committed
+    admin = AdminClient({"bootstrap.servers": b})
+    coordinator = admin.describe_consumer_groups(["rep-g"])["rep-g"].result(timeout=30).coordinator.id
+    c.node(coordinator).kill9()
+    survivors = [n.bootstrap for n in c.brokers if n.id != coordinator]
+
+    def committed_now():
+        k2 = Consumer({**conf, "bootstrap.servers": ",".join(survivors)})
+        try:
+            return {tp.partition: tp.offset for tp in
+                    k2.committed([TopicPartition("rep-grp", i) for i in range(3)], timeout=10)}
+        finally:
+            k2.close()
+    now = wait_for(lambda: (lambda got: got if got == committed else None)(committed_now()), 60,
+                   f"the group's commits {committed} to be served by the new coordinator")
+    assert now == committed
