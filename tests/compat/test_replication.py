@@ -303,3 +303,55 @@ def test_group_offsets_survive_killing_their_leader(cluster_factory):
     now = wait_for(lambda: (lambda got: got if got == committed else None)(committed_now()), 60,
                    f"the group's commits {committed} to be served by the new coordinator")
     assert now == committed
+
+
+def _code(e):
+    """The error code of a KafkaError or a KafkaException."""
+    return e.code() if isinstance(e, KafkaError) else e.args[0].code()
+
+
+def _leaders(c, topic, bootstrap=None):
+    return {p: l for p, (l, _) in isr_of(c, topic, bootstrap).items()}
+
+
+def _displace_a_leader(c, topic, partitions):
+    """Kills the leader of partition 0 and brings it back in sync; returns
+    (preferred leaders, the leaders after it returned)."""
+    state = wait_full_isr(c, topic, partitions)
+    preferred = {p: l for p, (l, _) in state.items()}
+    victim = preferred[0]
+    c.node(victim).kill9()
+    others = [n.bootstrap for n in c.brokers if n.id != victim]
+    wait_for(lambda: all(l not in (victim, -1) for l in _leaders(c, topic, others[0]).values()), 30,
+             f"leadership to move off node {victim}")
+    c.node(victim).start()
+    wait_full_isr(c, topic, partitions, timeout=60)
+    return preferred, _leaders(c, topic)
+
+
+def test_preferred_leaders_restored_automatically(cluster_factory):
+    c = cluster_factory(settings={**FAST, "leader.imbalance.check.interval.seconds": "2"}).start()
+    create_replicated(c.bootstrap, "rep-pref", 3)
+    preferred, _ = _displace_a_leader(c, "rep-pref", 3)
+    wait_for(lambda: _leaders(c, "rep-pref") == preferred, 30,
+             f"auto.leader.rebalance.enable to restore the preferred leaders {preferred}")
+
+
+def test_elect_leaders_api(cluster_factory):
+    from confluent_kafka import ElectionType
+    c = cluster_factory(settings={**FAST, "auto.leader.rebalance.enable": "false"}).start()
+    create_replicated(c.bootstrap, "rep-elect", 3)
+    preferred, now = _displace_a_leader(c, "rep-elect", 3)
+    assert now != preferred, "without auto rebalance the leadership stays moved"
+    admin = AdminClient({"bootstrap.servers": c.bootstrap})
+    result = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("rep-elect", p) for p in range(3)]).result(30)
+    errors = {tp.partition: (_code(e) if e else None) for tp, e in result.items()}
+    moved = [p for p in range(3) if now[p] != preferred[p]]
+    for p in range(3):
+        want = None if p in moved else KafkaError.ELECTION_NOT_NEEDED
+        assert errors[p] == want, f"partition {p}: {errors[p]}, expected {want} (moved {moved})"
+    wait_for(lambda: _leaders(c, "rep-elect") == preferred, 20, "ElectLeaders to restore preferred leaders")
+    # Unclean elections are refused: Brook never elects outside the ISR.
+    result = admin.elect_leaders(ElectionType.UNCLEAN, [TopicPartition("rep-elect", 0)]).result(30)
+    err = result[TopicPartition("rep-elect", 0)]
+    assert err is not None and _code(err) == KafkaError.ELIGIBLE_LEADERS_NOT_AVAILABLE, err

@@ -136,6 +136,7 @@ impl Broker {
                 listen,
                 dir: config.metadata_dir.clone(),
                 session_timeout_ms: config.broker_session_timeout_ms,
+                leader_rebalance: config.leader_rebalance,
                 base_image,
                 guard: guard.clone(),
             })

@@ -136,6 +136,24 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "An offset commit waits this long for its replication before failing.",
     },
     PropertyDef {
+        name: "auto.leader.rebalance.enable",
+        default: "true",
+        kind: BOOL,
+        doc: "The active controller moves leadership back to preferred replicas (the first of each replica list).",
+    },
+    PropertyDef {
+        name: "leader.imbalance.check.interval.seconds",
+        default: "300",
+        kind: long(1, I32),
+        doc: "How often the controller checks leader balance.",
+    },
+    PropertyDef {
+        name: "leader.imbalance.per.broker.percentage",
+        default: "10",
+        kind: long(0, 100),
+        doc: "Rebalance a broker's leadership once this share of its preferred partitions is led elsewhere.",
+    },
+    PropertyDef {
         name: "replica.lag.time.max.ms",
         default: "30000",
         kind: long(1, I64),
@@ -390,6 +408,7 @@ pub struct BrokerConfig {
     pub broker_heartbeat_interval_ms: u64,
     pub offsets_replication_factor: i16,
     pub replica_lag_time_max_ms: i64,
+    pub leader_rebalance: brook_metadata::requests::LeaderRebalance,
     pub offsets_commit_timeout_ms: u64,
     /// The client listener (PLAINTEXT); unused on controller-only nodes.
     pub listener: Listener,
@@ -539,6 +558,11 @@ impl BrokerConfig {
             broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
             offsets_replication_factor: num("offsets.topic.replication.factor") as i16,
             replica_lag_time_max_ms: num("replica.lag.time.max.ms"),
+            leader_rebalance: brook_metadata::requests::LeaderRebalance {
+                enabled: get("auto.leader.rebalance.enable") == "true",
+                interval_ms: num("leader.imbalance.check.interval.seconds") * 1000,
+                imbalance_percent: num("leader.imbalance.per.broker.percentage"),
+            },
             offsets_commit_timeout_ms: num("offsets.commit.timeout.ms") as u64,
             listener,
             advertised,

@@ -182,6 +182,71 @@ pub fn unfence(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
     records
 }
 
+/// One partition's outcome of a preferred leader election.
+pub type ElectionOutcome = ((String, i32), i16);
+
+/// Preferred leader election (ElectLeaders, and the automatic rebalance):
+/// each partition's first replica becomes leader again if it is live and in
+/// the ISR. `partitions: None` means every partition. Returns the records and
+/// a per-partition error code (ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE,
+/// UNKNOWN_TOPIC_OR_PARTITION, or NONE).
+pub fn elect_preferred(
+    image: &MetadataImage,
+    partitions: Option<&[(String, i32)]>,
+) -> (Vec<MetadataRecord>, Vec<ElectionOutcome>) {
+    let wanted: Vec<(String, i32)> = match partitions {
+        Some(list) => list.to_vec(),
+        None => image.topics.values().flat_map(|t| t.partitions.keys().map(move |p| (t.name.clone(), *p))).collect(),
+    };
+    let mut records = Vec::new();
+    let mut outcomes = Vec::with_capacity(wanted.len());
+    for (topic_name, index) in wanted {
+        let Some((topic, p)) = image.topic(&topic_name).and_then(|t| t.partitions.get(&index).map(|p| (t, p))) else {
+            outcomes.push(((topic_name, index), error_code::UNKNOWN_TOPIC_OR_PARTITION));
+            continue;
+        };
+        let preferred = p.replicas.first().copied().unwrap_or(-1);
+        let code = if p.leader == preferred {
+            error_code::ELECTION_NOT_NEEDED
+        } else if !p.isr.contains(&preferred) || image.brokers.get(&preferred).is_none_or(|b| b.fenced) {
+            error_code::PREFERRED_LEADER_NOT_AVAILABLE
+        } else {
+            records.push(partition_record(topic.id, index, &changed(p.clone(), preferred, p.isr.clone())));
+            error_code::NONE
+        };
+        outcomes.push(((topic_name, index), code));
+    }
+    (records, outcomes)
+}
+
+/// Kafka's automatic leader rebalance: for each broker whose share of
+/// partitions led by someone else (of those it prefers) exceeds
+/// `imbalance_percent`, elect it back where it can lead.
+pub fn rebalance_leaders(image: &MetadataImage, imbalance_percent: i64) -> Vec<MetadataRecord> {
+    let mut preferred_total: HashMap<i32, usize> = HashMap::new();
+    let mut displaced: HashMap<i32, Vec<(String, i32)>> = HashMap::new();
+    for topic in image.topics.values() {
+        for (index, p) in &topic.partitions {
+            let Some(preferred) = p.replicas.first().copied() else { continue };
+            *preferred_total.entry(preferred).or_default() += 1;
+            if p.leader != preferred {
+                displaced.entry(preferred).or_default().push((topic.name.clone(), *index));
+            }
+        }
+    }
+    let mut candidates = Vec::new();
+    for (broker, list) in displaced {
+        let total = preferred_total.get(&broker).copied().unwrap_or(1).max(1);
+        if (list.len() * 100) as i64 > imbalance_percent * total as i64 {
+            candidates.extend(list);
+        }
+    }
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    elect_preferred(image, Some(&candidates)).0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +319,40 @@ mod tests {
             live.heartbeat(&image, 3, "inc-3", true, false, 10_300).unwrap_err().code,
             error_code::BROKER_ID_NOT_REGISTERED
         );
+    }
+
+    #[test]
+    fn preferred_leaders_come_back() {
+        let (mut image, _) = cluster(3);
+        let id = uuid::Uuid::new_v4();
+        let p = |leader, isr: Vec<i32>| PartitionImage {
+            replicas: vec![1, 2, 3],
+            isr,
+            leader,
+            leader_epoch: 1,
+            partition_epoch: 1,
+        };
+        apply(
+            &mut image,
+            &[
+                MetadataRecord::Topic { name: "e".into(), topic_id: id.to_string() },
+                partition_record(id, 0, &p(2, vec![1, 2, 3])),
+                partition_record(id, 1, &p(2, vec![2, 3])),
+                partition_record(id, 2, &p(1, vec![1, 2, 3])),
+            ],
+        );
+        let (records, outcomes) = elect_preferred(&image, None);
+        let codes: Vec<i16> = outcomes.iter().map(|(_, c)| *c).collect();
+        assert_eq!(
+            codes,
+            vec![error_code::NONE, error_code::PREFERRED_LEADER_NOT_AVAILABLE, error_code::ELECTION_NOT_NEEDED]
+        );
+        apply(&mut image, &records);
+        let t = image.topic("e").unwrap();
+        assert_eq!((t.partitions[&0].leader, t.partitions[&0].leader_epoch), (1, 2));
+        // Broker 1 prefers 3 partitions and leads 2 of them: 33% displaced.
+        assert!(rebalance_leaders(&image, 50).is_empty());
+        assert!(rebalance_leaders(&image, 10).is_empty(), "the displaced one is not in the ISR");
     }
 
     #[test]

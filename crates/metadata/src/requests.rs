@@ -46,6 +46,10 @@ pub enum ControllerRequest {
         replace_all: bool,
     },
     AllocateProducerIds,
+    /// Preferred leader election for these partitions (all if None).
+    ElectPreferredLeaders {
+        partitions: Option<Vec<(String, i32)>>,
+    },
     AlterPartition {
         topic_id: String,
         partition: i32,
@@ -71,16 +75,24 @@ pub enum ControllerRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControllerReply {
     Done,
-    TopicCreated { topic_id: String },
-    ProducerIds { first: i64, count: i64 },
+    TopicCreated {
+        topic_id: String,
+    },
+    ProducerIds {
+        first: i64,
+        count: i64,
+    },
     Heartbeat(HeartbeatReply),
     PartitionEpoch(i32),
+    /// Per partition ((topic, partition), error code).
+    Elections(Vec<crate::broker_lifecycle::ElectionOutcome>),
 }
 
 /// The controller's in-memory state next to the image: broker liveness.
 #[derive(Debug, Default)]
 pub struct ControllerState {
     pub liveness: BrokerLiveness,
+    pub last_rebalance_ms: i64,
 }
 
 /// Decides one request against `image`. `now` in ms since the epoch.
@@ -132,6 +144,10 @@ pub fn decide(
             controller::alter_partition(image, topic_id, *partition, *leader, *leader_epoch, *partition_epoch, new_isr)
                 .map(|(r, epoch)| (r, ControllerReply::PartitionEpoch(epoch)))
         }
+        ControllerRequest::ElectPreferredLeaders { partitions } => {
+            let (records, outcomes) = crate::broker_lifecycle::elect_preferred(image, partitions.as_deref());
+            Ok((records, ControllerReply::Elections(outcomes)))
+        }
         ControllerRequest::AllocateProducerIds => controller::allocate_producer_ids(image, PRODUCER_ID_BLOCK)
             .map(|(r, first)| (r, ControllerReply::ProducerIds { first, count: PRODUCER_ID_BLOCK })),
         ControllerRequest::RegisterBroker { broker_id, incarnation, host, port } => {
@@ -144,19 +160,36 @@ pub fn decide(
     }
 }
 
+/// Settings of the controller's automatic leader rebalance (Kafka's names).
+#[derive(Debug, Clone, Copy)]
+pub struct LeaderRebalance {
+    /// `auto.leader.rebalance.enable`
+    pub enabled: bool,
+    /// `leader.imbalance.check.interval.seconds`, in ms
+    pub interval_ms: i64,
+    /// `leader.imbalance.per.broker.percentage`
+    pub imbalance_percent: i64,
+}
+
 /// The controller's periodic work: give a new cluster its id, fence brokers
-/// whose session expired.
+/// whose session expired, and (every rebalance interval) move leadership
+/// back to preferred replicas.
 pub fn tick(
     state: &mut ControllerState,
     image: &MetadataImage,
     now: i64,
     session_timeout_ms: i64,
+    rebalance: LeaderRebalance,
 ) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
     if image.cluster_id.is_empty() {
         records.push(new_cluster_record());
     }
     records.extend(state.liveness.expire(image, now, session_timeout_ms));
+    if records.is_empty() && rebalance.enabled && now - state.last_rebalance_ms >= rebalance.interval_ms {
+        state.last_rebalance_ms = now;
+        records.extend(crate::broker_lifecycle::rebalance_leaders(image, rebalance.imbalance_percent));
+    }
     records
 }
 

@@ -25,6 +25,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_quorum;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -157,6 +158,7 @@ pub async fn dispatch(
         }
         ApiKey::DescribeCluster => route!(ctx, body, DescribeClusterRequest, describe_cluster::handle),
         ApiKey::DescribeQuorum => route!(ctx, body, DescribeQuorumRequest, describe_quorum::handle),
+        ApiKey::ElectLeaders => route!(ctx, body, ElectLeadersRequest, elect_leaders::handle),
         ApiKey::InitProducerId => route!(ctx, body, InitProducerIdRequest, init_producer_id::handle),
         ApiKey::FindCoordinator => route!(ctx, body, FindCoordinatorRequest, find_coordinator::handle),
         ApiKey::JoinGroup => route!(ctx, body, JoinGroupRequest, join_group::handle),

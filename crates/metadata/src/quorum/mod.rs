@@ -70,6 +70,7 @@ pub struct QuorumConfig {
     pub listen: Option<String>,
     pub dir: PathBuf,
     pub session_timeout_ms: i64,
+    pub leader_rebalance: requests::LeaderRebalance,
     /// The image to start from when no snapshot exists (an upgraded single-node log).
     pub base_image: Option<MetadataImage>,
     pub guard: Arc<ClusterIdGuard>,
@@ -142,6 +143,7 @@ pub struct Quorum {
     log: LogStore,
     controller: tokio::sync::Mutex<Controller>,
     session_timeout_ms: i64,
+    leader_rebalance: requests::LeaderRebalance,
     guard: Arc<ClusterIdGuard>,
     dir: PathBuf,
 }
@@ -211,6 +213,7 @@ impl Quorum {
             log,
             controller: tokio::sync::Mutex::new(Controller { state: ControllerState::default(), term: 0 }),
             session_timeout_ms: config.session_timeout_ms,
+            leader_rebalance: config.leader_rebalance,
             guard: config.guard.clone(),
             dir: config.dir.clone(),
         });
@@ -334,7 +337,8 @@ impl Quorum {
                 continue;
             }
             let image = self.sm.image();
-            let records = requests::tick(&mut controller.state, &image, now_ms(), self.session_timeout_ms);
+            let records =
+                requests::tick(&mut controller.state, &image, now_ms(), self.session_timeout_ms, self.leader_rebalance);
             if records.is_empty() {
                 continue;
             }
@@ -344,6 +348,9 @@ impl Quorum {
                         info!(broker = broker_id, "fencing broker: session expired")
                     }
                     MetadataRecord::Cluster { cluster_id } => info!(%cluster_id, "new cluster"),
+                    MetadataRecord::Partition { topic_id, partition, leader, leader_epoch, .. } => {
+                        info!(%topic_id, partition, leader, leader_epoch, "partition leader change")
+                    }
                     _ => {}
                 }
             }
