@@ -80,6 +80,20 @@ fn legacy_image(config: &BrokerConfig) -> Result<Option<MetadataImage>, BrokerEr
     }
     let log = MetadataLog::open(dir).map_err(|e| BrokerError::Refused(e.to_string()))?;
     let mut image = (*log.image()).clone();
+    // Its partitions name the node that wrote them; under another node.id
+    // every log would look foreign (and be deleted).
+    if let Some(other) = image
+        .topics
+        .values()
+        .flat_map(|t| t.partitions.values())
+        .flat_map(|p| p.replicas.iter())
+        .find(|r| **r != config.node_id)
+    {
+        return Err(BrokerError::Refused(format!(
+            "the single-node metadata log in {} was written by node.id {other}; start it with node.id={other}",
+            legacy.display()
+        )));
+    }
     image.last_offset = -1;
     info!(topics = image.topics.len(), cluster_id = %image.cluster_id, "starting the quorum from the single-node metadata log");
     Ok(Some(image))
@@ -115,6 +129,19 @@ impl Broker {
             }
         }
         let base_image = if config.is_controller { legacy_image(&config)? } else { None };
+        // A voter whose data says it belonged to a cluster but whose quorum
+        // store is gone must not start a new quorum member from nothing: it
+        // could help elect a leader that lacks committed metadata.
+        let store = &config.metadata_dir;
+        let store_empty = !["raft.log", "raft-state.json", "snapshot.json"].iter().any(|f| store.join(f).exists());
+        if config.is_controller && store_empty && base_image.is_none() {
+            if let Some(cluster) = &meta.cluster_id {
+                return Err(BrokerError::Refused(format!(
+                    "this node belonged to cluster id {cluster}, but its metadata quorum store in {} is empty; restore it, or point log.dirs at an empty directory to join afresh",
+                    store.display()
+                )));
+            }
+        }
         if let Some(id) = base_image.as_ref().map(|i| i.cluster_id.clone()).filter(|c| !c.is_empty()) {
             meta.cluster_id.get_or_insert(id);
         }
@@ -537,7 +564,13 @@ fn follow_metadata(client: Arc<ControllerClient>, guard: Arc<ClusterIdGuard>) ->
             let after = tx.borrow().last_offset;
             match client.fetch_metadata(after, Duration::from_secs(5)).await {
                 Ok((cluster_id, update)) => {
-                    guard.set_ours(&cluster_id);
+                    match guard.ours() {
+                        Some(ours) if !cluster_id.is_empty() && ours != cluster_id => {
+                            guard.report_mismatch(u64::MAX, &cluster_id);
+                            return;
+                        }
+                        _ => guard.set_ours(&cluster_id),
+                    }
                     let next = match update {
                         MetadataUpdate::UpToDate => continue,
                         MetadataUpdate::Snapshot { last_offset, records } => {

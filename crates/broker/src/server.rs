@@ -64,6 +64,9 @@ pub async fn run(
         background.spawn(broker.clone().follow_images());
     }
     let mut fatal = broker.controller.guard().fatal();
+    if let Some(message) = fatal.borrow_and_update().clone() {
+        return Err(message);
+    }
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     match &listener {

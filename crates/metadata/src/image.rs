@@ -73,6 +73,9 @@ impl MetadataImage {
                 let Ok(id) = Uuid::parse_str(topic_id) else {
                     return;
                 };
+                if let Some(old) = self.topics.get(name) {
+                    self.topic_names_by_id.remove(&old.id);
+                }
                 self.topic_names_by_id.insert(id, name.clone());
                 self.topics.insert(
                     name.clone(),

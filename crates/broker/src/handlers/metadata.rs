@@ -104,8 +104,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                         continue;
                     }
                 }
-                match broker.image().topic(&name) {
-                    Some(topic) => topics.push(describe_topic(&broker.image(), topic)),
+                let image = broker.image();
+                match image.topic(&name) {
+                    Some(topic) => topics.push(describe_topic(&image, topic)),
                     None => topics.push(
                         MetadataResponseTopic::default()
                             .with_error_code(error_code::UNKNOWN_TOPIC_OR_PARTITION)

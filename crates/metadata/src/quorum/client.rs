@@ -102,7 +102,11 @@ impl ControllerClient {
         let mut last = SubmitError::Unavailable("no controller answered".into());
         while Instant::now() < deadline {
             let voter = self.candidate();
-            match self.attempt(voter, &op).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let outcome = tokio::time::timeout(left, self.attempt(voter, &op)).await.unwrap_or_else(|_| {
+                Err(SubmitError::Unavailable(format!("controller {voter} did not answer in time")))
+            });
+            match outcome {
                 Ok(v) => {
                     *self.leader_hint.lock() = Some(voter);
                     return Ok(v);

@@ -86,14 +86,22 @@ impl LogStore {
         };
         let mut entries = BTreeMap::new();
         let mut pos = 0usize;
+        let corrupt = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
         while pos + 8 <= bytes.len() {
             let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
             let crc = u32::from_be_bytes(bytes[pos + 4..pos + 8].try_into().unwrap());
+            // A record running past the end is a torn append: cut it.
             let Some(json) = bytes.get(pos + 8..pos + 8 + len) else { break };
             if crc32c::crc32c(json) != crc {
-                break;
+                // Only the last record may be torn; damage before acknowledged
+                // entries must not silently drop them (Raft relies on them).
+                if pos + 8 + len == bytes.len() {
+                    break;
+                }
+                return Err(corrupt(format!("{LOG_FILE}: bad checksum at byte {pos}, with entries after it")));
             }
-            let Ok(entry) = serde_json::from_slice::<Entry<TypeConfig>>(json) else { break };
+            let entry = serde_json::from_slice::<Entry<TypeConfig>>(json)
+                .map_err(|e| corrupt(format!("{LOG_FILE}: undecodable entry at byte {pos}: {e}")))?;
             entries.insert(entry.log_id.index, entry);
             pos += 8 + len;
         }
@@ -296,5 +304,14 @@ mod tests {
         let state = store.get_log_state().await.unwrap();
         assert_eq!(state.last_purged_log_id.map(|l| l.index), Some(2));
         assert_eq!(state.last_log_id.map(|l| l.index), Some(4));
+        drop(store);
+
+        // Damage before the last entry is not a torn append: refuse to open
+        // rather than silently forget acknowledged entries.
+        let path = dir.path().join(LOG_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[12] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(LogStore::open(dir.path()).is_err());
     }
 }

@@ -177,9 +177,12 @@ impl Quorum {
         }
         let raft_config = openraft::Config {
             cluster_name: "brook-metadata".into(),
-            heartbeat_interval: 150,
-            election_timeout_min: 750,
-            election_timeout_max: 1500,
+            // Replication RPCs include the follower's fsync: leave room for it.
+            heartbeat_interval: 250,
+            election_timeout_min: 1000,
+            election_timeout_max: 2000,
+            install_snapshot_timeout: 10_000,
+            snapshot_max_chunk_size: 1024 * 1024,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(500),
             max_in_snapshot_log_to_keep: 100,
             purge_batch_size: 1,
@@ -266,6 +269,17 @@ impl Quorum {
                 CheckIsLeaderError::QuorumNotEnough(_) => None,
             })
         })?;
+        // A write that timed out may still commit: decide only once every
+        // entry in this leader's log is applied, or two decisions could be
+        // made from the same image (a producer-id block handed out twice).
+        let last = self.raft.metrics().borrow().last_log_index;
+        if let Some(last) = last {
+            self.raft
+                .wait(Some(QUORUM_WAIT))
+                .applied_index_at_least(Some(last), "controller decision")
+                .await
+                .map_err(|_| SubmitError::Unavailable("earlier metadata writes are not committed yet".into()))?;
+        }
         let term = self.raft.metrics().borrow().current_term;
         if controller.term != term {
             info!(term, "became the active controller");

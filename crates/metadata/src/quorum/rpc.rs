@@ -110,8 +110,12 @@ pub async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) ->
     if len > MAX_FRAME {
         return Err(RpcError::Codec(format!("frame of {len} bytes exceeds {MAX_FRAME}")));
     }
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).await?;
+    // Grow with the data actually received, not with the claimed length.
+    let mut body = Vec::with_capacity(len.min(64 * 1024));
+    let read = (&mut *stream).take(len as u64).read_to_end(&mut body).await?;
+    if read < len {
+        return Err(RpcError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     serde_json::from_slice(&body).map(Some).map_err(|e| RpcError::Codec(e.to_string()))
 }
 

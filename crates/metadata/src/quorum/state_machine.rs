@@ -120,7 +120,9 @@ impl StateMachine {
             return MetadataUpdate::UpToDate;
         }
         match inner.recent.front() {
-            Some((first, _)) if *first <= after + 1 => {
+            // A follower with nothing (after < 0) takes the whole image: it
+            // may rest on a base that no entry carries (an upgraded log).
+            Some((first, _)) if after >= 0 && *first <= after + 1 => {
                 MetadataUpdate::Entries(inner.recent.iter().filter(|(i, _)| *i > after).cloned().collect())
             }
             _ => MetadataUpdate::Snapshot { last_offset: inner.image.last_offset, records: inner.image.to_records() },

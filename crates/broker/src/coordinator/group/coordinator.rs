@@ -59,6 +59,9 @@ pub struct GroupCoordinator {
     /// `__consumer_offsets` partitions this broker leads and has loaded:
     /// it coordinates exactly the groups that map to them.
     owned: Mutex<HashSet<i32>>,
+    /// Serializes [`GroupCoordinator::sync_ownership`]: two concurrent
+    /// syncs could load one partition twice or resurrect a lost one.
+    syncing: Mutex<()>,
 }
 
 /// A commit appended to `__consumer_offsets`, to be replicated before it is
@@ -87,7 +90,13 @@ pub struct GroupDescription {
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig, offsets: OffsetsConfig) -> Self {
-        GroupCoordinator { config, offsets, groups: Mutex::new(HashMap::new()), owned: Mutex::new(HashSet::new()) }
+        GroupCoordinator {
+            config,
+            offsets,
+            groups: Mutex::new(HashMap::new()),
+            owned: Mutex::new(HashSet::new()),
+            syncing: Mutex::new(()),
+        }
     }
 
     /// NOT_COORDINATOR unless this broker leads the group's offsets partition.
@@ -103,6 +112,7 @@ impl GroupCoordinator {
     /// groups of a partition this broker now leads, drops those of one it
     /// no longer leads (their members rediscover the coordinator).
     pub fn sync_ownership(&self, broker: &Broker) {
+        let _one_at_a_time = self.syncing.lock();
         let led: HashSet<i32> = (0..self.offsets.num_partitions)
             .filter(|p| broker.replicas.partition(&TopicPartition::new(OFFSETS_TOPIC, *p)).is_some())
             .collect();
