@@ -21,7 +21,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from cluster import cluster, cluster_factory, wait_for  # noqa: F401  (fixtures)
 from helpers import consume_all
 
-FAST = {"replica.lag.time.max.ms": "4000"}
+FAST = {"replica.lag.time.max.ms": "4000", "broker.session.timeout.ms": "4000"}
 
 
 def create_replicated(bootstrap, name, partitions, rf=3, configs=None):
@@ -172,13 +172,20 @@ def test_acks_all_survives_random_kills(cluster_factory):
         time.sleep(2)
         for r in range(rounds):
             victim = rng.choice([1, 2, 3])
+            fault = rng.choice(["kill9", "pause"])
             before = len(history.acked)
-            print(f"round {r}: kill -9 node {victim} ({before} acknowledged so far)")
-            c.node(victim).kill9()
-            time.sleep(rng.uniform(1, 5))
-            c.node(victim).start()
+            print(f"round {r}: {fault} node {victim} ({before} acknowledged so far)")
+            if fault == "kill9":
+                c.node(victim).kill9()
+                time.sleep(rng.uniform(1, 5))
+                c.node(victim).start()
+            else:
+                # Past the session timeout: the node is fenced, then resumes.
+                os.kill(c.node(victim).proc.pid, signal.SIGSTOP)
+                time.sleep(rng.uniform(5, 7))
+                os.kill(c.node(victim).proc.pid, signal.SIGCONT)
             wait_full_isr(c, topic, 3, timeout=90)
-            wait_for(lambda: len(history.acked) > before + 50, 60, "the producer to make progress")
+            wait_for(lambda: len(history.acked) > before + 50, 90, "the producer to make progress")
     finally:
         stop.set()
         producer.join(120)
