@@ -9,6 +9,7 @@ the log exactly once, at the offset it was acknowledged at, in order; no
 consumer ever saw one offset with two different records.
 """
 
+import json
 import os
 import random
 import signal
@@ -362,3 +363,59 @@ def test_elect_leaders_api(cluster_factory):
     result = admin.elect_leaders(ElectionType.UNCLEAN, [TopicPartition("rep-elect", 0)]).result(30)
     err = result[TopicPartition("rep-elect", 0)]
     assert err is not None and _code(err) == KafkaError.ELIGIBLE_LEADERS_NOT_AVAILABLE, err
+
+
+def _replicas(c, topic, bootstrap=None):
+    md = c.metadata(bootstrap)
+    return {p: (pm.leader, list(pm.replicas)) for p, pm in md.topics[topic].partitions.items()}
+
+
+def test_reassign_partition_while_writing(cluster_factory):
+    c = cluster_factory(settings=FAST).start()
+    b = c.bootstrap
+    topic = "rep-move"
+    create_replicated(b, topic, 1, rf=1)
+    wait_full_isr(c, topic, 1, rf=1)
+    source = _replicas(c, topic)[0][0]
+    target = next(i for i in (1, 2, 3) if i != source)
+    history = History()
+    stop = threading.Event()
+    counter = {}
+    producer = threading.Thread(target=produce_loop, args=(b, topic, history, stop, counter), daemon=True)
+    producer.start()
+    try:
+        wait_for(lambda: len(history.acked) > 300, 30, "records before the move")
+        out = c.cli(c.node(target).bootstrap, "cluster", "reassign", topic, "--partition", "0",
+                    "--replicas", str(target))
+        print("reassign:", out.stdout.decode().strip())
+        wait_for(lambda: _replicas(c, topic)[0] == (target, [target]), 60,
+                 f"{topic}-0 to move from broker {source} to {target}")
+        assert json.loads(c.cli(b.split(",")[0], "cluster", "reassignments").stdout) == []
+        before = len(history.acked)
+        wait_for(lambda: len(history.acked) > before + 300, 60, "the producer to keep going after the move")
+    finally:
+        stop.set()
+        producer.join(120)
+    check_history(c, topic, 1, history, b)
+    print(f"{len(history.acked)} acknowledged across the move, {history.failed} failed")
+    wait_for(lambda: not (c.node(source).data_dir / f"{topic}-0").exists(), 30,
+             f"broker {source} to remove its old replica's files")
+
+
+def test_drain_a_broker(cluster_factory):
+    c = cluster_factory(settings=FAST).start()
+    b = c.bootstrap
+    topic = "rep-drain"
+    create_replicated(b, topic, 3, rf=2)
+    wait_full_isr(c, topic, 3, rf=2)
+    p = Producer({"bootstrap.servers": b, "acks": "all"})
+    for n in range(300):
+        p.produce(topic, key=str(n), value=f"v-{n}")
+    assert p.flush(30) == 0
+    c.cli(c.node(1).bootstrap, "cluster", "drain", "3")
+    wait_for(lambda: all(3 not in r for _, r in _replicas(c, topic).values()), 60, "no replica left on broker 3")
+    wait_full_isr(c, topic, 3, rf=2)
+    got = consume_all(c.node(1).bootstrap, topic, range(3), 300, timeout=60)
+    assert sorted(m.value().decode() for m in got) == sorted(f"v-{n}" for n in range(300))
+    wait_for(lambda: not any((c.node(3).data_dir / f"{topic}-{i}").exists() for i in range(3)), 30,
+             "broker 3 to remove the drained replicas")

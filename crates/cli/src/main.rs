@@ -52,6 +52,15 @@ enum Command {
 enum ClusterCommand {
     /// Cluster id, controller and brokers.
     Info,
+    /// Move a partition's replicas to other brokers (or cancel a move).
+    Reassign(commands::reassign::ReassignArgs),
+    /// Ongoing reassignments.
+    Reassignments,
+    /// Move every replica off a broker (before taking it away).
+    Drain {
+        /// The broker to empty.
+        broker: i32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +101,15 @@ fn main() {
                 Command::Consume(args) => commands::consume::run(&bootstrap, args).await,
                 Command::Cluster(ClusterCommand::Info) => {
                     commands::cluster::info(&admin(&bootstrap).await?, output).await
+                }
+                Command::Cluster(ClusterCommand::Reassign(args)) => {
+                    commands::reassign::reassign(&admin(&bootstrap).await?, args, output).await
+                }
+                Command::Cluster(ClusterCommand::Reassignments) => {
+                    commands::reassign::list(&admin(&bootstrap).await?, output).await
+                }
+                Command::Cluster(ClusterCommand::Drain { broker }) => {
+                    commands::reassign::drain(&admin(&bootstrap).await?, broker, output).await
                 }
                 Command::Group(cmd) => commands::group::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,

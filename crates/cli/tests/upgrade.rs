@@ -25,6 +25,8 @@ fn partition(topic_id: &uuid::Uuid, index: i32) -> MetadataRecord {
         leader: 1,
         leader_epoch: 0,
         partition_epoch: 0,
+        adding_replicas: vec![],
+        removing_replicas: vec![],
     }
 }
 

@@ -209,6 +209,66 @@ impl Admin {
         })
     }
 
+    /// AlterPartitionReassignments: (topic, partition, target replicas, or
+    /// None to cancel). Returns each partition's error code and message.
+    pub async fn reassign(
+        &self,
+        items: &[(String, i32, Option<Vec<i32>>)],
+    ) -> Result<Vec<((String, i32), i16, Option<String>)>> {
+        use alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+        let mut topics: Vec<ReassignableTopic> = Vec::new();
+        for (topic, partition, replicas) in items {
+            let p = ReassignablePartition::default()
+                .with_partition_index(*partition)
+                .with_replicas(replicas.as_ref().map(|r| r.iter().map(|b| BrokerId(*b)).collect()));
+            match topics.iter_mut().find(|t| t.name.as_str() == topic) {
+                Some(t) => t.partitions.push(p),
+                None => {
+                    topics.push(ReassignableTopic::default().with_name(TopicName(s(topic))).with_partitions(vec![p]))
+                }
+            }
+        }
+        let request = AlterPartitionReassignmentsRequest::default().with_timeout_ms(30_000).with_topics(topics);
+        let response = self.cluster.any_connection().await?.send(0, &request).await?;
+        check_message(response.error_code, response.error_message.as_ref(), || "reassign partitions".to_string())?;
+        Ok(response
+            .responses
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(move |p| {
+                    (
+                        (t.name.to_string(), p.partition_index),
+                        p.error_code,
+                        p.error_message.as_ref().map(|m| m.to_string()),
+                    )
+                })
+            })
+            .collect())
+    }
+
+    /// Ongoing reassignments: (topic, partition, replicas, adding, removing).
+    pub async fn list_reassignments(&self) -> Result<Vec<(String, i32, Vec<i32>, Vec<i32>, Vec<i32>)>> {
+        let response =
+            self.cluster.any_connection().await?.send(0, &ListPartitionReassignmentsRequest::default()).await?;
+        check(response.error_code, || "list reassignments".to_string())?;
+        let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<i32>>();
+        Ok(response
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(move |p| {
+                    (
+                        t.name.to_string(),
+                        p.partition_index,
+                        ids(&p.replicas),
+                        ids(&p.adding_replicas),
+                        ids(&p.removing_replicas),
+                    )
+                })
+            })
+            .collect())
+    }
+
     /// Earliest (-2), latest (-1), max timestamp (-3) or by-timestamp offsets.
     pub async fn list_offsets(&self, partitions: &[Tp], spec: i64) -> Result<HashMap<Tp, i64>> {
         list_offsets(&self.cluster, partitions, spec).await

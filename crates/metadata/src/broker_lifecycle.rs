@@ -331,6 +331,8 @@ mod tests {
             leader,
             leader_epoch: 1,
             partition_epoch: 1,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
         };
         apply(
             &mut image,
@@ -372,6 +374,8 @@ mod tests {
                         leader: 1,
                         leader_epoch: 4,
                         partition_epoch: 7,
+                        adding_replicas: vec![],
+                        removing_replicas: vec![],
                     },
                 ),
             ],

@@ -197,6 +197,8 @@ fn new_partition(id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord
         replicas,
         leader_epoch: 0,
         partition_epoch: 0,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }
 

@@ -15,6 +15,9 @@ pub struct PartitionImage {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// An ongoing reassignment (both empty when none).
+    pub adding_replicas: Vec<i32>,
+    pub removing_replicas: Vec<i32>,
 }
 
 /// A registered broker, as the controller last recorded it.
@@ -82,7 +85,17 @@ impl MetadataImage {
                     TopicImage { name: name.clone(), id, partitions: BTreeMap::new(), configs: BTreeMap::new() },
                 );
             }
-            MetadataRecord::Partition { topic_id, partition, replicas, isr, leader, leader_epoch, partition_epoch } => {
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                adding_replicas,
+                removing_replicas,
+            } => {
                 let Some(name) = Uuid::parse_str(topic_id).ok().and_then(|id| self.topic_names_by_id.get(&id)) else {
                     return;
                 };
@@ -95,6 +108,8 @@ impl MetadataImage {
                             leader: *leader,
                             leader_epoch: *leader_epoch,
                             partition_epoch: *partition_epoch,
+                            adding_replicas: adding_replicas.clone(),
+                            removing_replicas: removing_replicas.clone(),
                         },
                     );
                 }
@@ -204,6 +219,8 @@ pub fn partition_record(id: Uuid, index: i32, p: &PartitionImage) -> MetadataRec
         leader: p.leader,
         leader_epoch: p.leader_epoch,
         partition_epoch: p.partition_epoch,
+        adding_replicas: p.adding_replicas.clone(),
+        removing_replicas: p.removing_replicas.clone(),
     }
 }
 
@@ -229,7 +246,15 @@ mod tests {
             partition_record(
                 id,
                 0,
-                &PartitionImage { replicas: vec![2], isr: vec![2], leader: -1, leader_epoch: 3, partition_epoch: 4 },
+                &PartitionImage {
+                    replicas: vec![2, 3],
+                    isr: vec![2],
+                    leader: -1,
+                    leader_epoch: 3,
+                    partition_epoch: 4,
+                    adding_replicas: vec![3],
+                    removing_replicas: vec![],
+                },
             ),
             MetadataRecord::TopicConfig { topic: "t".into(), name: "retention.ms".into(), value: Some("5".into()) },
             MetadataRecord::BrokerConfig { name: "log.retention.ms".into(), value: Some("7".into()) },

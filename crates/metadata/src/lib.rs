@@ -13,6 +13,7 @@ pub mod controller;
 pub mod image;
 pub mod log;
 pub mod quorum;
+pub mod reassignment;
 pub mod records;
 pub mod requests;
 pub mod topic_config;

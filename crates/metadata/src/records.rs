@@ -24,6 +24,11 @@ pub enum MetadataRecord {
         /// Bumped on every change of this partition's state (AlterPartition fencing).
         #[serde(default)]
         partition_epoch: i32,
+        /// An ongoing reassignment: replicas being added and removed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        adding_replicas: Vec<i32>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removing_replicas: Vec<i32>,
     },
     /// A broker joined (or rejoined, with a new incarnation). It starts
     /// fenced until it has caught up on metadata.

@@ -46,6 +46,11 @@ pub enum ControllerRequest {
         replace_all: bool,
     },
     AllocateProducerIds,
+    /// AlterPartitionReassignments: (topic, partition, target replicas or
+    /// None to cancel).
+    AlterReassignments {
+        items: Vec<(String, i32, Option<Vec<i32>>)>,
+    },
     /// Preferred leader election for these partitions (all if None).
     ElectPreferredLeaders {
         partitions: Option<Vec<(String, i32)>>,
@@ -86,6 +91,8 @@ pub enum ControllerReply {
     PartitionEpoch(i32),
     /// Per partition ((topic, partition), error code).
     Elections(Vec<crate::broker_lifecycle::ElectionOutcome>),
+    /// Per partition ((topic, partition), error code, message).
+    Reassignments(Vec<((String, i32), i16, String)>),
 }
 
 /// The controller's in-memory state next to the image: broker liveness.
@@ -144,6 +151,25 @@ pub fn decide(
             controller::alter_partition(image, topic_id, *partition, *leader, *leader_epoch, *partition_epoch, new_isr)
                 .map(|(r, epoch)| (r, ControllerReply::PartitionEpoch(epoch)))
         }
+        ControllerRequest::AlterReassignments { items } => {
+            // Each item is decided on the image the earlier ones leave.
+            let mut scratch = image.clone();
+            let mut records = Vec::new();
+            let mut outcomes = Vec::with_capacity(items.len());
+            for (topic, partition, target) in items {
+                match crate::reassignment::reassign(&scratch, topic, *partition, target.as_deref()) {
+                    Ok((r, ())) => {
+                        for x in &r {
+                            scratch.apply(x);
+                        }
+                        records.extend(r);
+                        outcomes.push(((topic.clone(), *partition), 0, String::new()));
+                    }
+                    Err(e) => outcomes.push(((topic.clone(), *partition), e.code, e.message)),
+                }
+            }
+            Ok((records, ControllerReply::Reassignments(outcomes)))
+        }
         ControllerRequest::ElectPreferredLeaders { partitions } => {
             let (records, outcomes) = crate::broker_lifecycle::elect_preferred(image, partitions.as_deref());
             Ok((records, ControllerReply::Elections(outcomes)))
@@ -186,6 +212,9 @@ pub fn tick(
         records.push(new_cluster_record());
     }
     records.extend(state.liveness.expire(image, now, session_timeout_ms));
+    if records.is_empty() {
+        records.extend(crate::reassignment::complete_reassignments(image));
+    }
     if records.is_empty() && rebalance.enabled && now - state.last_rebalance_ms >= rebalance.interval_ms {
         state.last_rebalance_ms = now;
         records.extend(crate::broker_lifecycle::rebalance_leaders(image, rebalance.imbalance_percent));

@@ -14,6 +14,7 @@ use brook_protocol::fetch_response::Chunk;
 use crate::Broker;
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod configs;
 pub mod create_partitions;
@@ -35,6 +36,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -159,6 +161,12 @@ pub async fn dispatch(
         ApiKey::DescribeCluster => route!(ctx, body, DescribeClusterRequest, describe_cluster::handle),
         ApiKey::DescribeQuorum => route!(ctx, body, DescribeQuorumRequest, describe_quorum::handle),
         ApiKey::ElectLeaders => route!(ctx, body, ElectLeadersRequest, elect_leaders::handle),
+        ApiKey::AlterPartitionReassignments => {
+            route!(ctx, body, AlterPartitionReassignmentsRequest, alter_partition_reassignments::handle)
+        }
+        ApiKey::ListPartitionReassignments => {
+            route!(ctx, body, ListPartitionReassignmentsRequest, list_partition_reassignments::handle)
+        }
         ApiKey::InitProducerId => route!(ctx, body, InitProducerIdRequest, init_producer_id::handle),
         ApiKey::FindCoordinator => route!(ctx, body, FindCoordinatorRequest, find_coordinator::handle),
         ApiKey::JoinGroup => route!(ctx, body, JoinGroupRequest, join_group::handle),

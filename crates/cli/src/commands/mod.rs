@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod consume;
 pub mod group;
 pub mod produce;
+pub mod reassign;
 pub mod topic;
 
 /// Human tables by default; JSON for scripts.

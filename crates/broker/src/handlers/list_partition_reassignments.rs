@@ -1,0 +1,48 @@
+//! ListPartitionReassignments, version 0: the ongoing reassignments, from
+//! this broker's metadata image.
+
+use std::collections::BTreeMap;
+
+use brook_metadata::reassignment;
+use brook_protocol::kafka_protocol::messages::list_partition_reassignments_response::{
+    OngoingPartitionReassignment, OngoingTopicReassignment,
+};
+use brook_protocol::kafka_protocol::messages::{
+    BrokerId, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+};
+
+use super::{topic_name, RequestContext};
+
+fn ids(v: &[i32]) -> Vec<BrokerId> {
+    v.iter().map(|b| BrokerId(*b)).collect()
+}
+
+pub async fn handle(
+    ctx: &RequestContext<'_>,
+    request: ListPartitionReassignmentsRequest,
+) -> ListPartitionReassignmentsResponse {
+    let image = ctx.broker.image();
+    let wanted = |topic: &str, partition: i32| match &request.topics {
+        None => true,
+        Some(ts) => ts.iter().any(|t| t.name.as_str() == topic && t.partition_indexes.contains(&partition)),
+    };
+    let mut by_topic: BTreeMap<String, Vec<OngoingPartitionReassignment>> = BTreeMap::new();
+    for (topic, partition, replicas, adding, removing) in reassignment::ongoing(&image) {
+        if !wanted(&topic, partition) {
+            continue;
+        }
+        by_topic.entry(topic).or_default().push(
+            OngoingPartitionReassignment::default()
+                .with_partition_index(partition)
+                .with_replicas(ids(&replicas))
+                .with_adding_replicas(ids(&adding))
+                .with_removing_replicas(ids(&removing)),
+        );
+    }
+    ListPartitionReassignmentsResponse::default().with_topics(
+        by_topic
+            .into_iter()
+            .map(|(t, ps)| OngoingTopicReassignment::default().with_name(topic_name(&t)).with_partitions(ps))
+            .collect(),
+    )
+}
