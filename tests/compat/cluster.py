@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -38,9 +39,9 @@ def _child_env():
     return {k: v for k, v in os.environ.items() if not k.startswith("BROOK_") or k == "BROOK_LOG"}
 
 
-def _accepts(port):
+def _accepts(port, host="127.0.0.1"):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -64,16 +65,95 @@ def wait_for(predicate, timeout=30, what="condition", interval=0.2):
         time.sleep(interval)
 
 
+class NetnsNetwork:
+    """One network namespace per node, joined by veth pairs to a bridge in
+    the test's namespace (which runs the clients), on a private /24 that
+    exists only inside this machine. `isolate(i)` cuts node i off from every
+    other node and client (its link goes down); `heal(i)` reconnects it."""
+
+    def __init__(self, n):
+        import random
+        self.tag = f"bk{random.randrange(1 << 20):05x}"
+        self.subnet = f"10.250.{random.randrange(1, 250)}"
+        self.bridge = f"{self.tag}br"
+        self.n = n
+        self.made = False
+
+    @staticmethod
+    def _ip(*args, ns=None):
+        cmd = ["ip", "netns", "exec", ns, "ip", *args] if ns else ["ip", *args]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=20)
+
+    def ns(self, i):
+        return f"{self.tag}n{i}"
+
+    def host_link(self, i):
+        return f"{self.tag}h{i}"
+
+    def create(self):
+        self.made = True
+        self._ip("link", "add", self.bridge, "type", "bridge")
+        self._ip("addr", "add", f"{self.subnet}.254/24", "dev", self.bridge)
+        self._ip("link", "set", self.bridge, "up")
+        for i in range(1, self.n + 1):
+            ns, host, peer = self.ns(i), self.host_link(i), f"{self.tag}c{i}"
+            subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True, timeout=20)
+            self._ip("link", "add", host, "type", "veth", "peer", "name", peer)
+            self._ip("link", "set", peer, "netns", ns)
+            self._ip("link", "set", host, "master", self.bridge)
+            self._ip("link", "set", host, "up")
+            self._ip("addr", "add", f"{self.subnet}.{i}/24", "dev", peer, ns=ns)
+            self._ip("link", "set", peer, "up", ns=ns)
+            self._ip("link", "set", "lo", "up", ns=ns)
+
+    def place(self, i):
+        return f"{self.subnet}.{i}", self.ns(i)
+
+    def isolate(self, i):
+        self._ip("link", "set", self.host_link(i), "down")
+
+    def heal(self, i):
+        self._ip("link", "set", self.host_link(i), "up")
+        # Forget neighbours that failed to resolve while the link was down,
+        # or the kernel keeps answering "no route to host" for a while.
+        subprocess.run(["ip", "neigh", "flush", "dev", self.bridge], capture_output=True, timeout=20)
+        for j in range(1, self.n + 1):
+            subprocess.run(["ip", "-n", self.ns(j), "neigh", "flush", "all"], capture_output=True, timeout=20)
+
+    def destroy(self):
+        if not self.made:
+            return
+        for i in range(1, self.n + 1):
+            subprocess.run(["ip", "netns", "del", self.ns(i)], capture_output=True, timeout=20)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=20)
+
+
+def netns_available():
+    """True when this process may create network namespaces (root)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return False
+    name = f"bkprobe{os.getpid()}"
+    ok = subprocess.run(["ip", "netns", "add", name], capture_output=True, timeout=20).returncode == 0
+    subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=20)
+    return ok
+
+
 class Node:
     """One `brook server` process of a cluster."""
 
-    def __init__(self, cluster, node_id, roles, data_dir):
+    def __init__(self, cluster, node_id, roles, data_dir, host="127.0.0.1", netns=None):
         self.cluster = cluster
         self.id = node_id
         self.roles = roles  # "broker,controller" | "broker" | "controller"
         self.data_dir = Path(data_dir)
-        self.port = free_port() if "broker" in roles else None
-        self.controller_port = free_port() if "controller" in roles else None
+        self.host = host
+        self.netns = netns  # run inside this network namespace (its own ports)
+        if netns:
+            self.port = 9092 if "broker" in roles else None
+            self.controller_port = 9093 if "controller" in roles else None
+        else:
+            self.port = free_port() if "broker" in roles else None
+            self.controller_port = free_port() if "controller" in roles else None
         self.overrides = {}  # per-node settings on top of the cluster's
         self.proc = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -86,14 +166,14 @@ class Node:
     @property
     def bootstrap(self):
         assert self.is_broker, f"node {self.id} has no PLAINTEXT listener"
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def settings(self, extra=None):
         listeners = []
         if self.port is not None:
-            listeners.append(f"PLAINTEXT://127.0.0.1:{self.port}")
+            listeners.append(f"PLAINTEXT://{self.host}:{self.port}")
         if self.controller_port is not None:
-            listeners.append(f"CONTROLLER://127.0.0.1:{self.controller_port}")
+            listeners.append(f"CONTROLLER://{self.host}:{self.controller_port}")
         s = {
             "node.id": str(self.id),
             "process.roles": self.roles,
@@ -108,7 +188,8 @@ class Node:
         return s
 
     def args(self, extra=None):
-        args = [BROOK_TEST_BINARY, "server"]
+        args = ["ip", "netns", "exec", self.netns] if self.netns else []
+        args += [BROOK_TEST_BINARY, "server"]
         for k, v in self.settings(extra).items():
             args += ["--set", f"{k}={v}"]
         return args
@@ -132,7 +213,7 @@ class Node:
 
     def ready(self):
         port = self.port if self.port is not None else self.controller_port
-        return _accepts(port)
+        return _accepts(port, self.host)
 
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout
@@ -189,15 +270,17 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, tmp_path, n=3, roles="combined", settings=None, brokers=2):
+    def __init__(self, tmp_path, n=3, roles="combined", settings=None, brokers=2, netns=False):
         self.dir = Path(tmp_path)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.settings = {**FAST_SETTINGS, **(settings or {})}
         self.pids = []  # every Popen ever made for this cluster
         self.nodes = {}
+        self.network = NetnsNetwork(n) if netns else None
         if roles == "combined":
             for i in range(1, n + 1):
-                self.nodes[i] = Node(self, i, "broker,controller", self.dir / f"node{i}")
+                host, ns = self.network.place(i) if self.network else ("127.0.0.1", None)
+                self.nodes[i] = Node(self, i, "broker,controller", self.dir / f"node{i}", host, ns)
         elif roles == "dedicated":
             for i in (1, 2, 3):
                 self.nodes[i] = Node(self, i, "controller", self.dir / f"node{i}")
@@ -206,7 +289,7 @@ class Cluster:
         else:
             raise ValueError(f"roles must be 'combined' or 'dedicated', not {roles!r}")
         self.voter_ids = [n.id for n in self.nodes.values() if n.controller_port is not None]
-        self.voters = ",".join(f"{i}@127.0.0.1:{self.nodes[i].controller_port}" for i in self.voter_ids)
+        self.voters = ",".join(f"{i}@{self.nodes[i].host}:{self.nodes[i].controller_port}" for i in self.voter_ids)
         self.extra_nodes = []
         _CLUSTERS.append(self)
 
@@ -237,6 +320,8 @@ class Cluster:
     # --- lifecycle ------------------------------------------------------
 
     def start(self, timeout=60):
+        if self.network and not self.network.made:
+            self.network.create()
         for n in self.nodes.values():
             n.spawn()
         deadline = time.time() + timeout
@@ -258,6 +343,8 @@ class Cluster:
                     p.wait(timeout=10)
                 except Exception:
                     pass
+        if self.network:
+            self.network.destroy()
 
     # --- queries ----------------------------------------------------------
 
@@ -305,9 +392,9 @@ def cluster_factory(tmp_path):
     Cluster under tmp_path/name. Every process is killed at teardown."""
     made = []
 
-    def make(n=3, roles="combined", settings=None, name=None, brokers=2):
+    def make(n=3, roles="combined", settings=None, name=None, brokers=2, netns=False):
         c = Cluster(tmp_path / (name or f"cluster{len(made) + 1}"), n=n, roles=roles, settings=settings,
-                    brokers=brokers)
+                    brokers=brokers, netns=netns)
         made.append(c)
         return c
 

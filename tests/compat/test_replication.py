@@ -37,10 +37,15 @@ def isr_of(c, topic, bootstrap=None):
 
 
 def wait_full_isr(c, topic, partitions, rf=3, bootstrap=None, timeout=60):
+    """Waits until every partition has a leader and `rf` in-sync replicas,
+    as every running broker reports it (one with stale metadata, e.g. just
+    back from a network partition, must have caught up too)."""
     def full():
-        state = isr_of(c, topic, bootstrap)
+        views = [bootstrap] if bootstrap else [n.bootstrap for n in c.brokers if n.running()]
+        states = [isr_of(c, topic, v) for v in views]
+        state = states[0]
         ok = len(state) == partitions and all(l >= 0 and len(isr) == rf for l, isr in state.values())
-        return state if ok else None
+        return state if ok and all(s == state for s in states) else None
     return wait_for(full, timeout, f"every partition of {topic} to have a leader and {rf} in-sync replicas")
 
 
@@ -419,3 +424,47 @@ def test_drain_a_broker(cluster_factory):
     assert sorted(m.value().decode() for m in got) == sorted(f"v-{n}" for n in range(300))
     wait_for(lambda: not any((c.node(3).data_dir / f"{topic}-{i}").exists() for i in range(3)), 30,
              "broker 3 to remove the drained replicas")
+
+
+def test_isolated_leader_loses_nothing_acknowledged(cluster_factory):
+    """A leader cut off from every other node (network namespaces, its link
+    down): the majority fences it and elects another leader; the cut-off
+    leader cannot complete acks=all writes (its followers are gone), so no
+    two leaders acknowledge writes to one partition; once the link is back it
+    truncates to the new leader's log and rejoins the ISR."""
+    import pytest
+    from cluster import netns_available
+    if not netns_available():
+        pytest.skip("network namespaces need root and iproute2")
+    c = cluster_factory(settings=FAST, netns=True).start()
+    b = c.bootstrap
+    topic = "rep-iso"
+    create_replicated(b, topic, 1, configs={"min.insync.replicas": "2"})
+    old = wait_full_isr(c, topic, 1)[0][0]
+    history = History()
+    stop = threading.Event()
+    counter = {}
+    producer = threading.Thread(target=produce_loop, args=(b, topic, history, stop, counter), daemon=True)
+    producer.start()
+    others = [i for i in (1, 2, 3) if i != old]
+    try:
+        wait_for(lambda: len(history.acked) > 200, 30, "records before the cut")
+        c.network.isolate(old)
+        started = time.time()
+        ob = c.node(others[0]).bootstrap
+        wait_for(lambda: isr_of(c, topic, ob)[0][0] in others, 30, "a new leader on the majority side")
+        print(f"leader {old} cut off; successor elected after {time.time() - started:.2f}s")
+        before = len(history.acked)
+        wait_for(lambda: len(history.acked) > before + 200, 60, "acks=all through the new leader")
+        time.sleep(2)
+    finally:
+        c.network.heal(old)
+    try:
+        wait_full_isr(c, topic, 1, timeout=90)
+        before = len(history.acked)
+        wait_for(lambda: len(history.acked) > before + 100, 60, "progress after healing")
+    finally:
+        stop.set()
+        producer.join(120)
+    check_history(c, topic, 1, history, b)
+    print(f"{len(history.acked)} acknowledged, {history.failed} failed")
