@@ -105,6 +105,50 @@ def consume_loop(bootstrap, topic, group, history, stop):
         c.close()
 
 
+_COMMIT_WATCHER = '''
+import json, sys, time
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+bootstrap, group, topic, partitions = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+admin = AdminClient({"bootstrap.servers": bootstrap})
+deadline = time.time() + 900
+while time.time() < deadline:
+    try:
+        res = admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])]
+        )[group].result(timeout=5)
+        print(json.dumps({tp.partition: tp.offset for tp in res.topic_partitions if tp.offset >= 0}), flush=True)
+    except Exception:
+        pass  # the coordinator may be moving
+    time.sleep(0.5)
+'''
+
+
+def watch_commits(bootstrap, group, topic, partitions, stop, seen):
+    """Polls the group's committed offsets, in a child process (a client
+    library crash there cannot take the test down); records every reading,
+    so a commit going backwards (lost after a failover) shows."""
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-c", _COMMIT_WATCHER, bootstrap, group, topic, str(partitions)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        stop.wait()
+    finally:
+        proc.kill()
+        out, _ = proc.communicate(timeout=30)
+    for line in out.splitlines():
+        seen.append({int(k): v for k, v in json.loads(line).items()})
+
+
+def assert_commits_never_go_back(seen):
+    high = {}
+    for reading in seen:
+        for p, o in reading.items():
+            assert o >= high.get(p, -1), f"partition {p}: committed offset went back from {high[p]} to {o}"
+            high[p] = o
+
+
 def check_history(c, topic, partitions, history, bootstrap, streams=None):
     """`streams`: ranges of value numbers each sent by one producer, whose
     order must be kept (default: one producer sent them all)."""
@@ -162,7 +206,13 @@ def test_acks_all_survives_random_kills(cluster_factory):
     rounds = int(os.environ.get("BROOK_FAULT_ROUNDS", "3"))
     rng = random.Random(seed)
     print(f"fault seed {seed}, {rounds} rounds")
-    c = cluster_factory(settings=FAST).start()
+    from cluster import netns_available
+    # With network namespaces (root), rounds may also cut a node off the network.
+    netns = netns_available()
+    faults = ["kill9", "pause"] + (["isolate"] if netns else [])
+    print(f"faults: {faults}")
+    c = cluster_factory(settings={**FAST, "offsets.topic.replication.factor": "3",
+                                  "offsets.topic.num.partitions": "6"}, netns=netns).start()
     b = c.bootstrap
     topic = "rep-faults"
     create_replicated(b, topic, 3, configs={"min.insync.replicas": "2"})
@@ -172,31 +222,41 @@ def test_acks_all_survives_random_kills(cluster_factory):
     counter = {}
     producer = threading.Thread(target=produce_loop, args=(b, topic, history, stop, counter), daemon=True)
     consumer = threading.Thread(target=consume_loop, args=(b, topic, "rep-faults-g", history, stop), daemon=True)
+    commits = []
+    watcher = threading.Thread(target=watch_commits, args=(b, "rep-faults-g", topic, 3, stop, commits), daemon=True)
     producer.start()
     consumer.start()
+    watcher.start()
     try:
         time.sleep(2)
         for r in range(rounds):
             victim = rng.choice([1, 2, 3])
-            fault = rng.choice(["kill9", "pause"])
+            fault = rng.choice(faults)
             before = len(history.acked)
             print(f"round {r}: {fault} node {victim} ({before} acknowledged so far)")
             if fault == "kill9":
                 c.node(victim).kill9()
                 time.sleep(rng.uniform(1, 5))
                 c.node(victim).start()
-            else:
+            elif fault == "pause":
                 # Past the session timeout: the node is fenced, then resumes.
                 os.kill(c.node(victim).proc.pid, signal.SIGSTOP)
                 time.sleep(rng.uniform(5, 7))
                 os.kill(c.node(victim).proc.pid, signal.SIGCONT)
+            else:
+                c.network.isolate(victim)
+                time.sleep(rng.uniform(5, 7))
+                c.network.heal(victim)
             wait_full_isr(c, topic, 3, timeout=90)
             wait_for(lambda: len(history.acked) > before + 50, 90, "the producer to make progress")
     finally:
         stop.set()
         producer.join(120)
         consumer.join(30)
+        watcher.join(30)
     assert not producer.is_alive(), "the producer did not finish"
+    assert len(commits) > 5, f"only {len(commits)} readings of the group's commits"
+    assert_commits_never_go_back(commits)
     total = check_history(c, topic, 3, history, b)
     print(f"{len(history.acked)} acknowledged of {counter.get('sent')} sent, {history.failed} failed, "
           f"{total} in the log, {len(history.seen)} offsets seen by the group")
