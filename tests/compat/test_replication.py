@@ -265,20 +265,23 @@ def test_acks_all_survives_random_kills(cluster_factory):
 
 def test_two_of_three_down_not_enough_replicas(cluster_factory):
     # Dedicated controllers, so the quorum survives the loss of two brokers.
-    c = cluster_factory(roles="dedicated", brokers=3, settings=FAST).start()
+    c = cluster_factory(roles="dedicated", brokers=3,
+                        settings={**FAST, "leader.imbalance.check.interval.seconds": "2"}).start()
     b = c.bootstrap
     create_replicated(b, "rep-min", 1, configs={"min.insync.replicas": "2"})
-    state = wait_full_isr(c, "rep-min", 1)
-    leader = state[0][0]
-    down = [i for i in (4, 5, 6) if i != leader]
+    preferred = wait_full_isr(c, "rep-min", 1)[0][0]
+    # The leader and one follower go down; the third broker is left alone.
+    survivor = next(i for i in (4, 5, 6) if i != preferred)
+    down = [i for i in (4, 5, 6) if i != survivor]
     for i in down:
         c.node(i).kill9()
-    lb = c.node(leader).bootstrap
-    wait_for(lambda: isr_of(c, "rep-min", lb)[0] == (leader, [leader]), 30, "the ISR to shrink to the leader")
+    sb = c.node(survivor).bootstrap
+    wait_for(lambda: isr_of(c, "rep-min", sb)[0] == (survivor, [survivor]), 30,
+             f"broker {survivor} to lead alone")
 
     def send(acks):
         result = []
-        p = Producer({"bootstrap.servers": lb, "acks": acks, "retries": 0, "enable.idempotence": False,
+        p = Producer({"bootstrap.servers": sb, "acks": acks, "retries": 0, "enable.idempotence": False,
                       "message.timeout.ms": 10000})
         p.produce("rep-min", value=f"acks{acks}", on_delivery=lambda e, m: result.append(e))
         p.flush(20)
@@ -290,8 +293,10 @@ def test_two_of_three_down_not_enough_replicas(cluster_factory):
     for i in down:
         c.node(i).start()
     wait_full_isr(c, "rep-min", 1, timeout=60)
+    wait_for(lambda: isr_of(c, "rep-min")[0][0] == preferred, 30,
+             f"the preferred leader {preferred} to lead again")
     assert send("all") is None, "acks=all works again once the ISR is back"
-    got = consume_all(lb, "rep-min", [0], 2, timeout=30)
+    got = consume_all(b, "rep-min", [0], 2, timeout=30)
     assert [m.value().decode() for m in got] == ["acks1", "acksall"]
 
 
