@@ -91,6 +91,27 @@ def produce_loop(bootstrap, topic, history, stop, counter):
     counter["unflushed"] = left
 
 
+class Producing:
+    """An idempotent acks=all producer thread for the length of a `with`
+    block; on exit it stops, flushes and joins."""
+
+    def __init__(self, bootstrap, topic, history):
+        self.stop = threading.Event()
+        self.counter = {}
+        self.thread = threading.Thread(target=produce_loop, args=(bootstrap, topic, history, self.stop, self.counter),
+                                       daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(120)
+        assert not self.thread.is_alive(), "the producer did not finish"
+        return False
+
+
 def consume_loop(bootstrap, topic, group, history, stop):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                   "enable.auto.commit": True, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
@@ -449,11 +470,7 @@ def test_reassign_partition_while_writing(cluster_factory):
     source = _replicas(c, topic)[0][0]
     target = next(i for i in (1, 2, 3) if i != source)
     history = History()
-    stop = threading.Event()
-    counter = {}
-    producer = threading.Thread(target=produce_loop, args=(b, topic, history, stop, counter), daemon=True)
-    producer.start()
-    try:
+    with Producing(b, topic, history):
         wait_for(lambda: len(history.acked) > 300, 30, "records before the move")
         out = c.cli(c.node(target).bootstrap, "cluster", "reassign", topic, "--partition", "0",
                     "--replicas", str(target))
@@ -463,9 +480,6 @@ def test_reassign_partition_while_writing(cluster_factory):
         assert json.loads(c.cli(b.split(",")[0], "cluster", "reassignments").stdout) == []
         before = len(history.acked)
         wait_for(lambda: len(history.acked) > before + 300, 60, "the producer to keep going after the move")
-    finally:
-        stop.set()
-        producer.join(120)
     check_history(c, topic, 1, history, b)
     print(f"{len(history.acked)} acknowledged across the move, {history.failed} failed")
     wait_for(lambda: not (c.node(source).data_dir / f"{topic}-0").exists(), 30,
@@ -507,29 +521,22 @@ def test_isolated_leader_loses_nothing_acknowledged(cluster_factory):
     create_replicated(b, topic, 1, configs={"min.insync.replicas": "2"})
     old = wait_full_isr(c, topic, 1)[0][0]
     history = History()
-    stop = threading.Event()
-    counter = {}
-    producer = threading.Thread(target=produce_loop, args=(b, topic, history, stop, counter), daemon=True)
-    producer.start()
     others = [i for i in (1, 2, 3) if i != old]
-    try:
-        wait_for(lambda: len(history.acked) > 200, 30, "records before the cut")
-        c.network.isolate(old)
-        started = time.time()
-        ob = c.node(others[0]).bootstrap
-        wait_for(lambda: isr_of(c, topic, ob)[0][0] in others, 30, "a new leader on the majority side")
-        print(f"leader {old} cut off; successor elected after {time.time() - started:.2f}s")
-        before = len(history.acked)
-        wait_for(lambda: len(history.acked) > before + 200, 60, "acks=all through the new leader")
-        time.sleep(2)
-    finally:
-        c.network.heal(old)
-    try:
+    with Producing(b, topic, history):
+        try:
+            wait_for(lambda: len(history.acked) > 200, 30, "records before the cut")
+            c.network.isolate(old)
+            started = time.time()
+            ob = c.node(others[0]).bootstrap
+            wait_for(lambda: isr_of(c, topic, ob)[0][0] in others, 30, "a new leader on the majority side")
+            print(f"leader {old} cut off; successor elected after {time.time() - started:.2f}s")
+            before = len(history.acked)
+            wait_for(lambda: len(history.acked) > before + 200, 60, "acks=all through the new leader")
+            time.sleep(2)
+        finally:
+            c.network.heal(old)
         wait_full_isr(c, topic, 1, timeout=90)
         before = len(history.acked)
         wait_for(lambda: len(history.acked) > before + 100, 60, "progress after healing")
-    finally:
-        stop.set()
-        producer.join(120)
     check_history(c, topic, 1, history, b)
     print(f"{len(history.acked)} acknowledged, {history.failed} failed")

@@ -290,54 +290,6 @@ pub fn allocate_producer_ids(image: &MetadataImage, count: i64) -> Decision<i64>
     Ok((vec![MetadataRecord::ProducerIds { next_producer_id: first + count }], first))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn apply(image: &mut MetadataImage, records: &[MetadataRecord]) {
-        for r in records {
-            image.apply(r);
-        }
-    }
-
-    #[test]
-    fn topic_lifecycle() {
-        let mut image = MetadataImage::default();
-        image.apply(&MetadataRecord::RegisterBroker {
-            broker_id: 1,
-            incarnation: "a".into(),
-            host: "h".into(),
-            port: 1,
-            fenced: false,
-        });
-        let defaults = ClusterDefaults { num_partitions: 3, replication_factor: 1, live_brokers: &[1] };
-        let configs = BTreeMap::new();
-        let new =
-            NewTopic { name: "orders", num_partitions: -1, replication_factor: -1, configs: &configs, assignment: &[] };
-        let (records, _) = create_topic(&image, &new, &defaults).unwrap();
-        apply(&mut image, &records);
-        assert_eq!(image.topic("orders").unwrap().partitions.len(), 3);
-        assert_eq!(create_topic(&image, &new, &defaults).unwrap_err().code, error_code::TOPIC_ALREADY_EXISTS);
-        let bad =
-            NewTopic { name: "a/b", num_partitions: 1, replication_factor: 1, configs: &configs, assignment: &[] };
-        assert_eq!(create_topic(&image, &bad, &defaults).unwrap_err().code, error_code::INVALID_TOPIC_EXCEPTION);
-        let rf = NewTopic { name: "x", num_partitions: 1, replication_factor: 3, configs: &configs, assignment: &[] };
-        assert_eq!(create_topic(&image, &rf, &defaults).unwrap_err().code, error_code::INVALID_REPLICATION_FACTOR);
-        let mut bad_configs = BTreeMap::new();
-        bad_configs.insert("retention.ms".to_string(), "soon".to_string());
-        let cfg =
-            NewTopic { name: "y", num_partitions: 1, replication_factor: 1, configs: &bad_configs, assignment: &[] };
-        assert_eq!(create_topic(&image, &cfg, &defaults).unwrap_err().code, error_code::INVALID_CONFIG);
-        let (records, _) = create_partitions(&image, "orders", 5).unwrap();
-        apply(&mut image, &records);
-        assert_eq!(image.topic("orders").unwrap().partitions.len(), 5);
-        assert_eq!(create_partitions(&image, "orders", 2).unwrap_err().code, error_code::INVALID_PARTITIONS);
-        let (records, _) = delete_topic(&image, "orders").unwrap();
-        apply(&mut image, &records);
-        assert!(image.topic("orders").is_none());
-    }
-}
-
 /// AlterPartition: a leader changes its partition's ISR. Refused when the
 /// sender is not the current leader of that epoch or its view of the
 /// partition is stale (partition epoch), so a deposed leader cannot shrink or
@@ -393,4 +345,52 @@ pub fn alter_partition(
     next.partition_epoch += 1;
     let epoch = next.partition_epoch;
     Ok((vec![crate::image::partition_record(topic.id, partition, &next)], epoch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(image: &mut MetadataImage, records: &[MetadataRecord]) {
+        for r in records {
+            image.apply(r);
+        }
+    }
+
+    #[test]
+    fn topic_lifecycle() {
+        let mut image = MetadataImage::default();
+        image.apply(&MetadataRecord::RegisterBroker {
+            broker_id: 1,
+            incarnation: "a".into(),
+            host: "h".into(),
+            port: 1,
+            fenced: false,
+        });
+        let defaults = ClusterDefaults { num_partitions: 3, replication_factor: 1, live_brokers: &[1] };
+        let configs = BTreeMap::new();
+        let new =
+            NewTopic { name: "orders", num_partitions: -1, replication_factor: -1, configs: &configs, assignment: &[] };
+        let (records, _) = create_topic(&image, &new, &defaults).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(image.topic("orders").unwrap().partitions.len(), 3);
+        assert_eq!(create_topic(&image, &new, &defaults).unwrap_err().code, error_code::TOPIC_ALREADY_EXISTS);
+        let bad =
+            NewTopic { name: "a/b", num_partitions: 1, replication_factor: 1, configs: &configs, assignment: &[] };
+        assert_eq!(create_topic(&image, &bad, &defaults).unwrap_err().code, error_code::INVALID_TOPIC_EXCEPTION);
+        let rf = NewTopic { name: "x", num_partitions: 1, replication_factor: 3, configs: &configs, assignment: &[] };
+        assert_eq!(create_topic(&image, &rf, &defaults).unwrap_err().code, error_code::INVALID_REPLICATION_FACTOR);
+        let mut bad_configs = BTreeMap::new();
+        bad_configs.insert("retention.ms".to_string(), "soon".to_string());
+        let cfg =
+            NewTopic { name: "y", num_partitions: 1, replication_factor: 1, configs: &bad_configs, assignment: &[] };
+        assert_eq!(create_topic(&image, &cfg, &defaults).unwrap_err().code, error_code::INVALID_CONFIG);
+        let (records, _) = create_partitions(&image, "orders", 5).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(image.topic("orders").unwrap().partitions.len(), 5);
+        assert_eq!(create_partitions(&image, "orders", 2).unwrap_err().code, error_code::INVALID_PARTITIONS);
+        let (records, _) = delete_topic(&image, "orders").unwrap();
+        apply(&mut image, &records);
+        assert!(image.topic("orders").is_none());
+    }
 }

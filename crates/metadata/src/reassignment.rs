@@ -109,8 +109,11 @@ pub fn complete_reassignments(image: &MetadataImage) -> Vec<MetadataRecord> {
     records
 }
 
-/// Ongoing reassignments: (topic, partition, replicas, adding, removing).
-pub fn ongoing(image: &MetadataImage) -> Vec<(String, i32, Vec<i32>, Vec<i32>, Vec<i32>)> {
+/// An ongoing reassignment: (topic, partition, replicas, adding, removing).
+pub type Ongoing = (String, i32, Vec<i32>, Vec<i32>, Vec<i32>);
+
+/// Every ongoing reassignment.
+pub fn ongoing(image: &MetadataImage) -> Vec<Ongoing> {
     let mut out = Vec::new();
     for t in image.topics.values() {
         for (index, p) in &t.partitions {
