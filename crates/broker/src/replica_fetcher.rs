@@ -275,13 +275,21 @@ async fn fetch_once(
             else {
                 continue;
             };
+            let mut log = p.log.lock();
+            if r.error_code == error_code::OFFSET_OUT_OF_RANGE && log.log_end_offset() < r.log_start_offset {
+                // Retention on the leader deleted what this replica lacks: start over there.
+                info!(partition = %p.tp, from = log.log_end_offset(), to = r.log_start_offset, "restarting the replica at the leader's log start");
+                if let Err(e) = log.truncate_fully_and_start_at(r.log_start_offset) {
+                    warn!(partition = %p.tp, error = %e, "cannot restart the replica");
+                }
+                continue;
+            }
             if r.error_code != error_code::NONE {
                 // A leader change or a fenced epoch: the next image settles it.
                 debug!(partition = %p.tp, code = r.error_code, "replica fetch error");
                 healthy = false;
                 continue;
             }
-            let mut log = p.log.lock();
             if let Some(records) = r.records.as_ref().filter(|b| !b.is_empty()) {
                 if let Err(e) = log.append_as_follower(records, now) {
                     warn!(partition = %p.tp, error = %e, "cannot append replicated batches; truncating again");
@@ -289,10 +297,11 @@ async fn fetch_once(
                     continue;
                 }
             }
+            // A follower's high watermark is the leader's, capped by its own log end.
             let hw = r.high_watermark.min(log.log_end_offset());
-            if hw > log.high_watermark() {
-                log.set_high_watermark(hw);
-            }
+            log.set_high_watermark(hw);
+            drop(log);
+            broker.replicas.high_watermark_known(&p.tp);
         }
     }
     Ok(healthy)

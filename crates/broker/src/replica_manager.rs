@@ -134,6 +134,9 @@ pub struct ReplicaManager {
     logs: Arc<LogManager>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     following: RwLock<HashMap<TopicPartition, Arc<FollowedPartition>>>,
+    /// Partitions whose high watermark this process took from a leader's
+    /// fetch response: safe to start leading with.
+    followed_once: Mutex<std::collections::HashSet<TopicPartition>>,
     /// Woken when the set of followed partitions changes (fetchers re-plan).
     pub following_changed: Notify,
     static_log_defaults: BTreeMap<String, String>,
@@ -159,11 +162,20 @@ impl ReplicaManager {
             logs,
             partitions: RwLock::new(HashMap::new()),
             following: RwLock::new(HashMap::new()),
+            followed_once: Mutex::new(std::collections::HashSet::new()),
             following_changed: Notify::new(),
             static_log_defaults,
             applied_offset: parking_lot::Mutex::new(i64::MIN),
             isr_changes: tx,
             isr_changes_rx: Mutex::new(Some(rx)),
+        }
+    }
+
+    /// A follower's high watermark now comes from its leader.
+    pub fn high_watermark_known(&self, tp: &TopicPartition) {
+        let mut known = self.followed_once.lock();
+        if !known.contains(tp) {
+            known.insert(tp.clone());
         }
     }
 
@@ -302,7 +314,19 @@ impl ReplicaManager {
             }
             self.following.write().remove(&tp);
             let log = self.logs.get_or_create(&tp, *topic_id.as_bytes(), config.clone())?;
-            log.lock().set_config(config);
+            {
+                let mut guard = log.lock();
+                guard.set_config(config);
+                // A log opened by this process has its high watermark at its
+                // end, which may hold records the ISR never had: with other
+                // replicas in sync, start from the log start and let their
+                // fetches raise it (the recovery stops at the end, not at the
+                // true watermark).
+                if img.isr.iter().any(|r| *r != self.node_id) && !self.followed_once.lock().contains(&tp) {
+                    let start = guard.log_start_offset();
+                    guard.set_high_watermark(start);
+                }
+            }
             // Followers get a full lag window from the moment we lead.
             let followers = img
                 .replicas

@@ -317,6 +317,12 @@ impl PartitionLog {
             let Some(size) = batch::batch_size(rest).filter(|s| *s <= rest.len()) else { break };
             let batch = &rest[..size];
             let header = batch::validate(batch, usize::MAX)?;
+            let empty = self.log_end_offset == self.log_start_offset;
+            if empty && header.base_offset < self.log_end_offset && header.last_offset() >= self.log_end_offset {
+                // Restarted at a leader's log start inside a batch: the batch is
+                // the unit, so this replica starts at its base.
+                self.truncate_fully_and_start_at(header.base_offset)?;
+            }
             if header.base_offset != self.log_end_offset {
                 return Err(StorageError::NonContiguous { expected: self.log_end_offset, found: header.base_offset });
             }
@@ -579,6 +585,29 @@ impl PartitionLog {
             let _ = std::fs::remove_file(self.dir.join(file_name(snapshot, "snapshot")));
         }
         if self.epochs.truncate_from_end(offset) {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Empties the log and restarts it at `offset`: for a follower whose
+    /// position is below the leader's log start (retention deleted what it
+    /// lacks), as Kafka's truncateFullyAndStartAt.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        for base in bases {
+            self.delete_segment(base)?;
+        }
+        for snapshot in self.snapshot_offsets()? {
+            let _ = std::fs::remove_file(self.dir.join(file_name(snapshot, "snapshot")));
+        }
+        self.segments.insert(offset, Segment::create(&self.dir, offset, self.config.index_interval_bytes)?);
+        self.log_start_offset = offset;
+        self.log_end_offset = offset;
+        self.high_watermark = offset;
+        self.recovery_point = offset;
+        self.producers = ProducerStateManager::new();
+        if self.epochs.truncate_from_end(0) {
             self.epochs.persist()?;
         }
         Ok(())

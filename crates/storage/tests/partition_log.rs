@@ -361,4 +361,18 @@ fn follower_replicates_offsets_epochs_and_producer_state() {
     follower.truncate_to(10).unwrap();
     assert!(follower.append_as_follower(&bad, 5).is_err());
     assert_eq!(follower.log_end_offset(), 10);
+
+    // Behind the leader's log start: the replica restarts there, empty.
+    leader.set_high_watermark(leader.log_end_offset());
+    leader.delete_records_before(11).unwrap();
+    follower.truncate_fully_and_start_at(11).unwrap();
+    assert_eq!((follower.log_start_offset(), follower.log_end_offset()), (11, 11));
+    assert!(follower.producers().is_empty());
+    let from_start = replica_bytes(&leader, 11);
+    // 11 is inside the producer's batch at 10: the replica starts at its base.
+    assert_eq!(follower.append_as_follower(&from_start, 6).unwrap(), 1);
+    assert_eq!((follower.log_start_offset(), follower.log_end_offset()), (10, 12));
+    drop(follower);
+    let reopened = PartitionLog::open(fdir.path(), config(), Some(12), None, true).unwrap();
+    assert_eq!(reopened.log_end_offset(), 12);
 }
