@@ -28,9 +28,11 @@ pub struct HeartbeatReply {
 }
 
 impl BrokerLiveness {
-    /// Forgets everything (this controller just took over).
-    pub fn reset(&mut self) {
-        self.last_seen.clear();
+    /// This controller just took over: every registered broker counts as
+    /// seen now, so it gets a whole session to heartbeat before it is
+    /// fenced, and its node.id stays protected from a duplicate meanwhile.
+    pub fn reset(&mut self, image: &MetadataImage, now: i64) {
+        self.last_seen = image.brokers.keys().map(|id| (*id, now)).collect();
     }
 
     fn alive(&self, id: i32, now: i64, session_timeout_ms: i64) -> bool {
@@ -298,8 +300,13 @@ mod tests {
         assert_eq!(offline.len(), 2);
         assert!(offline.iter().all(|p| p.isr == vec![3] && p.leader_epoch == 1));
 
-        // A second process with node.id 1 is refused while 1 is alive.
+        // A second process with node.id 1 is refused while 1 is alive,
+        // also right after a controller failover.
         let err = live.register(&image, 1, "other", "h", 1, 9600, 9000).unwrap_err();
+        assert_eq!(err.code, error_code::DUPLICATE_BROKER_REGISTRATION);
+        let mut successor = BrokerLiveness::default();
+        successor.reset(&image, 9700);
+        let err = successor.register(&image, 1, "other", "h", 1, 9800, 9000).unwrap_err();
         assert_eq!(err.code, error_code::DUPLICATE_BROKER_REGISTRATION);
 
         // Broker 3 comes back: registered fenced, unfenced once caught up, leads again.

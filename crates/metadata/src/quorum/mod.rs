@@ -284,7 +284,7 @@ impl Quorum {
         if controller.term != term {
             info!(term, "became the active controller");
             controller.term = term;
-            controller.state.liveness.reset();
+            controller.state.liveness.reset(&self.sm.image(), now_ms());
         }
         Ok(())
     }
