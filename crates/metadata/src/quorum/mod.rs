@@ -60,6 +60,8 @@ pub enum QuorumError {
     Bind { addr: String, source: std::io::Error },
     #[error("raft: {0}")]
     Raft(String),
+    #[error("{0}")]
+    OtherCluster(String),
 }
 
 pub struct QuorumConfig {
@@ -148,6 +150,39 @@ pub struct Quorum {
     dir: PathBuf,
 }
 
+/// Asks every other voter, briefly, which cluster it belongs to; answers
+/// naming another cluster are reported to the guard (which decides by
+/// majority). Unreachable voters are skipped: startup must not depend on them.
+async fn probe_voters(config: &QuorumConfig) {
+    let probes = config.voters.iter().filter(|(id, _)| **id != config.node_id).map(|(id, addr)| {
+        let envelope = Envelope { cluster_id: config.guard.ours(), request: RpcRequest::DescribeQuorum };
+        let guard = config.guard.clone();
+        async move {
+            if let Ok(RpcResponse::InconsistentClusterId { ours }) =
+                guard.client.call(addr, &envelope, Duration::from_secs(2)).await
+            {
+                guard.report_mismatch(*id as u64, &ours);
+            }
+        }
+    });
+    futures_join_all(probes).await;
+}
+
+/// Runs futures concurrently to completion.
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    // The probes borrow the config: run them on this task, concurrently.
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if pinned.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -190,6 +225,14 @@ impl Quorum {
         }
         .validate()
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        // A node that knows its cluster asks the other voters first, so a data
+        // dir of another cluster is refused before Raft touches it (a vote).
+        if config.guard.ours().is_some() && config.voters.len() > 1 {
+            probe_voters(&config).await;
+            if let Some(message) = config.guard.fatal().borrow().clone() {
+                return Err(QuorumError::OtherCluster(message));
+            }
+        }
         let fresh = log.is_empty();
         let network = network::NetworkFactory { guard: config.guard.clone(), voters: config.voters.clone() };
         let raft = Raft::new(config.node_id as u64, Arc::new(raft_config), network, log.clone(), sm.clone())
