@@ -91,20 +91,24 @@ impl Partition {
     /// Raises the HW to the smallest log end in the ISR (never lowers it).
     /// Returns true if it moved.
     fn maybe_advance_hw(&self, node_id: i32, state: &LeaderState) -> bool {
-        let mut log = self.log.lock();
-        let mut hw = log.log_end_offset();
-        for member in state.isr.iter().filter(|m| **m != node_id) {
-            match state.followers.get(member) {
-                Some(f) if f.log_end_offset >= 0 => hw = hw.min(f.log_end_offset),
-                _ => return false, // a member we have not heard from yet holds the HW
-            }
-        }
-        if hw > log.high_watermark() {
-            log.set_high_watermark(hw);
-            return true;
-        }
-        false
+        advance_hw(node_id, state, &mut self.log.lock())
     }
+}
+
+/// The HW step with the log already locked (lock order: state, then log).
+fn advance_hw(node_id: i32, state: &LeaderState, log: &mut brook_storage::PartitionLog) -> bool {
+    let mut hw = log.log_end_offset();
+    for member in state.isr.iter().filter(|m| **m != node_id) {
+        match state.followers.get(member) {
+            Some(f) if f.log_end_offset >= 0 => hw = hw.min(f.log_end_offset),
+            _ => return false, // a member we have not heard from yet holds the HW
+        }
+    }
+    if hw > log.high_watermark() {
+        log.set_high_watermark(hw);
+        return true;
+    }
+    false
 }
 
 /// One partition this broker follows.
@@ -407,19 +411,23 @@ impl ReplicaManager {
     /// ([`ReplicaManager::wait_replicated`]). With the ISR only this broker,
     /// the high watermark moves at once.
     pub fn append(&self, partition: &Partition, records: &[u8], acks: i16, now_ms: i64) -> ProduceOutcome {
-        if acks == -1 {
-            let isr = partition.state.lock().isr.len() as i32;
-            if isr < partition.min_insync_replicas.load(Ordering::Acquire) {
+        // One pass under both locks: check the ISR, append, raise the HW (at
+        // once when the ISR is only this broker).
+        let result = {
+            let st = partition.state.lock();
+            if acks == -1 && (st.isr.len() as i32) < partition.min_insync_replicas.load(Ordering::Acquire) {
                 return Err(error_code::NOT_ENOUGH_REPLICAS);
             }
-        }
-        let result = partition.log.lock().append_as_leader(records, partition.leader_epoch(), now_ms);
+            let mut log = partition.log.lock();
+            let result = log.append_as_leader(records, partition.leader_epoch(), now_ms);
+            if result.as_ref().is_ok_and(|r| !r.duplicate) {
+                advance_hw(self.node_id, &st, &mut log);
+            }
+            result
+        };
         match result {
             Ok(r) => {
                 if !r.duplicate {
-                    let st = partition.state.lock();
-                    partition.maybe_advance_hw(self.node_id, &st);
-                    drop(st);
                     partition.data_arrived.notify_waiters();
                 }
                 Ok(r)
