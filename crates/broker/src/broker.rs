@@ -413,6 +413,45 @@ impl Broker {
         }
     }
 
+    /// One round of the log cleaner (`log.cleaner.backoff.ms`): the
+    /// compacted logs that are due, dirtiest first (overdue ones before
+    /// all), up to `log.cleaner.threads` at once, each on its own thread.
+    pub fn run_cleaner(&self) {
+        if !self.config.cleaner_enable {
+            return;
+        }
+        let now = now_ms();
+        let mut due: Vec<(bool, f64, TopicPartition, brook_storage::log_manager::SharedLog)> = self
+            .replicas
+            .all_logs()
+            .into_iter()
+            .filter_map(|(tp, log)| {
+                let c = brook_storage::cleaner::cleanability(&log.lock(), now)?;
+                Some((c.forced, c.dirty_ratio, tp, log))
+            })
+            .collect();
+        due.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
+        due.truncate(self.config.cleaner_threads);
+        let settings = self.config.cleaner;
+        std::thread::scope(|scope| {
+            for (_, ratio, tp, log) in &due {
+                scope.spawn(move || match brook_storage::cleaner::clean(log, now, &settings) {
+                    Ok(Some(stats)) => info!(
+                        partition = %tp,
+                        dirty_ratio = format!("{ratio:.3}"),
+                        segments = format!("{} -> {}", stats.segments_before, stats.segments_after),
+                        bytes = format!("{} -> {}", stats.bytes_before, stats.bytes_after),
+                        records_removed = stats.records_removed,
+                        cleaned_upto = stats.cleaned_upto,
+                        "cleaned log"
+                    ),
+                    Ok(None) => {}
+                    Err(e) => warn!(partition = %tp, error = %e, "log cleaning failed; will retry"),
+                });
+            }
+        });
+    }
+
     /// fsync logs whose `flush.ms` has passed.
     pub fn run_flush(&self) {
         let now = now_ms();

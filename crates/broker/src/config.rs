@@ -29,9 +29,9 @@ struct PropertyDef {
 const fn long(min: i64, max: i64) -> Kind {
     Kind::Long { min, max }
 }
-const BOOL: Kind = Kind::Choice(&["true", "false"]);
+const BOOL: Kind = Kind::Bool;
 /// Free text (listeners, paths); checked by the typed accessors.
-const TEXT: Kind = Kind::Choice(&[]);
+const TEXT: Kind = Kind::Text;
 const I32: i64 = i32::MAX as i64;
 const I64: i64 = i64::MAX;
 
@@ -248,6 +248,36 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "Idle connections are closed after this.",
     },
     PropertyDef {
+        name: "log.cleaner.enable",
+        default: "true",
+        kind: BOOL,
+        doc: "Run the log cleaner (compaction of cleanup.policy=compact topics, __consumer_offsets among them).",
+    },
+    PropertyDef {
+        name: "log.cleaner.threads",
+        default: "1",
+        kind: long(1, 64),
+        doc: "Logs cleaned at the same time.",
+    },
+    PropertyDef {
+        name: "log.cleaner.backoff.ms",
+        default: "15000",
+        kind: long(0, I64),
+        doc: "How often the cleaner looks for logs to clean.",
+    },
+    PropertyDef {
+        name: "log.cleaner.dedupe.buffer.size",
+        default: "134217728",
+        kind: long(1 << 20, I64),
+        doc: "Memory for the key map of one cleaning pass, over all cleaner threads; a larger dirty section is cleaned over several passes.",
+    },
+    PropertyDef {
+        name: "log.cleaner.io.max.bytes.per.second",
+        default: "1.7976931348623157E308",
+        kind: Kind::Double { min: 1.0, max: f64::MAX },
+        doc: "Bytes per second the cleaner reads and writes, over all cleaner threads.",
+    },
+    PropertyDef {
         name: "producer.id.expiration.ms",
         default: "86400000",
         kind: long(1, I32),
@@ -258,14 +288,14 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
 /// Names of broker properties that may be changed at runtime with
 /// AlterConfigs / IncrementalAlterConfigs on the broker resource.
 pub fn is_dynamic_broker_property(name: &str) -> bool {
-    topic_config::TOPIC_CONFIGS.iter().any(|d| d.broker_property == name)
+    topic_config::for_broker_property(name).is_some()
 }
 
 /// Validates a broker property name and value.
 pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
     let kind = if let Some(def) = BROKER_PROPERTIES.iter().find(|d| d.name == name) {
         def.kind
-    } else if let Some(def) = topic_config::TOPIC_CONFIGS.iter().find(|d| d.broker_property == name) {
+    } else if let Some(def) = topic_config::for_broker_property(name) {
         def.kind
     } else if name == "log.retention.ms" || name == "log.roll.ms" {
         long(-1, I64)
@@ -283,7 +313,7 @@ pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
 pub fn property_table() -> Vec<(&'static str, String, &'static str)> {
     let mut rows: Vec<(&'static str, String, &'static str)> =
         BROKER_PROPERTIES.iter().map(|d| (d.name, d.default.to_string(), d.doc)).collect();
-    for def in topic_config::TOPIC_CONFIGS {
+    for def in topic_config::TOPIC_CONFIGS.iter().filter(|d| !d.broker_property.is_empty()) {
         rows.push((def.broker_property, def.default.to_string(), def.doc));
     }
     rows.sort_by_key(|r| r.0);
@@ -428,6 +458,10 @@ pub struct BrokerConfig {
     pub group: crate::coordinator::group::state::GroupConfig,
     pub offsets: crate::coordinator::group::OffsetsConfig,
     pub offsets_retention_check_interval_ms: u64,
+    pub cleaner_enable: bool,
+    pub cleaner_threads: usize,
+    pub cleaner_backoff_ms: u64,
+    pub cleaner: brook_storage::cleaner::CleanerSettings,
 }
 
 impl BrokerConfig {
@@ -559,7 +593,7 @@ impl BrokerConfig {
             offsets_replication_factor: num("offsets.topic.replication.factor") as i16,
             replica_lag_time_max_ms: num("replica.lag.time.max.ms"),
             leader_rebalance: brook_metadata::requests::LeaderRebalance {
-                enabled: get("auto.leader.rebalance.enable") == "true",
+                enabled: get("auto.leader.rebalance.enable").eq_ignore_ascii_case("true"),
                 interval_ms: num("leader.imbalance.check.interval.seconds") * 1000,
                 imbalance_percent: num("leader.imbalance.per.broker.percentage"),
             },
@@ -570,7 +604,7 @@ impl BrokerConfig {
             metadata_dir,
             num_partitions: num("num.partitions") as i32,
             default_replication_factor: num("default.replication.factor") as i16,
-            auto_create_topics: get("auto.create.topics.enable") == "true",
+            auto_create_topics: get("auto.create.topics.enable").eq_ignore_ascii_case("true"),
             retention_check_interval_ms: num("log.retention.check.interval.ms") as u64,
             flush_scheduler_interval_ms: num("log.flush.scheduler.interval.ms") as u64,
             checkpoint_interval_ms: num("log.flush.offset.checkpoint.interval.ms") as u64,
@@ -591,6 +625,15 @@ impl BrokerConfig {
                 segment_bytes: num("offsets.topic.segment.bytes"),
             },
             offsets_retention_check_interval_ms: num("offsets.retention.check.interval.ms") as u64,
+            cleaner_enable: get("log.cleaner.enable").eq_ignore_ascii_case("true"),
+            cleaner_threads: num("log.cleaner.threads").max(1) as usize,
+            cleaner_backoff_ms: num("log.cleaner.backoff.ms") as u64,
+            cleaner: brook_storage::cleaner::CleanerSettings {
+                dedupe_buffer_bytes: (num("log.cleaner.dedupe.buffer.size") / num("log.cleaner.threads").max(1))
+                    as usize,
+                io_max_bytes_per_second: get("log.cleaner.io.max.bytes.per.second").parse::<f64>().unwrap_or(f64::MAX)
+                    / num("log.cleaner.threads").max(1) as f64,
+            },
             properties: props,
         })
     }

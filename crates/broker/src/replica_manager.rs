@@ -60,10 +60,31 @@ pub struct Partition {
     /// fetches in long poll and acks=all produces in purgatory.
     pub data_arrived: Notify,
     pub min_insync_replicas: AtomicI32,
+    /// The topic's produce-time rules, read before the log's lock is taken.
+    policy: parking_lot::RwLock<ProducePolicy>,
     state: Mutex<LeaderState>,
 }
 
+/// What the produce path does with a batch before appending it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProducePolicy {
+    /// `cleanup.policy` has `compact`: records without a key are refused.
+    pub compact: bool,
+    /// `compression.type` other than `producer`: store batches in this codec.
+    pub compression: Option<brook_protocol::batch::Compression>,
+}
+
+impl ProducePolicy {
+    fn of(config: &LogConfig) -> ProducePolicy {
+        ProducePolicy { compact: config.compact, compression: config.compression }
+    }
+}
+
 impl Partition {
+    pub fn produce_policy(&self) -> ProducePolicy {
+        *self.policy.read()
+    }
+
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
     }
@@ -218,11 +239,14 @@ impl ReplicaManager {
 
     fn log_settings(&self, image: &MetadataImage, configs: &BTreeMap<String, String>) -> (LogConfig, i32) {
         let config = topic_config::log_config(configs, &image.broker_configs, &self.static_log_defaults);
-        let min_isr = topic_config::resolve(configs, &image.broker_configs, &self.static_log_defaults)
-            .into_iter()
-            .find(|(d, ..)| d.name == "min.insync.replicas")
-            .and_then(|(_, v, _)| v.parse().ok())
-            .unwrap_or(1);
+        let min_isr = topic_config::effective_value(
+            "min.insync.replicas",
+            configs,
+            &image.broker_configs,
+            &self.static_log_defaults,
+        )
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1);
         (config, min_isr)
     }
 
@@ -293,6 +317,7 @@ impl ReplicaManager {
         for (tp, (topic_id, img, config, min_isr)) in lead {
             if let Some(p) = table.get(&tp) {
                 p.min_insync_replicas.store(min_isr, Ordering::Release);
+                *p.policy.write() = ProducePolicy::of(&config);
                 {
                     let mut log = p.log.lock();
                     if log.config() != &config {
@@ -318,6 +343,7 @@ impl ReplicaManager {
             }
             self.following.write().remove(&tp);
             let log = self.logs.get_or_create(&tp, *topic_id.as_bytes(), config.clone())?;
+            let policy = ProducePolicy::of(&config);
             {
                 let mut guard = log.lock();
                 guard.set_config(config);
@@ -346,6 +372,7 @@ impl ReplicaManager {
                 leading: AtomicBool::new(true),
                 data_arrived: Notify::new(),
                 min_insync_replicas: AtomicI32::new(min_isr),
+                policy: parking_lot::RwLock::new(policy),
                 state: Mutex::new(LeaderState {
                     replicas: img.replicas.clone(),
                     isr: img.isr.clone(),

@@ -54,6 +54,7 @@ pub async fn run(
     if broker.config.is_broker {
         every(broker.config.retention_check_interval_ms, &broker, &mut background, Broker::run_retention);
         every(broker.config.flush_scheduler_interval_ms, &broker, &mut background, Broker::run_flush);
+        every(broker.config.cleaner_backoff_ms, &broker, &mut background, Broker::run_cleaner);
         every(broker.config.checkpoint_interval_ms, &broker, &mut background, Broker::checkpoint);
         every(GROUP_TICK_MS, &broker, &mut background, Broker::tick_groups);
         every(broker.config.offsets_retention_check_interval_ms, &broker, &mut background, Broker::expire_offsets);

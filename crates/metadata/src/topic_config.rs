@@ -1,144 +1,240 @@
-//! Topic-level configs Brook honours, by Kafka name, with the broker
-//! property each one defaults from, validation, and conversion to the
-//! storage layer's [`LogConfig`]. A config not listed here is refused
-//! (INVALID_CONFIG): Brook does not accept settings it would ignore.
+//! Every topic-level config Kafka 4 defines (plus the Kafka 3.x ones that
+//! Kafka 4 dropped, so older tools keep working), by Kafka name: its type and
+//! range checks, Kafka's default, the broker property that supplies the
+//! default, and whether Brook acts on it. Configs Brook does not act on are
+//! stored and described like the others, and the broker logs once that they
+//! have no effect. Conversion to the storage layer's [`LogConfig`] is here.
 
 use std::collections::BTreeMap;
 
+use brook_protocol::batch::Compression;
 use brook_storage::{LogConfig, TimestampType};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
-    /// Integer in [min, max].
-    Long { min: i64, max: i64 },
+    /// 32-bit integer in [min, max].
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// 64-bit integer in [min, max].
+    Long {
+        min: i64,
+        max: i64,
+    },
+    /// Floating point in [min, max].
+    Double {
+        min: f64,
+        max: f64,
+    },
+    Bool,
     /// One of the listed strings.
     Choice(&'static [&'static str]),
+    /// A comma-separated, non-empty list drawn from the listed strings.
+    List(&'static [&'static str]),
+    /// Kafka's throttled-replica list: empty, `*`, or `partition:broker,...`.
+    ReplicaList,
+    /// A Kafka version such as `3.0`, `2.8-IV1` (message.format.version).
+    Version,
+    /// Free text checked by its user (broker properties such as listeners).
+    Text,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct TopicConfigDef {
     pub name: &'static str,
-    /// The broker property that supplies the default (Kafka's pairing).
+    /// The broker property that supplies the default (Kafka's pairing), or
+    /// "" when Kafka has none.
     pub broker_property: &'static str,
     pub default: &'static str,
     pub kind: Kind,
+    /// Brook acts on it; otherwise it is stored and described only.
+    pub acted_on: bool,
     pub doc: &'static str,
 }
 
 const I32_MAX: i64 = i32::MAX as i64;
+const I64_MAX_TEXT: &str = "9223372036854775807";
+
+const fn int(min: i64, max: i64) -> Kind {
+    Kind::Int { min, max }
+}
+const fn long(min: i64) -> Kind {
+    Kind::Long { min, max: i64::MAX }
+}
+
+const fn def(
+    name: &'static str,
+    broker_property: &'static str,
+    default: &'static str,
+    kind: Kind,
+    acted_on: bool,
+    doc: &'static str,
+) -> TopicConfigDef {
+    TopicConfigDef { name, broker_property, default, kind, acted_on, doc }
+}
+
+pub const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    TopicConfigDef {
-        name: "cleanup.policy",
-        broker_property: "log.cleanup.policy",
-        default: "delete",
-        kind: Kind::Choice(&["delete"]),
-        doc: "Only `delete` (retention) is supported; compaction is not implemented yet.",
-    },
-    TopicConfigDef {
-        name: "compression.type",
-        broker_property: "compression.type",
-        default: "producer",
-        kind: Kind::Choice(&["producer"]),
-        doc: "Batches are stored as the producer compressed them.",
-    },
-    TopicConfigDef {
-        name: "flush.messages",
-        broker_property: "log.flush.interval.messages",
-        default: "9223372036854775807",
-        kind: Kind::Long { min: 1, max: i64::MAX },
-        doc: "fsync the log after this many records.",
-    },
-    TopicConfigDef {
-        name: "flush.ms",
-        broker_property: "log.flush.interval.ms",
-        default: "9223372036854775807",
-        kind: Kind::Long { min: 0, max: i64::MAX },
-        doc: "fsync the log when unflushed data is this old.",
-    },
-    TopicConfigDef {
-        name: "index.interval.bytes",
-        broker_property: "log.index.interval.bytes",
-        default: "4096",
-        kind: Kind::Long { min: 0, max: I32_MAX },
-        doc: "Bytes between offset index entries.",
-    },
-    TopicConfigDef {
-        name: "max.message.bytes",
-        broker_property: "message.max.bytes",
-        default: "1048588",
-        kind: Kind::Long { min: 0, max: I32_MAX },
-        doc: "Largest record batch accepted.",
-    },
-    TopicConfigDef {
-        name: "message.timestamp.type",
-        broker_property: "log.message.timestamp.type",
-        default: "CreateTime",
-        kind: Kind::Choice(&["CreateTime", "LogAppendTime"]),
-        doc: "Producer's timestamp or the broker's append time.",
-    },
-    TopicConfigDef {
-        name: "min.insync.replicas",
-        broker_property: "min.insync.replicas",
-        default: "1",
-        kind: Kind::Long { min: 1, max: I32_MAX },
-        doc: "Replicas that must acknowledge an acks=all produce.",
-    },
-    TopicConfigDef {
-        name: "retention.bytes",
-        broker_property: "log.retention.bytes",
-        default: "-1",
-        kind: Kind::Long { min: -1, max: i64::MAX },
-        doc: "Delete old segments beyond this partition size; -1 = no limit.",
-    },
-    TopicConfigDef {
-        name: "retention.ms",
-        broker_property: "log.retention.ms",
-        default: "604800000",
-        kind: Kind::Long { min: -1, max: i64::MAX },
-        doc: "Delete segments older than this; -1 = forever.",
-    },
-    TopicConfigDef {
-        name: "segment.bytes",
-        broker_property: "log.segment.bytes",
-        default: "1073741824",
-        kind: Kind::Long { min: 14, max: I32_MAX },
-        doc: "Segment file size before rolling.",
-    },
-    TopicConfigDef {
-        name: "segment.ms",
-        broker_property: "log.roll.ms",
-        default: "604800000",
-        kind: Kind::Long { min: 1, max: i64::MAX },
-        doc: "Roll a segment this long after its first append.",
-    },
+    def("cleanup.policy", "log.cleanup.policy", "delete", Kind::List(&["compact", "delete"]), true,
+        "delete: retention removes old segments; compact: the cleaner keeps the latest record per key; both: compact, then retention."),
+    def("compression.gzip.level", "compression.gzip.level", "-1", int(-1, 9), false,
+        "gzip level for broker-side compression (Brook uses the codec's default level)."),
+    def("compression.lz4.level", "compression.lz4.level", "9", int(1, 17), false,
+        "lz4 level for broker-side compression (Brook uses a fixed level)."),
+    def("compression.type", "compression.type", "producer", Kind::Choice(COMPRESSION_TYPES), true,
+        "producer: store batches as the producer compressed them (no decoding); a codec or uncompressed: the broker recompresses batches in another codec."),
+    def("compression.zstd.level", "compression.zstd.level", "3", int(-131072, 22), false,
+        "zstd level for broker-side compression (Brook uses level 3)."),
+    def("delete.retention.ms", "log.cleaner.delete.retention.ms", "86400000", long(0), true,
+        "How long a tombstone stays readable in a compacted topic after the cleaning that first saw it."),
+    def("file.delete.delay.ms", "log.segment.delete.delay.ms", "60000", long(0), false,
+        "Kafka's delay before deleting a segment file; Brook deletes at once (open readers keep their file)."),
+    def("flush.messages", "log.flush.interval.messages", I64_MAX_TEXT, long(1), true,
+        "fsync the log after this many records."),
+    def("flush.ms", "log.flush.interval.ms", I64_MAX_TEXT, long(0), true,
+        "fsync the log when unflushed data is this old."),
+    def("follower.replication.throttled.replicas", "", "", Kind::ReplicaList, false,
+        "Replicas whose follower replication is throttled (Brook has no replication quotas)."),
+    def("index.interval.bytes", "log.index.interval.bytes", "4096", int(0, I32_MAX), true,
+        "Bytes between offset index entries."),
+    def("leader.replication.throttled.replicas", "", "", Kind::ReplicaList, false,
+        "Replicas whose leader-side replication is throttled (Brook has no replication quotas)."),
+    def("local.retention.bytes", "log.local.retention.bytes", "-2", long(-2), false,
+        "Tiered storage: local size bound (Brook has no tiered storage)."),
+    def("local.retention.ms", "log.local.retention.ms", "-2", long(-2), false,
+        "Tiered storage: local time bound (Brook has no tiered storage)."),
+    def("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", I64_MAX_TEXT, long(1), true,
+        "A record stays uncompacted at most this long: past it the log is cleaned whatever its dirty ratio."),
+    def("max.message.bytes", "message.max.bytes", "1048588", int(0, I32_MAX), true,
+        "Largest record batch accepted."),
+    def("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", "3600000", long(0), true,
+        "CreateTime batches whose newest timestamp is further than this in the future are refused (INVALID_TIMESTAMP)."),
+    def("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", I64_MAX_TEXT, long(0), false,
+        "Kafka refuses records older than this; Brook does not check it (it would need every record decoded)."),
+    def("message.timestamp.type", "log.message.timestamp.type", "CreateTime", Kind::Choice(&["CreateTime", "LogAppendTime"]), true,
+        "Producer's timestamp or the broker's append time."),
+    def("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", "0.5", Kind::Double { min: 0.0, max: 1.0 }, true,
+        "Clean a compacted log once this share of it has not been cleaned yet."),
+    def("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", "0", long(0), true,
+        "A record stays uncompacted at least this long."),
+    def("min.insync.replicas", "min.insync.replicas", "1", int(1, I32_MAX), true,
+        "Replicas that must acknowledge an acks=all produce."),
+    def("preallocate", "log.preallocate", "false", Kind::Bool, false,
+        "Kafka preallocates segment files; Brook grows them as it appends."),
+    def("remote.log.copy.disable", "", "false", Kind::Bool, false,
+        "Tiered storage (Brook has none)."),
+    def("remote.log.delete.on.disable", "", "false", Kind::Bool, false,
+        "Tiered storage (Brook has none)."),
+    def("remote.storage.enable", "", "false", Kind::Bool, false,
+        "Tiered storage (Brook has none)."),
+    def("retention.bytes", "log.retention.bytes", "-1", long(-1), true,
+        "Delete old segments beyond this partition size; -1 = no limit."),
+    def("retention.ms", "log.retention.ms", "604800000", long(-1), true,
+        "Delete segments older than this; -1 = forever."),
+    // Kafka 4 raised the minimum to 1 MiB (KIP-1030); Brook keeps Kafka 3's 14 bytes.
+    def("segment.bytes", "log.segment.bytes", "1073741824", int(14, I32_MAX), true,
+        "Segment file size before rolling."),
+    def("segment.index.bytes", "log.index.size.max.bytes", "10485760", int(4, I32_MAX), false,
+        "Kafka's preallocated index size; Brook's indexes grow as needed."),
+    def("segment.jitter.ms", "log.roll.jitter.ms", "0", long(0), false,
+        "Random jitter on segment.ms rolls (Brook rolls exactly at segment.ms)."),
+    def("segment.ms", "log.roll.ms", "604800000", long(1), true,
+        "Roll a segment this long after its first append."),
+    def("unclean.leader.election.enable", "unclean.leader.election.enable", "false", Kind::Bool, false,
+        "Brook never elects a leader outside the ISR, whatever this says."),
+    // Kafka 3.x configs that Kafka 4 removed: accepted so older tools keep working.
+    def("message.downconversion.enable", "log.message.downconversion.enable", "true", Kind::Bool, false,
+        "Kafka 3.x only: down-conversion for old consumers (Brook serves message format v2 only)."),
+    def("message.format.version", "log.message.format.version", "3.0-IV1", Kind::Version, false,
+        "Kafka 3.x only: ignored since message format v2 is the only one."),
+    def("message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", I64_MAX_TEXT, long(0), false,
+        "Kafka 3.x only: superseded by message.timestamp.before/after.max.ms."),
 ];
 
 pub fn definition(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
+/// The topic config a broker property supplies the default of.
+pub fn for_broker_property(property: &str) -> Option<&'static TopicConfigDef> {
+    (!property.is_empty()).then(|| TOPIC_CONFIGS.iter().find(|d| d.broker_property == property)).flatten()
+}
+
+fn is_version(value: &str) -> bool {
+    let (version, iv) = value.split_once("-IV").unwrap_or((value, "0"));
+    let parts: Vec<&str> = version.split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && !iv.is_empty()
+        && iv.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_replica_list(value: &str) -> bool {
+    let value = value.trim();
+    value.is_empty()
+        || value == "*"
+        || value.split(',').all(|entry| {
+            entry
+                .trim()
+                .split_once(':')
+                .is_some_and(|(p, b)| p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok())
+        })
+}
+
+/// The items of a list value, trimmed, empties dropped.
+pub fn list_items(value: &str) -> Vec<&str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+}
+
 /// Checks a value against a kind; the error is a sentence for the client.
 pub fn check_value(kind: Kind, name: &str, value: &str) -> Result<(), String> {
+    let v = value.trim();
+    let range = |min: i64, max: i64| match v.parse::<i64>() {
+        Ok(n) if n >= min && n <= max => Ok(()),
+        Ok(n) => Err(format!("Invalid value {n} for configuration {name}: must be between {min} and {max}")),
+        Err(_) => Err(format!("Invalid value {value} for configuration {name}: not a number")),
+    };
     match kind {
-        Kind::Long { min, max } => match value.trim().parse::<i64>() {
-            Ok(v) if v >= min && v <= max => Ok(()),
-            Ok(v) => Err(format!("Invalid value {v} for configuration {name}: must be between {min} and {max}")),
+        Kind::Int { min, max } | Kind::Long { min, max } => range(min, max),
+        Kind::Double { min, max } => match v.parse::<f64>() {
+            Ok(n) if n >= min && n <= max => Ok(()),
+            Ok(n) => Err(format!("Invalid value {n} for configuration {name}: must be between {min} and {max}")),
             Err(_) => Err(format!("Invalid value {value} for configuration {name}: not a number")),
         },
+        Kind::Bool => match v.to_ascii_lowercase().as_str() {
+            "true" | "false" => Ok(()),
+            _ => Err(format!("Invalid value {value} for configuration {name}: expected true or false")),
+        },
+        Kind::Choice(options) if options.contains(&v) => Ok(()),
         Kind::Choice(options) => {
-            if options.contains(&value.trim()) {
-                Ok(())
-            } else {
-                Err(format!("Invalid value {value} for configuration {name}: supported values are {options:?}"))
+            Err(format!("Invalid value {value} for configuration {name}: supported values are {options:?}"))
+        }
+        Kind::List(options) => {
+            let items = list_items(v);
+            match items.iter().find(|i| !options.contains(i)) {
+                None if !items.is_empty() => Ok(()),
+                None => Err(format!("Invalid value {value} for configuration {name}: the list is empty")),
+                Some(bad) => Err(format!(
+                    "Invalid value {bad} for configuration {name}: String must be one of: {}",
+                    options.join(", ")
+                )),
             }
         }
+        Kind::ReplicaList if is_replica_list(v) => Ok(()),
+        Kind::ReplicaList => Err(format!(
+            "Invalid value {value} for configuration {name}: must be empty, * or a list of partition:broker"
+        )),
+        Kind::Version if is_version(v) => Ok(()),
+        Kind::Version => Err(format!("Invalid value {value} for configuration {name}: not a Kafka version")),
+        Kind::Text => Ok(()),
     }
 }
 
 /// Validates one topic-level setting.
 pub fn validate(name: &str, value: &str) -> Result<(), String> {
-    let def = definition(name).ok_or_else(|| format!("Unknown or unsupported topic config {name}"))?;
+    let def = definition(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     check_value(def.kind, name, value)
 }
 
@@ -152,27 +248,66 @@ pub enum ConfigSource {
     Default = 5,
 }
 
+/// One topic config's effective value and every layer that defines it,
+/// most specific first (DescribeConfigs synonyms).
+#[derive(Debug, Clone)]
+pub struct ResolvedConfig {
+    pub def: &'static TopicConfigDef,
+    pub value: String,
+    pub source: ConfigSource,
+    /// (name, value, source) of each layer that sets it, the default last.
+    pub synonyms: Vec<(String, String, ConfigSource)>,
+}
+
 /// Effective value of each topic config, most specific source first:
 /// topic override, dynamic broker config, static broker config, default.
 pub fn resolve(
     topic_overrides: &BTreeMap<String, String>,
     dynamic_broker: &BTreeMap<String, String>,
     static_broker: &BTreeMap<String, String>,
-) -> Vec<(&'static TopicConfigDef, String, ConfigSource)> {
+) -> Vec<ResolvedConfig> {
     TOPIC_CONFIGS
         .iter()
         .map(|def| {
+            let mut synonyms = Vec::new();
             if let Some(v) = topic_overrides.get(def.name) {
-                (def, v.clone(), ConfigSource::DynamicTopic)
-            } else if let Some(v) = dynamic_broker.get(def.broker_property) {
-                (def, v.clone(), ConfigSource::DynamicDefaultBroker)
-            } else if let Some(v) = static_broker.get(def.broker_property) {
-                (def, v.clone(), ConfigSource::StaticBroker)
-            } else {
-                (def, def.default.to_string(), ConfigSource::Default)
+                synonyms.push((def.name.to_string(), v.clone(), ConfigSource::DynamicTopic));
             }
+            if !def.broker_property.is_empty() {
+                if let Some(v) = dynamic_broker.get(def.broker_property) {
+                    synonyms.push((def.broker_property.to_string(), v.clone(), ConfigSource::DynamicDefaultBroker));
+                }
+                if let Some(v) = static_broker.get(def.broker_property) {
+                    synonyms.push((def.broker_property.to_string(), v.clone(), ConfigSource::StaticBroker));
+                }
+            }
+            synonyms.push((def.name.to_string(), def.default.to_string(), ConfigSource::Default));
+            let (_, value, source) = synonyms[0].clone();
+            ResolvedConfig { def, value, source, synonyms }
         })
         .collect()
+}
+
+/// The effective value of one topic config.
+pub fn effective_value(
+    name: &str,
+    topic_overrides: &BTreeMap<String, String>,
+    dynamic_broker: &BTreeMap<String, String>,
+    static_broker: &BTreeMap<String, String>,
+) -> Option<String> {
+    resolve(topic_overrides, dynamic_broker, static_broker).into_iter().find(|r| r.def.name == name).map(|r| r.value)
+}
+
+/// A topic `compression.type` as a codec; `None` for `producer`.
+pub fn compression_codec(value: &str) -> Option<Compression> {
+    match value.trim() {
+        "uncompressed" => Some(Compression::None),
+        "gzip" => Some(Compression::Gzip),
+        "snappy" => Some(Compression::Snappy),
+        "lz4" => Some(Compression::Lz4),
+        "zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
 }
 
 /// The storage config for a topic from its resolved values.
@@ -182,17 +317,29 @@ pub fn log_config(
     static_broker: &BTreeMap<String, String>,
 ) -> LogConfig {
     let mut config = LogConfig::default();
-    for (def, value, _) in resolve(topic_overrides, dynamic_broker, static_broker) {
-        let long = || value.trim().parse::<i64>().unwrap_or(0);
-        match def.name {
+    for resolved in resolve(topic_overrides, dynamic_broker, static_broker) {
+        let value = resolved.value.trim();
+        let long = || value.parse::<i64>().unwrap_or(0);
+        match resolved.def.name {
+            "cleanup.policy" => {
+                let items = list_items(value);
+                config.compact = items.contains(&"compact");
+                config.delete = items.contains(&"delete");
+            }
+            "compression.type" => config.compression = compression_codec(value),
+            "delete.retention.ms" => config.delete_retention_ms = long(),
             "flush.messages" => config.flush_messages = long(),
             "flush.ms" => config.flush_ms = long(),
             "index.interval.bytes" => config.index_interval_bytes = long().max(0) as u64,
+            "max.compaction.lag.ms" => config.max_compaction_lag_ms = long(),
             "max.message.bytes" => config.max_message_bytes = long().max(0) as usize,
+            "message.timestamp.after.max.ms" => config.timestamp_after_max_ms = long(),
             "message.timestamp.type" => {
                 config.timestamp_type =
                     if value == "LogAppendTime" { TimestampType::LogAppendTime } else { TimestampType::CreateTime }
             }
+            "min.cleanable.dirty.ratio" => config.min_cleanable_dirty_ratio = value.parse().unwrap_or(0.5),
+            "min.compaction.lag.ms" => config.min_compaction_lag_ms = long(),
             "retention.bytes" => config.retention_bytes = long(),
             "retention.ms" => config.retention_ms = long(),
             "segment.bytes" => config.segment_bytes = long().max(14) as u64,
@@ -208,23 +355,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn validation_and_resolution() {
+    fn validation() {
         assert!(validate("retention.ms", "1000").is_ok());
         assert!(validate("retention.ms", "-2").is_err());
-        assert!(validate("retention.ms", "abc").is_err());
-        assert!(validate("no.such.config", "1").is_err());
+        assert!(validate("retention.ms", "abc").unwrap_err().contains("retention.ms"));
+        assert!(validate("no.such.config", "1").unwrap_err().contains("no.such.config"));
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
+        assert!(validate("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate("cleanup.policy", "compact, delete").is_ok());
+        assert!(validate("cleanup.policy", "shred").is_err());
+        assert!(validate("cleanup.policy", "").is_err());
+        assert!(validate("min.cleanable.dirty.ratio", "0.01").is_ok());
+        assert!(validate("min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(validate("compression.type", "zstd").is_ok());
+        assert!(validate("compression.type", "brotli").is_err());
+        assert!(validate("preallocate", "true").is_ok());
+        assert!(validate("preallocate", "maybe").is_err());
+        assert!(validate("message.format.version", "3.0-IV1").is_ok());
+        assert!(validate("message.format.version", "2.8").is_ok());
+        assert!(validate("message.format.version", "banana").is_err());
+        assert!(validate("leader.replication.throttled.replicas", "0:1,1:2").is_ok());
+        assert!(validate("leader.replication.throttled.replicas", "*").is_ok());
+        assert!(validate("leader.replication.throttled.replicas", "x").is_err());
+        assert!(validate("segment.bytes", "3000000000").is_err());
+        for def in TOPIC_CONFIGS {
+            assert!(check_value(def.kind, def.name, def.default).is_ok(), "default of {}", def.name);
+        }
+    }
+
+    #[test]
+    fn resolution_layers() {
         let mut topic = BTreeMap::new();
         topic.insert("segment.bytes".to_string(), "2048".to_string());
+        topic.insert("cleanup.policy".to_string(), "compact".to_string());
+        topic.insert("compression.type".to_string(), "lz4".to_string());
         let mut dynamic = BTreeMap::new();
         dynamic.insert("log.retention.ms".to_string(), "5000".to_string());
         let mut fixed = BTreeMap::new();
         fixed.insert("log.retention.ms".to_string(), "9000".to_string());
         fixed.insert("log.retention.bytes".to_string(), "100".to_string());
+        fixed.insert("log.cleaner.min.cleanable.ratio".to_string(), "0.1".to_string());
         let config = log_config(&topic, &dynamic, &fixed);
         assert_eq!(config.segment_bytes, 2048);
         assert_eq!(config.retention_ms, 5000);
         assert_eq!(config.retention_bytes, 100);
         assert_eq!(config.max_message_bytes, 1048588);
+        assert!(config.compact && !config.delete);
+        assert_eq!(config.compression, Some(Compression::Lz4));
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.1);
+        assert_eq!(config.delete_retention_ms, 86_400_000);
+        let rows = resolve(&topic, &dynamic, &fixed);
+        let retention = rows.iter().find(|r| r.def.name == "retention.ms").unwrap();
+        assert_eq!(retention.source, ConfigSource::DynamicDefaultBroker);
+        assert_eq!(retention.synonyms.len(), 3);
+        assert_eq!(retention.synonyms.last().unwrap().1, "604800000");
+        assert_eq!(rows.len(), TOPIC_CONFIGS.len());
     }
 }

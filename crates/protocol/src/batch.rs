@@ -208,6 +208,29 @@ pub fn validate(batch: &[u8], max_message_bytes: usize) -> Result<BatchHeader, B
     Ok(header)
 }
 
+/// Check of a batch read from a log or replicated from a leader. As
+/// [`validate`], except that compaction may have removed records: a batch
+/// keeps its offset range (`lastOffsetDelta`) with fewer records, or none
+/// (an empty batch that keeps its producer's last sequence).
+pub fn validate_stored(batch: &[u8]) -> Result<BatchHeader, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.size_bytes() != batch.len() {
+        return Err(BatchError::InvalidLength(header.batch_length));
+    }
+    let computed = compute_crc(batch);
+    if computed != header.crc {
+        return Err(BatchError::CrcMismatch { stored: header.crc, computed });
+    }
+    if header.record_count < 0 || header.last_offset_delta < 0 || header.record_count > header.last_offset_delta + 1 {
+        return Err(BatchError::InconsistentCount {
+            count: header.record_count,
+            last_offset_delta: header.last_offset_delta,
+        });
+    }
+    header.compression()?;
+    Ok(header)
+}
+
 /// Splits a produce request's `records` bytes into whole batches. A trailing
 /// partial batch or an impossible length is an error (Kafka: CORRUPT_MESSAGE).
 pub fn split_batches(mut records: &[u8]) -> Result<Vec<(usize, usize)>, BatchError> {

@@ -8,5 +8,6 @@ pub mod batch;
 pub mod error_code;
 pub mod fetch_response;
 pub mod frame;
+pub mod records;
 
 pub use kafka_protocol;

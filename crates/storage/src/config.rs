@@ -1,13 +1,15 @@
 //! Per-log configuration, already typed and validated by the broker (which
 //! owns Kafka's property names and defaults).
 
+pub use brook_protocol::batch::Compression;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampType {
     CreateTime,
     LogAppendTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll when the active segment would exceed this.
     pub segment_bytes: u64,
@@ -27,6 +29,22 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `message.timestamp.after.max.ms`: CreateTime batches further in the future are refused.
+    pub timestamp_after_max_ms: i64,
+    /// `cleanup.policy` contains `delete`: retention applies.
+    pub delete: bool,
+    /// `cleanup.policy` contains `compact`: the cleaner keeps the latest record per key.
+    pub compact: bool,
+    /// `compression.type`: `None` keeps the producer's codec, else batches are stored in this one.
+    pub compression: Option<Compression>,
+    /// `delete.retention.ms`: how long tombstones survive after their first cleaning.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`.
+    pub max_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -41,6 +59,14 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             timestamp_type: TimestampType::CreateTime,
+            timestamp_after_max_ms: 3_600_000,
+            delete: true,
+            compact: false,
+            compression: None,
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }

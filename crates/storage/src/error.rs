@@ -21,6 +21,8 @@ pub enum StorageError {
     LogOffline,
     #[error("corrupt file {path}: {reason}")]
     Corrupt { path: String, reason: String },
+    #[error("batch timestamp {timestamp} is more than {max_ahead_ms} ms in the future")]
+    InvalidTimestamp { timestamp: i64, max_ahead_ms: i64 },
     #[error("replicated batch starts at offset {found}, but the log ends at {expected}")]
     NonContiguous { expected: i64, found: i64 },
 }
@@ -38,6 +40,7 @@ impl StorageError {
             StorageError::InvalidProducerEpoch { .. } => error_code::INVALID_PRODUCER_EPOCH,
             StorageError::RecordListTooLarge { .. } => error_code::RECORD_LIST_TOO_LARGE,
             StorageError::NonContiguous { .. } => error_code::CORRUPT_MESSAGE,
+            StorageError::InvalidTimestamp { .. } => error_code::INVALID_TIMESTAMP,
         }
     }
 }

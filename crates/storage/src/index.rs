@@ -178,6 +178,11 @@ impl OffsetIndex {
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
+    /// Points the index at a new file (its segment moved); written on the next flush.
+    pub fn set_path(&mut self, path: PathBuf) {
+        self.inner.path = path;
+        self.inner.persisted = 0;
+    }
 }
 
 /// Sparse map from timestamp to offset within one segment.
@@ -236,6 +241,11 @@ impl TimeIndex {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+    /// Points the index at a new file (its segment moved); written on the next flush.
+    pub fn set_path(&mut self, path: PathBuf) {
+        self.inner.path = path;
+        self.inner.persisted = 0;
     }
 }
 

@@ -5,6 +5,7 @@
 //! On-disk layout is Kafka's (see DESIGN.md §4), so operators' habits carry over.
 
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 pub mod epoch_cache;
 pub mod error;

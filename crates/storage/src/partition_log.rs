@@ -13,6 +13,7 @@ use brook_protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use brook_protocol::fetch_response::FileRegion;
 use tracing::{info, warn};
 
+use crate::cleaner::{self, CleanerState};
 use crate::config::{LogConfig, TimestampType};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{Result, StorageError};
@@ -55,20 +56,22 @@ pub struct RecoveryStats {
 
 #[derive(Debug)]
 pub struct PartitionLog {
-    dir: PathBuf,
-    config: LogConfig,
-    segments: BTreeMap<i64, Segment>,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    pub(crate) segments: BTreeMap<i64, Segment>,
     log_start_offset: i64,
     log_end_offset: i64,
-    high_watermark: i64,
+    pub(crate) high_watermark: i64,
     recovery_point: i64,
     producers: ProducerStateManager,
     epochs: LeaderEpochCache,
     unflushed_records: i64,
     first_unflushed_ms: Option<i64>,
     /// Set after a failed fsync: the log refuses writes (never retry fsync).
-    offline: bool,
+    pub(crate) offline: bool,
     recovery: RecoveryStats,
+    /// Compaction progress (persisted in `cleaner-state`).
+    pub(crate) cleaner: CleanerState,
 }
 
 fn parse_base_offset(name: &str, suffix: &str) -> Option<i64> {
@@ -88,6 +91,8 @@ impl PartitionLog {
         clean_shutdown: bool,
     ) -> Result<PartitionLog> {
         std::fs::create_dir_all(dir)?;
+        cleaner::finish_interrupted_swaps(dir)?;
+        let cleaner_state = CleanerState::load(dir)?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let name = entry?.file_name().to_string_lossy().to_string();
@@ -115,7 +120,8 @@ impl PartitionLog {
                 continue;
             }
             let recover = base >= first_to_recover;
-            let (segment, truncated) = Segment::open(dir, base, config.index_interval_bytes, recover, &mut |_| {})?;
+            let (segment, truncated) =
+                Segment::open(dir, base, config.index_interval_bytes, recover, cleaner_state.gaps_below, &mut |_| {})?;
             if recover {
                 stats.segments_recovered += 1;
             }
@@ -151,6 +157,7 @@ impl PartitionLog {
             first_unflushed_ms: None,
             offline: false,
             recovery: stats,
+            cleaner: cleaner_state,
         };
         log.rebuild_producer_state()?;
         if stats.segments_recovered > 0 {
@@ -247,6 +254,14 @@ impl PartitionLog {
                 record_count: header.record_count,
             });
         }
+        if self.config.timestamp_type == TimestampType::CreateTime
+            && header.max_timestamp > now_ms.saturating_add(self.config.timestamp_after_max_ms)
+        {
+            return Err(StorageError::InvalidTimestamp {
+                timestamp: header.max_timestamp,
+                max_ahead_ms: self.config.timestamp_after_max_ms,
+            });
+        }
         if batch.len() as u64 > self.config.segment_bytes {
             return Err(StorageError::RecordListTooLarge {
                 size: batch.len(),
@@ -305,7 +320,8 @@ impl PartitionLog {
     /// offsets and leader epochs, each batch's CRC checked. Rebuilds producer
     /// state (so a retried batch is still deduplicated after a failover) and
     /// the leader-epoch cache. A trailing partial batch (a size-limited fetch)
-    /// is ignored. Returns the number of batches appended.
+    /// is ignored. Batches may skip offsets where the leader's log was
+    /// compacted. Returns the number of batches appended.
     pub fn append_as_follower(&mut self, records: &[u8], now_ms: i64) -> Result<usize> {
         if self.offline {
             return Err(StorageError::LogOffline);
@@ -316,17 +332,22 @@ impl PartitionLog {
             let rest = &records[position..];
             let Some(size) = batch::batch_size(rest).filter(|s| *s <= rest.len()) else { break };
             let batch = &rest[..size];
-            let header = batch::validate(batch, usize::MAX)?;
+            let header = batch::validate_stored(batch)?;
             let empty = self.log_end_offset == self.log_start_offset;
             if empty && header.base_offset < self.log_end_offset && header.last_offset() >= self.log_end_offset {
                 // Restarted at a leader's log start inside a batch: the batch is
                 // the unit, so this replica starts at its base.
                 self.truncate_fully_and_start_at(header.base_offset)?;
             }
-            if header.base_offset != self.log_end_offset {
+            if header.base_offset < self.log_end_offset {
                 return Err(StorageError::NonContiguous { expected: self.log_end_offset, found: header.base_offset });
             }
             let last_offset = header.last_offset();
+            if header.base_offset > self.log_end_offset && self.cleaner.gaps_below <= last_offset {
+                // The leader compacted these offsets away; recovery must accept the gap.
+                self.cleaner.gaps_below = last_offset + 1;
+                self.cleaner.persist(&self.dir)?;
+            }
             self.maybe_roll(size, last_offset, now_ms)?;
             let entry = AppendedBatch {
                 base_offset: header.base_offset,
@@ -523,7 +544,7 @@ impl PartitionLog {
     /// Applies `retention.ms` and `retention.bytes`; returns segments deleted.
     pub fn apply_retention(&mut self, now_ms: i64, producer_expiration_ms: i64) -> Result<usize> {
         let mut deleted = 0;
-        if self.config.retention_ms >= 0 {
+        if self.config.delete && self.config.retention_ms >= 0 {
             let cutoff = now_ms.saturating_sub(self.config.retention_ms);
             let expired: Vec<i64> = self
                 .segments
@@ -541,7 +562,7 @@ impl PartitionLog {
                 deleted += 1;
             }
         }
-        if self.config.retention_bytes >= 0 {
+        if self.config.delete && self.config.retention_bytes >= 0 {
             let mut total: u64 = self.segments.values().map(Segment::size_bytes).sum();
             let candidates: Vec<(i64, u64, i64)> =
                 self.segments.values().map(|s| (s.base_offset(), s.size_bytes(), s.next_offset())).collect();
@@ -579,6 +600,7 @@ impl PartitionLog {
         self.log_end_offset = offset;
         self.high_watermark = self.high_watermark.min(offset);
         self.recovery_point = self.recovery_point.min(offset);
+        self.cleaner.cleaned_upto = self.cleaner.cleaned_upto.min(offset);
         self.producers.truncate_to(offset);
         // Snapshots of the discarded history must not be loaded after a crash.
         for snapshot in self.snapshot_offsets()?.into_iter().filter(|o| *o > offset) {
@@ -606,6 +628,7 @@ impl PartitionLog {
         self.log_end_offset = offset;
         self.high_watermark = offset;
         self.recovery_point = offset;
+        self.cleaner.cleaned_upto = offset;
         self.producers = ProducerStateManager::new();
         if self.epochs.truncate_from_end(0) {
             self.epochs.persist()?;

@@ -141,6 +141,12 @@ impl ProducerStateManager {
         });
     }
 
+    /// Each producer's last appended offset: the cleaner keeps those batches'
+    /// headers even when it removes all their records.
+    pub fn last_offsets(&self) -> HashMap<i64, i64> {
+        self.producers.iter().filter_map(|(id, e)| Some((*id, e.batches.back()?.last_offset))).collect()
+    }
+
     /// Forgets producers whose last write is before `log_start_offset`
     /// (retention removed their data) or older than `expire_before_ms`.
     pub fn expire(&mut self, log_start_offset: i64, expire_before_ms: i64) {

@@ -72,14 +72,16 @@ impl Segment {
 
     /// Opens an existing segment. With `recover`, or when an index file is
     /// missing or inconsistent, every batch is read, CRC-checked and the
-    /// indexes rebuilt; an invalid tail is truncated. `on_batch` sees every
-    /// valid batch header found by a full scan (for producer-state and epoch
-    /// rebuild). Returns the segment and the number of bytes truncated.
+    /// indexes rebuilt; an invalid tail is truncated. Offsets must be dense,
+    /// except below `gaps_below` (what compaction has rewritten). `on_batch`
+    /// sees every valid batch header found by a full scan (for producer-state
+    /// and epoch rebuild). Returns the segment and the number of bytes truncated.
     pub fn open(
         dir: &Path,
         base_offset: i64,
         index_interval_bytes: u64,
         recover: bool,
+        gaps_below: i64,
         on_batch: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(Segment, u64)> {
         let log_path = dir.join(file_name(base_offset, "log"));
@@ -114,7 +116,7 @@ impl Segment {
                 Ok((segment, 0))
             }
             None => {
-                let truncated = segment.recover(on_batch)?;
+                let truncated = segment.recover(gaps_below, on_batch)?;
                 Ok((segment, truncated))
             }
         }
@@ -153,7 +155,7 @@ impl Segment {
 
     /// Full scan: CRC-check every batch, rebuild indexes, cut the first
     /// invalid or torn batch and everything after it.
-    fn recover(&mut self, on_batch: &mut dyn FnMut(&BatchHeader)) -> Result<u64> {
+    fn recover(&mut self, gaps_below: i64, on_batch: &mut dyn FnMut(&BatchHeader)) -> Result<u64> {
         self.offset_index.clear();
         self.time_index.clear();
         self.next_offset = self.base_offset;
@@ -170,12 +172,15 @@ impl Segment {
             if self.file.read_exact_at(&mut buf, position).is_err() {
                 break;
             }
-            let Ok(valid) = batch::validate(&buf, usize::MAX) else {
+            let Ok(valid) = batch::validate_stored(&buf) else {
                 break;
             };
             // Brook assigns offsets densely and the CRC does not cover baseOffset:
-            // a batch that does not start right after the previous one is corrupt.
-            if valid.base_offset != previous_last_offset + 1 {
+            // a batch that does not start right after the previous one is corrupt,
+            // unless compaction removed the records between them.
+            let dense = valid.base_offset == previous_last_offset + 1;
+            let compacted_gap = valid.base_offset > previous_last_offset && valid.base_offset < gaps_below;
+            if !dense && !compacted_gap {
                 break;
             }
             previous_last_offset = valid.last_offset();
@@ -401,6 +406,17 @@ impl Segment {
 
     pub fn base_offset(&self) -> i64 {
         self.base_offset
+    }
+    /// The segment's data file (the cleaner reads it without the log's lock).
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+    /// Moves the segment's identity to `dir` after its data file was renamed
+    /// there (a cleaned segment); its indexes are written there on flush.
+    pub fn move_to(&mut self, dir: &Path) {
+        self.dir = dir.to_path_buf();
+        self.offset_index.set_path(dir.join(file_name(self.base_offset, "index")));
+        self.time_index.set_path(dir.join(file_name(self.base_offset, "timeindex")));
     }
     pub fn next_offset(&self) -> i64 {
         self.next_offset

@@ -20,16 +20,37 @@ pub struct ConfigEntry {
     pub value: String,
     pub source: i8,
     pub read_only: bool,
-    /// Kafka ConfigType: 2 = STRING, 5 = LONG, 1 = BOOLEAN.
+    /// Kafka ConfigType: 1 BOOLEAN, 2 STRING, 3 INT, 5 LONG, 6 DOUBLE, 7 LIST.
     pub config_type: i8,
     pub doc: &'static str,
+    /// (name, value, source) of every layer that sets it, most specific first.
+    pub synonyms: Vec<(String, String, i8)>,
 }
 
 fn kind_type(kind: Kind) -> i8 {
     match kind {
+        Kind::Bool => 1,
+        Kind::Int { .. } => 3,
         Kind::Long { .. } => 5,
-        Kind::Choice(["true", "false"]) => 1,
-        Kind::Choice(_) => 2,
+        Kind::Double { .. } => 6,
+        Kind::List(_) | Kind::ReplicaList => 7,
+        Kind::Choice(_) | Kind::Version | Kind::Text => 2,
+    }
+}
+
+/// Logs once per process and config that a setting is stored but not acted on.
+pub fn note_inert_configs<'a>(names: impl IntoIterator<Item = &'a str>) {
+    static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    for name in names {
+        let Some(def) = topic_config::definition(name) else { continue };
+        if def.acted_on {
+            continue;
+        }
+        let mut logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
+        if !logged.iter().any(|n| n == name) {
+            logged.push(name.to_string());
+            tracing::info!(config = name, "topic config accepted, has no effect in Brook");
+        }
     }
 }
 
@@ -39,13 +60,14 @@ pub fn topic_entries(broker: &Broker, image: &MetadataImage, topic: &str) -> Opt
     let rows = topic_config::resolve(overrides, &image.broker_configs, &broker.config.static_log_defaults());
     Some(
         rows.into_iter()
-            .map(|(def, value, source)| ConfigEntry {
-                name: def.name.to_string(),
-                value,
-                source: source as i8,
+            .map(|r| ConfigEntry {
+                name: r.def.name.to_string(),
+                value: r.value,
+                source: r.source as i8,
                 read_only: false,
-                config_type: kind_type(def.kind),
-                doc: def.doc,
+                config_type: kind_type(r.def.kind),
+                doc: r.def.doc,
+                synonyms: r.synonyms.into_iter().map(|(n, v, s)| (n, v, s as i8)).collect(),
             })
             .collect(),
     )
@@ -63,9 +85,10 @@ pub fn broker_entries(broker: &Broker, image: &MetadataImage) -> Vec<ConfigEntry
             } else {
                 (default, ConfigSource::Default)
             };
-            let kind = topic_config::TOPIC_CONFIGS.iter().find(|d| d.broker_property == name).map(|d| d.kind);
+            let kind = topic_config::for_broker_property(name).map(|d| d.kind);
             ConfigEntry {
                 name: name.to_string(),
+                synonyms: vec![(name.to_string(), value.clone(), source as i8)],
                 value,
                 source: source as i8,
                 read_only: !is_dynamic_broker_property(name),
@@ -92,6 +115,7 @@ pub async fn alter(
 ) -> Result<(), ControllerError> {
     match resource_type {
         RESOURCE_TOPIC => {
+            note_inert_configs(changes.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.as_str()));
             let request = ControllerRequest::AlterTopicConfigs {
                 name: resource_name.to_string(),
                 changes: changes.clone(),

@@ -56,6 +56,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> C
         match outcome {
             Ok(id) => {
                 info!(topic = name, validate_only = request.validate_only, "created topic");
+                super::configs::note_inert_configs(configs.keys().map(String::as_str));
                 result.topic_id = id;
                 let image = broker.image();
                 let (partitions, replication) = if !assignment.is_empty() {

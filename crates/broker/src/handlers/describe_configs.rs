@@ -1,4 +1,6 @@
 //! DescribeConfigs, versions 1..=4, for topics (2) and this broker (4).
+//! A topic answers with every topic config Kafka defines, each with its
+//! source and, as synonyms, every layer down to Kafka's default.
 
 use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::describe_configs_response::{
@@ -42,10 +44,16 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) -
                             .with_read_only(e.read_only)
                             .with_config_source(e.source);
                         if request.include_synonyms {
-                            r.synonyms = vec![DescribeConfigsSynonym::default()
-                                .with_name(str_bytes(&e.name))
-                                .with_value(Some(str_bytes(&e.value)))
-                                .with_source(e.source)];
+                            r.synonyms = e
+                                .synonyms
+                                .iter()
+                                .map(|(name, value, source)| {
+                                    DescribeConfigsSynonym::default()
+                                        .with_name(str_bytes(name))
+                                        .with_value(Some(str_bytes(value)))
+                                        .with_source(*source)
+                                })
+                                .collect();
                         }
                         if version >= 3 {
                             r.config_type = e.config_type;

@@ -1,17 +1,57 @@
 //! IncrementalAlterConfigs, versions 0..=1: SET (0) and DELETE (1) per
-//! config. APPEND (2) and SUBTRACT (3) apply to list configs, and none of the
-//! configs Brook supports is a list, so they get INVALID_CONFIG (as Kafka
-//! answers for non-list configs).
+//! config; APPEND (2) and SUBTRACT (3) add items to or remove them from a
+//! list config (`cleanup.policy`, the throttled-replica lists), starting
+//! from its current value. On any other config they get INVALID_CONFIG, as
+//! in Kafka.
 
 use std::collections::BTreeMap;
 
 use brook_metadata::controller::ControllerError;
+use brook_metadata::topic_config::{self, Kind};
 use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use brook_protocol::kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::configs::{alter, outcome_fields};
+use super::configs::{alter, broker_entries, outcome_fields, topic_entries, RESOURCE_TOPIC};
 use super::RequestContext;
+
+/// The new value of a list config after APPEND (2) or SUBTRACT (3).
+fn edit_list(
+    ctx: &RequestContext<'_>,
+    resource_type: i8,
+    resource: &str,
+    name: &str,
+    op: i8,
+    items: &str,
+) -> Result<String, ControllerError> {
+    let def = if resource_type == RESOURCE_TOPIC {
+        topic_config::definition(name)
+    } else {
+        topic_config::for_broker_property(name)
+    };
+    if !matches!(def.map(|d| d.kind), Some(Kind::List(_) | Kind::ReplicaList)) {
+        return Err(ControllerError::new(
+            error_code::INVALID_CONFIG,
+            format!("Config value append/subtract is not allowed for config key: {name}, it is not a list"),
+        ));
+    }
+    let image = ctx.broker.image();
+    let entries = if resource_type == RESOURCE_TOPIC {
+        topic_entries(ctx.broker, &image, resource)
+    } else {
+        Some(broker_entries(ctx.broker, &image))
+    };
+    let current = entries.and_then(|e| e.into_iter().find(|e| e.name == name)).map(|e| e.value).unwrap_or_default();
+    let mut list: Vec<String> = topic_config::list_items(&current).into_iter().map(str::to_string).collect();
+    for item in topic_config::list_items(items) {
+        if op == 2 && !list.iter().any(|i| i == item) {
+            list.push(item.to_string());
+        } else if op == 3 {
+            list.retain(|i| i != item);
+        }
+    }
+    Ok(list.join(","))
+}
 
 pub async fn handle(
     ctx: &RequestContext<'_>,
@@ -30,10 +70,19 @@ pub async fn handle(
                 1 => {
                     changes.insert(name, None);
                 }
+                op @ (2 | 3) => {
+                    let items = c.value.as_ref().map(|v| v.as_str()).unwrap_or_default();
+                    match edit_list(ctx, resource.resource_type, resource.resource_name.as_str(), &name, op, items) {
+                        Ok(value) => {
+                            changes.insert(name, Some(value));
+                        }
+                        Err(e) => invalid = Some(e),
+                    }
+                }
                 op => {
                     invalid = Some(ControllerError::new(
-                        error_code::INVALID_CONFIG,
-                        format!("Operation {op} is only valid for list configs; {name} is not one"),
+                        error_code::INVALID_REQUEST,
+                        format!("Unknown config operation {op}"),
                     ))
                 }
             }

@@ -2,18 +2,73 @@
 //! is validated at batch level and appended by the replica manager. acks=all
 //! then waits, all partitions at once, until the high watermark passes each
 //! append (or the request's timeout, or a change of leader).
+//!
+//! Two topic configs make the broker look inside a batch, as Kafka does:
+//! a compacted topic refuses records without a key (INVALID_RECORD, with
+//! their indexes), and a `compression.type` other than `producer` stores the
+//! batch recompressed in that codec. Neither costs anything otherwise.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
-use brook_protocol::error_code;
-use brook_protocol::kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use brook_protocol::kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use brook_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use brook_protocol::records::{self, RecordError};
+use brook_protocol::{batch, error_code};
 use brook_storage::TopicPartition;
 use futures::future::join_all;
-use tracing::warn;
+use tracing::{debug, warn};
 
-use super::RequestContext;
+use super::{str_bytes, RequestContext};
 use crate::broker::now_ms;
+use crate::replica_manager::ProducePolicy;
+
+/// Why a batch was refused before the append.
+struct Refused {
+    code: i16,
+    message: String,
+    record_errors: Vec<(i32, String)>,
+}
+
+impl From<i16> for Refused {
+    fn from(code: i16) -> Self {
+        Refused { code, message: String::new(), record_errors: Vec::new() }
+    }
+}
+
+impl From<RecordError> for Refused {
+    fn from(e: RecordError) -> Self {
+        Refused { code: e.error_code(), message: e.to_string(), record_errors: Vec::new() }
+    }
+}
+
+/// Applies the topic's produce policy to one partition's batch.
+fn apply_policy<'a>(tp: &TopicPartition, policy: ProducePolicy, records: &'a [u8]) -> Result<Cow<'a, [u8]>, Refused> {
+    if !policy.compact && policy.compression.is_none() {
+        return Ok(Cow::Borrowed(records));
+    }
+    // Decoding trusts the payload: check the batch (and its CRC) first.
+    let header = batch::validate(records, usize::MAX).map_err(RecordError::from)?;
+    if policy.compact {
+        let keyless = records::keyless_records(records)?;
+        if !keyless.is_empty() {
+            let why = format!("Compacted topic cannot accept message without key in topic partition {tp}.");
+            let record_errors: Vec<(i32, String)> = keyless.iter().map(|i| (*i as i32, why.clone())).collect();
+            let message = format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: {:?}",
+                record_errors.len(),
+                record_errors.iter().take(3).map(|(i, m)| format!("{i}: {m}")).collect::<Vec<_>>()
+            );
+            return Err(Refused { code: error_code::INVALID_RECORD, message, record_errors });
+        }
+    }
+    match policy.compression {
+        Some(codec) if header.compression().ok() != Some(codec) => Ok(Cow::Owned(records::recompress(records, codec)?)),
+        _ => Ok(Cow::Borrowed(records)),
+    }
+}
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> ProduceResponse {
     let acks = request.acks;
@@ -33,12 +88,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
             let tp = TopicPartition::new(topic.name.as_str(), data.index);
             let outcome = if request.transactional_id.is_some() {
                 warn!(partition = %tp, "transactional produce refused: transactions are not supported");
-                Err(error_code::INVALID_REQUEST)
+                Err(error_code::INVALID_REQUEST.into())
             } else if !(-1..=1).contains(&acks) {
-                Err(error_code::INVALID_REQUIRED_ACKS)
+                Err(error_code::INVALID_REQUIRED_ACKS.into())
             } else {
-                ctx.broker.leader_partition(&tp).and_then(|partition| {
+                ctx.broker.leader_partition(&tp).map_err(Refused::from).and_then(|partition| {
                     let records = data.records.unwrap_or_default();
+                    let records = apply_policy(&tp, partition.produce_policy(), &records)?;
                     let result = ctx.broker.replicas.append(&partition, &records, acks, now)?;
                     if acks == -1 {
                         waits.push((responses.len(), partitions.len(), partition, result.last_offset));
@@ -52,7 +108,22 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
                     response.log_append_time_ms = result.log_append_time_ms;
                     response.log_start_offset = result.log_start_offset;
                 }
-                Err(code) => response.error_code = code,
+                Err(refused) => {
+                    if !refused.message.is_empty() {
+                        debug!(partition = %tp, error = %refused.message, "produce refused");
+                        response.error_message = Some(str_bytes(&refused.message));
+                    }
+                    response.error_code = refused.code;
+                    response.record_errors = refused
+                        .record_errors
+                        .into_iter()
+                        .map(|(index, message)| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(index)
+                                .with_batch_index_error_message(Some(str_bytes(&message)))
+                        })
+                        .collect();
+                }
             }
             partitions.push(response);
         }

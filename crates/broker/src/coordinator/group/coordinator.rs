@@ -4,11 +4,11 @@
 //! writes group metadata and committed offsets to `__consumer_offsets` (and
 //! reads them back when the broker starts).
 //!
-//! A commit is acknowledged only after its record is in the partition's
-//! segment file, like a produce. `__consumer_offsets` uses the delete
-//! cleanup policy with infinite retention; it stays bounded because, once a
-//! partition holds more than [`COMPACTION_THRESHOLD_BYTES`], the live state
-//! of its groups is rewritten at its end and everything before is deleted.
+//! A commit is acknowledged only after it is replicated, like an acks=all
+//! produce. `__consumer_offsets` is a compacted topic (as in Kafka): the
+//! log cleaner keeps the latest record per group and partition key and
+//! drops tombstones after `delete.retention.ms`, so it stays bounded by the
+//! live state of its groups.
 //!
 //! Thread-safe: one mutex over the groups (group traffic is light next to
 //! produce/fetch, which never touch it).
@@ -32,9 +32,7 @@ use crate::broker::now_ms;
 use crate::Broker;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-/// Rewrite a `__consumer_offsets` partition's live state once it holds this much.
-pub const COMPACTION_THRESHOLD_BYTES: u64 = 64 * 1024 * 1024;
-/// Records per batch when rewriting state.
+/// Records per batch when one request writes many (group deletion, expiry).
 const RECORDS_PER_BATCH: usize = 500;
 
 /// Offsets-related broker settings (Kafka's names).
@@ -141,10 +139,25 @@ impl GroupCoordinator {
     /// `offsets.topic.replication.factor` replicas (failing, as Kafka does,
     /// until that many brokers are live).
     pub async fn ensure_offsets_topic(&self, broker: &Broker, replication_factor: i16) -> Result<(), i16> {
-        if broker.image().topic(OFFSETS_TOPIC).is_some() {
+        if let Some(topic) = broker.image().topic(OFFSETS_TOPIC) {
+            if topic.configs.get("cleanup.policy").map(String::as_str) != Some("compact") {
+                // Created by a Brook that rewrote it itself: hand it to the cleaner.
+                let mut changes = BTreeMap::new();
+                changes.insert("cleanup.policy".to_string(), Some("compact".to_string()));
+                let request = ControllerRequest::AlterTopicConfigs {
+                    name: OFFSETS_TOPIC.to_string(),
+                    changes,
+                    replace_all: false,
+                };
+                match broker.submit(request).await {
+                    Ok(_) => info!("{OFFSETS_TOPIC} is now compacted"),
+                    Err(e) => warn!(error = %e.message, "cannot make {OFFSETS_TOPIC} compacted"),
+                }
+            }
             return Ok(());
         }
         let mut configs = BTreeMap::new();
+        configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert("retention.ms".to_string(), "-1".to_string());
         configs.insert("segment.bytes".to_string(), self.offsets.segment_bytes.to_string());
         let request = ControllerRequest::CreateTopic {
@@ -459,7 +472,6 @@ impl GroupCoordinator {
             slot.group.offsets.insert((c.topic, c.partition), c.offset);
         }
         drop(groups);
-        self.maybe_compact(broker, group_id);
         (codes, Some(committing))
     }
 
@@ -592,42 +604,6 @@ impl GroupCoordinator {
         }
         for id in dead {
             groups.remove(&id);
-        }
-    }
-
-    /// Keeps a `__consumer_offsets` partition bounded: past the threshold,
-    /// roll, rewrite the live state of its groups, delete everything before.
-    fn maybe_compact(&self, broker: &Broker, group_id: &str) {
-        let tp = self.offsets_partition(group_id);
-        let Some(partition) = broker.replicas.partition(&tp) else { return };
-        if partition.log.lock().size_bytes() < COMPACTION_THRESHOLD_BYTES {
-            return;
-        }
-        let groups = self.groups.lock();
-        let mut records = Vec::new();
-        for (id, slot) in
-            groups.iter().filter(|(id, _)| store::partition_for(id, self.offsets.num_partitions) == tp.partition)
-        {
-            records.push((store::group_key(id), Some(store::group_value(&slot.group))));
-            for ((t, p), c) in &slot.group.offsets {
-                records.push((store::offset_key(id, t, *p), Some(store::offset_value(c))));
-            }
-        }
-        let start = {
-            let mut log = partition.log.lock();
-            if let Err(e) = log.roll() {
-                warn!(partition = %tp, error = %e, "compaction roll failed");
-                return;
-            }
-            log.log_end_offset()
-        };
-        if self.append_to(broker, &tp, records).is_err() {
-            return;
-        }
-        let result = partition.log.lock().delete_records_before(start);
-        match result {
-            Ok(_) => info!(partition = %tp, log_start_offset = start, "compacted offsets partition"),
-            Err(e) => warn!(partition = %tp, error = %e, "compaction failed"),
         }
     }
 }

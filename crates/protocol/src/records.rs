@@ -1,0 +1,335 @@
+//! Record-level access to a RecordBatch v2, for the few places where Kafka
+//! itself looks inside batches: the log cleaner (keys, tombstones, delete
+//! horizons), broker-side recompression (topic `compression.type`), and the
+//! keyless-record check of compacted topics. Never used on the produce path
+//! of a delete-policy topic with `compression.type=producer`, nor on fetch.
+//!
+//! Record layout (inside the possibly compressed payload after the header):
+//! ```text
+//! length varint | attributes i8 | timestampDelta varlong | offsetDelta varint
+//! keyLength varint | key | valueLength varint | value | headerCount varint | headers
+//! ```
+//! Varints are zigzag-encoded; a length of -1 is null.
+
+use std::borrow::Cow;
+
+use bytes::BytesMut;
+use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+
+use crate::batch::{compute_crc, BatchError, BatchHeader, Compression, BATCH_HEADER_BYTES, LOG_OVERHEAD_BYTES};
+
+/// The batch attribute bit saying `baseTimestamp` holds the delete horizon (KIP-534).
+pub const DELETE_HORIZON_FLAG: i16 = 0x40;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecordError {
+    #[error("batch header: {0}")]
+    Batch(#[from] BatchError),
+    #[error("{codec:?} payload does not decode: {reason}")]
+    Codec { codec: Compression, reason: String },
+    #[error("record {index} is malformed")]
+    Malformed { index: usize },
+    #[error("batch declares {declared} records but holds {found}")]
+    CountMismatch { declared: i32, found: usize },
+}
+
+impl RecordError {
+    /// The Kafka error code a producer gets for this failure.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            RecordError::Batch(e) => e.error_code(),
+            _ => crate::error_code::CORRUPT_MESSAGE,
+        }
+    }
+}
+
+impl Compression {
+    /// The codec's bits in the batch attributes.
+    pub fn attribute_bits(self) -> i16 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+}
+
+fn codec_error(codec: Compression, e: impl std::fmt::Display) -> RecordError {
+    RecordError::Codec { codec, reason: e.to_string() }
+}
+
+/// Decompresses a batch payload (Kafka's framings: xerial snappy, LZ4 frame).
+pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordError> {
+    let mut input = bytes::Bytes::copy_from_slice(data);
+    let take = |buf: &mut bytes::Bytes| Ok(buf.to_vec());
+    match codec {
+        Compression::None => Ok(data.to_vec()),
+        Compression::Gzip => Gzip::decompress(&mut input, take),
+        Compression::Snappy => Snappy::decompress(&mut input, take),
+        Compression::Lz4 => Lz4::decompress(&mut input, take),
+        Compression::Zstd => Zstd::decompress(&mut input, take),
+    }
+    .map_err(|e| codec_error(codec, e))
+}
+
+/// Compresses record bytes with `codec`.
+pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordError> {
+    let mut out = BytesMut::with_capacity(data.len() / 2 + 64);
+    let put = |buf: &mut BytesMut| {
+        buf.extend_from_slice(data);
+        Ok(())
+    };
+    match codec {
+        Compression::None => return Ok(data.to_vec()),
+        Compression::Gzip => Gzip::compress(&mut out, put),
+        Compression::Snappy => Snappy::compress(&mut out, put),
+        Compression::Lz4 => Lz4::compress(&mut out, put),
+        Compression::Zstd => Zstd::compress(&mut out, put),
+    }
+    .map_err(|e| codec_error(codec, e))?;
+    Ok(out.to_vec())
+}
+
+/// The uncompressed record bytes of a batch (borrowed when not compressed).
+pub fn payload<'a>(batch: &'a [u8], header: &BatchHeader) -> Result<Cow<'a, [u8]>, RecordError> {
+    let body = batch.get(BATCH_HEADER_BYTES..header.size_bytes()).ok_or(BatchError::Truncated(batch.len()))?;
+    match header.compression()? {
+        Compression::None => Ok(Cow::Borrowed(body)),
+        codec => Ok(Cow::Owned(decompress(codec, body)?)),
+    }
+}
+
+/// One record, borrowed from an uncompressed payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The whole record, length prefix included.
+    pub raw: &'a [u8],
+    pub attributes: i8,
+    pub timestamp_delta: i64,
+    pub offset_delta: i32,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    /// Header count and headers, as encoded.
+    pub headers: &'a [u8],
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn varlong(&mut self) -> Option<i64> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.buf.get(self.at)?;
+            self.at += 1;
+            value |= ((byte & 0x7f) as u64) << shift;
+            if byte & 0x80 == 0 {
+                return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+            }
+        }
+        None
+    }
+    fn varint(&mut self) -> Option<i32> {
+        i32::try_from(self.varlong()?).ok()
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let bytes = self.buf.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(bytes)
+    }
+    fn nullable_bytes(&mut self) -> Option<Option<&'a [u8]>> {
+        match self.varint()? {
+            -1 => Some(None),
+            n if n >= 0 => Some(Some(self.take(n as usize)?)),
+            _ => None,
+        }
+    }
+}
+
+fn parse_record(buf: &[u8]) -> Option<Record<'_>> {
+    let mut c = Cursor { buf, at: 0 };
+    let length = c.varint()?;
+    if length < 0 {
+        return None;
+    }
+    let start = c.at;
+    let end = start.checked_add(length as usize)?;
+    let raw = buf.get(..end)?;
+    let mut r = Cursor { buf: &buf[..end], at: start };
+    let attributes = *r.take(1)?.first()? as i8;
+    let timestamp_delta = r.varlong()?;
+    let offset_delta = r.varint()?;
+    let key = r.nullable_bytes()?;
+    let value = r.nullable_bytes()?;
+    let headers_start = r.at;
+    let count = r.varint()?;
+    if count < 0 {
+        return None;
+    }
+    for _ in 0..count {
+        let key_len = r.varint()?;
+        r.take(usize::try_from(key_len).ok()?)?;
+        r.nullable_bytes()?;
+    }
+    if r.at != end {
+        return None;
+    }
+    Some(Record { raw, attributes, timestamp_delta, offset_delta, key, value, headers: &buf[headers_start..end] })
+}
+
+/// Every record of an uncompressed payload; the count must match the header's.
+pub fn parse_records(payload: &[u8], declared: i32) -> Result<Vec<Record<'_>>, RecordError> {
+    let mut records = Vec::with_capacity(declared.clamp(0, 4096) as usize);
+    let mut at = 0;
+    while at < payload.len() {
+        let record = parse_record(&payload[at..]).ok_or(RecordError::Malformed { index: records.len() })?;
+        at += record.raw.len();
+        records.push(record);
+    }
+    if records.len() != declared.max(0) as usize {
+        return Err(RecordError::CountMismatch { declared, found: records.len() });
+    }
+    Ok(records)
+}
+
+fn put_varlong(out: &mut Vec<u8>, value: i64) {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => put_varlong(out, -1),
+        Some(b) => {
+            put_varlong(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// Appends `record` with a new timestamp delta (the batch's base timestamp
+/// changed, e.g. to carry a delete horizon).
+pub fn encode_record(out: &mut Vec<u8>, record: &Record<'_>, timestamp_delta: i64) {
+    let mut body = Vec::with_capacity(record.raw.len() + 8);
+    body.push(record.attributes as u8);
+    put_varlong(&mut body, timestamp_delta);
+    put_varlong(&mut body, record.offset_delta as i64);
+    put_nullable(&mut body, record.key);
+    put_nullable(&mut body, record.value);
+    body.extend_from_slice(record.headers);
+    put_varlong(out, body.len() as i64);
+    out.extend_from_slice(&body);
+}
+
+/// Writes a complete batch: `header`'s fields (its codec bits replaced by
+/// `codec`), then `records` (uncompressed record bytes) compressed with
+/// `codec`; batch length and CRC computed.
+pub fn write_batch(header: &BatchHeader, codec: Compression, records: &[u8]) -> Result<Vec<u8>, RecordError> {
+    let body = compress(codec, records)?;
+    let mut batch = Vec::with_capacity(BATCH_HEADER_BYTES + body.len());
+    let attributes = (header.attributes & !0x07) | codec.attribute_bits();
+    let batch_length = (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES + body.len()) as i32;
+    batch.extend_from_slice(&header.base_offset.to_be_bytes());
+    batch.extend_from_slice(&batch_length.to_be_bytes());
+    batch.extend_from_slice(&header.partition_leader_epoch.to_be_bytes());
+    batch.push(2);
+    batch.extend_from_slice(&[0; 4]); // CRC, below
+    batch.extend_from_slice(&attributes.to_be_bytes());
+    batch.extend_from_slice(&header.last_offset_delta.to_be_bytes());
+    batch.extend_from_slice(&header.base_timestamp.to_be_bytes());
+    batch.extend_from_slice(&header.max_timestamp.to_be_bytes());
+    batch.extend_from_slice(&header.producer_id.to_be_bytes());
+    batch.extend_from_slice(&header.producer_epoch.to_be_bytes());
+    batch.extend_from_slice(&header.base_sequence.to_be_bytes());
+    batch.extend_from_slice(&header.record_count.to_be_bytes());
+    batch.extend_from_slice(&body);
+    let crc = compute_crc(&batch);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(batch)
+}
+
+/// Broker-side compression: the same batch (offsets, producer fields,
+/// records) stored with `target`'s codec. Records are checked to parse.
+pub fn recompress(batch: &[u8], target: Compression) -> Result<Vec<u8>, RecordError> {
+    let header = BatchHeader::parse(batch)?;
+    let records = payload(batch, &header)?;
+    parse_records(&records, header.record_count)?;
+    write_batch(&header, target, &records)
+}
+
+/// Indexes of the records without a key (refused by compacted topics).
+pub fn keyless_records(batch: &[u8]) -> Result<Vec<usize>, RecordError> {
+    let header = BatchHeader::parse(batch)?;
+    let records = payload(batch, &header)?;
+    let parsed = parse_records(&records, header.record_count)?;
+    Ok(parsed.iter().enumerate().filter(|(_, r)| r.key.is_none()).map(|(i, _)| i).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{build_batch, validate};
+
+    fn sample() -> Vec<u8> {
+        build_batch(&[(Some(b"k1"), Some(b"v1")), (None, Some(b"v2")), (Some(b"k3"), None)], 1_000)
+    }
+
+    #[test]
+    fn parses_records_of_a_batch() {
+        let batch = sample();
+        let header = validate(&batch, usize::MAX).unwrap();
+        let records = payload(&batch, &header).unwrap();
+        let parsed = parse_records(&records, header.record_count).unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed[0].key, Some(&b"k1"[..]));
+        assert_eq!(parsed[1].key, None);
+        assert_eq!(parsed[2].value, None);
+        assert_eq!(parsed[2].offset_delta, 2);
+        assert!(parse_records(&records, 4).is_err());
+        assert!(parse_records(&records[..records.len() - 1], 3).is_err());
+        assert_eq!(keyless_records(&batch).unwrap(), vec![1]);
+    }
+
+    #[test]
+    fn recompress_round_trips_every_codec() {
+        let batch = sample();
+        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd, Compression::None] {
+            let packed = recompress(&batch, codec).unwrap();
+            let header = validate(&packed, usize::MAX).unwrap();
+            assert_eq!(header.compression().unwrap(), codec);
+            let back = recompress(&packed, Compression::None).unwrap();
+            assert_eq!(back, batch, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn re_encoding_a_record_with_its_delta_is_identity() {
+        let batch = sample();
+        let header = validate(&batch, usize::MAX).unwrap();
+        let records = payload(&batch, &header).unwrap();
+        let mut out = Vec::new();
+        for r in parse_records(&records, 3).unwrap() {
+            encode_record(&mut out, &r, r.timestamp_delta);
+        }
+        assert_eq!(out, records.as_ref());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut batch = sample();
+        for b in &mut batch[BATCH_HEADER_BYTES..] {
+            *b = 0xff;
+        }
+        assert!(keyless_records(&batch).is_err());
+        batch[22] = 3; // claims lz4
+        assert!(recompress(&batch, Compression::None).is_err());
+    }
+}
