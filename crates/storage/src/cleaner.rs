@@ -594,7 +594,10 @@ fn swap_in(
             old.delete_files()?;
         }
     }
-    if segment.is_empty() {
+    // The log's first segment stays, even empty: compaction never moves the
+    // log start offset (a restart derives it from the first segment).
+    let first = log.segments.keys().next().is_none_or(|b| *b > base);
+    if segment.is_empty() && !first {
         std::fs::remove_file(&swap)?;
     } else {
         std::fs::rename(&swap, dir.join(file_name(base, "log")))?;

@@ -546,11 +546,16 @@ impl PartitionLog {
         let mut deleted = 0;
         if self.config.delete && self.config.retention_ms >= 0 {
             let cutoff = now_ms.saturating_sub(self.config.retention_ms);
+            let active = self.segments.keys().next_back().copied();
             let expired: Vec<i64> = self
                 .segments
                 .values()
                 .take_while(|s| {
-                    !s.is_empty() && s.retention_timestamp_ms() < cutoff && s.next_offset() <= self.high_watermark
+                    // An empty closed segment is one compaction emptied: nothing to keep.
+                    if s.is_empty() {
+                        return Some(s.base_offset()) != active;
+                    }
+                    s.retention_timestamp_ms() < cutoff && s.next_offset() <= self.high_watermark
                 })
                 .map(Segment::base_offset)
                 .collect();
