@@ -432,17 +432,37 @@ impl PartitionLog {
 
     /// Reads from `offset`: up to `max_bytes` (at least one whole batch) below
     /// the high watermark. An offset outside [log start, log end] is out of range.
+    ///
+    /// A consumer is never answered with only record-less batches (those
+    /// compaction leaves to keep producer state): the read starts after
+    /// them, since some clients (KafkaJS) cannot move past a response
+    /// holding no record. Followers get them ([`Self::read_for_replica`]).
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice> {
-        self.read_below(offset, max_bytes, min_one_batch, self.high_watermark)
+        let mut offset = offset;
+        loop {
+            let (slice, first) = self.read_below(offset, max_bytes, min_one_batch, self.high_watermark)?;
+            match first {
+                Some(h) if h.record_count == 0 && h.last_offset() + 1 < self.high_watermark => {
+                    offset = offset.max(h.last_offset() + 1)
+                }
+                _ => return Ok(slice),
+            }
+        }
     }
 
     /// Reads for a follower replica: up to the log end, not the high
     /// watermark (the follower's fetch is what advances the watermark).
     pub fn read_for_replica(&self, offset: i64, max_bytes: usize) -> Result<FetchSlice> {
-        self.read_below(offset, max_bytes, true, self.log_end_offset)
+        Ok(self.read_below(offset, max_bytes, true, self.log_end_offset)?.0)
     }
 
-    fn read_below(&self, offset: i64, max_bytes: usize, min_one_batch: bool, bound: i64) -> Result<FetchSlice> {
+    fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        bound: i64,
+    ) -> Result<(FetchSlice, Option<BatchHeader>)> {
         let mut slice = FetchSlice {
             region: None,
             high_watermark: self.high_watermark,
@@ -457,7 +477,7 @@ impl PartitionLog {
             });
         }
         if offset >= bound {
-            return Ok(slice);
+            return Ok((slice, None));
         }
         // The segment holding the offset answers alone: if its batch does not fit
         // (without min_one_batch) the answer is "nothing", never a later segment's
@@ -468,10 +488,12 @@ impl PartitionLog {
             if offset >= segment.next_offset() {
                 continue;
             }
-            slice.region = segment.read(offset.max(segment.base_offset()), max_bytes, bound, min_one_batch)?;
-            break;
+            let read = segment.read(offset.max(segment.base_offset()), max_bytes, bound, min_one_batch)?;
+            let first = read.as_ref().map(|(_, h)| *h);
+            slice.region = read.map(|(r, _)| r);
+            return Ok((slice, first));
         }
-        Ok(slice)
+        Ok((slice, None))
     }
 
     /// Kafka's ListOffsets by timestamp: the first offset whose record has a

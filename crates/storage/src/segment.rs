@@ -288,14 +288,15 @@ impl Segment {
     /// `max_bytes` but always the whole first batch, and nothing at or past
     /// `end_offset` (the high watermark). Without `min_one_batch`, a first
     /// batch larger than `max_bytes` yields nothing. May end in a partial batch, as
-    /// Kafka's does; clients drop it and fetch it again.
+    /// Kafka's does; clients drop it and fetch it again. Also returns the
+    /// header of the region's first batch.
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         end_offset: i64,
         min_one_batch: bool,
-    ) -> Result<Option<FileRegion>> {
+    ) -> Result<Option<(FileRegion, BatchHeader)>> {
         let Some((start, first)) = self.find_batch(offset)? else {
             return Ok(None);
         };
@@ -305,7 +306,7 @@ impl Segment {
         let end = if end_offset >= self.next_offset { self.size_bytes } else { self.position_of(end_offset)? };
         let available = (end - start) as usize;
         let length = available.min(max_bytes.max(first.size_bytes()));
-        Ok(Some(FileRegion { file: self.file.clone(), position: start, length }))
+        Ok(Some((FileRegion { file: self.file.clone(), position: start, length }, first)))
     }
 
     /// (offset, timestamp) of the first record at or after `min_offset` and

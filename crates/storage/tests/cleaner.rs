@@ -202,6 +202,10 @@ fn producer_metadata_survives_cleaning() {
     let header = log.batch_header(0).unwrap().expect("empty batch kept");
     assert_eq!((header.record_count, header.last_offset_delta, header.producer_id), (0, 1, 7));
     assert_eq!(read_records(&log).len(), 2);
+    // Consumers are not handed a response of record-less batches; followers are.
+    let consumer_first = log.read(0, 1 << 20, true).unwrap().region.unwrap();
+    let follower_first = log.read_for_replica(0, 1 << 20).unwrap().region.unwrap();
+    assert!(consumer_first.position > follower_first.position);
     // A retry of producer 7's batch is still a duplicate, after a restart too.
     assert!(log.append_as_leader(&first, 0, NOW).unwrap().duplicate);
     drop(log);
