@@ -72,11 +72,12 @@ pub struct ProducePolicy {
     pub compact: bool,
     /// `compression.type` other than `producer`: store batches in this codec.
     pub compression: Option<brook_protocol::batch::Compression>,
+    pub levels: brook_protocol::records::CodecLevels,
 }
 
 impl ProducePolicy {
     fn of(config: &LogConfig) -> ProducePolicy {
-        ProducePolicy { compact: config.compact, compression: config.compression }
+        ProducePolicy { compact: config.compact, compression: config.compression, levels: config.compression_levels }
     }
 }
 

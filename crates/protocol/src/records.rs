@@ -74,22 +74,67 @@ pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordErro
     .map_err(|e| codec_error(codec, e))
 }
 
-/// Compresses record bytes with `codec`.
-pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordError> {
-    let mut out = BytesMut::with_capacity(data.len() / 2 + 64);
-    let put = |buf: &mut BytesMut| {
-        buf.extend_from_slice(data);
-        Ok(())
-    };
-    match codec {
-        Compression::None => return Ok(data.to_vec()),
-        Compression::Gzip => Gzip::compress(&mut out, put),
-        Compression::Snappy => Snappy::compress(&mut out, put),
-        Compression::Lz4 => Lz4::compress(&mut out, put),
-        Compression::Zstd => Zstd::compress(&mut out, put),
+/// Codec levels (Kafka's `compression.gzip.level`, `compression.lz4.level`,
+/// `compression.zstd.level`; the defaults are Kafka's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodecLevels {
+    /// 1..=9, or -1 for the codec's default (6).
+    pub gzip: i32,
+    /// 1..=17; from 3 up LZ4 uses its slower high-compression mode.
+    pub lz4: u32,
+    pub zstd: i32,
+}
+
+impl Default for CodecLevels {
+    fn default() -> Self {
+        CodecLevels { gzip: -1, lz4: 9, zstd: 3 }
     }
-    .map_err(|e| codec_error(codec, e))?;
-    Ok(out.to_vec())
+}
+
+/// Compresses record bytes with `codec` at Kafka's default levels.
+pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordError> {
+    compress_with(codec, data, CodecLevels::default())
+}
+
+/// Compresses record bytes with `codec` at `levels`.
+pub fn compress_with(codec: Compression, data: &[u8], levels: CodecLevels) -> Result<Vec<u8>, RecordError> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| codec_error(codec, e);
+    match codec {
+        Compression::None => Ok(data.to_vec()),
+        Compression::Gzip => {
+            let level = if levels.gzip < 0 {
+                flate2::Compression::default()
+            } else {
+                flate2::Compression::new(levels.gzip as u32)
+            };
+            let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), level);
+            encoder.write_all(data).map_err(fail)?;
+            encoder.finish().map_err(fail)
+        }
+        Compression::Lz4 => {
+            let mut encoder = lz4::EncoderBuilder::new()
+                .level(levels.lz4)
+                .block_mode(lz4::BlockMode::Independent)
+                .build(Vec::with_capacity(data.len() / 2 + 64))
+                .map_err(fail)?;
+            encoder.write_all(data).map_err(fail)?;
+            let (out, result) = encoder.finish();
+            result.map_err(fail)?;
+            Ok(out)
+        }
+        Compression::Zstd => zstd::bulk::compress(data, levels.zstd).map_err(fail),
+        Compression::Snappy => {
+            // Kafka's snappy is xerial-framed; kafka-protocol writes that framing.
+            let mut out = BytesMut::with_capacity(data.len() / 2 + 64);
+            Snappy::compress(&mut out, |buf: &mut BytesMut| {
+                buf.extend_from_slice(data);
+                Ok(())
+            })
+            .map_err(|e| codec_error(codec, e))?;
+            Ok(out.to_vec())
+        }
+    }
 }
 
 /// The uncompressed record bytes of a batch (borrowed when not compressed).
@@ -233,7 +278,17 @@ pub fn encode_record(out: &mut Vec<u8>, record: &Record<'_>, timestamp_delta: i6
 /// `codec`), then `records` (uncompressed record bytes) compressed with
 /// `codec`; batch length and CRC computed.
 pub fn write_batch(header: &BatchHeader, codec: Compression, records: &[u8]) -> Result<Vec<u8>, RecordError> {
-    let body = compress(codec, records)?;
+    write_batch_with(header, codec, records, CodecLevels::default())
+}
+
+/// As [`write_batch`], compressing at `levels`.
+pub fn write_batch_with(
+    header: &BatchHeader,
+    codec: Compression,
+    records: &[u8],
+    levels: CodecLevels,
+) -> Result<Vec<u8>, RecordError> {
+    let body = compress_with(codec, records, levels)?;
     let mut batch = Vec::with_capacity(BATCH_HEADER_BYTES + body.len());
     let attributes = (header.attributes & !0x07) | codec.attribute_bits();
     let batch_length = (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES + body.len()) as i32;
@@ -258,11 +313,11 @@ pub fn write_batch(header: &BatchHeader, codec: Compression, records: &[u8]) -> 
 
 /// Broker-side compression: the same batch (offsets, producer fields,
 /// records) stored with `target`'s codec. Records are checked to parse.
-pub fn recompress(batch: &[u8], target: Compression) -> Result<Vec<u8>, RecordError> {
+pub fn recompress(batch: &[u8], target: Compression, levels: CodecLevels) -> Result<Vec<u8>, RecordError> {
     let header = BatchHeader::parse(batch)?;
     let records = payload(batch, &header)?;
     parse_records(&records, header.record_count)?;
-    write_batch(&header, target, &records)
+    write_batch_with(&header, target, &records, levels)
 }
 
 /// Indexes of the records without a key (refused by compacted topics).
@@ -302,10 +357,13 @@ mod tests {
     fn recompress_round_trips_every_codec() {
         let batch = sample();
         for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd, Compression::None] {
-            let packed = recompress(&batch, codec).unwrap();
+            let packed = recompress(&batch, codec, CodecLevels::default()).unwrap();
             let header = validate(&packed, usize::MAX).unwrap();
             assert_eq!(header.compression().unwrap(), codec);
-            let back = recompress(&packed, Compression::None).unwrap();
+            let back = recompress(&packed, Compression::None, CodecLevels::default()).unwrap();
+            let fast = CodecLevels { gzip: 1, lz4: 1, zstd: 1 };
+            let packed_fast = recompress(&batch, codec, fast).unwrap();
+            assert_eq!(recompress(&packed_fast, Compression::None, fast).unwrap(), batch, "{codec:?} fast");
             assert_eq!(back, batch, "{codec:?}");
         }
     }
@@ -330,6 +388,6 @@ mod tests {
         }
         assert!(keyless_records(&batch).is_err());
         batch[22] = 3; // claims lz4
-        assert!(recompress(&batch, Compression::None).is_err());
+        assert!(recompress(&batch, Compression::None, CodecLevels::default()).is_err());
     }
 }

@@ -216,6 +216,7 @@ struct Plan {
     index_interval_bytes: u64,
     segment_bytes: u64,
     delete_retention_ms: i64,
+    levels: records::CodecLevels,
     state: CleanerState,
     segments: Vec<SegmentView>,
     producer_last_offsets: HashMap<i64, i64>,
@@ -237,6 +238,7 @@ fn plan(log: &PartitionLog, now_ms: i64) -> Option<Plan> {
         index_interval_bytes: log.config.index_interval_bytes,
         segment_bytes: log.config.segment_bytes,
         delete_retention_ms: log.config.delete_retention_ms,
+        levels: log.config.compression_levels,
         state: log.cleaner,
         segments,
         producer_last_offsets: log.producers().last_offsets(),
@@ -355,6 +357,7 @@ struct FilterContext<'a> {
     map: &'a OffsetMap,
     now_ms: i64,
     delete_retention_ms: i64,
+    levels: records::CodecLevels,
     producer_last_offsets: &'a HashMap<i64, i64>,
     /// Earliest delete horizon among the tombstones kept.
     min_horizon: Option<i64>,
@@ -428,7 +431,7 @@ impl FilterContext<'_> {
             }
         }
         let codec = header.compression().map_err(StorageError::from)?;
-        let rebuilt = records::write_batch(&out, codec, &body)
+        let rebuilt = records::write_batch_with(&out, codec, &body, self.levels)
             .map_err(|e| StorageError::Corrupt { path: String::new(), reason: e.to_string() })?;
         Ok(Filtered::Rewritten(rebuilt))
     }
@@ -497,6 +500,7 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
         map: &map,
         now_ms,
         delete_retention_ms: plan.delete_retention_ms,
+        levels: plan.levels,
         producer_last_offsets: &plan.producer_last_offsets,
         min_horizon: None,
         records_removed: 0,

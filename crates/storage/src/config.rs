@@ -2,6 +2,7 @@
 //! owns Kafka's property names and defaults).
 
 pub use brook_protocol::batch::Compression;
+pub use brook_protocol::records::CodecLevels;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampType {
@@ -45,6 +46,8 @@ pub struct LogConfig {
     pub min_compaction_lag_ms: i64,
     /// `max.compaction.lag.ms`.
     pub max_compaction_lag_ms: i64,
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`.
+    pub compression_levels: CodecLevels,
 }
 
 impl Default for LogConfig {
@@ -67,6 +70,7 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            compression_levels: CodecLevels::default(),
         }
     }
 }

@@ -224,7 +224,9 @@ fn compressed_batches_are_cleaned_in_their_codec() {
         let keys: Vec<Vec<u8>> = (0..5).map(|k| format!("key-{k}").into_bytes()).collect();
         let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
             keys.iter().zip(&values).map(|(k, v)| (Some(k.as_slice()), Some(v.as_slice()))).collect();
-        let lz4 = records::recompress(&build_batch(&refs, NOW), batch::Compression::Lz4).unwrap();
+        let lz4 =
+            records::recompress(&build_batch(&refs, NOW), batch::Compression::Lz4, records::CodecLevels::default())
+                .unwrap();
         log.append_as_leader(&lz4, 0, NOW).unwrap();
         for (k, v) in keys.iter().zip(values) {
             expected.insert(k.clone(), Some(v));

@@ -65,7 +65,9 @@ fn apply_policy<'a>(tp: &TopicPartition, policy: ProducePolicy, records: &'a [u8
         }
     }
     match policy.compression {
-        Some(codec) if header.compression().ok() != Some(codec) => Ok(Cow::Owned(records::recompress(records, codec)?)),
+        Some(codec) if header.compression().ok() != Some(codec) => {
+            Ok(Cow::Owned(records::recompress(records, codec, policy.levels)?))
+        }
         _ => Ok(Cow::Borrowed(records)),
     }
 }

@@ -47,6 +47,29 @@ pub struct ProduceBenchArgs {
     /// Idempotent producer (needs acks=all).
     #[arg(long)]
     pub idempotence: bool,
+    /// `repeated`: one payload for every record, as Kafka's perf tool (a
+    /// codec squeezes it to almost nothing); `random-text`: distinct random
+    /// text per record (a pool of 4096), which compresses about as text does.
+    #[arg(long, default_value = "repeated", value_parser = ["repeated", "random-text"])]
+    pub payload: String,
+}
+
+/// Distinct random-text payloads (xorshift over a 36-letter alphabet).
+fn random_text_payloads(record_size: usize, count: usize) -> Vec<Bytes> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..count)
+        .map(|_| {
+            (0..record_size)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    b"abcdefghijklmnopqrstuvwxyz0123456789"[(state % 36) as usize]
+                })
+                .collect::<Vec<u8>>()
+                .into()
+        })
+        .collect()
 }
 
 pub async fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
@@ -89,11 +112,15 @@ async fn one_producer(bootstrap: &str, args: &ProduceBenchArgs) -> anyhow::Resul
     config.linger = Duration::from_millis(args.linger_ms);
     config.buffer_memory = (64 << 20).max(args.batch_size * 8);
     let producer = Producer::new(config).await?;
-    // Compressible but not trivial payload, like the Kafka perf tool's random text.
-    let payload: Bytes = (0..args.record_size)
-        .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i * 7 + i / 13) % 36])
-        .collect::<Vec<u8>>()
-        .into();
+    let payloads: Vec<Bytes> = if args.payload == "random-text" {
+        random_text_payloads(args.record_size, 4096)
+    } else {
+        // One compressible but not trivial payload, like the Kafka perf tool's.
+        vec![(0..args.record_size)
+            .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i * 7 + i / 13) % 36])
+            .collect::<Vec<u8>>()
+            .into()]
+    };
     let mut meter = Meter::new();
     let mut pending: VecDeque<(Instant, DeliveryFuture)> = VecDeque::new();
     let end = args.duration_secs.map(|d| Instant::now() + Duration::from_secs(d));
@@ -109,7 +136,8 @@ async fn one_producer(bootstrap: &str, args: &ProduceBenchArgs) -> anyhow::Resul
                 tokio::time::sleep(due - now).await;
             }
         }
-        let record = ProducerRecord::new(args.topic.clone()).value(payload.clone());
+        let payload = payloads[(sent as usize) % payloads.len()].clone();
+        let record = ProducerRecord::new(args.topic.clone()).value(payload);
         pending.push_back((Instant::now(), producer.send(record).await?));
         sent += 1;
         drain(&mut pending, &mut meter, args.record_size)?;
