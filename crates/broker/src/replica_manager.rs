@@ -73,11 +73,19 @@ pub struct ProducePolicy {
     /// `compression.type` other than `producer`: store batches in this codec.
     pub compression: Option<brook_protocol::batch::Compression>,
     pub levels: brook_protocol::records::CodecLevels,
+    /// `max.message.bytes`, checked on the batch as produced (Kafka does not
+    /// check it again after recompression).
+    pub max_message_bytes: usize,
 }
 
 impl ProducePolicy {
     fn of(config: &LogConfig) -> ProducePolicy {
-        ProducePolicy { compact: config.compact, compression: config.compression, levels: config.compression_levels }
+        ProducePolicy {
+            compact: config.compact,
+            compression: config.compression,
+            levels: config.compression_levels,
+            max_message_bytes: config.max_message_bytes,
+        }
     }
 }
 

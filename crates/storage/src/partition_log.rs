@@ -243,7 +243,10 @@ impl PartitionLog {
             );
         }
         let batch = records;
-        let mut header = batch::validate(batch, self.config.max_message_bytes)?;
+        // With broker-side compression the broker checked max.message.bytes on
+        // the batch as produced; the recompressed one may be a little larger.
+        let max_bytes = if self.config.compression.is_some() { usize::MAX } else { self.config.max_message_bytes };
+        let mut header = batch::validate(batch, max_bytes)?;
         if let SequenceCheck::Duplicate(original) = self.producers.check(&header)? {
             return Ok(AppendResult {
                 base_offset: original.first_offset,

@@ -50,7 +50,7 @@ fn apply_policy<'a>(tp: &TopicPartition, policy: ProducePolicy, records: &'a [u8
         return Ok(Cow::Borrowed(records));
     }
     // Decoding trusts the payload: check the batch (and its CRC) first.
-    let header = batch::validate(records, usize::MAX).map_err(RecordError::from)?;
+    let header = batch::validate(records, policy.max_message_bytes).map_err(RecordError::from)?;
     if policy.compact {
         let keyless = records::keyless_records(records)?;
         if !keyless.is_empty() {
