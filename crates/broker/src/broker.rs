@@ -118,6 +118,7 @@ impl Broker {
             move |source| BrokerError::Io { path, source }
         };
         std::fs::create_dir_all(&config.log_dirs[0]).map_err(io(&config.log_dirs[0]))?;
+        crate::handlers::configs::note_inert_configs(config.properties.keys().map(String::as_str));
         let mut meta = MetaProperties::load(&config.log_dirs[0]).map_err(io(&config.log_dirs[0]))?;
         if let Some(recorded) = meta.node_id {
             if recorded != config.node_id {

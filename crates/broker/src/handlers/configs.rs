@@ -38,11 +38,15 @@ fn kind_type(kind: Kind) -> i8 {
     }
 }
 
-/// Logs once per process and config that a setting is stored but not acted on.
+/// Logs once per process and config that a setting is stored but not
+/// acted on. Takes topic config names or the broker properties that supply
+/// their defaults.
 pub fn note_inert_configs<'a>(names: impl IntoIterator<Item = &'a str>) {
     static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     for name in names {
-        let Some(def) = topic_config::definition(name) else { continue };
+        let Some(def) = topic_config::definition(name).or_else(|| topic_config::for_broker_property(name)) else {
+            continue;
+        };
         if def.acted_on {
             continue;
         }
