@@ -205,8 +205,7 @@ fn malformed_frames_and_bad_batches_never_hurt_the_broker() {
     for bad in ["", ".", "..", "has space", "slash/name", &"x".repeat(250), "__cluster_metadata"] {
         assert_eq!(create(&mut good, bad, &[]).0, ec::INVALID_TOPIC_EXCEPTION, "{bad:?}");
     }
-    for (k, v) in
-        [("retention.ms", "abc"), ("segment.bytes", "1"), ("cleanup.policy", "shred"), ("bogus.config", "1")]
+    for (k, v) in [("retention.ms", "abc"), ("segment.bytes", "1"), ("cleanup.policy", "shred"), ("bogus.config", "1")]
     {
         let (code, message) = create(&mut good, "cfg-test", &[(k, v)]);
         assert_eq!(code, ec::INVALID_CONFIG, "{k}={v}");

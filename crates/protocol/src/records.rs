@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 
 use bytes::BytesMut;
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::compression::{Compressor, Snappy};
 
 use crate::batch::{compute_crc, BatchError, BatchHeader, Compression, BATCH_HEADER_BYTES, LOG_OVERHEAD_BYTES};
 
@@ -31,6 +31,8 @@ pub enum RecordError {
     Malformed { index: usize },
     #[error("batch declares {declared} records but holds {found}")]
     CountMismatch { declared: i32, found: usize },
+    #[error("{codec:?} payload inflates beyond {limit} bytes")]
+    TooLarge { codec: Compression, limit: usize },
 }
 
 impl RecordError {
@@ -60,18 +62,65 @@ fn codec_error(codec: Compression, e: impl std::fmt::Display) -> RecordError {
     RecordError::Codec { codec, reason: e.to_string() }
 }
 
-/// Decompresses a batch payload (Kafka's framings: xerial snappy, LZ4 frame).
+/// Most bytes one batch may decompress to. Producers bound a batch's
+/// uncompressed size (batch.size, a few MB); the bound stops a small batch
+/// that inflates to gigabytes from exhausting memory.
+pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+
+/// Kafka's xerial snappy framing: this header, then [u32 length][raw block]...
+const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+const XERIAL_HEADER_BYTES: usize = 16;
+
+/// Decompresses a batch payload (Kafka's framings: xerial snappy, LZ4
+/// frame), refusing to produce more than [`MAX_DECOMPRESSED_BYTES`].
 pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordError> {
-    let mut input = bytes::Bytes::copy_from_slice(data);
-    let take = |buf: &mut bytes::Bytes| Ok(buf.to_vec());
+    use std::io::Read;
+    let limit = MAX_DECOMPRESSED_BYTES;
+    let fail = |e: std::io::Error| codec_error(codec, e);
+    let read_bounded = |mut reader: Box<dyn Read + '_>| -> Result<Vec<u8>, RecordError> {
+        let mut out = Vec::with_capacity(data.len() * 4);
+        reader.by_ref().take(limit as u64 + 1).read_to_end(&mut out).map_err(fail)?;
+        if out.len() > limit {
+            return Err(RecordError::TooLarge { codec, limit });
+        }
+        Ok(out)
+    };
     match codec {
         Compression::None => Ok(data.to_vec()),
-        Compression::Gzip => Gzip::decompress(&mut input, take),
-        Compression::Snappy => Snappy::decompress(&mut input, take),
-        Compression::Lz4 => Lz4::decompress(&mut input, take),
-        Compression::Zstd => Zstd::decompress(&mut input, take),
+        Compression::Gzip => read_bounded(Box::new(flate2::read::GzDecoder::new(data))),
+        Compression::Lz4 => read_bounded(Box::new(lz4::Decoder::new(data).map_err(fail)?)),
+        Compression::Zstd => read_bounded(Box::new(zstd::stream::read::Decoder::new(data).map_err(fail)?)),
+        Compression::Snappy => decompress_snappy(data, limit),
     }
-    .map_err(|e| codec_error(codec, e))
+}
+
+fn decompress_snappy(data: &[u8], limit: usize) -> Result<Vec<u8>, RecordError> {
+    let codec = Compression::Snappy;
+    let fail = |e: snap::Error| codec_error(codec, e);
+    let raw_block = |block: &[u8], out: &mut Vec<u8>| -> Result<(), RecordError> {
+        let len = snap::raw::decompress_len(block).map_err(fail)?;
+        if out.len() + len > limit {
+            return Err(RecordError::TooLarge { codec, limit });
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        snap::raw::Decoder::new().decompress(block, &mut out[start..]).map_err(fail)?;
+        Ok(())
+    };
+    let mut out = Vec::new();
+    if !data.starts_with(XERIAL_MAGIC) {
+        raw_block(data, &mut out)?;
+        return Ok(out);
+    }
+    let mut rest = data.get(XERIAL_HEADER_BYTES..).unwrap_or_default();
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(|| codec_error(codec, "truncated block length"))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let block = tail.get(..len).ok_or_else(|| codec_error(codec, "truncated block"))?;
+        raw_block(block, &mut out)?;
+        rest = &tail[len..];
+    }
+    Ok(out)
 }
 
 /// Codec levels (Kafka's `compression.gzip.level`, `compression.lz4.level`,
@@ -378,6 +427,17 @@ mod tests {
             encode_record(&mut out, &r, r.timestamp_delta);
         }
         assert_eq!(out, records.as_ref());
+    }
+
+    #[test]
+    fn decompression_is_bounded() {
+        let zeros = vec![0u8; MAX_DECOMPRESSED_BYTES + 1];
+        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            let bomb = compress_with(codec, &zeros, CodecLevels { gzip: 1, lz4: 1, zstd: 1 }).unwrap();
+            assert!(bomb.len() < zeros.len() / 20, "{codec:?}");
+            assert!(matches!(decompress(codec, &bomb), Err(RecordError::TooLarge { .. })), "{codec:?}");
+            assert_eq!(decompress(codec, &compress(codec, b"small").unwrap()).unwrap(), b"small", "{codec:?}");
+        }
     }
 
     #[test]
