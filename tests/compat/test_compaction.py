@@ -561,3 +561,22 @@ def test_cluster_replicas_compact_and_new_leader_serves_latest(cluster_factory):
     got = wait_compacted(sb, topic, acked, timeout=30)
     assert {k: v for _, k, v in got} == acked.live()
     assert len(got) == 200 + acked.rolls
+
+
+def test_clients_cannot_produce_to_consumer_offsets(brook):
+    """__consumer_offsets is internal, as in Kafka: a client's produce gets
+    INVALID_TOPIC_EXCEPTION and the coordinator's state is untouched."""
+    group = "internal-guard"
+    c = Consumer({"bootstrap.servers": brook.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        create_topic(brook.bootstrap, "guarded", 1)
+        c.commit(offsets=[TopicPartition("guarded", 0, 7)], asynchronous=False)
+    finally:
+        c.close()
+    errors = []
+    p = Producer({"bootstrap.servers": brook.bootstrap, "message.timeout.ms": 10000})
+    p.produce("__consumer_offsets", key=b"k", value=b"v", partition=0, on_delivery=lambda e, m: errors.append(e))
+    assert p.flush(20) == 0
+    assert len(errors) == 1 and errors[0] is not None, errors
+    assert errors[0].code() == KafkaError.TOPIC_EXCEPTION, errors
+    assert committed_offsets(brook.bootstrap, group, "guarded", [0]) == {0: 7}

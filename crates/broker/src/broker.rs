@@ -57,7 +57,12 @@ pub struct Broker {
     pub incarnation: String,
     /// Producer ids handed to this broker: [next, end).
     producer_ids: Mutex<(i64, i64)>,
+    /// Logs whose last cleaning failed, and until when the cleaner skips them.
+    cleaner_backoff: Mutex<std::collections::HashMap<TopicPartition, i64>>,
 }
+
+/// How long the cleaner leaves a log alone after a failed pass.
+const CLEANER_FAILURE_BACKOFF_MS: i64 = 10 * 60 * 1000;
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -195,6 +200,7 @@ impl Broker {
             groups,
             incarnation,
             producer_ids: Mutex::new((0, 0)),
+            cleaner_backoff: Mutex::new(std::collections::HashMap::new()),
         });
         broker.store_cluster_id();
         if broker.config.is_broker {
@@ -417,15 +423,22 @@ impl Broker {
     /// One round of the log cleaner (`log.cleaner.backoff.ms`): the
     /// compacted logs that are due, dirtiest first (overdue ones before
     /// all), up to `log.cleaner.threads` at once, each on its own thread.
+    /// Only logs whose high watermark is known are cleaned (led, or followed
+    /// with a fetch answered), so uncommitted records never decide what a
+    /// pass removes. A log whose pass failed waits
+    /// [`CLEANER_FAILURE_BACKOFF_MS`], so it cannot starve the others.
     pub fn run_cleaner(&self) {
         if !self.config.cleaner_enable {
             return;
         }
         let now = now_ms();
+        self.cleaner_backoff.lock().retain(|_, until| *until > now);
+        let skipped = self.cleaner_backoff.lock().clone();
         let mut due: Vec<(bool, f64, TopicPartition, brook_storage::log_manager::SharedLog)> = self
             .replicas
-            .all_logs()
+            .committed_logs()
             .into_iter()
+            .filter(|(tp, _)| !skipped.contains_key(tp))
             .filter_map(|(tp, log)| {
                 let c = brook_storage::cleaner::cleanability(&log.lock(), now)?;
                 Some((c.forced, c.dirty_ratio, tp, log))
@@ -447,7 +460,10 @@ impl Broker {
                         "cleaned log"
                     ),
                     Ok(None) => {}
-                    Err(e) => warn!(partition = %tp, error = %e, "log cleaning failed; will retry"),
+                    Err(e) => {
+                        warn!(partition = %tp, error = %e, "log cleaning failed; retrying in 10 minutes");
+                        self.cleaner_backoff.lock().insert(tp.clone(), now + CLEANER_FAILURE_BACKOFF_MS);
+                    }
                 });
             }
         });

@@ -246,6 +246,19 @@ impl ReplicaManager {
         self.logs.all()
     }
 
+    /// Logs whose high watermark is known to be committed data: those this
+    /// broker leads, and those it follows once a leader's fetch response set
+    /// their watermark (the log cleaner's candidates).
+    pub fn committed_logs(&self) -> Vec<(TopicPartition, SharedLog)> {
+        let mut logs: Vec<(TopicPartition, SharedLog)> =
+            self.partitions.read().values().map(|p| (p.tp.clone(), p.log.clone())).collect();
+        let known = self.followed_once.lock().clone();
+        logs.extend(
+            self.following.read().values().filter(|f| known.contains(&f.tp)).map(|f| (f.tp.clone(), f.log.clone())),
+        );
+        logs
+    }
+
     fn log_settings(&self, image: &MetadataImage, configs: &BTreeMap<String, String>) -> (LogConfig, i32) {
         let config = topic_config::log_config(configs, &image.broker_configs, &self.static_log_defaults);
         let min_isr = topic_config::effective_value(

@@ -281,7 +281,9 @@ pub fn resolve(
                     synonyms.push((def.broker_property.to_string(), v.clone(), ConfigSource::StaticBroker));
                 }
             }
-            synonyms.push((def.name.to_string(), def.default.to_string(), ConfigSource::Default));
+            // Kafka names the default by the broker property that supplies it.
+            let default_name = if def.broker_property.is_empty() { def.name } else { def.broker_property };
+            synonyms.push((default_name.to_string(), def.default.to_string(), ConfigSource::Default));
             let (_, value, source) = synonyms[0].clone();
             ResolvedConfig { def, value, source, synonyms }
         })

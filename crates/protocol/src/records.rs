@@ -65,7 +65,7 @@ fn codec_error(codec: Compression, e: impl std::fmt::Display) -> RecordError {
 /// Most bytes one batch may decompress to. Producers bound a batch's
 /// uncompressed size (batch.size, a few MB); the bound stops a small batch
 /// that inflates to gigabytes from exhausting memory.
-pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+pub const MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
 
 /// Kafka's xerial snappy framing: this header, then [u32 length][raw block]...
 const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";

@@ -218,6 +218,7 @@ struct Plan {
     delete_retention_ms: i64,
     levels: records::CodecLevels,
     state: CleanerState,
+    truncations: u64,
     segments: Vec<SegmentView>,
     producer_last_offsets: HashMap<i64, i64>,
 }
@@ -240,6 +241,7 @@ fn plan(log: &PartitionLog, now_ms: i64) -> Option<Plan> {
         delete_retention_ms: log.config.delete_retention_ms,
         levels: log.config.compression_levels,
         state: log.cleaner,
+        truncations: log.truncations,
         segments,
         producer_last_offsets: log.producers().last_offsets(),
     })
@@ -492,7 +494,10 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
     // Recovery must accept the gaps before any cleaned segment is swapped in.
     if new_state.gaps_below > plan.state.gaps_below {
         let mut locked = log.lock();
-        locked.cleaner.gaps_below = new_state.gaps_below;
+        if locked.offline || locked.truncations != plan.truncations {
+            return Ok(None);
+        }
+        locked.cleaner.gaps_below = locked.cleaner.gaps_below.max(new_state.gaps_below);
         locked.cleaner.persist(&dir)?;
     }
 
@@ -506,7 +511,11 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
         records_removed: 0,
     };
     let cleaning_dir = dir.join(CLEANING_DIR);
-    std::fs::create_dir_all(&cleaning_dir)?;
+    // Never create the partition directory itself: a deleted partition's is gone.
+    match std::fs::create_dir(&cleaning_dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+        _ => {}
+    }
     for group in group_segments(&to_clean, plan.segment_bytes) {
         let base = group[0].base;
         let out_path = cleaning_dir.join(file_name(base, "log"));
@@ -551,7 +560,7 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
                 reason: "cleaned segment failed its own check".into(),
             });
         }
-        if swap_in(log, &dir, &group, segment, &out_path)? {
+        if swap_in(log, &dir, &group, segment, &out_path, plan.truncations)? {
             stats.segments_after += usize::from(written > 0);
             stats.bytes_after += written;
         } else {
@@ -564,6 +573,9 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
     stats.records_removed = filter.records_removed;
     stats.cleaned_upto = new_state.cleaned_upto;
     let mut locked = log.lock();
+    if locked.offline || locked.truncations != plan.truncations {
+        return Ok(None);
+    }
     locked.cleaner.cleaned_upto = locked.cleaner.cleaned_upto.max(new_state.cleaned_upto);
     locked.cleaner.tombstone_horizon = filter.min_horizon;
     locked.cleaner.persist(&dir)?;
@@ -571,15 +583,22 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
 }
 
 /// Replaces `group` by `segment` (already written and indexed under
-/// `.cleaning/`), crash-safely. False if the log changed meanwhile.
+/// `.cleaning/`), crash-safely. False if the log changed meanwhile
+/// (truncated, deleted, retention). An IO error once the swap has begun
+/// takes the log offline: only a restart, which finishes the swap from the
+/// files, may touch it again.
 fn swap_in(
     log: &Mutex<PartitionLog>,
     dir: &Path,
     group: &[SegmentView],
-    mut segment: Segment,
+    segment: Segment,
     cleaned: &Path,
+    truncations: u64,
 ) -> Result<bool> {
     let mut log = log.lock();
+    if log.offline || log.truncations != truncations {
+        return Ok(false);
+    }
     let active = log.segments.keys().next_back().copied();
     let intact = group.iter().all(|v| {
         Some(v.base) != active
@@ -592,6 +611,22 @@ fn swap_in(
     let end = group.last().map_or(base, |v| v.next_offset);
     let swap = dir.join(swap_name(base, end));
     std::fs::rename(cleaned, &swap)?;
+    let result = finish_swap(&mut log, dir, group, segment, &swap, base);
+    if let Err(e) = &result {
+        warn!(dir = %dir.display(), base, error = %e, "swapping in a cleaned segment failed; log offline until restart");
+        log.offline = true;
+    }
+    result.map(|_| true)
+}
+
+fn finish_swap(
+    log: &mut PartitionLog,
+    dir: &Path,
+    group: &[SegmentView],
+    mut segment: Segment,
+    swap: &Path,
+    base: i64,
+) -> Result<()> {
     fsync_dir(dir)?;
     for v in group {
         if let Some(old) = log.segments.remove(&v.base) {
@@ -602,15 +637,15 @@ fn swap_in(
     // log start offset (a restart derives it from the first segment).
     let first = log.segments.keys().next().is_none_or(|b| *b > base);
     if segment.is_empty() && !first {
-        std::fs::remove_file(&swap)?;
+        std::fs::remove_file(swap)?;
     } else {
-        std::fs::rename(&swap, dir.join(file_name(base, "log")))?;
+        std::fs::rename(swap, dir.join(file_name(base, "log")))?;
         segment.move_to(dir);
         segment.flush()?;
         log.segments.insert(base, segment);
     }
     fsync_dir(dir)?;
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

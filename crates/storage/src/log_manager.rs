@@ -176,7 +176,11 @@ impl LogManager {
         let Some(entry) = self.logs.write().remove(tp) else {
             return Ok(());
         };
-        let dir = entry.log.lock().dir().to_path_buf();
+        let dir = {
+            let mut log = entry.log.lock();
+            log.mark_deleted();
+            log.dir().to_path_buf()
+        };
         let doomed = entry.log_dir.join(format!("{}.{}-delete", tp.dir_name(), uuid::Uuid::new_v4().simple()));
         std::fs::rename(&dir, &doomed)?;
         fsync_dir(&entry.log_dir)?;

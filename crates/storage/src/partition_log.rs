@@ -72,6 +72,8 @@ pub struct PartitionLog {
     recovery: RecoveryStats,
     /// Compaction progress (persisted in `cleaner-state`).
     pub(crate) cleaner: CleanerState,
+    /// Bumped by every truncation: a cleaning pass planned before one is void.
+    pub(crate) truncations: u64,
 }
 
 fn parse_base_offset(name: &str, suffix: &str) -> Option<i64> {
@@ -158,6 +160,7 @@ impl PartitionLog {
             offline: false,
             recovery: stats,
             cleaner: cleaner_state,
+            truncations: 0,
         };
         log.rebuild_producer_state()?;
         if stats.segments_recovered > 0 {
@@ -243,10 +246,9 @@ impl PartitionLog {
             );
         }
         let batch = records;
-        // With broker-side compression the broker checked max.message.bytes on
-        // the batch as produced; the recompressed one may be a little larger.
-        let max_bytes = if self.config.compression.is_some() { usize::MAX } else { self.config.max_message_bytes };
-        let mut header = batch::validate(batch, max_bytes)?;
+        // Recompressed by the broker, a batch is checked again here, as Kafka
+        // re-validates sizes that may have changed.
+        let mut header = batch::validate(batch, self.config.max_message_bytes)?;
         if let SequenceCheck::Duplicate(original) = self.producers.check(&header)? {
             return Ok(AppendResult {
                 base_offset: original.first_offset,
@@ -329,6 +331,7 @@ impl PartitionLog {
         if self.offline {
             return Err(StorageError::LogOffline);
         }
+        self.accept_replicated_gaps(records)?;
         let mut position = 0usize;
         let mut appended = 0usize;
         while position < records.len() {
@@ -346,11 +349,6 @@ impl PartitionLog {
                 return Err(StorageError::NonContiguous { expected: self.log_end_offset, found: header.base_offset });
             }
             let last_offset = header.last_offset();
-            if header.base_offset > self.log_end_offset && self.cleaner.gaps_below <= last_offset {
-                // The leader compacted these offsets away; recovery must accept the gap.
-                self.cleaner.gaps_below = last_offset + 1;
-                self.cleaner.persist(&self.dir)?;
-            }
             self.maybe_roll(size, last_offset, now_ms)?;
             let entry = AppendedBatch {
                 base_offset: header.base_offset,
@@ -375,11 +373,40 @@ impl PartitionLog {
         Ok(appended)
     }
 
+    /// Before appending replicated batches: if they skip offsets (the
+    /// leader compacted them away), recovery must accept those gaps, so
+    /// `gaps_below` covers the whole chunk (one state write per fetch).
+    fn accept_replicated_gaps(&mut self, records: &[u8]) -> Result<()> {
+        let mut expected = self.log_end_offset;
+        let mut gapped_until = None;
+        let mut rest = records;
+        while let Some(size) = batch::batch_size(rest).filter(|s| *s <= rest.len()) {
+            let Ok(header) = BatchHeader::parse(rest) else { break };
+            if header.base_offset > expected || gapped_until.is_some() {
+                gapped_until = Some(header.last_offset() + 1);
+            }
+            expected = header.last_offset() + 1;
+            rest = &rest[size..];
+        }
+        match gapped_until {
+            Some(end) if end > self.cleaner.gaps_below => {
+                self.cleaner.gaps_below = end;
+                self.cleaner.persist(&self.dir)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Rolls to a new segment if `bytes` more would not fit or the active
-    /// segment is older than `segment.ms`.
+    /// segment is older than `segment.ms` (for a compacted log, also
+    /// `max.compaction.lag.ms`, as Kafka: the active segment is never cleaned).
     fn maybe_roll(&mut self, bytes: usize, last_offset: i64, now_ms: i64) -> Result<()> {
         let segment_bytes = self.config.segment_bytes;
-        let segment_ms = self.config.segment_ms;
+        let segment_ms = if self.config.compact {
+            self.config.segment_ms.min(self.config.max_compaction_lag_ms)
+        } else {
+            self.config.segment_ms
+        };
         let active = self.active();
         let too_old =
             !active.is_empty() && active.first_append_ms().is_some_and(|t| now_ms.saturating_sub(t) >= segment_ms);
@@ -627,6 +654,13 @@ impl PartitionLog {
             self.segments.insert(offset, Segment::create(&self.dir, offset, self.config.index_interval_bytes)?);
         }
         self.active().truncate_to(offset)?;
+        if self.active().next_offset() < offset {
+            // The cut fell in a compacted gap at the end of a segment: a new
+            // segment at the cut keeps the log end there after a restart.
+            self.flush()?;
+            self.segments.insert(offset, Segment::create(&self.dir, offset, self.config.index_interval_bytes)?);
+        }
+        self.truncations += 1;
         self.log_end_offset = offset;
         self.high_watermark = self.high_watermark.min(offset);
         self.recovery_point = self.recovery_point.min(offset);
@@ -659,6 +693,7 @@ impl PartitionLog {
         self.high_watermark = offset;
         self.recovery_point = offset;
         self.cleaner.cleaned_upto = offset;
+        self.truncations += 1;
         self.producers = ProducerStateManager::new();
         if self.epochs.truncate_from_end(0) {
             self.epochs.persist()?;
@@ -669,6 +704,12 @@ impl PartitionLog {
     /// OffsetForLeaderEpoch.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
         self.epochs.end_offset_for(epoch, self.log_end_offset)
+    }
+
+    /// Takes the log out of service (its partition was deleted or moved):
+    /// writes and a running cleaning pass stop.
+    pub fn mark_deleted(&mut self) {
+        self.offline = true;
     }
 
     pub fn set_high_watermark(&mut self, offset: i64) {

@@ -370,8 +370,9 @@ impl Segment {
         self.truncate_file(position)?;
         self.offset_index.truncate_to_position(position as u32);
         self.time_index.truncate_to_offset((offset.max(self.base_offset) - self.base_offset) as u32);
-        self.next_offset = offset.max(self.base_offset);
-        // Recompute the tail state from what remains.
+        // Recompute the tail state from what remains (in a compacted segment
+        // the last batch left may end before `offset`).
+        self.next_offset = self.base_offset;
         self.max_timestamp = -1;
         let mut headers = Vec::new();
         self.for_each_header(self.base_offset, &mut |h| headers.push(*h))?;

@@ -349,3 +349,37 @@ fn follower_accepts_a_compacted_leader_log() {
     assert_eq!(follower.log_end_offset(), leader.log_end_offset());
     check(&follower, &expected, true);
 }
+
+#[test]
+fn truncation_into_a_compacted_gap_keeps_the_log_end_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), false);
+    let mut expected = Expected::new();
+    write(&mut log, &mut expected, 4, 40, "a");
+    log.roll().unwrap();
+    let end = log.log_end_offset();
+    let (mut log, stats) = clean(log, NOW);
+    assert!(stats.is_some());
+    // Cut where compaction left a gap: just below the log end, inside the
+    // last cleaned segment's removed tail.
+    let cut = end - 2;
+    log.truncate_to(cut).unwrap();
+    assert_eq!(log.log_end_offset(), cut);
+    drop(log);
+    let mut log = open(dir.path(), false);
+    assert_eq!(log.log_end_offset(), cut, "the log end must not move back after a restart");
+    let appended = log.append_as_leader(&build_batch(&[(Some(b"key-000"), Some(b"after"))], NOW), 0, NOW).unwrap();
+    assert_eq!(appended.base_offset, cut);
+}
+
+#[test]
+fn a_pass_stops_when_the_log_is_truncated_or_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), false);
+    let mut expected = Expected::new();
+    write(&mut log, &mut expected, 4, 40, "a");
+    log.roll().unwrap();
+    log.mark_deleted();
+    let (_log, stats) = clean(log, NOW);
+    assert_eq!(stats, None, "a deleted log is not cleaned");
+}

@@ -12,7 +12,7 @@ use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use brook_protocol::kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::configs::{alter, broker_entries, outcome_fields, topic_entries, RESOURCE_TOPIC};
+use super::configs::{alter, outcome_fields, RESOURCE_TOPIC};
 use super::RequestContext;
 
 /// The new value of a list config after APPEND (2) or SUBTRACT (3).
@@ -35,13 +35,15 @@ fn edit_list(
             format!("Config value append/subtract is not allowed for config key: {name}, it is not a list"),
         ));
     }
+    // Kafka starts from the resource's own setting, else the config's default
+    // (not a broker-level default of a topic config).
     let image = ctx.broker.image();
-    let entries = if resource_type == RESOURCE_TOPIC {
-        topic_entries(ctx.broker, &image, resource)
+    let own = if resource_type == RESOURCE_TOPIC {
+        image.topic(resource).and_then(|t| t.configs.get(name).cloned())
     } else {
-        Some(broker_entries(ctx.broker, &image))
+        image.broker_configs.get(name).cloned()
     };
-    let current = entries.and_then(|e| e.into_iter().find(|e| e.name == name)).map(|e| e.value).unwrap_or_default();
+    let current = own.unwrap_or_else(|| def.map_or(String::new(), |d| d.default.to_string()));
     let mut list: Vec<String> = topic_config::list_items(&current).into_iter().map(str::to_string).collect();
     for item in topic_config::list_items(items) {
         if op == 2 && !list.iter().any(|i| i == item) {

@@ -8,7 +8,6 @@
 //! their indexes), and a `compression.type` other than `producer` stores the
 //! batch recompressed in that codec. Neither costs anything otherwise.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use brook_protocol::kafka_protocol::messages::produce_response::{
@@ -18,11 +17,13 @@ use brook_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use brook_protocol::records::{self, RecordError};
 use brook_protocol::{batch, error_code};
 use brook_storage::TopicPartition;
+use bytes::Bytes;
 use futures::future::join_all;
 use tracing::{debug, warn};
 
 use super::{str_bytes, RequestContext};
 use crate::broker::now_ms;
+use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::replica_manager::ProducePolicy;
 
 /// Why a batch was refused before the append.
@@ -44,11 +45,10 @@ impl From<RecordError> for Refused {
     }
 }
 
-/// Applies the topic's produce policy to one partition's batch.
-fn apply_policy<'a>(tp: &TopicPartition, policy: ProducePolicy, records: &'a [u8]) -> Result<Cow<'a, [u8]>, Refused> {
-    if !policy.compact && policy.compression.is_none() {
-        return Ok(Cow::Borrowed(records));
-    }
+/// Applies the topic's produce policy to one partition's batch: the batch
+/// to append, or `None` to append it unchanged. Decodes records: run it on
+/// a blocking thread.
+fn apply_policy(tp: &TopicPartition, policy: ProducePolicy, records: &[u8]) -> Result<Option<Vec<u8>>, Refused> {
     // Decoding trusts the payload: check the batch (and its CRC) first.
     let header = batch::validate(records, policy.max_message_bytes).map_err(RecordError::from)?;
     if policy.compact {
@@ -66,9 +66,25 @@ fn apply_policy<'a>(tp: &TopicPartition, policy: ProducePolicy, records: &'a [u8
     }
     match policy.compression {
         Some(codec) if header.compression().ok() != Some(codec) => {
-            Ok(Cow::Owned(records::recompress(records, codec, policy.levels)?))
+            Ok(Some(records::recompress(records, codec, policy.levels)?))
         }
-        _ => Ok(Cow::Borrowed(records)),
+        _ => Ok(None),
+    }
+}
+
+/// The batch to append after the topic's policy; zero work unless the topic
+/// is compacted or recompresses.
+async fn prepare(tp: &TopicPartition, policy: ProducePolicy, records: Bytes) -> Result<Bytes, Refused> {
+    if !policy.compact && policy.compression.is_none() {
+        return Ok(records);
+    }
+    let tp = tp.clone();
+    let input = records.clone();
+    match tokio::task::spawn_blocking(move || apply_policy(&tp, policy, &input)).await {
+        Ok(Ok(Some(rebuilt))) => Ok(Bytes::from(rebuilt)),
+        Ok(Ok(None)) => Ok(records),
+        Ok(Err(refused)) => Err(refused),
+        Err(_) => Err(error_code::UNKNOWN_SERVER_ERROR.into()),
     }
 }
 
@@ -93,16 +109,32 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
                 Err(error_code::INVALID_REQUEST.into())
             } else if !(-1..=1).contains(&acks) {
                 Err(error_code::INVALID_REQUIRED_ACKS.into())
-            } else {
-                ctx.broker.leader_partition(&tp).map_err(Refused::from).and_then(|partition| {
-                    let records = data.records.unwrap_or_default();
-                    let records = apply_policy(&tp, partition.produce_policy(), &records)?;
-                    let result = ctx.broker.replicas.append(&partition, &records, acks, now)?;
-                    if acks == -1 {
-                        waits.push((responses.len(), partitions.len(), partition, result.last_offset));
-                    }
-                    Ok(result)
+            } else if tp.topic == OFFSETS_TOPIC {
+                // Only the group coordinator writes there (Kafka: internal topic).
+                Err(Refused {
+                    code: error_code::INVALID_TOPIC_EXCEPTION,
+                    message: format!("Cannot append to internal topic {OFFSETS_TOPIC}"),
+                    record_errors: Vec::new(),
                 })
+            } else {
+                match ctx.broker.leader_partition(&tp) {
+                    Err(code) => Err(code.into()),
+                    Ok(partition) => {
+                        let records = data.records.unwrap_or_default();
+                        match prepare(&tp, partition.produce_policy(), records).await {
+                            Err(refused) => Err(refused),
+                            Ok(records) => match ctx.broker.replicas.append(&partition, &records, acks, now) {
+                                Err(code) => Err(code.into()),
+                                Ok(result) => {
+                                    if acks == -1 {
+                                        waits.push((responses.len(), partitions.len(), partition, result.last_offset));
+                                    }
+                                    Ok(result)
+                                }
+                            },
+                        }
+                    }
+                }
             };
             match outcome {
                 Ok(result) => {
