@@ -259,12 +259,14 @@ def test_kill9_during_cleaning_keeps_latest_values(brook_factory):
     rounds = int(os.environ.get("BROOK_COMPACTION_ROUNDS", "5"))
     rng = random.Random(seed)
     print(f"compaction kill seed {seed}, {rounds} rounds")
-    b = brook_factory({**CLEANER, **QUICK_RESTART}).start()
+    # A throttled cleaner (about 1 MB/s read + write) makes each pass last long
+    # enough that the kills land inside passes, not between them.
+    b = brook_factory({**CLEANER, **QUICK_RESTART, "log.cleaner.io.max.bytes.per.second": "1000000"}).start()
     topic = "cp-kill"
     create_topic(b.bootstrap, topic, config=compact_config(64 * 1024, segment_ms=1000))
     acked = Acked()
     started = time.time()
-    seq = done = 0
+    seq = done = mid_pass = 0
     for r in range(rounds):
         if time.time() - started > 90:
             print(f"time budget spent after {done} rounds")
@@ -281,6 +283,10 @@ def test_kill9_during_cleaning_keeps_latest_values(brook_factory):
         pause = rng.uniform(0, 1.5)
         time.sleep(pause)
         b.kill9()
+        # A pass cut short leaves its output under .cleaning/ or a .swap file.
+        part = b.data_dir / f"{topic}-0"
+        interrupted = (part / ".cleaning").exists() or any(part.glob("*.swap"))
+        mid_pass += interrupted
         b.start()
 
         def consistent():
@@ -293,8 +299,9 @@ def test_kill9_during_cleaning_keeps_latest_values(brook_factory):
         records = wait_for(consistent, 30, f"round {r} (seed {seed}, kill -9 {pause:.2f}s after the roll): "
                                            "the log to read back every key's latest write")
         done += 1
-        print(f"round {r}: killed {pause:.2f}s after the roll; {len(records)} records read back, "
-              f"{len(acked.at)} acknowledged so far, {time.time() - started:.1f}s")
+        print(f"round {r}: killed {pause:.2f}s after the roll{' inside a cleaning pass' if interrupted else ''}; "
+              f"{len(records)} records read back, {len(acked.at)} acknowledged so far, {time.time() - started:.1f}s")
+    print(f"{mid_pass} of {done} kills landed inside a cleaning pass")
     assert done >= 2, f"only {done} rounds ran"
     got = wait_compacted(b.bootstrap, topic, acked, timeout=45)
     assert {k: v for _, k, v in got} == acked.live()
