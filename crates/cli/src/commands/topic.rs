@@ -101,8 +101,12 @@ pub async fn run(admin: &Admin, command: TopicCommand, output: Output) -> anyhow
                             p.partition, p.leader, p.leader_epoch, p.replicas, p.isr, s, e
                         );
                     }
-                    println!("Configs:");
-                    for c in configs {
+                    // As kafka-topics --describe: the settings that differ from
+                    // Kafka's defaults (the JSON output has them all).
+                    const DEFAULT_CONFIG: i8 = 5;
+                    let set: Vec<_> = configs.into_iter().filter(|c| c.source != DEFAULT_CONFIG).collect();
+                    println!("Configs:{}", if set.is_empty() { " (all defaults)" } else { "" });
+                    for c in set {
                         println!("  {}={}", c.name, c.value.unwrap_or_default());
                     }
                 }
