@@ -14,7 +14,9 @@ d. __consumer_offsets is compacted: many commits keep it small, and the
 e. compression.type=lz4 on a topic stores batches produced uncompressed as
    lz4 batches (checked in the segment files), read back identically;
 f. in a three-node cluster every replica compacts, and after kill -9 of the
-   leader the new leader serves exactly the latest value per key.
+   leader the new leader serves exactly the latest value per key; a topic
+   with compression.type=lz4 holds lz4 batches on every replica;
+g. clients cannot produce to __consumer_offsets.
 
 How a test gets the last writes cleaned (Kafka's rules): the active segment
 is never cleaned and rolls only on an append once segment.ms has passed, so
@@ -587,3 +589,51 @@ def test_clients_cannot_produce_to_consumer_offsets(brook):
     assert len(errors) == 1 and errors[0] is not None, errors
     assert errors[0].code() == KafkaError.TOPIC_EXCEPTION, errors
     assert committed_offsets(brook.bootstrap, group, "guarded", [0]) == {0: 7}
+
+
+def test_cluster_recompresses_on_the_leader_and_replicates_lz4(cluster_factory):
+    """RF 3, compression.type=lz4: records produced uncompressed are stored as
+    lz4 batches on every replica (checked in the segment files, records equal
+    to what was produced); after kill -9 of the leader, the new leader serves
+    them unchanged."""
+    c = cluster_factory(settings={"replica.lag.time.max.ms": "4000"}).start()
+    b1 = c.node(1).bootstrap
+    topic = "lz4-cluster"
+
+    def create():
+        admin = AdminClient({"bootstrap.servers": b1})
+        f = admin.create_topics([NewTopic(topic, 1, 3, config={"compression.type": "lz4"})], request_timeout=15)[topic]
+        try:
+            f.result(timeout=20)
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+        return True
+
+    wait_for(create, 30, f"{topic} to be created")
+    wait_for(lambda: len(c.metadata(b1).topics[topic].partitions[0].isrs) == 3, 30, f"{topic}-0 in sync on 3 nodes")
+    records = [(f"k{i}", f"value-{i}-" + "abc" * 30) for i in range(2000)]
+    acked = Acked()
+    p = Producer({"bootstrap.servers": b1, "compression.type": "none", "acks": "all", "linger.ms": 5})
+    for k, v in records:
+        p.produce(topic, key=k.encode(), value=v.encode(), partition=0, on_delivery=acked.on_delivery)
+    assert p.flush(30) == 0 and not acked.errors, acked.errors[:3]
+    expected = [(i, k.encode(), v.encode()) for i, (k, v) in enumerate(records)]
+
+    def replicated():
+        for i in (1, 2, 3):
+            batches = segment_batches(c.node(i).data_dir / f"{topic}-0")
+            got = [r for b in batches for r in b["records"]]
+            if got != expected:
+                return None
+            assert all(b["codec"] == 3 and b["crc_ok"] for b in batches), f"node {i}: {batches[:2]}"
+        return True
+
+    wait_for(replicated, 30, "every replica to hold the records as lz4 batches")
+    leader = c.leader_of(topic, 0, b1)
+    c.node(leader).kill9()
+    survivor = next(i for i in (1, 2, 3) if i != leader)
+    sb = c.node(survivor).bootstrap
+    wait_for(lambda: c.leader_of(topic, 0, sb) not in (-1, leader), 30, "a new leader")
+    got = wait_for(lambda: read_partition(sb, topic, timeout=20), 30, "the new leader to serve the records")
+    assert got == [(i, k, v) for i, (k, v) in enumerate(records)]
