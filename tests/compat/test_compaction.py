@@ -500,17 +500,11 @@ def test_topic_compression_lz4_recompresses_uncompressed_batches(brook):
 # --- f. three nodes ----------------------------------------------------------
 
 
-def test_cluster_replicas_compact_and_new_leader_serves_latest(cluster_factory):
-    """RF 3, compacted: updates over 200 keys; the leader's log compacts and
-    every replica's shrinks; after kill -9 of the leader the new leader serves
-    every key's latest write at its offset, then exactly one record per key."""
-    c = cluster_factory(settings={**CLEANER, "replica.lag.time.max.ms": "4000"}).start()
-    b1 = c.node(1).bootstrap
-    topic = "cp-cluster"
-
+def create_replicated(bootstrap, topic, config):
+    """Creates a one-partition RF 3 topic, retried while the cluster settles."""
     def create():
-        admin = AdminClient({"bootstrap.servers": b1})
-        f = admin.create_topics([NewTopic(topic, 1, 3, config=compact_config(64 * 1024))], request_timeout=15)[topic]
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        f = admin.create_topics([NewTopic(topic, 1, 3, config=config)], request_timeout=15)[topic]
         try:
             f.result(timeout=20)
         except KafkaException as e:
@@ -519,6 +513,17 @@ def test_cluster_replicas_compact_and_new_leader_serves_latest(cluster_factory):
         return True
 
     wait_for(create, 30, f"{topic} to be created")
+
+
+def test_cluster_replicas_compact_and_new_leader_serves_latest(cluster_factory):
+    """RF 3, compacted: updates over 200 keys; the leader's log compacts and
+    every replica's shrinks; after kill -9 of the leader the new leader serves
+    every key's latest write at its offset, then exactly one record per key."""
+    c = cluster_factory(settings={**CLEANER, "replica.lag.time.max.ms": "4000"}).start()
+    b1 = c.node(1).bootstrap
+    topic = "cp-cluster"
+
+    create_replicated(b1, topic, compact_config(64 * 1024))
 
     def in_sync():
         pm = c.metadata(b1).topics[topic].partitions[0]
@@ -600,17 +605,7 @@ def test_cluster_recompresses_on_the_leader_and_replicates_lz4(cluster_factory):
     b1 = c.node(1).bootstrap
     topic = "lz4-cluster"
 
-    def create():
-        admin = AdminClient({"bootstrap.servers": b1})
-        f = admin.create_topics([NewTopic(topic, 1, 3, config={"compression.type": "lz4"})], request_timeout=15)[topic]
-        try:
-            f.result(timeout=20)
-        except KafkaException as e:
-            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-        return True
-
-    wait_for(create, 30, f"{topic} to be created")
+    create_replicated(b1, topic, {"compression.type": "lz4"})
     wait_for(lambda: len(c.metadata(b1).topics[topic].partitions[0].isrs) == 3, 30, f"{topic}-0 in sync on 3 nodes")
     records = [(f"k{i}", f"value-{i}-" + "abc" * 30) for i in range(2000)]
     acked = Acked()

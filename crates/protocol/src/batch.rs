@@ -309,7 +309,8 @@ pub fn build_batch_with_producer(
     batch
 }
 
-fn put_varlong(out: &mut Vec<u8>, value: i64) {
+/// Appends a zigzag varint (Kafka's record encoding).
+pub(crate) fn put_varlong(out: &mut Vec<u8>, value: i64) {
     let mut v = ((value << 1) ^ (value >> 63)) as u64;
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -318,7 +319,8 @@ fn put_varlong(out: &mut Vec<u8>, value: i64) {
     out.push(v as u8);
 }
 
-fn put_varbytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+/// Appends varint-length-prefixed bytes; -1 for null.
+pub(crate) fn put_varbytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         None => put_varlong(out, -1),
         Some(b) => {

@@ -16,7 +16,10 @@ use std::borrow::Cow;
 use bytes::BytesMut;
 use kafka_protocol::compression::{Compressor, Snappy};
 
-use crate::batch::{compute_crc, BatchError, BatchHeader, Compression, BATCH_HEADER_BYTES, LOG_OVERHEAD_BYTES};
+use crate::batch::{
+    compute_crc, put_varbytes, put_varlong, BatchError, BatchHeader, Compression, BATCH_HEADER_BYTES,
+    LOG_OVERHEAD_BYTES,
+};
 
 /// The batch attribute bit saying `baseTimestamp` holds the delete horizon (KIP-534).
 pub const DELETE_HORIZON_FLAG: i16 = 0x40;
@@ -290,25 +293,6 @@ pub fn parse_records(payload: &[u8], declared: i32) -> Result<Vec<Record<'_>>, R
     Ok(records)
 }
 
-fn put_varlong(out: &mut Vec<u8>, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        None => put_varlong(out, -1),
-        Some(b) => {
-            put_varlong(out, b.len() as i64);
-            out.extend_from_slice(b);
-        }
-    }
-}
-
 /// Appends `record` with a new timestamp delta (the batch's base timestamp
 /// changed, e.g. to carry a delete horizon).
 pub fn encode_record(out: &mut Vec<u8>, record: &Record<'_>, timestamp_delta: i64) {
@@ -316,8 +300,8 @@ pub fn encode_record(out: &mut Vec<u8>, record: &Record<'_>, timestamp_delta: i6
     body.push(record.attributes as u8);
     put_varlong(&mut body, timestamp_delta);
     put_varlong(&mut body, record.offset_delta as i64);
-    put_nullable(&mut body, record.key);
-    put_nullable(&mut body, record.value);
+    put_varbytes(&mut body, record.key);
+    put_varbytes(&mut body, record.value);
     body.extend_from_slice(record.headers);
     put_varlong(out, body.len() as i64);
     out.extend_from_slice(&body);
