@@ -424,6 +424,39 @@ mod tests {
         }
     }
 
+    /// Random bytes and randomly damaged batches, through every decoder:
+    /// errors, never panics.
+    #[test]
+    fn random_input_never_panics() {
+        let mut seed: u64 = 0x0dd_ba11;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let good = sample();
+        for i in 0..3000 {
+            let bytes = if i % 2 == 0 {
+                (0..(next() % 300)).map(|_| next() as u8).collect::<Vec<u8>>()
+            } else {
+                let mut b = good.clone();
+                for _ in 0..(1 + next() % 4) {
+                    let at = (next() as usize) % b.len();
+                    b[at] = next() as u8;
+                }
+                b.truncate(BATCH_HEADER_BYTES + (next() as usize) % (good.len() - BATCH_HEADER_BYTES + 1));
+                b
+            };
+            let _ = parse_records(&bytes, (next() % 5) as i32);
+            let _ = keyless_records(&bytes);
+            let _ = recompress(&bytes, Compression::Zstd, CodecLevels::default());
+            for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+                let _ = decompress(codec, &bytes);
+            }
+        }
+    }
+
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         let mut batch = sample();

@@ -52,7 +52,7 @@ const READ_CHUNK: usize = 1 << 20;
 const MAP_ENTRY_OVERHEAD: usize = 48;
 
 /// The cleaner's progress on one log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CleanerState {
     /// Everything below this offset has been through a cleaning (Kafka's
     /// cleaner checkpoint); the dirty section starts here.
@@ -62,12 +62,6 @@ pub struct CleanerState {
     pub gaps_below: i64,
     /// Earliest delete horizon of the tombstones kept by the last pass.
     pub tombstone_horizon: Option<i64>,
-}
-
-impl Default for CleanerState {
-    fn default() -> Self {
-        CleanerState { cleaned_upto: 0, gaps_below: 0, tombstone_horizon: None }
-    }
 }
 
 impl CleanerState {
