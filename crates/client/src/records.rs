@@ -3,49 +3,16 @@
 //! whole) and batch decoding for the consumer.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 use std::sync::Arc;
 
 use crate::error::{ClientError, Result};
 
-/// Producer-side compression (`compression.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    #[default]
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
-}
+pub use brook_protocol::batch::Compression;
+use brook_protocol::records::{self, CodecLevels};
 
-impl std::str::FromStr for Compression {
-    type Err = ClientError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "none" | "" => Ok(Compression::None),
-            "gzip" => Ok(Compression::Gzip),
-            "snappy" => Ok(Compression::Snappy),
-            "lz4" => Ok(Compression::Lz4),
-            "zstd" => Ok(Compression::Zstd),
-            other => Err(ClientError::InvalidArgument(format!(
-                "unknown compression '{other}' (none, gzip, snappy, lz4, zstd)"
-            ))),
-        }
-    }
-}
-
-impl Compression {
-    fn attribute(self) -> i16 {
-        match self {
-            Compression::None => 0,
-            Compression::Gzip => 1,
-            Compression::Snappy => 2,
-            Compression::Lz4 => 3,
-            Compression::Zstd => 4,
-        }
-    }
-}
+/// The producer's codec levels: Kafka's, but LZ4 at level 4 rather than 9
+/// (its high-compression mode would cost a producer most of its speed).
+const PRODUCER_LEVELS: CodecLevels = CodecLevels { gzip: -1, lz4: 4, zstd: 3 };
 
 fn varint_len(v: i64) -> usize {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
@@ -160,24 +127,18 @@ impl BatchBuilder {
     ) -> Result<Bytes> {
         let mut out = BytesMut::with_capacity(61 + self.records.len());
         out.put_bytes(0, 61);
-        let records = self.records.freeze();
-        let compress_err = |e: anyhow::Error| ClientError::Protocol(format!("compression failed: {e}"));
-        let write = |buf: &mut BytesMut| -> anyhow::Result<()> {
-            buf.put_slice(&records);
-            Ok(())
-        };
         match compression {
-            Compression::None => out.put_slice(&records),
-            Compression::Gzip => Gzip::compress(&mut out, write).map_err(compress_err)?,
-            Compression::Snappy => Snappy::compress(&mut out, write).map_err(compress_err)?,
-            Compression::Lz4 => Lz4::compress(&mut out, write).map_err(compress_err)?,
-            Compression::Zstd => Zstd::compress(&mut out, write).map_err(compress_err)?,
+            Compression::None => out.put_slice(&self.records),
+            codec => out.put_slice(
+                &records::compress_with(codec, &self.records, PRODUCER_LEVELS)
+                    .map_err(|e| ClientError::Protocol(format!("compression failed: {e}")))?,
+            ),
         }
         let batch_length = (out.len() - 12) as i32;
         out[8..12].copy_from_slice(&batch_length.to_be_bytes());
         out[12..16].copy_from_slice(&(-1i32).to_be_bytes());
         out[16] = 2;
-        out[21..23].copy_from_slice(&compression.attribute().to_be_bytes());
+        out[21..23].copy_from_slice(&compression.attribute_bits().to_be_bytes());
         out[23..27].copy_from_slice(&(self.count - 1).to_be_bytes());
         out[27..35].copy_from_slice(&self.base_timestamp.to_be_bytes());
         out[35..43].copy_from_slice(&self.max_timestamp.to_be_bytes());
@@ -231,19 +192,11 @@ fn get_slice(body: &Bytes, at: &mut usize) -> Result<Option<Bytes>> {
     Ok(Some(out))
 }
 
-fn decompress(codec: i16, data: Bytes) -> Result<Bytes> {
-    use kafka_protocol::compression::Decompressor;
-    use kafka_protocol::protocol::buf::ByteBuf;
-    let mut input = data;
-    let take = |b: &mut Bytes| -> anyhow::Result<Bytes> { Ok(b.get_bytes(b.len())) };
-    let err = |e: anyhow::Error| ClientError::Protocol(format!("decompression failed: {e}"));
-    match codec {
-        1 => Gzip::decompress(&mut input, take).map_err(err),
-        2 => Snappy::decompress(&mut input, take).map_err(err),
-        3 => Lz4::decompress(&mut input, take).map_err(err),
-        4 => Zstd::decompress(&mut input, take).map_err(err),
-        other => Err(ClientError::Protocol(format!("unknown compression codec {other}"))),
-    }
+fn decompress(attributes: i16, data: &[u8]) -> Result<Bytes> {
+    let codec = Compression::from_attributes(attributes).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    records::decompress(codec, data)
+        .map(Bytes::from)
+        .map_err(|e| ClientError::Protocol(format!("decompression failed: {e}")))
 }
 
 /// Decodes the complete batches in a fetch response's records: CRC-checked,
@@ -274,7 +227,7 @@ pub fn decode_records(
             continue;
         }
         let codec = header.attributes & 0x07;
-        let body = if codec == 0 { raw.slice(61..) } else { decompress(codec, raw.slice(61..))? };
+        let body = if codec == 0 { raw.slice(61..) } else { decompress(codec, &raw[61..])? };
         // The header's count is untrusted: a record takes at least 7 bytes.
         out.reserve((header.record_count.max(0) as usize).min(body.len() / 7));
         let mut pos = 0usize;

@@ -24,13 +24,48 @@ const CRC_START: usize = 21;
 const NO_PRODUCER_ID: i64 = -1;
 
 /// Compression codec in the low 3 bits of `attributes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
+    #[default]
     None,
     Gzip,
     Snappy,
     Lz4,
     Zstd,
+}
+
+impl Compression {
+    /// The codec named by a batch's attributes.
+    pub fn from_attributes(attributes: i16) -> Result<Compression, BatchError> {
+        match attributes & 0x07 {
+            0 => Ok(Compression::None),
+            1 => Ok(Compression::Gzip),
+            2 => Ok(Compression::Snappy),
+            3 => Ok(Compression::Lz4),
+            4 => Ok(Compression::Zstd),
+            other => Err(BatchError::UnknownCompression(other)),
+        }
+    }
+}
+
+/// A producer's `compression.type` name that is not a codec.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown compression '{0}' (none, gzip, snappy, lz4, zstd)")]
+pub struct UnknownCompressionName(pub String);
+
+impl std::str::FromStr for Compression {
+    type Err = UnknownCompressionName;
+    /// A producer's `compression.type`: none, gzip, snappy, lz4, zstd.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" | "" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "snappy" => Ok(Compression::Snappy),
+            "lz4" => Ok(Compression::Lz4),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(UnknownCompressionName(other.to_string())),
+        }
+    }
 }
 
 /// Why a batch was refused; each maps to a Kafka error code.
@@ -148,14 +183,7 @@ impl BatchHeader {
         self.base_offset + self.last_offset_delta as i64
     }
     pub fn compression(&self) -> Result<Compression, BatchError> {
-        match self.attributes & 0x07 {
-            0 => Ok(Compression::None),
-            1 => Ok(Compression::Gzip),
-            2 => Ok(Compression::Snappy),
-            3 => Ok(Compression::Lz4),
-            4 => Ok(Compression::Zstd),
-            other => Err(BatchError::UnknownCompression(other)),
-        }
+        Compression::from_attributes(self.attributes)
     }
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & 0x08 != 0
