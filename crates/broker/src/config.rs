@@ -160,6 +160,30 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "A follower not caught up for this long leaves the ISR.",
     },
     PropertyDef {
+        name: "replica.fetch.wait.max.ms",
+        default: "500",
+        kind: long(0, I32),
+        doc: "Longest a leader parks a follower's fetch when it has nothing new.",
+    },
+    PropertyDef {
+        name: "replica.fetch.min.bytes",
+        default: "1",
+        kind: long(1, I32),
+        doc: "Bytes a follower's fetch waits for before the leader answers.",
+    },
+    PropertyDef {
+        name: "replica.fetch.max.bytes",
+        default: "1048576",
+        kind: long(0, I32),
+        doc: "Bytes a follower fetches per partition (at least one batch).",
+    },
+    PropertyDef {
+        name: "replica.fetch.response.max.bytes",
+        default: "10485760",
+        kind: long(0, I32),
+        doc: "Bytes a follower fetches per request, over all partitions.",
+    },
+    PropertyDef {
         name: "offsets.topic.replication.factor",
         default: "1",
         kind: long(1, 32767),
@@ -438,6 +462,7 @@ pub struct BrokerConfig {
     pub broker_heartbeat_interval_ms: u64,
     pub offsets_replication_factor: i16,
     pub replica_lag_time_max_ms: i64,
+    pub replica_fetch: crate::replication::fetcher::FetcherSettings,
     pub leader_rebalance: brook_metadata::requests::LeaderRebalance,
     pub offsets_commit_timeout_ms: u64,
     /// The client listener (PLAINTEXT); unused on controller-only nodes.
@@ -592,6 +617,12 @@ impl BrokerConfig {
             broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
             offsets_replication_factor: num("offsets.topic.replication.factor") as i16,
             replica_lag_time_max_ms: num("replica.lag.time.max.ms"),
+            replica_fetch: crate::replication::fetcher::FetcherSettings {
+                max_wait_ms: num("replica.fetch.wait.max.ms") as i32,
+                min_bytes: num("replica.fetch.min.bytes") as i32,
+                partition_max_bytes: num("replica.fetch.max.bytes") as i32,
+                response_max_bytes: num("replica.fetch.response.max.bytes") as i32,
+            },
             leader_rebalance: brook_metadata::requests::LeaderRebalance {
                 enabled: get("auto.leader.rebalance.enable").eq_ignore_ascii_case("true"),
                 interval_ms: num("leader.imbalance.check.interval.seconds") * 1000,

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::handlers::{self, Response};
 use crate::sendfile::write_chunks;
-use crate::Broker;
+use crate::Node;
 
 /// Why a connection was closed by the broker.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ pub enum ConnectionError {
     Failed { api_key: i16, reason: String },
 }
 
-pub async fn serve(mut stream: TcpStream, broker: Arc<Broker>) {
+pub async fn serve(mut stream: TcpStream, broker: Arc<Node>) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
     match serve_inner(&mut stream, &broker).await {
@@ -52,7 +52,7 @@ pub async fn serve(mut stream: TcpStream, broker: Arc<Broker>) {
     }
 }
 
-async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Broker>) -> Result<(), ConnectionError> {
+async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>) -> Result<(), ConnectionError> {
     let max_bytes = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -101,7 +101,7 @@ async fn fill(
     Ok(Some(buf.len()))
 }
 
-async fn handle_frame(broker: &Arc<Broker>, mut frame: Bytes) -> Result<Option<Response>, ConnectionError> {
+async fn handle_frame(broker: &Arc<Node>, mut frame: Bytes) -> Result<Option<Response>, ConnectionError> {
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);

@@ -1,17 +1,29 @@
 //! The Brook broker: configuration, the network server and connection loop,
-//! one handler per Kafka API, and the replica manager that owns hosted
-//! partitions. Storage and metadata live in their own crates.
+//! one handler per Kafka API, replication (the only way into a hosted
+//! replica), the purgatory for delayed requests, and the group coordinator.
+//! Storage and metadata live in their own crates.
+//!
+//! - `node.rs`: the node's shared context; `startup.rs`: starting it;
+//!   `jobs.rs`: its background work; `clock.rs`: its clock.
+//! - `server.rs` / `connection.rs` / `handlers/`: the client listener.
+//! - `replication/`: hosted replicas (leader and follower), the pure ISR
+//!   rules, the replica fetcher.
+//! - `purgatory.rs`: requests waiting for a watermark or data.
+//! - `coordinator/`: consumer groups.
 
-pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
 pub mod handlers;
+pub mod jobs;
 pub mod meta_properties;
-pub mod replica_fetcher;
-pub mod replica_manager;
+pub mod node;
+pub mod purgatory;
+pub mod replication;
 pub mod sendfile;
 pub mod server;
+pub mod startup;
 
-pub use broker::Broker;
 pub use config::BrokerConfig;
+pub use node::Node;

@@ -1,4 +1,4 @@
-//! The accept loop and the broker's periodic tasks. Shutdown stops accepting,
+//! The accept loop and shutdown. Shutdown stops accepting,
 //! stops every connection at an await point (never inside an append), then
 //! shuts storage down cleanly.
 
@@ -11,34 +11,14 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::connection;
-use crate::Broker;
-
-/// Resolution of group session timeouts and rebalance deadlines.
-const GROUP_TICK_MS: u64 = 100;
+use crate::Node;
 
 /// Binds the configured listener. Split from [`run`] so callers learn the
 /// bound port (port 0 in tests) before serving.
-pub async fn bind(broker: &Broker) -> std::io::Result<TcpListener> {
+pub async fn bind(node: &Node) -> std::io::Result<TcpListener> {
     let addr =
-        broker.config.bind_addr().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        node.config.bind_addr().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     TcpListener::bind(addr).await
-}
-
-fn every(period_ms: u64, broker: &Arc<Broker>, tasks: &mut JoinSet<()>, work: fn(&Broker)) {
-    let broker = broker.clone();
-    tasks.spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_millis(period_ms.max(1)));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        interval.tick().await;
-        loop {
-            interval.tick().await;
-            let b = broker.clone();
-            // Storage work is blocking file IO: keep it off the async workers.
-            if tokio::task::spawn_blocking(move || work(&b)).await.is_err() {
-                error!("periodic task panicked");
-            }
-        }
-    });
 }
 
 /// Serves until `shutdown` resolves, then shuts down cleanly: controlled
@@ -46,23 +26,13 @@ fn every(period_ms: u64, broker: &Arc<Broker>, tasks: &mut JoinSet<()>, work: fn
 /// closed, storage flushed. Returns an error if the node must stop because
 /// it does not belong to the quorum's cluster.
 pub async fn run(
-    broker: Arc<Broker>,
+    broker: Arc<Node>,
     listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let mut background = JoinSet::new();
     if broker.config.is_broker {
-        every(broker.config.retention_check_interval_ms, &broker, &mut background, Broker::run_retention);
-        every(broker.config.flush_scheduler_interval_ms, &broker, &mut background, Broker::run_flush);
-        every(broker.config.cleaner_backoff_ms, &broker, &mut background, Broker::run_cleaner);
-        every(broker.config.checkpoint_interval_ms, &broker, &mut background, Broker::checkpoint);
-        every(GROUP_TICK_MS, &broker, &mut background, Broker::tick_groups);
-        every(broker.config.offsets_retention_check_interval_ms, &broker, &mut background, Broker::expire_offsets);
-        every(broker.config.replica_lag_time_max_ms as u64 / 2, &broker, &mut background, Broker::shrink_isrs);
-        background.spawn(broker.clone().run_heartbeats());
-        background.spawn(broker.clone().run_isr_changes());
-        background.spawn(crate::replica_fetcher::run(broker.clone()));
-        background.spawn(broker.clone().follow_images());
+        crate::jobs::spawn_all(&broker, &mut background);
     }
     let mut fatal = broker.controller.guard().fatal();
     if let Some(message) = fatal.borrow_and_update().clone() {

@@ -170,7 +170,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let broker = tokio::select! {
-            started = brook_broker::Broker::start(config) => started.context("starting the node")?,
+            started = brook_broker::Node::start(config) => started.context("starting the node")?,
             _ = shutdown_signal() => return Ok(()),
         };
         let listener = if broker.config.is_broker {

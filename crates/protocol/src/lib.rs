@@ -5,6 +5,7 @@
 
 pub mod api_versions;
 pub mod batch;
+pub mod clock;
 pub mod error_code;
 pub mod fetch_response;
 pub mod frame;

@@ -18,7 +18,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> A
             .map(|c| (c.name.as_str().to_string(), c.value.as_ref().map(|v| v.as_str().to_string())))
             .collect();
         let outcome = alter(
-            ctx.broker,
+            ctx.node,
             resource.resource_type,
             resource.resource_name.as_str(),
             &changes,

@@ -27,7 +27,7 @@ pub async fn handle(
             })
         })
         .collect();
-    let outcomes = match ctx.broker.submit(ControllerRequest::AlterReassignments { items: items.clone() }).await {
+    let outcomes = match ctx.node.submit(ControllerRequest::AlterReassignments { items: items.clone() }).await {
         Ok(ControllerReply::Reassignments(list)) => list,
         Ok(_) => Vec::new(),
         Err(e) => {

@@ -9,7 +9,7 @@ use brook_metadata::MetadataImage;
 use brook_protocol::error_code;
 
 use crate::config::{is_dynamic_broker_property, validate_property};
-use crate::Broker;
+use crate::Node;
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -59,7 +59,7 @@ pub fn note_inert_configs<'a>(names: impl IntoIterator<Item = &'a str>) {
 }
 
 /// Effective configs of a topic.
-pub fn topic_entries(broker: &Broker, image: &MetadataImage, topic: &str) -> Option<Vec<ConfigEntry>> {
+pub fn topic_entries(broker: &Node, image: &MetadataImage, topic: &str) -> Option<Vec<ConfigEntry>> {
     let overrides = &image.topic(topic)?.configs;
     let rows = topic_config::resolve(overrides, &image.broker_configs, &broker.config.static_log_defaults());
     Some(
@@ -78,7 +78,7 @@ pub fn topic_entries(broker: &Broker, image: &MetadataImage, topic: &str) -> Opt
 }
 
 /// Effective configs of this broker: dynamic overrides, then static properties.
-pub fn broker_entries(broker: &Broker, image: &MetadataImage) -> Vec<ConfigEntry> {
+pub fn broker_entries(broker: &Node, image: &MetadataImage) -> Vec<ConfigEntry> {
     crate::config::property_table()
         .into_iter()
         .map(|(name, default, doc)| {
@@ -104,13 +104,13 @@ pub fn broker_entries(broker: &Broker, image: &MetadataImage) -> Vec<ConfigEntry
 }
 
 /// Whether `name` addresses this broker (its id) or the cluster default ("").
-pub fn is_our_broker(broker: &Broker, name: &str) -> bool {
+pub fn is_our_broker(broker: &Node, name: &str) -> bool {
     name.is_empty() || name == broker.config.node_id.to_string()
 }
 
 /// Validates and (unless `validate_only`) commits config changes to one resource.
 pub async fn alter(
-    broker: &Broker,
+    broker: &Node,
     resource_type: i8,
     resource_name: &str,
     changes: &ConfigChanges,

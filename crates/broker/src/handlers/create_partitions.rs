@@ -10,7 +10,7 @@ use tracing::info;
 use super::{str_bytes, RequestContext};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
-    let live = ctx.broker.live_brokers();
+    let live = ctx.node.live_brokers();
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name = topic.name.as_str();
@@ -23,7 +23,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreatePartitionsRequest) 
             ))
         } else {
             let request_ = ControllerRequest::CreatePartitions { name: name.to_string(), count: topic.count };
-            ctx.broker.execute(request_, request.validate_only).await.map(|_| ())
+            ctx.node.execute(request_, request.validate_only).await.map(|_| ())
         };
         let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
         match outcome {

@@ -14,7 +14,7 @@ use super::configs::topic_entries;
 use super::{str_bytes, RequestContext};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
-    let broker = ctx.broker;
+    let broker = ctx.node;
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name = topic.name.as_str();

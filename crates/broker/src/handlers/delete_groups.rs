@@ -11,7 +11,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteGroupsRequest) -> D
         .groups_names
         .iter()
         .map(|id| {
-            let code = ctx.broker.groups.delete_group(ctx.broker, id.as_str());
+            let code = ctx.node.groups.delete_group(id.as_str());
             DeletableGroupResult::default().with_group_id(id.clone()).with_error_code(code)
         })
         .collect();

@@ -20,9 +20,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> 
             let mut out =
                 DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index).with_low_watermark(-1);
             let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
-            match ctx.broker.leader_partition(&tp) {
+            match ctx.node.leader_partition(&tp) {
                 Err(code) => out.error_code = code,
-                Ok(partition) => match partition.log.lock().delete_records_before(p.offset) {
+                Ok(partition) => match partition.delete_records_before(p.offset) {
                     Ok(low) => {
                         info!(partition = %tp, log_start_offset = low, "deleted records");
                         out.low_watermark = low;
@@ -36,7 +36,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> 
         topics.push(DeleteRecordsTopicResult::default().with_name(topic.name).with_partitions(partitions));
     }
     if changed {
-        ctx.broker.checkpoint();
+        ctx.node.checkpoint();
     }
     DeleteRecordsResponse::default().with_topics(topics)
 }

@@ -16,14 +16,14 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteTopicsRequest) -> D
     targets.extend(request.topics.iter().map(|t| (t.name.as_ref().map(|n| n.as_str().to_string()), t.topic_id)));
     let mut responses = Vec::with_capacity(targets.len());
     for (name, id) in targets {
-        let name = name.or_else(|| ctx.broker.image().topic_by_id(&id).map(|t| t.name.clone()));
+        let name = name.or_else(|| ctx.node.image().topic_by_id(&id).map(|t| t.name.clone()));
         let mut result = DeletableTopicResult::default().with_topic_id(id);
         match name {
             None => result.error_code = error_code::UNKNOWN_TOPIC_ID,
             Some(name) => {
                 result.name = Some(topic_name(&name));
-                let known_id = ctx.broker.image().topic(&name).map(|t| t.id);
-                match ctx.broker.execute(ControllerRequest::DeleteTopic { name: name.clone() }, false).await {
+                let known_id = ctx.node.image().topic(&name).map(|t| t.id);
+                match ctx.node.execute(ControllerRequest::DeleteTopic { name: name.clone() }, false).await {
                     Ok(_) => {
                         let deleted_id = known_id.unwrap_or(id);
                         info!(topic = %name, "deleted topic");

@@ -9,7 +9,7 @@ use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeClusterRequest,
 use super::{str_bytes, RequestContext};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DescribeClusterRequest) -> DescribeClusterResponse {
-    let broker = ctx.broker;
+    let broker = ctx.node;
     let image = broker.image();
     let brokers = image
         .brokers

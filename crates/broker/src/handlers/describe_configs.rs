@@ -12,15 +12,15 @@ use super::configs::{broker_entries, is_our_broker, topic_entries, RESOURCE_BROK
 use super::{str_bytes, RequestContext};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
-    let image = ctx.broker.image();
+    let image = ctx.node.image();
     let version = ctx.version();
     let mut results = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let name = resource.resource_name.as_str();
         let entries = match resource.resource_type {
-            RESOURCE_TOPIC => topic_entries(ctx.broker, &image, name)
+            RESOURCE_TOPIC => topic_entries(ctx.node, &image, name)
                 .ok_or((error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist."))),
-            RESOURCE_BROKER if is_our_broker(ctx.broker, name) => Ok(broker_entries(ctx.broker, &image)),
+            RESOURCE_BROKER if is_our_broker(ctx.node, name) => Ok(broker_entries(ctx.node, &image)),
             RESOURCE_BROKER => Err((error_code::INVALID_REQUEST, format!("Unknown broker '{name}'"))),
             other => Err((error_code::INVALID_REQUEST, format!("Unsupported resource type {other}"))),
         };

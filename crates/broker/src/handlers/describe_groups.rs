@@ -10,7 +10,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeGroupsRequest) ->
     let groups = request
         .groups
         .iter()
-        .map(|id| match ctx.broker.groups.check(id.as_str()).map(|_| ctx.broker.groups.describe(id.as_str())) {
+        .map(|id| match ctx.node.groups.check(id.as_str()).map(|_| ctx.node.groups.describe(id.as_str())) {
             Err(code) => DescribedGroup::default().with_group_id(id.clone()).with_error_code(code),
             Ok(None) => DescribedGroup::default().with_group_id(id.clone()).with_group_state(str_bytes("Dead")),
             Ok(Some(g)) => DescribedGroup::default()

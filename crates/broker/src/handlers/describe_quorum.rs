@@ -8,13 +8,13 @@ use brook_protocol::kafka_protocol::messages::describe_quorum_response::{Partiti
 use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
 
 use super::{str_bytes, topic_name, RequestContext};
-use crate::broker::CONTROLLER_TIMEOUT;
+use crate::node::CONTROLLER_TIMEOUT;
 
 /// Kafka's name for the metadata log's topic.
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
 pub async fn handle(ctx: &RequestContext<'_>, _request: DescribeQuorumRequest) -> DescribeQuorumResponse {
-    let status = match ctx.broker.controller.describe_quorum(CONTROLLER_TIMEOUT).await {
+    let status = match ctx.node.controller.describe_quorum(CONTROLLER_TIMEOUT).await {
         Ok(s) => s,
         Err(e) => {
             let (code, message) = match e {

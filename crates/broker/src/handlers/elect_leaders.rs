@@ -27,7 +27,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ElectLeadersRequest) -> E
             .map(|tp| (tp, error_code::ELIGIBLE_LEADERS_NOT_AVAILABLE, message.clone()))
             .collect()
     } else {
-        match ctx.broker.submit(ControllerRequest::ElectPreferredLeaders { partitions: wanted.clone() }).await {
+        match ctx.node.submit(ControllerRequest::ElectPreferredLeaders { partitions: wanted.clone() }).await {
             Ok(ControllerReply::Elections(list)) => {
                 list.into_iter().map(|(tp, code)| (tp, code, String::new())).collect()
             }

@@ -1,12 +1,12 @@
 //! Fetch, versions 4..=16. Each partition's data is a file region sent with
 //! sendfile(2). Long poll: if fewer than `min_bytes` are ready, the request
-//! parks on the partitions' append notifications until enough data arrives
-//! or `max_wait_ms` passes. Incremental fetch sessions (KIP-227) are
+//! parks in the purgatory, watching each partition's high watermark (a
+//! consumer) or log end (a follower), until enough data arrives or
+//! `max_wait_ms` passes. Incremental fetch sessions (KIP-227) are
 //! declined by answering with session id 0, which every client accepts.
 //! A follower replica's fetch (replica id set) reads up to the log end and
-//! reports its progress to the replica manager (high watermark, ISR).
+//! reports its progress to the partition (high watermark, ISR).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +15,12 @@ use brook_protocol::fetch_response::{self, Chunk, FetchPartitionData, FetchRespo
 use brook_protocol::kafka_protocol::messages::FetchRequest;
 use brook_storage::{StorageError, TopicPartition};
 use bytes::Bytes;
-use futures::future::select_all;
 use tokio::time::Instant;
 
 use super::{RequestContext, Response};
-use crate::replica_manager::Partition;
+use crate::clock::now_ms;
+use crate::purgatory::WatchKey;
+use crate::replication::{Partition, ReadError};
 
 /// Longest a fetch may park, whatever the client asks (bounds purgatory time).
 const MAX_WAIT_CAP_MS: u64 = 30_000;
@@ -42,7 +43,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
         let data = FetchResponseData { error_code: FETCH_SESSION_ID_NOT_FOUND, ..Default::default() };
         return Response::Chunks(fetch_response::encode(correlation_id, version, &data));
     }
-    let image = ctx.broker.image();
+    let image = ctx.node.image();
     // A follower replica's fetch (replica id, v15+ in ReplicaState).
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     let follower = (replica_id >= 0).then_some(replica_id);
@@ -69,7 +70,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
             let partition = if name.is_empty() {
                 Err(error_code::UNKNOWN_TOPIC_ID)
             } else {
-                ctx.broker.leader_partition(&TopicPartition::new(name.clone(), p.partition))
+                ctx.node.leader_partition(&TopicPartition::new(name.clone(), p.partition))
             };
             wanted.push(Wanted {
                 topic_index,
@@ -85,43 +86,37 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
     let deadline = Instant::now() + max_wait;
     let min_bytes = request.min_bytes.max(0) as usize;
     // Bounded by the broker's fetch.max.bytes whatever the client asks for.
-    let cap = ctx.broker.config.fetch_max_bytes;
+    let cap = ctx.node.config.fetch_max_bytes;
     let response_max_bytes = if request.max_bytes <= 0 { cap } else { (request.max_bytes as usize).min(cap) };
-    let parked: Vec<&Arc<Partition>> = wanted.iter().filter_map(|w| w.partition.as_ref().ok()).collect();
-    let done = |total_bytes: usize, any_error: bool| {
-        total_bytes >= min_bytes || any_error || Instant::now() >= deadline || parked.is_empty()
+    let keys: Vec<WatchKey> = wanted
+        .iter()
+        .filter_map(|w| w.partition.as_ref().ok())
+        .map(|p| if follower.is_some() { p.log_end_key().clone() } else { p.high_watermark_key().clone() })
+        .collect();
+    // The latest reading, answered as it is when max_wait_ms passes.
+    let mut latest = None;
+    let outcome = ctx.node.replicas.purgatory().wait(&keys, deadline, || {
+        let (results, total_bytes, any_error) = read_all(&wanted, response_max_bytes, follower);
+        if total_bytes >= min_bytes || any_error {
+            return Some(results);
+        }
+        latest = Some(results);
+        None
+    });
+    let results = match outcome.await {
+        Ok(results) => results,
+        Err(()) => latest.unwrap_or_default(),
     };
-    let mut respond = |results: Vec<FetchPartitionData>| {
-        for (w, data) in wanted.iter().zip(results) {
-            topics[w.topic_index].partitions.push(data);
-        }
-        let data = FetchResponseData { topics: std::mem::take(&mut topics), ..Default::default() };
-        Response::Chunks(fetch_response::encode(correlation_id, version, &data))
-    };
-    // Common case first: the data is there, so no wake-up registration at all.
-    let (results, total_bytes, any_error) = read_all(ctx, &wanted, response_max_bytes, follower);
-    if done(total_bytes, any_error) {
-        return respond(results);
+    for (w, data) in wanted.iter().zip(results) {
+        topics[w.topic_index].partitions.push(data);
     }
-    loop {
-        // Register for wake-ups, then read again, so no append slips between.
-        let mut notified: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> =
-            parked.iter().map(|p| Box::pin(p.data_arrived.notified())).collect();
-        for n in notified.iter_mut() {
-            n.as_mut().enable();
-        }
-        let (results, total_bytes, any_error) = read_all(ctx, &wanted, response_max_bytes, follower);
-        if done(total_bytes, any_error) {
-            return respond(results);
-        }
-        let _ = tokio::time::timeout_at(deadline, select_all(notified)).await;
-    }
+    let data = FetchResponseData { topics, ..Default::default() };
+    Response::Chunks(fetch_response::encode(correlation_id, version, &data))
 }
 
 /// One pass over the wanted partitions. Returns per-partition data, bytes
 /// found, and whether any partition had an error (which ends a long poll).
 fn read_all(
-    ctx: &RequestContext<'_>,
     wanted: &[Wanted],
     response_max_bytes: usize,
     follower: Option<i32>,
@@ -157,9 +152,9 @@ fn read_all(
         // KIP-74: the first partition with data may exceed the limits by one batch.
         let min_one_batch = total == 0;
         let read = match follower {
-            Some(id) => ctx.broker.replicas.read_for_follower(partition, id, w.fetch_offset, limit),
-            None => ctx.broker.replicas.read(partition, w.fetch_offset, limit, min_one_batch).map_err(|e| {
-                if let StorageError::OffsetOutOfRange { log_start, log_end, .. } = e {
+            Some(id) => partition.read_for_follower(id, w.fetch_offset, limit, now_ms()),
+            None => partition.read(w.fetch_offset, limit, min_one_batch).map_err(|e| {
+                if let ReadError::Storage(StorageError::OffsetOutOfRange { log_start, log_end, .. }) = e {
                     data.log_start_offset = log_start;
                     data.high_watermark = log_end;
                     data.last_stable_offset = log_end;
@@ -181,10 +176,10 @@ fn read_all(
             Err(code) => {
                 data.error_code = code;
                 if code == error_code::OFFSET_OUT_OF_RANGE && data.high_watermark < 0 {
-                    let log = partition.log.lock();
-                    data.log_start_offset = log.log_start_offset();
-                    data.high_watermark = log.high_watermark();
-                    data.last_stable_offset = data.high_watermark;
+                    let offsets = partition.offsets();
+                    data.log_start_offset = offsets.log_start;
+                    data.high_watermark = offsets.high_watermark;
+                    data.last_stable_offset = offsets.high_watermark;
                 }
                 any_error = true;
             }

@@ -8,20 +8,44 @@ use brook_protocol::kafka_protocol::messages::find_coordinator_response::Coordin
 use brook_protocol::kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
 use super::{str_bytes, RequestContext};
+use crate::coordinator::group::coordinator::OffsetsTopicChange;
 use crate::coordinator::group::store;
 use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::Node;
+use tracing::{info, warn};
+
+/// Creates `__consumer_offsets` on first use (or makes an older one compacted).
+async fn ensure_offsets_topic(node: &Node) -> Result<(), i16> {
+    match node.groups.offsets_topic_change(node.config.offsets_replication_factor) {
+        None => Ok(()),
+        Some(OffsetsTopicChange::Compact(request)) => {
+            match node.submit(request).await {
+                Ok(_) => info!("{OFFSETS_TOPIC} is now compacted"),
+                Err(e) => warn!(error = %e.message, "cannot make {OFFSETS_TOPIC} compacted"),
+            }
+            Ok(())
+        }
+        Some(OffsetsTopicChange::Create(request)) => match node.submit(request).await {
+            Ok(_) => {
+                info!(partitions = node.groups.offsets_partitions(), "created {OFFSETS_TOPIC}");
+                Ok(())
+            }
+            Err(e) if e.code == ec::TOPIC_ALREADY_EXISTS => Ok(()),
+            Err(e) => {
+                warn!(error = %e.message, "cannot create {OFFSETS_TOPIC}");
+                Err(ec::COORDINATOR_NOT_AVAILABLE)
+            }
+        },
+    }
+}
 
 /// The coordinator of `key`: (node id, host, port).
 async fn locate(ctx: &RequestContext<'_>, key_type: i8, key: &str) -> Result<(i32, String, u16), (i16, &'static str)> {
     if key_type != 0 {
         return Err((ec::COORDINATOR_NOT_AVAILABLE, "transactions are not supported"));
     }
-    let broker = ctx.broker;
-    broker
-        .groups
-        .ensure_offsets_topic(broker, broker.config.offsets_replication_factor)
-        .await
-        .map_err(|code| (code, "the offsets topic is not available"))?;
+    let broker = ctx.node;
+    ensure_offsets_topic(broker).await.map_err(|code| (code, "the offsets topic is not available"))?;
     let image = broker.image();
     let partition = store::partition_for(key, broker.groups.offsets_partitions());
     let leader = image.topic(OFFSETS_TOPIC).and_then(|t| t.partitions.get(&partition)).map_or(-1, |p| p.leader);

@@ -5,7 +5,7 @@ use brook_protocol::kafka_protocol::messages::{HeartbeatRequest, HeartbeatRespon
 use super::RequestContext;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
-    let code = ctx.broker.groups.heartbeat(
+    let code = ctx.node.groups.heartbeat(
         request.group_id.as_str(),
         request.member_id.as_str(),
         request.group_instance_id.as_deref(),

@@ -37,7 +37,7 @@ fn edit_list(
     }
     // Kafka starts from the resource's own setting, else the config's default
     // (not a broker-level default of a topic config).
-    let image = ctx.broker.image();
+    let image = ctx.node.image();
     let own = if resource_type == RESOURCE_TOPIC {
         image.topic(resource).and_then(|t| t.configs.get(name).cloned())
     } else {
@@ -93,7 +93,7 @@ pub async fn handle(
             Some(e) => Err(e),
             None => {
                 alter(
-                    ctx.broker,
+                    ctx.node,
                     resource.resource_type,
                     resource.resource_name.as_str(),
                     &changes,

@@ -17,12 +17,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: InitProducerIdRequest) ->
         return response.with_error_code(error_code::INVALID_REQUEST);
     }
     if request.producer_id.0 >= 0 && request.producer_epoch >= 0 && request.producer_epoch < i16::MAX - 1 {
-        if request.producer_id.0 >= ctx.broker.image().next_producer_id {
+        if request.producer_id.0 >= ctx.node.image().next_producer_id {
             return response.with_error_code(error_code::INVALID_PRODUCER_EPOCH);
         }
         return response.with_producer_id(request.producer_id).with_producer_epoch(request.producer_epoch + 1);
     }
-    match ctx.broker.next_producer_id().await {
+    match ctx.node.next_producer_id().await {
         Ok(id) => {
             info!(producer_id = id, "allocated producer id");
             response.with_producer_id(ProducerId(id)).with_producer_epoch(0)

@@ -25,7 +25,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: JoinGroupRequest) -> Join
         rebalance_timeout_ms: if version >= 1 { request.rebalance_timeout_ms } else { request.session_timeout_ms },
         require_known_member_id: version >= 4,
     };
-    let result = ctx.broker.groups.join(ctx.broker, request.group_id.as_str(), join).await;
+    let result = ctx.node.groups.join(request.group_id.as_str(), join).await;
     let mut response = JoinGroupResponse::default()
         .with_error_code(result.error_code)
         .with_generation_id(result.generation)

@@ -18,7 +18,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> Lea
         vec![(request.member_id.to_string(), None)]
     };
     // Kafka answers v3+ for an unknown group with NONE and a per-member error.
-    let outcome = match ctx.broker.groups.leave(ctx.broker, request.group_id.as_str(), &members) {
+    let outcome = match ctx.node.groups.leave(request.group_id.as_str(), &members) {
         Err(code) if batch => Ok(vec![code; members.len()]),
         other => other,
     };

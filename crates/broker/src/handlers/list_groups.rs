@@ -8,7 +8,7 @@ use super::{str_bytes, RequestContext};
 pub async fn handle(ctx: &RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
     let states: Vec<String> = request.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let groups = ctx
-        .broker
+        .node
         .groups
         .list()
         .into_iter()

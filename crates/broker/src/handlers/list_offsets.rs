@@ -10,6 +10,7 @@ use brook_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsRe
 use brook_storage::TopicPartition;
 
 use super::RequestContext;
+use crate::replication::OffsetQuery;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -28,7 +29,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 .with_offset(-1)
                 .with_leader_epoch(-1);
             let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
-            let partition = match ctx.broker.leader_partition(&tp) {
+            let partition = match ctx.node.leader_partition(&tp) {
                 Ok(p) => p,
                 Err(code) => {
                     out.error_code = code;
@@ -41,17 +42,18 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 partitions.push(out);
                 continue;
             }
-            let log = partition.log.lock();
-            let found = match p.timestamp {
-                LATEST => Ok(Some((log.high_watermark(), -1))),
-                EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                MAX_TIMESTAMP => log.max_timestamp(),
-                ts if ts >= 0 => log.offset_for_timestamp(ts),
+            let query = match p.timestamp {
+                LATEST => OffsetQuery::Latest,
+                EARLIEST | EARLIEST_LOCAL => OffsetQuery::Earliest,
+                MAX_TIMESTAMP => OffsetQuery::MaxTimestamp,
+                ts if ts >= 0 => OffsetQuery::Timestamp(ts),
                 _ => {
                     out.error_code = error_code::INVALID_REQUEST;
-                    Ok(None)
+                    partitions.push(out);
+                    continue;
                 }
             };
+            let found = partition.list_offset(query);
             match found {
                 Ok(Some((offset, timestamp))) => {
                     out.offset = offset;

@@ -21,7 +21,7 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
-    let image = ctx.broker.image();
+    let image = ctx.node.image();
     let wanted = |topic: &str, partition: i32| match &request.topics {
         None => true,
         Some(ts) => ts.iter().any(|t| t.name.as_str() == topic && t.partition_indexes.contains(&partition)),

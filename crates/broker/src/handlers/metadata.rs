@@ -16,10 +16,10 @@ use tracing::info;
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name, RequestContext};
-use crate::Broker;
+use crate::Node;
 
 /// Creates `name` with the broker's defaults; `Ok` also if it already exists.
-pub async fn auto_create(broker: &Broker, name: &str) -> Result<(), i16> {
+pub async fn auto_create(broker: &Node, name: &str) -> Result<(), i16> {
     let request = ControllerRequest::CreateTopic {
         name: name.to_string(),
         num_partitions: -1,
@@ -71,7 +71,7 @@ fn describe_topic(image: &MetadataImage, topic: &TopicImage) -> MetadataResponse
 }
 
 pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
-    let broker = ctx.broker;
+    let broker = ctx.node;
     let allow_auto_create =
         (ctx.version() < 4 || request.allow_auto_topic_creation) && broker.config.auto_create_topics;
     let mut topics = Vec::new();

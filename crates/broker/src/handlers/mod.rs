@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use brook_protocol::fetch_response::Chunk;
 
-use crate::Broker;
+use crate::Node;
 
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
@@ -69,7 +69,7 @@ pub enum Response {
 
 /// The request being handled.
 pub struct RequestContext<'a> {
-    pub broker: &'a Arc<Broker>,
+    pub node: &'a Arc<Node>,
     pub header: &'a RequestHeader,
 }
 
@@ -116,12 +116,12 @@ macro_rules! route {
 /// Decodes the body, runs the handler, encodes the answer. `Ok(None)` means
 /// no response (acks=0 produce). `Err` means a malformed request.
 pub async fn dispatch(
-    broker: &Arc<Broker>,
+    broker: &Arc<Node>,
     key: ApiKey,
     header: &RequestHeader,
     mut body: Bytes,
 ) -> Result<Option<Response>, DispatchError> {
-    let ctx = RequestContext { broker, header };
+    let ctx = RequestContext { node: broker, header };
     match key {
         ApiKey::Produce => {
             let request = ProduceRequest::decode(&mut body, ctx.version()).map_err(|e| e.to_string())?;

@@ -8,7 +8,7 @@ use brook_protocol::kafka_protocol::messages::offset_commit_response::{
 use brook_protocol::kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::RequestContext;
-use crate::broker::now_ms;
+use crate::clock::now_ms;
 use crate::coordinator::group::coordinator::OffsetCommit;
 use crate::coordinator::group::state::CommittedOffset;
 
@@ -29,8 +29,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
             });
         }
     }
-    let (mut codes, committing) = ctx.broker.groups.commit_offsets(
-        ctx.broker,
+    let (mut codes, committing) = ctx.node.groups.commit_offsets(
         request.group_id.as_str(),
         request.member_id.as_str(),
         request.group_instance_id.as_deref(),
@@ -39,8 +38,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
     );
     // Acknowledged only once replicated to the ISR (acks=all), as Kafka does.
     if let Some(c) = committing {
-        let timeout = std::time::Duration::from_millis(ctx.broker.config.offsets_commit_timeout_ms);
-        if let Err(code) = ctx.broker.replicas.wait_replicated(&c.partition, c.last_offset, timeout).await {
+        let timeout = std::time::Duration::from_millis(ctx.node.config.offsets_commit_timeout_ms);
+        if let Err(code) = ctx.node.replicas.wait_replicated(&c.partition, c.leader_epoch, c.last_offset, timeout).await
+        {
             let code = if code == brook_protocol::error_code::NOT_LEADER_OR_FOLLOWER {
                 brook_protocol::error_code::NOT_COORDINATOR
             } else {

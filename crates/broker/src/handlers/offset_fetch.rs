@@ -17,7 +17,7 @@ type Fetched = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 fn fetch(ctx: &RequestContext<'_>, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
     let flat = wanted.as_ref().map(|w| w.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p))).collect());
     let mut out: Fetched = Vec::new();
-    for (topic, partition, committed) in ctx.broker.groups.fetch_offsets(group_id, flat) {
+    for (topic, partition, committed) in ctx.node.groups.fetch_offsets(group_id, flat) {
         match out.iter_mut().find(|(t, _)| *t == topic) {
             Some((_, ps)) => ps.push((partition, committed)),
             None => out.push((topic, vec![(partition, committed)])),
@@ -39,7 +39,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
             .groups
             .iter()
             .map(|g| {
-                if let Err(code) = ctx.broker.groups.check(g.group_id.as_str()) {
+                if let Err(code) = ctx.node.groups.check(g.group_id.as_str()) {
                     return OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_error_code(code);
                 }
                 let wanted = g
@@ -68,7 +68,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    if let Err(code) = ctx.broker.groups.check(request.group_id.as_str()) {
+    if let Err(code) = ctx.node.groups.check(request.group_id.as_str()) {
         return OffsetFetchResponse::default().with_error_code(code);
     }
     let wanted = request

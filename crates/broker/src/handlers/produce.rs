@@ -1,6 +1,6 @@
 //! Produce, versions 3..=11. Records stay raw bytes: each partition's batch
-//! is validated at batch level and appended by the replica manager. acks=all
-//! then waits, all partitions at once, until the high watermark passes each
+//! is validated at batch level and appended by its partition. acks=all then
+//! waits in the purgatory, all partitions at once, until the high watermark passes each
 //! append (or the request's timeout, or a change of leader).
 //!
 //! Two topic configs make the broker look inside a batch, as Kafka does:
@@ -22,9 +22,9 @@ use futures::future::join_all;
 use tracing::{debug, warn};
 
 use super::{str_bytes, RequestContext};
-use crate::broker::now_ms;
+use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
-use crate::replica_manager::ProducePolicy;
+use crate::replication::ProducePolicy;
 
 /// Why a batch was refused before the append.
 struct Refused {
@@ -117,17 +117,18 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
                     record_errors: Vec::new(),
                 })
             } else {
-                match ctx.broker.leader_partition(&tp) {
+                match ctx.node.leader_partition(&tp) {
                     Err(code) => Err(code.into()),
                     Ok(partition) => {
                         let records = data.records.unwrap_or_default();
                         match prepare(&tp, partition.produce_policy(), records).await {
                             Err(refused) => Err(refused),
-                            Ok(records) => match ctx.broker.replicas.append(&partition, &records, acks, now) {
+                            Ok(records) => match partition.append_as_leader(&records, acks, now) {
                                 Err(code) => Err(code.into()),
-                                Ok(result) => {
+                                Ok((result, epoch)) => {
                                     if acks == -1 {
-                                        waits.push((responses.len(), partitions.len(), partition, result.last_offset));
+                                        let at = (responses.len(), partitions.len());
+                                        waits.push((at, partition, epoch, result.last_offset));
                                     }
                                     Ok(result)
                                 }
@@ -163,11 +164,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
         }
         responses.push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partitions));
     }
+    let replicas = &ctx.node.replicas;
     let replicated = join_all(
-        waits.iter().map(|(_, _, partition, last)| ctx.broker.replicas.wait_replicated(partition, *last, timeout)),
+        waits.iter().map(|(_, partition, epoch, last)| replicas.wait_replicated(partition, *epoch, *last, timeout)),
     )
     .await;
-    for ((t, p, ..), outcome) in waits.iter().zip(replicated) {
+    for (((t, p), ..), outcome) in waits.iter().zip(replicated) {
         if let Err(code) = outcome {
             let response = &mut responses[*t].partition_responses[*p];
             response.error_code = code;

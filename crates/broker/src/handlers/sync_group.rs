@@ -9,10 +9,9 @@ use super::{str_bytes, RequestContext};
 pub async fn handle(ctx: &RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
     let assignments = request.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
     let result = ctx
-        .broker
+        .node
         .groups
         .sync(
-            ctx.broker,
             request.group_id.as_str(),
             request.member_id.as_str(),
             request.group_instance_id.as_deref(),
@@ -27,7 +26,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: SyncGroupRequest) -> Sync
         Err(code) => SyncGroupResponse::default().with_error_code(code),
     };
     if ctx.version() >= 5 && response.error_code == ec::NONE {
-        let description = ctx.broker.groups.describe(request.group_id.as_str());
+        let description = ctx.node.groups.describe(request.group_id.as_str());
         response.protocol_type = description.as_ref().map(|d| str_bytes(&d.protocol_type));
         response.protocol_name = description.as_ref().map(|d| str_bytes(&d.protocol));
     }

@@ -14,6 +14,7 @@
 //! produce/fetch, which never touch it).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use brook_metadata::requests::ControllerRequest;
@@ -28,8 +29,10 @@ use tracing::{debug, info, warn};
 
 use super::state::{Action, CommittedOffset, Group, GroupConfig, GroupState, JoinRequest, JoinResult, Reply};
 use super::store::{self, StoredRecord};
-use crate::broker::now_ms;
-use crate::Broker;
+use crate::clock::now_ms;
+use crate::replication::{Partition, ReadError, ReplicaManager};
+use brook_metadata::MetadataImage;
+use tokio::sync::watch;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Records per batch when one request writes many (group deletion, expiry).
@@ -60,13 +63,24 @@ pub struct GroupCoordinator {
     /// Serializes [`GroupCoordinator::sync_ownership`]: two concurrent
     /// syncs could load one partition twice or resurrect a lost one.
     syncing: Mutex<()>,
+    /// The coordinator's only ways out: the replicas of `__consumer_offsets`
+    /// and the metadata image.
+    replicas: Arc<ReplicaManager>,
+    image: watch::Receiver<Arc<MetadataImage>>,
 }
 
 /// A commit appended to `__consumer_offsets`, to be replicated before it is
 /// acknowledged.
 pub struct Committing {
-    pub partition: std::sync::Arc<crate::replica_manager::Partition>,
+    pub partition: Arc<Partition>,
+    pub leader_epoch: i32,
     pub last_offset: i64,
+}
+
+/// A change to `__consumer_offsets` for the controller.
+pub enum OffsetsTopicChange {
+    Create(ControllerRequest),
+    Compact(ControllerRequest),
 }
 
 /// One partition's commit request.
@@ -87,8 +101,15 @@ pub struct GroupDescription {
 }
 
 impl GroupCoordinator {
-    pub fn new(config: GroupConfig, offsets: OffsetsConfig) -> Self {
+    pub fn new(
+        config: GroupConfig,
+        offsets: OffsetsConfig,
+        replicas: Arc<ReplicaManager>,
+        image: watch::Receiver<Arc<MetadataImage>>,
+    ) -> Self {
         GroupCoordinator {
+            replicas,
+            image,
             config,
             offsets,
             groups: Mutex::new(HashMap::new()),
@@ -109,10 +130,10 @@ impl GroupCoordinator {
     /// Follows leadership of `__consumer_offsets` partitions: loads the
     /// groups of a partition this broker now leads, drops those of one it
     /// no longer leads (their members rediscover the coordinator).
-    pub fn sync_ownership(&self, broker: &Broker) {
+    pub fn sync_ownership(&self) {
         let _one_at_a_time = self.syncing.lock();
         let led: HashSet<i32> = (0..self.offsets.num_partitions)
-            .filter(|p| broker.replicas.partition(&TopicPartition::new(OFFSETS_TOPIC, *p)).is_some())
+            .filter(|p| self.replicas.leader(&TopicPartition::new(OFFSETS_TOPIC, *p)).is_some())
             .collect();
         let (gained, lost) = {
             let owned = self.owned.lock();
@@ -126,7 +147,7 @@ impl GroupCoordinator {
             self.owned.lock().retain(|p| !lost.contains(p));
         }
         for p in gained {
-            self.load_partition(broker, p);
+            self.load_partition(p);
             self.owned.lock().insert(p);
         }
     }
@@ -135,32 +156,29 @@ impl GroupCoordinator {
         self.offsets.num_partitions
     }
 
-    /// Creates `__consumer_offsets` if it does not exist yet, with
-    /// `offsets.topic.replication.factor` replicas (failing, as Kafka does,
-    /// until that many brokers are live).
-    pub async fn ensure_offsets_topic(&self, broker: &Broker, replication_factor: i16) -> Result<(), i16> {
-        if let Some(topic) = broker.image().topic(OFFSETS_TOPIC) {
-            if topic.configs.get("cleanup.policy").map(String::as_str) != Some("compact") {
-                // Created by a Brook that rewrote it itself: hand it to the cleaner.
-                let mut changes = BTreeMap::new();
-                changes.insert("cleanup.policy".to_string(), Some("compact".to_string()));
-                let request = ControllerRequest::AlterTopicConfigs {
-                    name: OFFSETS_TOPIC.to_string(),
-                    changes,
-                    replace_all: false,
-                };
-                match broker.submit(request).await {
-                    Ok(_) => info!("{OFFSETS_TOPIC} is now compacted"),
-                    Err(e) => warn!(error = %e.message, "cannot make {OFFSETS_TOPIC} compacted"),
-                }
+    /// What the controller must do before groups can be coordinated:
+    /// create `__consumer_offsets` (with `offsets.topic.replication.factor`
+    /// replicas, failing as Kafka does until that many brokers are live),
+    /// or make an older Brook's one compacted. `None` when it is ready.
+    pub fn offsets_topic_change(&self, replication_factor: i16) -> Option<OffsetsTopicChange> {
+        if let Some(topic) = self.image.borrow().topic(OFFSETS_TOPIC) {
+            if topic.configs.get("cleanup.policy").map(String::as_str) == Some("compact") {
+                return None;
             }
-            return Ok(());
+            // Created by a Brook that rewrote it itself: hand it to the cleaner.
+            let mut changes = BTreeMap::new();
+            changes.insert("cleanup.policy".to_string(), Some("compact".to_string()));
+            return Some(OffsetsTopicChange::Compact(ControllerRequest::AlterTopicConfigs {
+                name: OFFSETS_TOPIC.to_string(),
+                changes,
+                replace_all: false,
+            }));
         }
         let mut configs = BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert("retention.ms".to_string(), "-1".to_string());
         configs.insert("segment.bytes".to_string(), self.offsets.segment_bytes.to_string());
-        let request = ControllerRequest::CreateTopic {
+        Some(OffsetsTopicChange::Create(ControllerRequest::CreateTopic {
             name: OFFSETS_TOPIC.to_string(),
             num_partitions: self.offsets.num_partitions,
             replication_factor,
@@ -168,18 +186,7 @@ impl GroupCoordinator {
             assignment: Vec::new(),
             default_partitions: 1,
             default_replication: 1,
-        };
-        match broker.submit(request).await {
-            Ok(_) => {
-                info!(partitions = self.offsets.num_partitions, "created {OFFSETS_TOPIC}");
-                Ok(())
-            }
-            Err(e) if e.code == ec::TOPIC_ALREADY_EXISTS => Ok(()),
-            Err(e) => {
-                warn!(error = %e.message, "cannot create {OFFSETS_TOPIC}");
-                Err(ec::COORDINATOR_NOT_AVAILABLE)
-            }
-        }
+        }))
     }
 
     fn offsets_partition(&self, group_id: &str) -> TopicPartition {
@@ -187,14 +194,14 @@ impl GroupCoordinator {
     }
 
     /// Rebuilds the groups of one `__consumer_offsets` partition from its log.
-    fn load_partition(&self, broker: &Broker, index: i32) {
+    fn load_partition(&self, index: i32) {
         let now = now_ms();
         let tp = TopicPartition::new(OFFSETS_TOPIC, index);
-        let Some(partition) = broker.replicas.partition(&tp) else { return };
-        let batches = match read_all_batches(&partition.log) {
+        let Some(partition) = self.replicas.leader(&tp) else { return };
+        let batches = match read_all_batches(&partition) {
             Ok(b) => b,
             Err(e) => {
-                warn!(partition = %tp, error = %e, "cannot read offsets partition");
+                warn!(partition = %tp, error = ?e, "cannot read offsets partition");
                 return;
             }
         };
@@ -242,7 +249,7 @@ impl GroupCoordinator {
     }
 
     /// Carries out a state machine's actions: answers parked requests, persists.
-    fn run_actions(&self, broker: &Broker, slot: &mut GroupSlot, actions: Vec<Action>) {
+    fn run_actions(&self, slot: &mut GroupSlot, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::CompleteJoin { member_id, result } => {
@@ -258,7 +265,7 @@ impl GroupCoordinator {
                 Action::PersistGroup => {
                     let key = store::group_key(&slot.group.group_id);
                     let value = store::group_value(&slot.group);
-                    if let Err(code) = self.append(broker, &slot.group.group_id, vec![(key, Some(value))]) {
+                    if let Err(code) = self.append(&slot.group.group_id, vec![(key, Some(value))]) {
                         warn!(group = %slot.group.group_id, code, "failed to persist group metadata");
                     }
                 }
@@ -267,30 +274,28 @@ impl GroupCoordinator {
     }
 
     /// Appends records to the group's `__consumer_offsets` partition.
-    fn append(&self, broker: &Broker, group_id: &str, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), i16> {
-        self.append_to(broker, &self.offsets_partition(group_id), records).map(|_| ())
+    fn append(&self, group_id: &str, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), i16> {
+        self.append_to(&self.offsets_partition(group_id), records).map(|_| ())
     }
 
-    fn append_to(
-        &self,
-        broker: &Broker,
-        tp: &TopicPartition,
-        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    ) -> Result<Committing, i16> {
-        let partition = broker.replicas.partition(tp).ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+    fn append_to(&self, tp: &TopicPartition, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<Committing, i16> {
+        let partition = self.replicas.leader(tp).ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
         let now = now_ms();
         let mut last_offset = -1;
+        let mut leader_epoch = -1;
         for chunk in records.chunks(RECORDS_PER_BATCH) {
             let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
                 chunk.iter().map(|(k, v)| (Some(&k[..]), v.as_deref())).collect();
             let batch = build_batch(&refs, now);
-            last_offset = broker.replicas.append(&partition, &batch, -1, now)?.last_offset;
+            let (appended, epoch) = partition.append_as_leader(&batch, -1, now)?;
+            last_offset = appended.last_offset;
+            leader_epoch = epoch;
         }
-        Ok(Committing { partition, last_offset })
+        Ok(Committing { partition, leader_epoch, last_offset })
     }
 
     /// JoinGroup: may wait until the rebalance completes.
-    pub async fn join(&self, broker: &Broker, group_id: &str, request: JoinRequest) -> JoinResult {
+    pub async fn join(&self, group_id: &str, request: JoinRequest) -> JoinResult {
         if let Err(code) = self.check(group_id) {
             return JoinResult::error(code, &request.member_id);
         }
@@ -304,7 +309,7 @@ impl GroupCoordinator {
             let (reply, actions) = slot.group.join(request.clone(), now_ms(), &self.config);
             debug!(group = group_id, member = %request.member_id, state = slot.group.state.name(),
                    generation = slot.group.generation, reply = ?reply_kind(&reply), "join");
-            match self.settle(broker, slot, reply, actions, |s| &mut s.joins) {
+            match self.settle(slot, reply, actions, |s| &mut s.joins) {
                 Ok(result) => {
                     Self::prune(&mut groups, group_id);
                     return result;
@@ -319,7 +324,6 @@ impl GroupCoordinator {
     #[allow(clippy::too_many_arguments)]
     pub async fn sync(
         &self,
-        broker: &Broker,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
@@ -343,7 +347,7 @@ impl GroupCoordinator {
                 now_ms(),
             );
             debug!(group = group_id, member = member_id, generation, state = slot.group.state.name(), reply = ?reply_kind(&reply), "sync");
-            match self.settle(broker, slot, reply, actions, |s| &mut s.syncs) {
+            match self.settle(slot, reply, actions, |s| &mut s.syncs) {
                 Ok(result) => return result,
                 Err(receiver) => (receiver, wait_ms),
             }
@@ -355,7 +359,6 @@ impl GroupCoordinator {
     /// until an action completes it. Runs the state machine's actions either way.
     fn settle<T>(
         &self,
-        broker: &Broker,
         slot: &mut GroupSlot,
         reply: Reply<T>,
         actions: Vec<Action>,
@@ -369,7 +372,7 @@ impl GroupCoordinator {
                 Err(rx)
             }
         };
-        self.run_actions(broker, slot, actions);
+        self.run_actions(slot, actions);
         outcome
     }
 
@@ -385,24 +388,19 @@ impl GroupCoordinator {
     }
 
     /// LeaveGroup for several identities; one error code each.
-    pub fn leave(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        members: &[(String, Option<String>)],
-    ) -> Result<Vec<i16>, i16> {
+    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Result<Vec<i16>, i16> {
         self.check(group_id)?;
         let mut groups = self.groups.lock();
         let Some(slot) = groups.get_mut(group_id) else { return Err(ec::UNKNOWN_MEMBER_ID) };
         let mut actions = Vec::new();
         let now = now_ms();
         let codes = members.iter().map(|(m, i)| slot.group.leave(m, i.as_deref(), now, &mut actions)).collect();
-        self.run_actions(broker, slot, actions);
+        self.run_actions(slot, actions);
         Ok(codes)
     }
 
     /// Clock tick for every group: session expiry and rebalance deadlines.
-    pub fn tick(&self, broker: &Broker) {
+    pub fn tick(&self) {
         let now = now_ms();
         let mut groups = self.groups.lock();
         for slot in groups.values_mut() {
@@ -411,7 +409,7 @@ impl GroupCoordinator {
             for gone in before.iter().filter(|m| !slot.group.members.contains_key(*m)) {
                 info!(group = %slot.group.group_id, member = %gone, "member removed (session or rebalance timeout)");
             }
-            self.run_actions(broker, slot, actions);
+            self.run_actions(slot, actions);
         }
     }
 
@@ -419,7 +417,6 @@ impl GroupCoordinator {
     /// caller must see replicated (acks=all) before answering.
     pub fn commit_offsets(
         &self,
-        broker: &Broker,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
@@ -448,7 +445,7 @@ impl GroupCoordinator {
         for c in commits {
             if c.offset.metadata.len() > self.offsets.metadata_max_bytes {
                 codes.push(ec::OFFSET_METADATA_TOO_LARGE);
-            } else if broker.image().topic(&c.topic).is_none_or(|t| !t.partitions.contains_key(&c.partition)) {
+            } else if self.image.borrow().topic(&c.topic).is_none_or(|t| !t.partitions.contains_key(&c.partition)) {
                 codes.push(ec::UNKNOWN_TOPIC_OR_PARTITION);
             } else {
                 codes.push(ec::NONE);
@@ -461,7 +458,7 @@ impl GroupCoordinator {
             Self::prune(&mut groups, group_id);
             return (codes, None);
         }
-        let committing = match self.append_to(broker, &self.offsets_partition(group_id), records) {
+        let committing = match self.append_to(&self.offsets_partition(group_id), records) {
             Ok(c) => c,
             Err(code) => {
                 Self::prune(&mut groups, group_id);
@@ -509,7 +506,7 @@ impl GroupCoordinator {
     }
 
     /// DeleteGroups: only empty groups; tombstones for metadata and offsets.
-    pub fn delete_group(&self, broker: &Broker, group_id: &str) -> i16 {
+    pub fn delete_group(&self, group_id: &str) -> i16 {
         if let Err(code) = self.check(group_id) {
             return code;
         }
@@ -521,7 +518,7 @@ impl GroupCoordinator {
         let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> =
             slot.group.offsets.keys().map(|(t, p)| (store::offset_key(group_id, t, *p), None)).collect();
         records.push((store::group_key(group_id), None));
-        if let Err(code) = self.append(broker, group_id, records) {
+        if let Err(code) = self.append(group_id, records) {
             return code;
         }
         groups.remove(group_id);
@@ -531,12 +528,7 @@ impl GroupCoordinator {
 
     /// OffsetDelete: removes committed offsets of partitions the group does
     /// not consume (any, when the group is empty).
-    pub fn delete_offsets(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        partitions: &[(String, i32)],
-    ) -> Result<Vec<i16>, i16> {
+    pub fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> Result<Vec<i16>, i16> {
         self.check(group_id)?;
         let mut groups = self.groups.lock();
         let Some(slot) = groups.get_mut(group_id) else { return Err(ec::GROUP_ID_NOT_FOUND) };
@@ -554,7 +546,7 @@ impl GroupCoordinator {
             }
         }
         if !records.is_empty() {
-            self.append(broker, group_id, records)?;
+            self.append(group_id, records)?;
             for ((t, p), code) in partitions.iter().zip(&codes) {
                 if *code == ec::NONE {
                     slot.group.offsets.remove(&(t.clone(), *p));
@@ -566,7 +558,7 @@ impl GroupCoordinator {
 
     /// Expires offsets of groups that have been empty longer than
     /// `offsets.retention.minutes` (Kafka 2.1+ semantics).
-    pub fn expire_offsets(&self, broker: &Broker) {
+    pub fn expire_offsets(&self) {
         let now = now_ms();
         let retention = self.offsets.retention_ms;
         let mut groups = self.groups.lock();
@@ -592,7 +584,7 @@ impl GroupCoordinator {
             if now_empty {
                 records.push((store::group_key(id), None));
             }
-            if self.append(broker, id, records).is_ok() {
+            if self.append(id, records).is_ok() {
                 for k in &expired {
                     slot.group.offsets.remove(k);
                 }
@@ -694,15 +686,15 @@ fn subscribed_topics(group: &Group) -> Vec<String> {
 }
 
 /// Every complete batch of a partition, from its log start to its high watermark.
-fn read_all_batches(log: &brook_storage::log_manager::SharedLog) -> Result<Vec<Vec<u8>>, brook_storage::StorageError> {
+fn read_all_batches(partition: &Partition) -> Result<Vec<Vec<u8>>, ReadError> {
     use std::os::unix::fs::FileExt;
     let mut out = Vec::new();
-    let mut offset = log.lock().log_start_offset();
+    let mut offset = partition.offsets().log_start;
     loop {
-        let slice = log.lock().read(offset, 4 << 20, true)?;
+        let slice = partition.read(offset, 4 << 20, true)?;
         let Some(region) = slice.region else { break };
         let mut buf = vec![0u8; region.length];
-        region.file.read_exact_at(&mut buf, region.position)?;
+        region.file.read_exact_at(&mut buf, region.position).map_err(|e| ReadError::Storage(e.into()))?;
         let mut at = 0;
         let mut next = offset;
         while let Some(size) = batch_size(&buf[at..]) {
