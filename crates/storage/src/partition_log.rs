@@ -13,7 +13,7 @@ use brook_protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use brook_protocol::fetch_response::FileRegion;
 use tracing::{info, warn};
 
-use crate::cleaner::{self, CleanerState};
+use crate::compaction_state::{self, CleanerState};
 use crate::config::{LogConfig, TimestampType};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{Result, StorageError};
@@ -93,7 +93,7 @@ impl PartitionLog {
         clean_shutdown: bool,
     ) -> Result<PartitionLog> {
         std::fs::create_dir_all(dir)?;
-        cleaner::finish_interrupted_swaps(dir)?;
+        compaction_state::finish_interrupted_swaps(dir)?;
         let cleaner_state = CleanerState::load(dir)?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(dir)? {

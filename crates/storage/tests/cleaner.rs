@@ -9,6 +9,7 @@ use std::path::Path;
 use brook_protocol::batch::{self, build_batch, build_batch_with_producer};
 use brook_protocol::records;
 use brook_storage::cleaner::{self, CleanerSettings};
+use brook_storage::compaction_state;
 use brook_storage::config::LogConfig;
 use brook_storage::PartitionLog;
 use parking_lot::Mutex;
@@ -291,7 +292,7 @@ fn every_crash_state_of_a_swap_opens_correctly() {
     }
     assert_eq!(base, 0);
     let end: i64 = before[1].trim_end_matches(".log").parse().unwrap();
-    let gaps = std::fs::read(cleaned_dir.join(cleaner::STATE_FILE)).unwrap();
+    let gaps = std::fs::read(cleaned_dir.join(compaction_state::STATE_FILE)).unwrap();
 
     // 1. Output written under .cleaning/ but never swapped: discarded.
     let state1 = root.path().join("s1");
@@ -308,7 +309,7 @@ fn every_crash_state_of_a_swap_opens_correctly() {
     for (name, delete_old) in [("s2", 0usize), ("s3", 1)] {
         let state = root.path().join(name);
         copy_dir(&original, &state);
-        std::fs::write(state.join(cleaner::STATE_FILE), &gaps).unwrap();
+        std::fs::write(state.join(compaction_state::STATE_FILE), &gaps).unwrap();
         let swap = format!("{base:020}.{end:020}.swap");
         std::fs::copy(cleaned_dir.join(cleaned_first), state.join(&swap)).unwrap();
         for old in before.iter().take(delete_old) {
