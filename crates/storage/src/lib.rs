@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod cleaner;
+pub mod cleaner_scheduler;
 pub mod compaction_state;
 pub mod config;
 pub mod epoch_cache;

@@ -471,3 +471,45 @@ fn random_appends_cleanings_and_reopens_keep_every_latest_value() {
     }
     assert!(removed > 100, "the passes removed only {removed} records");
 }
+
+#[test]
+fn the_scheduler_cleans_due_logs_and_backs_off_a_failing_one() {
+    use std::sync::Arc;
+
+    use brook_storage::cleaner_scheduler::{CleanerScheduler, FAILURE_BACKOFF_MS};
+    use brook_storage::TopicPartition;
+
+    let root = tempfile::tempdir().unwrap();
+    let mut logs = Vec::new();
+    for name in ["good", "broken"] {
+        let mut log = open(&root.path().join(format!("{name}-0")), false);
+        write(&mut log, &mut Expected::new(), 8, 40, name);
+        log.roll().unwrap();
+        logs.push((TopicPartition::new(name, 0), Arc::new(Mutex::new(log))));
+    }
+    // A bit flipped inside the broken log's first batch: its pass fails the CRC check.
+    let segment = root.path().join("broken-0").join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[80] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+    let size = |i: usize| logs[i].1.lock().size_bytes();
+    let (good_before, broken_before) = (size(0), size(1));
+
+    CleanerScheduler::new(settings(), 2, false).run_once(logs.clone(), NOW);
+    assert_eq!(size(0), good_before, "a disabled cleaner cleans nothing");
+
+    let scheduler = CleanerScheduler::new(settings(), 2, true);
+    scheduler.run_once(logs.clone(), NOW);
+    assert!(size(0) < good_before, "the dirty log was cleaned");
+    assert_eq!(size(1), broken_before);
+    assert_eq!(scheduler.backed_off(), 1, "the failing log backs off");
+    // Repaired, it is still left alone until its backoff ends, then cleaned.
+    bytes[80] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+    scheduler.run_once(logs.clone(), NOW + FAILURE_BACKOFF_MS - 1);
+    assert_eq!(size(1), broken_before);
+    assert_eq!(scheduler.backed_off(), 1);
+    scheduler.run_once(logs.clone(), NOW + FAILURE_BACKOFF_MS);
+    assert!(size(1) < broken_before, "retried once its backoff ended");
+    assert_eq!(scheduler.backed_off(), 0);
+}
