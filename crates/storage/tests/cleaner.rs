@@ -32,8 +32,12 @@ fn settings() -> CleanerSettings {
     CleanerSettings { dedupe_buffer_bytes: 1 << 20, io_max_bytes_per_second: f64::MAX }
 }
 
+/// Opens the log with everything on disk committed (an opened log's high
+/// watermark starts at its log start; no replication here).
 fn open(dir: &Path, clean_shutdown: bool) -> PartitionLog {
-    PartitionLog::open(dir, config(), Some(0), None, clean_shutdown).unwrap()
+    let mut log = PartitionLog::open(dir, config(), Some(0), None, clean_shutdown).unwrap();
+    log.set_high_watermark(log.log_end_offset());
+    log
 }
 
 /// Every record (offset, key, value) from the log start to the high watermark.
