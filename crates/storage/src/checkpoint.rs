@@ -1,5 +1,6 @@
 //! Kafka's offset checkpoint files (`recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint`, `leader-epoch-checkpoint`), text format:
+//! `log-start-offset-checkpoint`, `replication-offset-checkpoint`,
+//! `leader-epoch-checkpoint`), text format:
 //! ```text
 //! 0                 <- version
 //! N                 <- entry count

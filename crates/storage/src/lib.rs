@@ -6,6 +6,8 @@
 
 pub mod checkpoint;
 pub mod cleaner;
+pub mod cleaner_scheduler;
+pub mod compaction_state;
 pub mod config;
 pub mod epoch_cache;
 pub mod error;

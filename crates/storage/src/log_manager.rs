@@ -1,6 +1,7 @@
 //! All partition logs of this broker across its `log.dirs`: opening them at
 //! startup (with recovery after an unclean shutdown), creating and deleting
-//! them, and the per-directory checkpoint files and clean-shutdown marker.
+//! them, and the per-directory checkpoint files (recovery point, log start,
+//! high watermark) and clean-shutdown marker.
 //!
 //! Thread-safe: the map of logs is behind a read-write lock that is held only
 //! to look a log up; each log has its own mutex, so partitions never contend.
@@ -22,6 +23,8 @@ use crate::partition_log::PartitionLog;
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+/// Kafka's name for the high-watermark checkpoint.
+pub const HIGH_WATERMARK_FILE: &str = "replication-offset-checkpoint";
 pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
 /// The metadata log's directory (`__cluster_metadata-0`) is not a partition log.
 pub const METADATA_DIR_PREFIX: &str = "__cluster_metadata";
@@ -67,11 +70,31 @@ pub struct LogManager {
     checkpoint_lock: Mutex<()>,
 }
 
+/// One log's checkpointed offsets, read under its lock at once.
+struct Offsets {
+    recovery_point: i64,
+    log_start: i64,
+    high_watermark: i64,
+}
+
 /// A log found on disk at startup, for the broker to reconcile with metadata.
 #[derive(Debug, Clone)]
 pub struct LoadedLog {
     pub partition: TopicPartition,
     pub topic_id: Option<[u8; 16]>,
+}
+
+/// A checkpoint's `topic partition offset` entries by partition; a file
+/// that does not parse counts as absent (with a warning naming `what`).
+fn read_checkpoint(path: &Path, what: &str) -> HashMap<(String, i32), i64> {
+    checkpoint::read_offsets(path)
+        .unwrap_or_else(|e| {
+            warn!(path = %path.display(), error = %e, "ignoring unreadable {what} checkpoint");
+            Vec::new()
+        })
+        .into_iter()
+        .map(|(t, p, o)| ((t, p), o))
+        .collect()
 }
 
 fn read_topic_id(dir: &Path) -> Option<[u8; 16]> {
@@ -84,7 +107,10 @@ fn read_topic_id(dir: &Path) -> Option<[u8; 16]> {
 impl LogManager {
     /// Opens every partition directory under `dirs`. `config_for` gives the
     /// effective config of a topic. Logs are recovered if the directory was
-    /// not shut down cleanly.
+    /// not shut down cleanly. Each log's high watermark is its checkpointed
+    /// one, capped at its log end (recovery may have cut a torn tail below
+    /// it); with no checkpoint entry (or an unreadable file), its log start:
+    /// only the replication layer may then raise it.
     pub fn open(dirs: Vec<PathBuf>, config_for: &dyn Fn(&str) -> LogConfig) -> Result<(LogManager, Vec<LoadedLog>)> {
         let mut logs = HashMap::new();
         let mut loaded = Vec::new();
@@ -92,19 +118,10 @@ impl LogManager {
             std::fs::create_dir_all(dir)?;
             let marker = dir.join(CLEAN_SHUTDOWN_FILE);
             let clean = marker.exists();
-            let recovery_points: HashMap<(String, i32), i64> = checkpoint::read_offsets(&dir.join(RECOVERY_POINT_FILE))
-                .unwrap_or_else(|e| {
-                    warn!(error = %e, "ignoring unreadable recovery point checkpoint; recovering all segments");
-                    Vec::new()
-                })
-                .into_iter()
-                .map(|(t, p, o)| ((t, p), o))
-                .collect();
-            let log_starts: HashMap<(String, i32), i64> = checkpoint::read_offsets(&dir.join(LOG_START_FILE))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(t, p, o)| ((t, p), o))
-                .collect();
+            // Unreadable recovery points: every segment is recovered.
+            let recovery_points = read_checkpoint(&dir.join(RECOVERY_POINT_FILE), "recovery point");
+            let log_starts = read_checkpoint(&dir.join(LOG_START_FILE), "log start offset");
+            let high_watermarks = read_checkpoint(&dir.join(HIGH_WATERMARK_FILE), "high watermark");
             info!(dir = %dir.display(), clean_shutdown = clean, "loading logs");
             for entry in std::fs::read_dir(dir)? {
                 let entry = entry?;
@@ -120,13 +137,17 @@ impl LogManager {
                     continue;
                 };
                 let key = (tp.topic.clone(), tp.partition);
-                let log = PartitionLog::open(
+                let mut log = PartitionLog::open(
                     &entry.path(),
                     config_for(&tp.topic),
                     recovery_points.get(&key).copied(),
                     log_starts.get(&key).copied(),
                     clean,
                 )?;
+                // Opened at its log start; clamped to [log start, log end].
+                if let Some(hw) = high_watermarks.get(&key) {
+                    log.set_high_watermark(*hw);
+                }
                 let topic_id = read_topic_id(&entry.path());
                 loaded.push(LoadedLog { partition: tp.clone(), topic_id });
                 logs.insert(tp, LogEntry { log: Arc::new(Mutex::new(log)), log_dir: dir.clone(), topic_id });
@@ -172,6 +193,8 @@ impl LogManager {
 
     /// Deletes a partition's log: renamed out of the way first, so a crash
     /// mid-delete leaves a `-delete` directory that the next start removes.
+    /// The checkpoints are rewritten without it, so a log created again
+    /// under the same name never inherits its offsets after a crash.
     pub fn delete(&self, tp: &TopicPartition) -> Result<()> {
         let Some(entry) = self.logs.write().remove(tp) else {
             return Ok(());
@@ -185,6 +208,10 @@ impl LogManager {
         std::fs::rename(&dir, &doomed)?;
         fsync_dir(&entry.log_dir)?;
         std::fs::remove_dir_all(&doomed)?;
+        if let Err(e) = self.checkpoint() {
+            // The log is gone; the next periodic checkpoint drops its entries.
+            warn!(partition = %tp, error = %e, "checkpoint after deleting a log failed");
+        }
         Ok(())
     }
 
@@ -196,24 +223,35 @@ impl LogManager {
         self.logs.read().iter().map(|(tp, e)| (tp.clone(), e.log.clone())).collect()
     }
 
-    /// Writes each dir's recovery-point and log-start checkpoints.
+    /// Writes each dir's recovery-point, log-start and high-watermark
+    /// checkpoints (each atomically: temp file, fsync, rename, dir fsync).
     pub fn checkpoint(&self) -> Result<()> {
         let _guard = self.checkpoint_lock.lock();
-        let snapshot: Vec<(PathBuf, TopicPartition, i64, i64)> = self
+        let snapshot: Vec<(PathBuf, TopicPartition, Offsets)> = self
             .logs
             .read()
             .iter()
             .map(|(tp, e)| {
                 let log = e.log.lock();
-                (e.log_dir.clone(), tp.clone(), log.recovery_point(), log.log_start_offset())
+                let offsets = Offsets {
+                    recovery_point: log.recovery_point(),
+                    log_start: log.log_start_offset(),
+                    high_watermark: log.high_watermark(),
+                };
+                (e.log_dir.clone(), tp.clone(), offsets)
             })
             .collect();
         for dir in &self.dirs {
-            let mine = snapshot.iter().filter(|(d, ..)| d == dir);
-            let recovery: Vec<_> = mine.clone().map(|(_, tp, r, _)| (tp.topic.clone(), tp.partition, *r)).collect();
-            let starts: Vec<_> = mine.map(|(_, tp, _, s)| (tp.topic.clone(), tp.partition, *s)).collect();
-            checkpoint::write_offsets(&dir.join(RECOVERY_POINT_FILE), &recovery)?;
-            checkpoint::write_offsets(&dir.join(LOG_START_FILE), &starts)?;
+            let entries = |field: fn(&Offsets) -> i64| -> Vec<(String, i32, i64)> {
+                snapshot
+                    .iter()
+                    .filter(|(d, ..)| d == dir)
+                    .map(|(_, tp, o)| (tp.topic.clone(), tp.partition, field(o)))
+                    .collect()
+            };
+            checkpoint::write_offsets(&dir.join(RECOVERY_POINT_FILE), &entries(|o| o.recovery_point))?;
+            checkpoint::write_offsets(&dir.join(LOG_START_FILE), &entries(|o| o.log_start))?;
+            checkpoint::write_offsets(&dir.join(HIGH_WATERMARK_FILE), &entries(|o| o.high_watermark))?;
         }
         Ok(())
     }

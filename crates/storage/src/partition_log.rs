@@ -3,8 +3,12 @@
 //!
 //! Offsets: `log_start_offset` ≤ `high_watermark` ≤ `log_end_offset`. The
 //! log never decides the high watermark itself: whoever owns replication
-//! (the broker's replica manager) sets it. Not thread-safe: the owner keeps
-//! it under one lock per partition, never a global one.
+//! (the broker's replica manager) sets it. An opened log starts with its
+//! high watermark at its log start, as Kafka's: the owner raises it, e.g.
+//! to the checkpointed value ([`crate::LogManager`] does). The log only
+//! moves it to keep the invariant (truncation lowers it, a higher log start
+//! raises it). Not thread-safe: the owner keeps it under one lock per
+//! partition, never a global one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +17,7 @@ use brook_protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use brook_protocol::fetch_response::FileRegion;
 use tracing::{info, warn};
 
-use crate::cleaner::{self, CleanerState};
+use crate::compaction_state::{self, CleanerState};
 use crate::config::{LogConfig, TimestampType};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{Result, StorageError};
@@ -84,7 +88,9 @@ fn parse_base_offset(name: &str, suffix: &str) -> Option<i64> {
 impl PartitionLog {
     /// Opens (or creates) the log in `dir`. `recovery_point` is the offset
     /// below which data is known flushed; `None` after an unclean shutdown
-    /// with no checkpoint means "recover everything".
+    /// with no checkpoint means "recover everything". The high watermark
+    /// starts at the log start: nothing is known committed until the owner
+    /// says so ([`Self::set_high_watermark`]).
     pub fn open(
         dir: &Path,
         config: LogConfig,
@@ -93,7 +99,7 @@ impl PartitionLog {
         clean_shutdown: bool,
     ) -> Result<PartitionLog> {
         std::fs::create_dir_all(dir)?;
-        cleaner::finish_interrupted_swaps(dir)?;
+        compaction_state::finish_interrupted_swaps(dir)?;
         let cleaner_state = CleanerState::load(dir)?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -151,7 +157,7 @@ impl PartitionLog {
             segments,
             log_start_offset,
             log_end_offset,
-            high_watermark: log_end_offset,
+            high_watermark: log_start_offset,
             recovery_point: log_end_offset,
             producers: ProducerStateManager::new(),
             epochs,
@@ -567,10 +573,19 @@ impl PartitionLog {
             });
         }
         if target > self.log_start_offset {
-            self.log_start_offset = target;
+            self.raise_log_start(target);
             self.delete_segments_below_log_start()?;
         }
         Ok(self.log_start_offset)
+    }
+
+    /// Moves the log start up to `offset`, and the high watermark with it
+    /// if it was below (as Kafka's updateLogStartOffset): retention may
+    /// delete up to a segment boundary past the watermark when the offsets
+    /// between are a compacted gap.
+    fn raise_log_start(&mut self, offset: i64) {
+        self.log_start_offset = self.log_start_offset.max(offset);
+        self.high_watermark = self.high_watermark.max(self.log_start_offset);
     }
 
     fn delete_segments_below_log_start(&mut self) -> Result<usize> {
@@ -634,7 +649,7 @@ impl PartitionLog {
         }
         deleted += self.delete_segments_below_log_start()?;
         let first_base = *self.segments.keys().next().unwrap();
-        self.log_start_offset = self.log_start_offset.max(first_base);
+        self.raise_log_start(first_base);
         self.producers.expire(self.log_start_offset, now_ms - producer_expiration_ms);
         Ok(deleted)
     }

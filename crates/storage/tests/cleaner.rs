@@ -9,6 +9,7 @@ use std::path::Path;
 use brook_protocol::batch::{self, build_batch, build_batch_with_producer};
 use brook_protocol::records;
 use brook_storage::cleaner::{self, CleanerSettings};
+use brook_storage::compaction_state;
 use brook_storage::config::LogConfig;
 use brook_storage::PartitionLog;
 use parking_lot::Mutex;
@@ -31,8 +32,12 @@ fn settings() -> CleanerSettings {
     CleanerSettings { dedupe_buffer_bytes: 1 << 20, io_max_bytes_per_second: f64::MAX }
 }
 
+/// Opens the log with everything on disk committed (an opened log's high
+/// watermark starts at its log start; no replication here).
 fn open(dir: &Path, clean_shutdown: bool) -> PartitionLog {
-    PartitionLog::open(dir, config(), Some(0), None, clean_shutdown).unwrap()
+    let mut log = PartitionLog::open(dir, config(), Some(0), None, clean_shutdown).unwrap();
+    log.set_high_watermark(log.log_end_offset());
+    log
 }
 
 /// Every record (offset, key, value) from the log start to the high watermark.
@@ -291,7 +296,7 @@ fn every_crash_state_of_a_swap_opens_correctly() {
     }
     assert_eq!(base, 0);
     let end: i64 = before[1].trim_end_matches(".log").parse().unwrap();
-    let gaps = std::fs::read(cleaned_dir.join(cleaner::STATE_FILE)).unwrap();
+    let gaps = std::fs::read(cleaned_dir.join(compaction_state::STATE_FILE)).unwrap();
 
     // 1. Output written under .cleaning/ but never swapped: discarded.
     let state1 = root.path().join("s1");
@@ -308,7 +313,7 @@ fn every_crash_state_of_a_swap_opens_correctly() {
     for (name, delete_old) in [("s2", 0usize), ("s3", 1)] {
         let state = root.path().join(name);
         copy_dir(&original, &state);
-        std::fs::write(state.join(cleaner::STATE_FILE), &gaps).unwrap();
+        std::fs::write(state.join(compaction_state::STATE_FILE), &gaps).unwrap();
         let swap = format!("{base:020}.{end:020}.swap");
         std::fs::copy(cleaned_dir.join(cleaned_first), state.join(&swap)).unwrap();
         for old in before.iter().take(delete_old) {
@@ -469,4 +474,46 @@ fn random_appends_cleanings_and_reopens_keep_every_latest_value() {
         }
     }
     assert!(removed > 100, "the passes removed only {removed} records");
+}
+
+#[test]
+fn the_scheduler_cleans_due_logs_and_backs_off_a_failing_one() {
+    use std::sync::Arc;
+
+    use brook_storage::cleaner_scheduler::{CleanerScheduler, FAILURE_BACKOFF_MS};
+    use brook_storage::TopicPartition;
+
+    let root = tempfile::tempdir().unwrap();
+    let mut logs = Vec::new();
+    for name in ["good", "broken"] {
+        let mut log = open(&root.path().join(format!("{name}-0")), false);
+        write(&mut log, &mut Expected::new(), 8, 40, name);
+        log.roll().unwrap();
+        logs.push((TopicPartition::new(name, 0), Arc::new(Mutex::new(log))));
+    }
+    // A bit flipped inside the broken log's first batch: its pass fails the CRC check.
+    let segment = root.path().join("broken-0").join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[80] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+    let size = |i: usize| logs[i].1.lock().size_bytes();
+    let (good_before, broken_before) = (size(0), size(1));
+
+    CleanerScheduler::new(settings(), 2, false).run_once(logs.clone(), NOW);
+    assert_eq!(size(0), good_before, "a disabled cleaner cleans nothing");
+
+    let scheduler = CleanerScheduler::new(settings(), 2, true);
+    scheduler.run_once(logs.clone(), NOW);
+    assert!(size(0) < good_before, "the dirty log was cleaned");
+    assert_eq!(size(1), broken_before);
+    assert_eq!(scheduler.backed_off(), 1, "the failing log backs off");
+    // Repaired, it is still left alone until its backoff ends, then cleaned.
+    bytes[80] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+    scheduler.run_once(logs.clone(), NOW + FAILURE_BACKOFF_MS - 1);
+    assert_eq!(size(1), broken_before);
+    assert_eq!(scheduler.backed_off(), 1);
+    scheduler.run_once(logs.clone(), NOW + FAILURE_BACKOFF_MS);
+    assert!(size(1) < broken_before, "retried once its backoff ended");
+    assert_eq!(scheduler.backed_off(), 0);
 }

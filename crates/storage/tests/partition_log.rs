@@ -78,8 +78,11 @@ fn append_roll_read_and_reopen() {
     assert!(log.read(100, 100, true).unwrap().region.is_none());
     log.close().unwrap();
     drop(log);
-    let log = reopen(dir.path(), true);
+    let mut log = reopen(dir.path(), true);
     assert_eq!(log.log_end_offset(), 100);
+    assert_eq!(log.high_watermark(), 0, "an opened log knows nothing committed until told");
+    assert!(read_all(&log).is_empty());
+    log.set_high_watermark(log.log_end_offset());
     assert_eq!(read_all(&log).len(), 100);
 }
 
@@ -375,4 +378,28 @@ fn follower_replicates_offsets_epochs_and_producer_state() {
     drop(follower);
     let reopened = PartitionLog::open(fdir.path(), config(), Some(12), None, true).unwrap();
     assert_eq!(reopened.log_end_offset(), 12);
+}
+
+/// Retention may move the log start past the high watermark when the
+/// offsets between are a compacted gap (here: a follower truncated into
+/// one); the watermark moves with it, never below the log start.
+#[test]
+fn retention_over_a_gap_raises_the_high_watermark_to_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig { retention_ms: 1000, ..config() };
+    let mut log = PartitionLog::open(dir.path(), cfg, Some(0), None, false).unwrap();
+    // As replicated from a compacted leader: offsets 0-4, then 10-14.
+    let record: (Option<&[u8]>, Option<&[u8]>) = (Some(b"k"), Some(b"v"));
+    let mut chunk = build_batch(&[record; 5], 1000);
+    let mut second = chunk.clone();
+    second[..8].copy_from_slice(&10i64.to_be_bytes());
+    chunk.extend_from_slice(&second);
+    assert_eq!(log.append_as_follower(&chunk, 1000).unwrap(), 2);
+    log.set_high_watermark(6);
+    // Cut inside the gap: the segment ends at 5, a new one starts at 7.
+    log.truncate_to(7).unwrap();
+    assert_eq!((log.log_end_offset(), log.high_watermark()), (7, 6));
+    assert_eq!(log.apply_retention(1_000_000, i64::MAX / 2).unwrap(), 1);
+    assert_eq!(log.log_start_offset(), 7);
+    assert_eq!(log.high_watermark(), 7, "log start <= high watermark <= log end");
 }
