@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 use brook_metadata::quorum::rpc::SubmitError;
 use brook_metadata::requests::{ControllerReply, ControllerRequest};
 use brook_protocol::error_code;
-use brook_storage::TopicPartition;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::clock::now_ms;
-use crate::node::{Node, CLEANER_FAILURE_BACKOFF_MS};
+use crate::node::Node;
 use crate::replication::fetcher::{self, FetcherContext};
 
 /// Resolution of group session timeouts and rebalance deadlines.
@@ -117,53 +116,12 @@ impl Node {
         self.replicas.run_retention(now_ms(), self.config.producer_id_expiration_ms);
     }
 
-    /// One round of the log cleaner (`log.cleaner.backoff.ms`): the
-    /// compacted logs that are due, dirtiest first (overdue ones before
-    /// all), up to `log.cleaner.threads` at once, each on its own thread.
-    /// Only logs whose high watermark is known are cleaned (led, or followed
-    /// with a fetch answered), so uncommitted records never decide what a
-    /// pass removes. A log whose pass failed waits
-    /// [`CLEANER_FAILURE_BACKOFF_MS`], so it cannot starve the others.
+    /// One round of the log cleaner (`log.cleaner.backoff.ms`). Every
+    /// hosted log's high watermark is committed data (checkpointed, set by
+    /// its leader's ISR, or taken from the leader), so any may be cleaned;
+    /// storage picks which and when.
     pub fn run_cleaner(&self) {
-        if !self.config.cleaner_enable {
-            return;
-        }
-        let now = now_ms();
-        self.cleaner_backoff.lock().retain(|_, until| *until > now);
-        let skipped = self.cleaner_backoff.lock().clone();
-        let mut due: Vec<(bool, f64, TopicPartition, brook_storage::log_manager::SharedLog)> = self
-            .replicas
-            .cleanable_logs()
-            .into_iter()
-            .filter(|(tp, _)| !skipped.contains_key(tp))
-            .filter_map(|(tp, log)| {
-                let c = brook_storage::cleaner::cleanability(&log.lock(), now)?;
-                Some((c.forced, c.dirty_ratio, tp, log))
-            })
-            .collect();
-        due.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
-        due.truncate(self.config.cleaner_threads);
-        let settings = self.config.cleaner;
-        std::thread::scope(|scope| {
-            for (_, ratio, tp, log) in &due {
-                scope.spawn(move || match brook_storage::cleaner::clean(log, now, &settings) {
-                    Ok(Some(stats)) => info!(
-                        partition = %tp,
-                        dirty_ratio = format!("{ratio:.3}"),
-                        segments = format!("{} -> {}", stats.segments_before, stats.segments_after),
-                        bytes = format!("{} -> {}", stats.bytes_before, stats.bytes_after),
-                        records_removed = stats.records_removed,
-                        cleaned_upto = stats.cleaned_upto,
-                        "cleaned log"
-                    ),
-                    Ok(None) => {}
-                    Err(e) => {
-                        warn!(partition = %tp, error = %e, "log cleaning failed; retrying in 10 minutes");
-                        self.cleaner_backoff.lock().insert(tp.clone(), now + CLEANER_FAILURE_BACKOFF_MS);
-                    }
-                });
-            }
-        });
+        self.cleaner.run_once(self.replicas.cleanable_logs(), now_ms());
     }
 
     /// fsync logs whose `flush.ms` has passed.

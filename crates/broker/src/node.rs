@@ -13,6 +13,7 @@ use brook_metadata::quorum::{Quorum, QuorumError};
 use brook_metadata::requests::{self, ControllerReply, ControllerRequest, ControllerState};
 use brook_metadata::MetadataImage;
 use brook_protocol::error_code;
+use brook_storage::cleaner_scheduler::CleanerScheduler;
 use brook_storage::{StorageError, TopicPartition};
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -50,11 +51,8 @@ pub struct Node {
     /// Producer ids handed to this broker: [next, end).
     pub(crate) producer_ids: Mutex<(i64, i64)>,
     /// Logs whose last cleaning failed, and until when the cleaner skips them.
-    pub(crate) cleaner_backoff: Mutex<std::collections::HashMap<TopicPartition, i64>>,
+    pub(crate) cleaner: CleanerScheduler,
 }
-
-/// How long the cleaner leaves a log alone after a failed pass.
-pub(crate) const CLEANER_FAILURE_BACKOFF_MS: i64 = 10 * 60 * 1000;
 
 fn submit_error(e: SubmitError) -> ControllerError {
     match e {

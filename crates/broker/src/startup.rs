@@ -16,6 +16,7 @@ use brook_metadata::quorum::{ClusterIdGuard, Quorum, QuorumConfig};
 use brook_metadata::requests::ControllerRequest;
 use brook_metadata::{topic_config, MetadataImage, MetadataLog};
 use brook_protocol::error_code;
+use brook_storage::cleaner_scheduler::CleanerScheduler;
 use brook_storage::LogManager;
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -141,6 +142,7 @@ impl Node {
         let replicas = open_logs(&config, &meta, &image.borrow().clone())?;
         let groups =
             GroupCoordinator::new(config.group.clone(), config.offsets.clone(), replicas.clone(), image.clone());
+        let cleaner = CleanerScheduler::new(config.cleaner, config.cleaner_threads, config.cleaner_enable);
         let broker = Arc::new(Node {
             config,
             controller,
@@ -150,7 +152,7 @@ impl Node {
             groups,
             incarnation,
             producer_ids: Mutex::new((0, 0)),
-            cleaner_backoff: Mutex::new(std::collections::HashMap::new()),
+            cleaner,
         });
         broker.store_cluster_id();
         if broker.config.is_broker {
