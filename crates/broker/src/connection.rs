@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brook_protocol::api_versions::supported_range;
 use brook_protocol::frame::check_request_size;
 use brook_protocol::kafka_protocol::messages::{ApiKey, RequestHeader};
 use brook_protocol::kafka_protocol::protocol::Decodable;
@@ -105,7 +104,7 @@ async fn handle_frame(broker: &Arc<Node>, mut frame: Bytes) -> Result<Option<Res
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let Some((min, max)) = supported_range(api_key) else {
+    let Some(handlers::Versions { min, max }) = handlers::versions(api_key) else {
         return Err(ConnectionError::UnknownApi(api_key));
     };
     let key = ApiKey::try_from(api_key).map_err(|_| ConnectionError::UnknownApi(api_key))?;

@@ -10,16 +10,20 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use brook_protocol::frame;
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::{Request, StrBytes};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::error::{ClientError, Result};
+
+/// Largest response frame accepted (a fetch of many partitions).
+const MAX_RESPONSE_BYTES: usize = 1 << 30;
 
 type Pending = Arc<Mutex<Option<HashMap<i32, oneshot::Sender<Bytes>>>>>;
 
@@ -46,36 +50,10 @@ impl BrokerConnection {
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let reader_pending = pending.clone();
         tokio::spawn(async move {
-            let mut size = [0u8; 4];
-            loop {
-                if reader.read_exact(&mut size).await.is_err() {
-                    break;
-                }
-                let len = i32::from_be_bytes(size).max(0) as usize;
-                if len < 4 {
-                    break;
-                }
-                // Filled without zeroing first: large fetch responses would pay for it twice.
-                let mut buf = BytesMut::with_capacity(len);
-                let mut failed = false;
-                while buf.len() < len {
-                    let want = len - buf.len();
-                    match (&mut reader).take(want as u64).read_buf(&mut buf).await {
-                        Ok(0) | Err(_) => {
-                            failed = true;
-                            break;
-                        }
-                        Ok(_) => {}
-                    }
-                }
-                if failed {
-                    break;
-                }
-                let mut frame = buf.freeze();
-                let correlation_id = (&frame[..4]).get_i32();
+            while let Ok(frame) = frame::read_response_frame(&mut reader, MAX_RESPONSE_BYTES).await {
+                let Some(correlation_id) = frame::response_correlation_id(&frame) else { break };
                 let sender = reader_pending.lock().as_mut().and_then(|p| p.remove(&correlation_id));
                 if let Some(tx) = sender {
-                    frame.advance(0);
                     let _ = tx.send(frame);
                 }
             }
@@ -147,20 +125,9 @@ impl BrokerConnection {
 
     fn frame<R: Request>(&self, version: i16, request: &R) -> Result<(Bytes, i32)> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(self.client_id.clone()));
-        let header_version = R::header_version(version);
-        let encode_err = |e: anyhow_like::Error| ClientError::Protocol(format!("encoding request: {e}"));
-        let size = header.compute_size(header_version).map_err(encode_err)?
-            + request.compute_size(version).map_err(encode_err)?;
-        let mut buf = BytesMut::with_capacity(4 + size);
-        buf.put_i32(size as i32);
-        header.encode(&mut buf, header_version).map_err(encode_err)?;
-        request.encode(&mut buf, version).map_err(encode_err)?;
-        Ok((buf.freeze(), correlation_id))
+        let frame = frame::encode_request(version, correlation_id, &self.client_id, request)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((frame, correlation_id))
     }
 
     async fn send_version<R: Request>(&self, version: i16, request: &R) -> Result<R::Response> {
@@ -176,7 +143,7 @@ impl BrokerConnection {
                 return Err(ClientError::Io(self.addr.clone(), e));
             }
         }
-        let mut body = match tokio::time::timeout(self.request_timeout, rx).await {
+        let body = match tokio::time::timeout(self.request_timeout, rx).await {
             Ok(Ok(body)) => body,
             Ok(Err(_)) => return Err(ClientError::Disconnected(self.addr.clone())),
             Err(_) => {
@@ -186,13 +153,6 @@ impl BrokerConnection {
                 return Err(ClientError::Timeout(format!("{:?} to {}", ApiKey::try_from(R::KEY), self.addr)));
             }
         };
-        let decode_err = |e: anyhow_like::Error| ClientError::Protocol(format!("decoding response: {e}"));
-        ResponseHeader::decode(&mut body, R::Response::header_version(version)).map_err(decode_err)?;
-        R::Response::decode(&mut body, version).map_err(decode_err)
+        frame::decode_response::<R>(version, Some(correlation_id), body).map_err(|e| ClientError::Protocol(e.to_string()))
     }
-}
-
-/// The error type the protocol crate's encode/decode return.
-mod anyhow_like {
-    pub type Error = anyhow::Error;
 }

@@ -284,13 +284,16 @@ pub fn assign_offset(batch: &mut [u8], base_offset: i64, partition_leader_epoch:
 }
 
 /// For LogAppendTime topics: sets the timestamp-type bit and `maxTimestamp`
-/// to `now_ms`, then recomputes the CRC (both are inside the CRC range).
-pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
-    let attributes = be_i16(batch, 21) | 0x08;
-    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
-    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = compute_crc(batch);
-    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+/// to `now_ms` in a batch's `header` (its first [`BATCH_HEADER_BYTES`]),
+/// then recomputes the CRC over it and the batch's `records` (the rest,
+/// unchanged; both fields are inside the CRC range). Header and records
+/// are apart so the append path rewrites a stack copy of the header only.
+pub fn set_log_append_time(header: &mut [u8], records: &[u8], now_ms: i64) {
+    let attributes = be_i16(header, 21) | 0x08;
+    header[21..23].copy_from_slice(&attributes.to_be_bytes());
+    header[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[21..BATCH_HEADER_BYTES]), records);
+    header[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Builds an uncompressed batch from `(key, value)` records; used by tests,
@@ -392,7 +395,8 @@ mod tests {
     #[test]
     fn log_append_time_recomputes_crc() {
         let mut batch = build_batch(&[(None, Some(b"x"))], 1);
-        set_log_append_time(&mut batch, 99);
+        let (header, records) = batch.split_at_mut(BATCH_HEADER_BYTES);
+        set_log_append_time(header, records, 99);
         let header = validate(&batch, 1 << 20).unwrap();
         assert!(header.is_log_append_time());
         assert_eq!(header.max_timestamp, 99);

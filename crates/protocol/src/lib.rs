@@ -1,9 +1,10 @@
-//! Brook's wire-protocol layer: the pieces of the Kafka protocol that sit on
-//! the hot paths and are therefore hand-written (record batch header view,
-//! Fetch response encoding with file regions), plus the table of supported
-//! API versions. Message structs come from the `kafka-protocol` crate.
+//! Brook's wire-protocol layer, the single one of the workspace: framing
+//! (for the broker's handlers, its replica fetcher and the client alike),
+//! the pieces of the Kafka protocol that sit on the hot paths and are
+//! therefore hand-written (record batch header view, Fetch response
+//! encoding with file regions), Kafka's error codes and the clock. Message
+//! structs come from the `kafka-protocol` crate.
 
-pub mod api_versions;
 pub mod batch;
 pub mod clock;
 pub mod error_code;

@@ -288,12 +288,9 @@ impl PartitionLog {
         head.copy_from_slice(&batch[..BATCH_HEADER_BYTES]);
         batch::assign_offset(&mut head, header.base_offset, leader_epoch);
         let log_append_time_ms = if self.config.timestamp_type == TimestampType::LogAppendTime {
+            batch::set_log_append_time(&mut head, &batch[BATCH_HEADER_BYTES..], now_ms);
             header.max_timestamp = now_ms;
             header.attributes |= 0x08;
-            head[21..23].copy_from_slice(&header.attributes.to_be_bytes());
-            head[35..43].copy_from_slice(&now_ms.to_be_bytes());
-            let crc = crc32c::crc32c_append(crc32c::crc32c(&head[21..]), &batch[BATCH_HEADER_BYTES..]);
-            head[17..21].copy_from_slice(&crc.to_be_bytes());
             now_ms
         } else {
             -1

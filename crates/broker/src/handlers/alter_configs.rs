@@ -7,7 +7,10 @@ use brook_protocol::kafka_protocol::messages::alter_configs_response::AlterConfi
 use brook_protocol::kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
 use super::configs::{alter, outcome_fields};
-use super::RequestContext;
+use super::{RequestContext, Versions};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 2);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());

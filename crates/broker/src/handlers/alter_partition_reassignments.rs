@@ -12,7 +12,10 @@ use brook_protocol::kafka_protocol::messages::{
 };
 use tracing::info;
 
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 0);
 
 pub async fn handle(
     ctx: &RequestContext<'_>,

@@ -7,7 +7,10 @@ use brook_protocol::kafka_protocol::messages::create_partitions_response::Create
 use brook_protocol::kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use tracing::info;
 
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 3);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let live = ctx.node.live_brokers();

@@ -11,7 +11,10 @@ use brook_protocol::kafka_protocol::messages::{CreateTopicsRequest, CreateTopics
 use tracing::info;
 
 use super::configs::topic_entries;
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(2, 7);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let broker = ctx.node;

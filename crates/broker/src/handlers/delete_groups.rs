@@ -4,7 +4,10 @@
 use brook_protocol::kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use brook_protocol::kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use super::RequestContext;
+use super::{RequestContext, Versions};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 2);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let results = request

@@ -9,7 +9,10 @@ use brook_protocol::kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecor
 use brook_storage::TopicPartition;
 use tracing::info;
 
-use super::RequestContext;
+use super::{RequestContext, Versions};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 2);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());

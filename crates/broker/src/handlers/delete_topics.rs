@@ -8,7 +8,10 @@ use brook_protocol::kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopics
 use tracing::info;
 use uuid::Uuid;
 
-use super::{str_bytes, topic_name, RequestContext};
+use super::{RequestContext, Versions, str_bytes, topic_name};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(1, 6);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let mut targets: Vec<(Option<String>, Uuid)> =

@@ -6,7 +6,10 @@
 use brook_protocol::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 2);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let broker = ctx.node;

@@ -9,7 +9,10 @@ use brook_protocol::kafka_protocol::messages::describe_configs_response::{
 use brook_protocol::kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::configs::{broker_entries, is_our_broker, topic_entries, RESOURCE_BROKER, RESOURCE_TOPIC};
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(1, 4);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let image = ctx.node.image();

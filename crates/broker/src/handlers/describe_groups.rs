@@ -4,7 +4,10 @@
 use brook_protocol::kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use brook_protocol::kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 5);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let groups = request

@@ -7,11 +7,14 @@ use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::describe_quorum_response::{PartitionData, ReplicaState, TopicData};
 use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
 
-use super::{str_bytes, topic_name, RequestContext};
+use super::{RequestContext, Versions, str_bytes, topic_name};
 use crate::node::CONTROLLER_TIMEOUT;
 
 /// Kafka's name for the metadata log's topic.
 const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 1);
 
 pub async fn handle(ctx: &RequestContext<'_>, _request: DescribeQuorumRequest) -> DescribeQuorumResponse {
     let status = match ctx.node.controller.describe_quorum(CONTROLLER_TIMEOUT).await {

@@ -9,9 +9,12 @@ use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use brook_protocol::kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
-use super::{str_bytes, topic_name, RequestContext};
+use super::{RequestContext, Versions, str_bytes, topic_name};
 
 const PREFERRED: i8 = 0;
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 2);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ElectLeadersRequest) -> ElectLeadersResponse {
     let wanted: Option<Vec<(String, i32)>> = request

@@ -17,7 +17,7 @@ use brook_storage::{StorageError, TopicPartition};
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::{RequestContext, Response};
+use super::{RequestContext, Response, Versions};
 use crate::clock::now_ms;
 use crate::purgatory::WatchKey;
 use crate::replication::{Partition, ReadError};
@@ -34,6 +34,9 @@ struct Wanted {
     current_leader_epoch: i32,
     max_bytes: usize,
 }
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(fetch_response::MIN_VERSION, fetch_response::MAX_VERSION);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response {
     let version = ctx.version();

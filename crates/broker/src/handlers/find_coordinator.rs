@@ -7,7 +7,7 @@ use brook_protocol::error_code as ec;
 use brook_protocol::kafka_protocol::messages::find_coordinator_response::Coordinator;
 use brook_protocol::kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
 use crate::coordinator::group::coordinator::OffsetsTopicChange;
 use crate::coordinator::group::store;
 use crate::coordinator::group::OFFSETS_TOPIC;
@@ -54,6 +54,9 @@ async fn locate(ctx: &RequestContext<'_>, key_type: i8, key: &str) -> Result<(i3
         None => Err((ec::COORDINATOR_NOT_AVAILABLE, "the group's offsets partition has no leader")),
     }
 }
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 4);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
     if ctx.version() >= 4 {

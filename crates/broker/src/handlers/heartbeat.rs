@@ -2,7 +2,10 @@
 
 use brook_protocol::kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use super::RequestContext;
+use super::{RequestContext, Versions};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 4);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
     let code = ctx.node.groups.heartbeat(

@@ -13,7 +13,7 @@ use brook_protocol::kafka_protocol::messages::incremental_alter_configs_response
 use brook_protocol::kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
 use super::configs::{alter, outcome_fields, RESOURCE_TOPIC};
-use super::RequestContext;
+use super::{RequestContext, Versions};
 
 /// The new value of a list config after APPEND (2) or SUBTRACT (3).
 fn edit_list(
@@ -54,6 +54,9 @@ fn edit_list(
     }
     Ok(list.join(","))
 }
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 1);
 
 pub async fn handle(
     ctx: &RequestContext<'_>,

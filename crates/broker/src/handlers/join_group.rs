@@ -4,8 +4,11 @@
 use brook_protocol::kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use brook_protocol::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
 use crate::coordinator::group::state::{JoinRequest, Protocol};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 9);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version();

@@ -4,7 +4,10 @@ use brook_protocol::error_code as ec;
 use brook_protocol::kafka_protocol::messages::leave_group_response::MemberResponse;
 use brook_protocol::kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use super::RequestContext;
+use super::{RequestContext, Versions};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 5);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let batch = ctx.version() >= 3;

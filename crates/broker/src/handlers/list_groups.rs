@@ -3,7 +3,10 @@
 use brook_protocol::kafka_protocol::messages::list_groups_response::ListedGroup;
 use brook_protocol::kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 4);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
     let states: Vec<String> = request.states_filter.iter().map(|s| s.to_lowercase()).collect();

@@ -9,13 +9,16 @@ use brook_protocol::kafka_protocol::messages::list_offsets_response::{
 use brook_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use brook_storage::TopicPartition;
 
-use super::RequestContext;
+use super::{RequestContext, Versions};
 use crate::replication::OffsetQuery;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(1, 8);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let version = ctx.version();

@@ -11,11 +11,14 @@ use brook_protocol::kafka_protocol::messages::{
     BrokerId, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
-use super::{topic_name, RequestContext};
+use super::{RequestContext, Versions, topic_name};
 
 fn ids(v: &[i32]) -> Vec<BrokerId> {
     v.iter().map(|b| BrokerId(*b)).collect()
 }
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 0);
 
 pub async fn handle(
     ctx: &RequestContext<'_>,

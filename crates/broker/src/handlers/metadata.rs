@@ -15,7 +15,7 @@ use brook_protocol::kafka_protocol::messages::{BrokerId, MetadataRequest, Metada
 use tracing::info;
 use uuid::Uuid;
 
-use super::{str_bytes, topic_name, RequestContext};
+use super::{RequestContext, Versions, str_bytes, topic_name};
 use crate::Node;
 
 /// Creates `name` with the broker's defaults; `Ok` also if it already exists.
@@ -69,6 +69,9 @@ fn describe_topic(image: &MetadataImage, topic: &TopicImage) -> MetadataResponse
         .with_is_internal(topic.name.starts_with("__"))
         .with_partitions(partitions)
 }
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 12);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
     let broker = ctx.node;

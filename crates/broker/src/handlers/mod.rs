@@ -1,13 +1,14 @@
-//! One module per Kafka API. Each states its supported version range (the
-//! same as `brook_protocol::api_versions`), decodes nothing itself (the
-//! `kafka-protocol` crate does) and delegates state changes to the component
-//! that owns them: the replica manager for data, the controller for metadata.
+//! One module per Kafka API. Each declares its supported version range
+//! (`VERSIONS`, collected in [`SERVED`], which ApiVersions lists), decodes
+//! nothing itself (the `kafka-protocol` crate does) and delegates state
+//! changes to the component that owns them: replication for data, the
+//! controller for metadata, the coordinator for groups.
 
 use std::sync::Arc;
 
 use brook_protocol::kafka_protocol::messages::*;
 use brook_protocol::kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use brook_protocol::fetch_response::Chunk;
 
@@ -44,6 +45,64 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+
+/// A handler's supported versions of its API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub min: i16,
+    pub max: i16,
+}
+
+impl Versions {
+    pub const fn new(min: i16, max: i16) -> Versions {
+        Versions { min, max }
+    }
+
+    pub fn contains(&self, version: i16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+}
+
+/// Every API Brook serves, with the versions its handler declares: the
+/// connection checks requests against it and ApiVersions lists it. A
+/// version is listed only if its semantics are implemented.
+pub const SERVED: &[(ApiKey, Versions)] = &[
+    (ApiKey::Produce, produce::VERSIONS),
+    (ApiKey::Fetch, fetch::VERSIONS),
+    (ApiKey::ListOffsets, list_offsets::VERSIONS),
+    (ApiKey::Metadata, metadata::VERSIONS),
+    (ApiKey::ApiVersions, api_versions::VERSIONS),
+    (ApiKey::CreateTopics, create_topics::VERSIONS),
+    (ApiKey::DeleteTopics, delete_topics::VERSIONS),
+    (ApiKey::DeleteRecords, delete_records::VERSIONS),
+    (ApiKey::InitProducerId, init_producer_id::VERSIONS),
+    (ApiKey::OffsetForLeaderEpoch, offset_for_leader_epoch::VERSIONS),
+    (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
+    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
+    (ApiKey::CreatePartitions, create_partitions::VERSIONS),
+    (ApiKey::IncrementalAlterConfigs, incremental_alter_configs::VERSIONS),
+    (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+    (ApiKey::DescribeQuorum, describe_quorum::VERSIONS),
+    (ApiKey::ElectLeaders, elect_leaders::VERSIONS),
+    (ApiKey::AlterPartitionReassignments, alter_partition_reassignments::VERSIONS),
+    (ApiKey::ListPartitionReassignments, list_partition_reassignments::VERSIONS),
+    (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
+    (ApiKey::JoinGroup, join_group::VERSIONS),
+    (ApiKey::SyncGroup, sync_group::VERSIONS),
+    (ApiKey::Heartbeat, heartbeat::VERSIONS),
+    (ApiKey::LeaveGroup, leave_group::VERSIONS),
+    (ApiKey::OffsetCommit, offset_commit::VERSIONS),
+    (ApiKey::OffsetFetch, offset_fetch::VERSIONS),
+    (ApiKey::ListGroups, list_groups::VERSIONS),
+    (ApiKey::DescribeGroups, describe_groups::VERSIONS),
+    (ApiKey::DeleteGroups, delete_groups::VERSIONS),
+    (ApiKey::OffsetDelete, offset_delete::VERSIONS),
+];
+
+/// The versions Brook serves of `api_key`, if it serves it.
+pub fn versions(api_key: i16) -> Option<Versions> {
+    SERVED.iter().find(|(key, _)| *key as i16 == api_key).map(|(_, v)| *v)
+}
 
 /// Why a request ends its connection.
 #[derive(Debug)]
@@ -85,15 +144,9 @@ pub fn encode<R: Encodable + HeaderVersion>(
     version: i16,
     response: &R,
 ) -> Result<Response, String> {
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let header_version = R::header_version(version);
-    let size = header.compute_size(header_version).map_err(|e| e.to_string())?
-        + response.compute_size(version).map_err(|e| e.to_string())?;
-    let mut buf = BytesMut::with_capacity(4 + size);
-    buf.put_i32(size as i32);
-    header.encode(&mut buf, header_version).map_err(|e| e.to_string())?;
-    response.encode(&mut buf, version).map_err(|e| e.to_string())?;
-    Ok(Response::Bytes(buf.freeze()))
+    brook_protocol::frame::encode_response(correlation_id, version, response)
+        .map(Response::Bytes)
+        .map_err(|e| e.to_string())
 }
 
 pub fn str_bytes(s: &str) -> StrBytes {
@@ -180,5 +233,20 @@ pub async fn dispatch(
         ApiKey::DeleteGroups => route!(ctx, body, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => route!(ctx, body, OffsetDeleteRequest, offset_delete::handle),
         other => Err(format!("api {other:?} is not served").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_versions_are_within_the_protocol_crates() {
+        for (key, v) in SERVED {
+            let known = key.valid_versions();
+            assert!(v.min <= v.max && v.min >= known.min && v.max <= known.max, "{key:?}: {v:?}");
+        }
+        assert_eq!(versions(ApiKey::Produce as i16), Some(Versions::new(3, 11)));
+        assert_eq!(versions(9999), None);
     }
 }

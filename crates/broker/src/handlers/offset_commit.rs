@@ -7,10 +7,13 @@ use brook_protocol::kafka_protocol::messages::offset_commit_response::{
 };
 use brook_protocol::kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::RequestContext;
+use super::{RequestContext, Versions};
 use crate::clock::now_ms;
 use crate::coordinator::group::coordinator::OffsetCommit;
 use crate::coordinator::group::state::CommittedOffset;
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(2, 8);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let now = now_ms();

@@ -6,7 +6,10 @@ use brook_protocol::kafka_protocol::messages::offset_delete_response::{
 };
 use brook_protocol::kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
-use super::RequestContext;
+use super::{RequestContext, Versions};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 0);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let wanted: Vec<(String, i32)> = request

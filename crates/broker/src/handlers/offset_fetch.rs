@@ -8,7 +8,7 @@ use brook_protocol::kafka_protocol::messages::offset_fetch_response::{
 use brook_protocol::kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use brook_protocol::kafka_protocol::protocol::StrBytes;
 
-use super::{str_bytes, topic_name, RequestContext};
+use super::{RequestContext, Versions, str_bytes, topic_name};
 use crate::coordinator::group::state::CommittedOffset;
 
 /// (topic, partition, committed) grouped by topic, in request order.
@@ -32,6 +32,9 @@ fn values(c: &Option<CommittedOffset>) -> (i64, i32, Option<StrBytes>) {
         None => (-1, -1, Some(str_bytes(""))),
     }
 }
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(1, 8);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
     if ctx.version() >= 8 {

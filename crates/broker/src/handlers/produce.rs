@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures::future::join_all;
 use tracing::{debug, warn};
 
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
 use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::replication::ProducePolicy;
@@ -87,6 +87,9 @@ async fn prepare(tp: &TopicPartition, policy: ProducePolicy, records: Bytes) -> 
         Err(_) => Err(error_code::UNKNOWN_SERVER_ERROR.into()),
     }
 }
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(3, 11);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> ProduceResponse {
     let acks = request.acks;

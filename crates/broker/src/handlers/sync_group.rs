@@ -4,7 +4,10 @@
 use brook_protocol::error_code as ec;
 use brook_protocol::kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
-use super::{str_bytes, RequestContext};
+use super::{RequestContext, Versions, str_bytes};
+
+/// The versions this handler serves (ApiVersions lists them).
+pub const VERSIONS: Versions = Versions::new(0, 5);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
     let assignments = request.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();

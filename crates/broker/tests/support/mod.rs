@@ -1,0 +1,3 @@
+//! Support for the broker's integration tests.
+
+pub mod cluster;
