@@ -12,7 +12,7 @@ use brook_metadata::quorum::rpc::SubmitError;
 use brook_metadata::quorum::{Quorum, QuorumError};
 use brook_metadata::requests::{self, ControllerReply, ControllerRequest, ControllerState};
 use brook_metadata::MetadataImage;
-use brook_protocol::error_code;
+use brook_protocol::error_code::{self, ErrorCode};
 use brook_storage::cleaner_scheduler::CleanerScheduler;
 use brook_storage::{StorageError, TopicPartition};
 use parking_lot::Mutex;
@@ -86,12 +86,12 @@ impl Node {
     /// The partition if this broker leads it; otherwise Kafka's error:
     /// NOT_LEADER_OR_FOLLOWER for a partition that exists (led elsewhere or
     /// offline), UNKNOWN_TOPIC_OR_PARTITION for one that does not.
-    pub fn leader_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, i16> {
+    pub fn leader_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         self.replicas.leader(tp).ok_or_else(|| {
             if self.image().topic(&tp.topic).is_some_and(|t| t.partitions.contains_key(&tp.partition)) {
-                error_code::NOT_LEADER_OR_FOLLOWER
+                ErrorCode::NOT_LEADER_OR_FOLLOWER
             } else {
-                error_code::UNKNOWN_TOPIC_OR_PARTITION
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
             }
         })
     }

@@ -123,7 +123,8 @@ async fn leader_change_loses_no_acknowledged_record() {
 /// every ISR. So a leader can hold records its in-sync followers lack only
 /// while they are alive but not fetching: here they are frozen (SIGSTOP)
 /// while the leader takes acks=1 records, then the leader crashes and the
-/// followers resume before their sessions expire.
+/// followers resume before their sessions expire; the controller fences the
+/// leader and elects one of them.
 #[tokio::test]
 async fn a_returning_leader_truncates_its_uncommitted_records() {
     let mut cluster = Cluster::start(
@@ -131,6 +132,7 @@ async fn a_returning_leader_truncates_its_uncommitted_records() {
         &[
             ("broker.session.timeout.ms", "3000"),
             ("replica.lag.time.max.ms", "10000"),
+            ("replica.fetch.wait.max.ms", "100"),
             // Once the old leader is back in the ISR, the controller makes it
             // leader again (it is the preferred replica): the log is then
             // read from it too.
@@ -157,6 +159,10 @@ async fn a_returning_leader_truncates_its_uncommitted_records() {
     for f in &followers {
         cluster.freeze(*f).await;
     }
+    // A fetch a follower sent before it froze may still be parked at the
+    // leader, which would answer it with the new records (into the frozen
+    // follower's socket): let it expire first (replica.fetch.wait.max.ms).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let uncommitted = values("b", 5);
     assert_eq!(send_all(&acks_one, &tp.topic, &uncommitted).await, range(20, 5));
     let leader = cluster.partition(old, &tp);
@@ -189,7 +195,12 @@ async fn a_returning_leader_truncates_its_uncommitted_records() {
     for id in cluster.brokers() {
         let p = cluster.partition(*id, &tp);
         assert_eq!(p.end_offset_for_epoch(old_epoch), (old_epoch, 20), "epoch {old_epoch} on broker {id}");
-        assert_eq!(p.end_offset_for_epoch(old_epoch + 1), (old_epoch + 1, 28), "epoch {} on broker {id}", old_epoch + 1);
+        assert_eq!(
+            p.end_offset_for_epoch(old_epoch + 1),
+            (old_epoch + 1, 28),
+            "epoch {} on broker {id}",
+            old_epoch + 1
+        );
     }
 
     // Read from the old leader itself: the same records at every offset.

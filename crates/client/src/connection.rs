@@ -153,6 +153,7 @@ impl BrokerConnection {
                 return Err(ClientError::Timeout(format!("{:?} to {}", ApiKey::try_from(R::KEY), self.addr)));
             }
         };
-        frame::decode_response::<R>(version, Some(correlation_id), body).map_err(|e| ClientError::Protocol(e.to_string()))
+        frame::decode_response::<R>(version, Some(correlation_id), body)
+            .map_err(|e| ClientError::Protocol(e.to_string()))
     }
 }

@@ -87,16 +87,19 @@ pub enum BatchError {
     TooLarge { size: usize, max: usize },
 }
 
+use crate::error_code::ErrorCode;
+
 impl BatchError {
     /// The Kafka error code a producer gets for this failure.
-    pub fn error_code(&self) -> i16 {
-        use crate::error_code::*;
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            BatchError::Truncated(_) | BatchError::InvalidLength(_) | BatchError::CrcMismatch { .. } => CORRUPT_MESSAGE,
-            BatchError::UnsupportedMagic(_) => UNSUPPORTED_FOR_MESSAGE_FORMAT,
-            BatchError::InconsistentCount { .. } => INVALID_RECORD,
-            BatchError::UnknownCompression(_) => UNSUPPORTED_COMPRESSION_TYPE,
-            BatchError::TooLarge { .. } => MESSAGE_TOO_LARGE,
+            BatchError::Truncated(_) | BatchError::InvalidLength(_) | BatchError::CrcMismatch { .. } => {
+                ErrorCode::CORRUPT_MESSAGE
+            }
+            BatchError::UnsupportedMagic(_) => ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
+            BatchError::InconsistentCount { .. } => ErrorCode::INVALID_RECORD,
+            BatchError::UnknownCompression(_) => ErrorCode::UNSUPPORTED_COMPRESSION_TYPE,
+            BatchError::TooLarge { .. } => ErrorCode::MESSAGE_TOO_LARGE,
         }
     }
 }

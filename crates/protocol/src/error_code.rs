@@ -1,68 +1,129 @@
-//! Kafka error codes used by Brook, by their Kafka names.
+//! Kafka error codes used by Brook, by their Kafka names, with Kafka's
+//! values (`org.apache.kafka.common.protocol.Errors`).
 //!
-//! Kept as plain `i16` constants so handlers can put them straight into
-//! response structs; the values are Kafka's (`org.apache.kafka.common.protocol.Errors`).
+//! One table, two views: [`ErrorCode`], the type of every result above
+//! storage (`Result<T, ErrorCode>`, printed by name), and plain `i16`
+//! constants of the same names for filling response structs, whose fields
+//! are `i16` on the wire.
 
-pub const NONE: i16 = 0;
-pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-pub const CORRUPT_MESSAGE: i16 = 2;
-pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-pub const INVALID_FETCH_SIZE: i16 = 4;
-pub const LEADER_NOT_AVAILABLE: i16 = 5;
-pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-pub const REQUEST_TIMED_OUT: i16 = 7;
-pub const MESSAGE_TOO_LARGE: i16 = 10;
-pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-pub const RECORD_LIST_TOO_LARGE: i16 = 18;
-pub const NOT_ENOUGH_REPLICAS: i16 = 19;
-pub const INVALID_REQUIRED_ACKS: i16 = 21;
-pub const INVALID_TIMESTAMP: i16 = 32;
-pub const UNSUPPORTED_VERSION: i16 = 35;
-pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-pub const INVALID_PARTITIONS: i16 = 37;
-pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
-pub const INVALID_CONFIG: i16 = 40;
-pub const INVALID_REQUEST: i16 = 42;
-pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
-pub const POLICY_VIOLATION: i16 = 44;
-pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
-pub const INVALID_PRODUCER_EPOCH: i16 = 47;
-pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
-pub const FENCED_LEADER_EPOCH: i16 = 74;
-pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
-pub const OFFSET_NOT_AVAILABLE: i16 = 78;
-pub const UNKNOWN_PRODUCER_ID: i16 = 59;
-pub const INVALID_RECORD: i16 = 87;
-pub const KAFKA_STORAGE_ERROR: i16 = 56;
-pub const UNKNOWN_TOPIC_ID: i16 = 100;
-pub const INCONSISTENT_TOPIC_ID: i16 = 103;
-pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-pub const NOT_COORDINATOR: i16 = 16;
-pub const ILLEGAL_GENERATION: i16 = 22;
-pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-pub const INVALID_GROUP_ID: i16 = 24;
-pub const UNKNOWN_MEMBER_ID: i16 = 25;
-pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-pub const REBALANCE_IN_PROGRESS: i16 = 27;
-pub const NON_EMPTY_GROUP: i16 = 68;
-pub const GROUP_ID_NOT_FOUND: i16 = 69;
-pub const MEMBER_ID_REQUIRED: i16 = 79;
-pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-pub const FENCED_INSTANCE_ID: i16 = 82;
-pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
-pub const NOT_CONTROLLER: i16 = 41;
-pub const STALE_BROKER_EPOCH: i16 = 77;
-pub const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
-pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
-pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
-pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
-pub const INVALID_UPDATE_VERSION: i16 = 108;
-pub const INELIGIBLE_REPLICA: i16 = 107;
-pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
-pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
-pub const ELECTION_NOT_NEEDED: i16 = 84;
+/// A Kafka error code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ErrorCode(i16);
+
+impl ErrorCode {
+    /// The code as it travels in a response.
+    pub const fn code(self) -> i16 {
+        self.0
+    }
+
+    pub const fn from_code(code: i16) -> ErrorCode {
+        ErrorCode(code)
+    }
+
+    pub fn is_none(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl From<ErrorCode> for i16 {
+    fn from(e: ErrorCode) -> i16 {
+        e.0
+    }
+}
+
+impl std::fmt::Debug for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.name(), self.0)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+macro_rules! error_codes {
+    ($($name:ident = $code:expr,)*) => {
+        $(pub const $name: i16 = $code;)*
+
+        #[allow(non_upper_case_globals)]
+        impl ErrorCode {
+            $(pub const $name: ErrorCode = ErrorCode($code);)*
+
+            /// Kafka's name for the code.
+            pub fn name(self) -> &'static str {
+                match self.0 {
+                    $($code => stringify!($name),)*
+                    _ => "UNKNOWN_ERROR_CODE",
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    NONE = 0,
+    UNKNOWN_SERVER_ERROR = -1,
+    OFFSET_OUT_OF_RANGE = 1,
+    CORRUPT_MESSAGE = 2,
+    UNKNOWN_TOPIC_OR_PARTITION = 3,
+    INVALID_FETCH_SIZE = 4,
+    LEADER_NOT_AVAILABLE = 5,
+    NOT_LEADER_OR_FOLLOWER = 6,
+    REQUEST_TIMED_OUT = 7,
+    MESSAGE_TOO_LARGE = 10,
+    INVALID_TOPIC_EXCEPTION = 17,
+    RECORD_LIST_TOO_LARGE = 18,
+    NOT_ENOUGH_REPLICAS = 19,
+    INVALID_REQUIRED_ACKS = 21,
+    INVALID_TIMESTAMP = 32,
+    UNSUPPORTED_VERSION = 35,
+    TOPIC_ALREADY_EXISTS = 36,
+    INVALID_PARTITIONS = 37,
+    INVALID_REPLICATION_FACTOR = 38,
+    INVALID_REPLICA_ASSIGNMENT = 39,
+    INVALID_CONFIG = 40,
+    INVALID_REQUEST = 42,
+    UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+    POLICY_VIOLATION = 44,
+    OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+    DUPLICATE_SEQUENCE_NUMBER = 46,
+    INVALID_PRODUCER_EPOCH = 47,
+    UNSUPPORTED_COMPRESSION_TYPE = 76,
+    FENCED_LEADER_EPOCH = 74,
+    UNKNOWN_LEADER_EPOCH = 75,
+    OFFSET_NOT_AVAILABLE = 78,
+    UNKNOWN_PRODUCER_ID = 59,
+    INVALID_RECORD = 87,
+    KAFKA_STORAGE_ERROR = 56,
+    UNKNOWN_TOPIC_ID = 100,
+    INCONSISTENT_TOPIC_ID = 103,
+    OFFSET_METADATA_TOO_LARGE = 12,
+    COORDINATOR_LOAD_IN_PROGRESS = 14,
+    COORDINATOR_NOT_AVAILABLE = 15,
+    NOT_COORDINATOR = 16,
+    ILLEGAL_GENERATION = 22,
+    INCONSISTENT_GROUP_PROTOCOL = 23,
+    INVALID_GROUP_ID = 24,
+    UNKNOWN_MEMBER_ID = 25,
+    INVALID_SESSION_TIMEOUT = 26,
+    REBALANCE_IN_PROGRESS = 27,
+    NON_EMPTY_GROUP = 68,
+    GROUP_ID_NOT_FOUND = 69,
+    MEMBER_ID_REQUIRED = 79,
+    GROUP_MAX_SIZE_REACHED = 81,
+    FENCED_INSTANCE_ID = 82,
+    GROUP_SUBSCRIBED_TO_TOPIC = 86,
+    NOT_CONTROLLER = 41,
+    STALE_BROKER_EPOCH = 77,
+    DUPLICATE_BROKER_REGISTRATION = 101,
+    INCONSISTENT_CLUSTER_ID = 104,
+    BROKER_ID_NOT_REGISTERED = 102,
+    NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20,
+    INVALID_UPDATE_VERSION = 108,
+    INELIGIBLE_REPLICA = 107,
+    PREFERRED_LEADER_NOT_AVAILABLE = 80,
+    ELIGIBLE_LEADERS_NOT_AVAILABLE = 83,
+    ELECTION_NOT_NEEDED = 84,
+}

@@ -40,10 +40,10 @@ pub enum RecordError {
 
 impl RecordError {
     /// The Kafka error code a producer gets for this failure.
-    pub fn error_code(&self) -> i16 {
+    pub fn error_code(&self) -> crate::error_code::ErrorCode {
         match self {
             RecordError::Batch(e) => e.error_code(),
-            _ => crate::error_code::CORRUPT_MESSAGE,
+            _ => crate::error_code::ErrorCode::CORRUPT_MESSAGE,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Typed storage errors. Each client-visible variant maps to a Kafka error code.
 
 use brook_protocol::batch::BatchError;
-use brook_protocol::error_code;
+use brook_protocol::error_code::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -29,18 +29,18 @@ pub enum StorageError {
 
 impl StorageError {
     /// Kafka error code for a produce/fetch response.
-    pub fn error_code(&self) -> i16 {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
             StorageError::Io(_) | StorageError::LogOffline | StorageError::Corrupt { .. } => {
-                error_code::KAFKA_STORAGE_ERROR
+                ErrorCode::KAFKA_STORAGE_ERROR
             }
             StorageError::InvalidBatch(e) => e.error_code(),
-            StorageError::OffsetOutOfRange { .. } => error_code::OFFSET_OUT_OF_RANGE,
-            StorageError::OutOfOrderSequence { .. } => error_code::OUT_OF_ORDER_SEQUENCE_NUMBER,
-            StorageError::InvalidProducerEpoch { .. } => error_code::INVALID_PRODUCER_EPOCH,
-            StorageError::RecordListTooLarge { .. } => error_code::RECORD_LIST_TOO_LARGE,
-            StorageError::NonContiguous { .. } => error_code::CORRUPT_MESSAGE,
-            StorageError::InvalidTimestamp { .. } => error_code::INVALID_TIMESTAMP,
+            StorageError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
+            StorageError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            StorageError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+            StorageError::RecordListTooLarge { .. } => ErrorCode::RECORD_LIST_TOO_LARGE,
+            StorageError::NonContiguous { .. } => ErrorCode::CORRUPT_MESSAGE,
+            StorageError::InvalidTimestamp { .. } => ErrorCode::INVALID_TIMESTAMP,
         }
     }
 }

@@ -12,7 +12,7 @@ use brook_protocol::kafka_protocol::messages::{
 };
 use tracing::info;
 
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 0);

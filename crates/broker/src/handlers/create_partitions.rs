@@ -7,7 +7,7 @@ use brook_protocol::kafka_protocol::messages::create_partitions_response::Create
 use brook_protocol::kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use tracing::info;
 
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 3);

@@ -11,7 +11,7 @@ use brook_protocol::kafka_protocol::messages::{CreateTopicsRequest, CreateTopics
 use tracing::info;
 
 use super::configs::topic_entries;
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(2, 7);

@@ -24,14 +24,14 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> 
                 DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index).with_low_watermark(-1);
             let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
             match ctx.node.leader_partition(&tp) {
-                Err(code) => out.error_code = code,
+                Err(code) => out.error_code = code.code(),
                 Ok(partition) => match partition.delete_records_before(p.offset) {
                     Ok(low) => {
                         info!(partition = %tp, log_start_offset = low, "deleted records");
                         out.low_watermark = low;
                         changed = true;
                     }
-                    Err(e) => out.error_code = e.error_code(),
+                    Err(e) => out.error_code = e.error_code().code(),
                 },
             }
             partitions.push(out);

@@ -8,7 +8,7 @@ use brook_protocol::kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopics
 use tracing::info;
 use uuid::Uuid;
 
-use super::{RequestContext, Versions, str_bytes, topic_name};
+use super::{str_bytes, topic_name, RequestContext, Versions};
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(1, 6);

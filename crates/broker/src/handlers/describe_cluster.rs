@@ -6,7 +6,7 @@
 use brook_protocol::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 2);

@@ -9,7 +9,7 @@ use brook_protocol::kafka_protocol::messages::describe_configs_response::{
 use brook_protocol::kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::configs::{broker_entries, is_our_broker, topic_entries, RESOURCE_BROKER, RESOURCE_TOPIC};
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(1, 4);

@@ -4,7 +4,7 @@
 use brook_protocol::kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use brook_protocol::kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 5);

@@ -7,7 +7,7 @@ use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::describe_quorum_response::{PartitionData, ReplicaState, TopicData};
 use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
 
-use super::{RequestContext, Versions, str_bytes, topic_name};
+use super::{str_bytes, topic_name, RequestContext, Versions};
 use crate::node::CONTROLLER_TIMEOUT;
 
 /// Kafka's name for the metadata log's topic.

@@ -9,7 +9,7 @@ use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use brook_protocol::kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
-use super::{RequestContext, Versions, str_bytes, topic_name};
+use super::{str_bytes, topic_name, RequestContext, Versions};
 
 const PREFERRED: i8 = 0;
 

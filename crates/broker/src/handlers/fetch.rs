@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brook_protocol::error_code;
+use brook_protocol::error_code::ErrorCode;
 use brook_protocol::fetch_response::{self, Chunk, FetchPartitionData, FetchResponseData, FetchTopicData};
 use brook_protocol::kafka_protocol::messages::FetchRequest;
 use brook_storage::{StorageError, TopicPartition};
@@ -29,7 +29,7 @@ const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 struct Wanted {
     topic_index: usize,
     partition_index: i32,
-    partition: Result<Arc<Partition>, i16>,
+    partition: Result<Arc<Partition>, ErrorCode>,
     fetch_offset: i64,
     current_leader_epoch: i32,
     max_bytes: usize,
@@ -71,7 +71,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
         });
         for p in &topic.partitions {
             let partition = if name.is_empty() {
-                Err(error_code::UNKNOWN_TOPIC_ID)
+                Err(ErrorCode::UNKNOWN_TOPIC_ID)
             } else {
                 ctx.node.leader_partition(&TopicPartition::new(name.clone(), p.partition))
             };
@@ -139,14 +139,14 @@ fn read_all(
         let partition = match &w.partition {
             Ok(p) => p,
             Err(code) => {
-                data.error_code = *code;
+                data.error_code = code.code();
                 any_error = true;
                 results.push(data);
                 continue;
             }
         };
         if let Err(code) = partition.check_epoch(w.current_leader_epoch) {
-            data.error_code = code;
+            data.error_code = code.code();
             any_error = true;
             results.push(data);
             continue;
@@ -177,8 +177,8 @@ fn read_all(
                 }
             }
             Err(code) => {
-                data.error_code = code;
-                if code == error_code::OFFSET_OUT_OF_RANGE && data.high_watermark < 0 {
+                data.error_code = code.code();
+                if code == ErrorCode::OFFSET_OUT_OF_RANGE && data.high_watermark < 0 {
                     let offsets = partition.offsets();
                     data.log_start_offset = offsets.log_start;
                     data.high_watermark = offsets.high_watermark;

@@ -7,7 +7,7 @@ use brook_protocol::error_code as ec;
 use brook_protocol::kafka_protocol::messages::find_coordinator_response::Coordinator;
 use brook_protocol::kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 use crate::coordinator::group::coordinator::OffsetsTopicChange;
 use crate::coordinator::group::store;
 use crate::coordinator::group::OFFSETS_TOPIC;

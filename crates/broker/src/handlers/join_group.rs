@@ -4,7 +4,7 @@
 use brook_protocol::kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use brook_protocol::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 use crate::coordinator::group::state::{JoinRequest, Protocol};
 
 /// The versions this handler serves (ApiVersions lists them).

@@ -3,7 +3,7 @@
 use brook_protocol::kafka_protocol::messages::list_groups_response::ListedGroup;
 use brook_protocol::kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 4);

@@ -35,13 +35,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
             let partition = match ctx.node.leader_partition(&tp) {
                 Ok(p) => p,
                 Err(code) => {
-                    out.error_code = code;
+                    out.error_code = code.code();
                     partitions.push(out);
                     continue;
                 }
             };
             if let Err(code) = partition.check_epoch(p.current_leader_epoch) {
-                out.error_code = code;
+                out.error_code = code.code();
                 partitions.push(out);
                 continue;
             }
@@ -66,7 +66,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                     }
                 }
                 Ok(None) => {}
-                Err(e) => out.error_code = e.error_code(),
+                Err(e) => out.error_code = e.error_code().code(),
             }
             partitions.push(out);
         }

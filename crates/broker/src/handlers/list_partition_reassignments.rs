@@ -11,7 +11,7 @@ use brook_protocol::kafka_protocol::messages::{
     BrokerId, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
-use super::{RequestContext, Versions, topic_name};
+use super::{topic_name, RequestContext, Versions};
 
 fn ids(v: &[i32]) -> Vec<BrokerId> {
     v.iter().map(|b| BrokerId(*b)).collect()

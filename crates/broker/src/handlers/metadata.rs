@@ -15,7 +15,7 @@ use brook_protocol::kafka_protocol::messages::{BrokerId, MetadataRequest, Metada
 use tracing::info;
 use uuid::Uuid;
 
-use super::{RequestContext, Versions, str_bytes, topic_name};
+use super::{str_bytes, topic_name, RequestContext, Versions};
 use crate::Node;
 
 /// Creates `name` with the broker's defaults; `Ok` also if it already exists.

@@ -2,6 +2,7 @@
 //! members, and simple commits (generation -1) to groups without members.
 //! Acknowledged once the record is in `__consumer_offsets`.
 
+use brook_protocol::error_code::ErrorCode;
 use brook_protocol::kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -44,11 +45,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
         let timeout = std::time::Duration::from_millis(ctx.node.config.offsets_commit_timeout_ms);
         if let Err(code) = ctx.node.replicas.wait_replicated(&c.partition, c.leader_epoch, c.last_offset, timeout).await
         {
-            let code = if code == brook_protocol::error_code::NOT_LEADER_OR_FOLLOWER {
-                brook_protocol::error_code::NOT_COORDINATOR
-            } else {
-                code
-            };
+            let code = if code == ErrorCode::NOT_LEADER_OR_FOLLOWER { ErrorCode::NOT_COORDINATOR } else { code }.code();
             for c in codes.iter_mut().filter(|c| **c == 0) {
                 *c = code;
             }

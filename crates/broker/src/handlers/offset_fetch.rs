@@ -8,7 +8,7 @@ use brook_protocol::kafka_protocol::messages::offset_fetch_response::{
 use brook_protocol::kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use brook_protocol::kafka_protocol::protocol::StrBytes;
 
-use super::{RequestContext, Versions, str_bytes, topic_name};
+use super::{str_bytes, topic_name, RequestContext, Versions};
 use crate::coordinator::group::state::CommittedOffset;
 
 /// (topic, partition, committed) grouped by topic, in request order.

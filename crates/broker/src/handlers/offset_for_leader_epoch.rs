@@ -25,10 +25,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetForLeaderEpochReque
                 let tp = TopicPartition::new(topic.topic.as_str(), p.partition);
                 let partition = match ctx.node.leader_partition(&tp) {
                     Ok(p) => p,
-                    Err(code) => return out.with_error_code(code),
+                    Err(code) => return out.with_error_code(code.code()),
                 };
                 if let Err(code) = partition.check_epoch(p.current_leader_epoch) {
-                    return out.with_error_code(code);
+                    return out.with_error_code(code.code());
                 }
                 let (epoch, end_offset) = partition.end_offset_for_epoch(p.leader_epoch);
                 out.with_leader_epoch(epoch).with_end_offset(end_offset)

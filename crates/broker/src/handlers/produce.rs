@@ -10,31 +10,32 @@
 
 use std::time::Duration;
 
+use brook_protocol::batch;
+use brook_protocol::error_code::ErrorCode;
 use brook_protocol::kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use brook_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use brook_protocol::records::{self, RecordError};
-use brook_protocol::{batch, error_code};
 use brook_storage::TopicPartition;
 use bytes::Bytes;
 use futures::future::join_all;
 use tracing::{debug, warn};
 
-use super::{RequestContext, Versions, str_bytes};
+use super::{str_bytes, RequestContext, Versions};
 use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::replication::ProducePolicy;
 
 /// Why a batch was refused before the append.
 struct Refused {
-    code: i16,
+    code: ErrorCode,
     message: String,
     record_errors: Vec<(i32, String)>,
 }
 
-impl From<i16> for Refused {
-    fn from(code: i16) -> Self {
+impl From<ErrorCode> for Refused {
+    fn from(code: ErrorCode) -> Self {
         Refused { code, message: String::new(), record_errors: Vec::new() }
     }
 }
@@ -61,7 +62,7 @@ fn apply_policy(tp: &TopicPartition, policy: ProducePolicy, records: &[u8]) -> R
                 record_errors.len(),
                 record_errors.iter().take(3).map(|(i, m)| format!("{i}: {m}")).collect::<Vec<_>>()
             );
-            return Err(Refused { code: error_code::INVALID_RECORD, message, record_errors });
+            return Err(Refused { code: ErrorCode::INVALID_RECORD, message, record_errors });
         }
     }
     match policy.compression {
@@ -84,7 +85,7 @@ async fn prepare(tp: &TopicPartition, policy: ProducePolicy, records: Bytes) -> 
         Ok(Ok(Some(rebuilt))) => Ok(Bytes::from(rebuilt)),
         Ok(Ok(None)) => Ok(records),
         Ok(Err(refused)) => Err(refused),
-        Err(_) => Err(error_code::UNKNOWN_SERVER_ERROR.into()),
+        Err(_) => Err(ErrorCode::UNKNOWN_SERVER_ERROR.into()),
     }
 }
 
@@ -109,13 +110,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
             let tp = TopicPartition::new(topic.name.as_str(), data.index);
             let outcome = if request.transactional_id.is_some() {
                 warn!(partition = %tp, "transactional produce refused: transactions are not supported");
-                Err(error_code::INVALID_REQUEST.into())
+                Err(ErrorCode::INVALID_REQUEST.into())
             } else if !(-1..=1).contains(&acks) {
-                Err(error_code::INVALID_REQUIRED_ACKS.into())
+                Err(ErrorCode::INVALID_REQUIRED_ACKS.into())
             } else if tp.topic == OFFSETS_TOPIC {
                 // Only the group coordinator writes there (Kafka: internal topic).
                 Err(Refused {
-                    code: error_code::INVALID_TOPIC_EXCEPTION,
+                    code: ErrorCode::INVALID_TOPIC_EXCEPTION,
                     message: format!("Cannot append to internal topic {OFFSETS_TOPIC}"),
                     record_errors: Vec::new(),
                 })
@@ -151,7 +152,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
                         debug!(partition = %tp, error = %refused.message, "produce refused");
                         response.error_message = Some(str_bytes(&refused.message));
                     }
-                    response.error_code = refused.code;
+                    response.error_code = refused.code.code();
                     response.record_errors = refused
                         .record_errors
                         .into_iter()
@@ -175,7 +176,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
     for (((t, p), ..), outcome) in waits.iter().zip(replicated) {
         if let Err(code) = outcome {
             let response = &mut responses[*t].partition_responses[*p];
-            response.error_code = code;
+            response.error_code = code.code();
             response.base_offset = -1;
         }
     }

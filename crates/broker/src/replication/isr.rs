@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 
 use brook_metadata::PartitionImage;
-use brook_protocol::error_code;
+use brook_protocol::error_code::ErrorCode;
 
 /// What the leader knows of one follower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,9 +177,9 @@ impl IsrState {
     }
 
     /// May an acks=`acks` produce append now?
-    pub fn check_produce(&self, acks: i16) -> Result<(), i16> {
+    pub fn check_produce(&self, acks: i16) -> Result<(), ErrorCode> {
         if acks == -1 && (self.isr.len() as i32) < self.min_isr {
-            return Err(error_code::NOT_ENOUGH_REPLICAS);
+            return Err(ErrorCode::NOT_ENOUGH_REPLICAS);
         }
         Ok(())
     }
@@ -197,12 +197,12 @@ impl IsrState {
         fetch_offset: i64,
         leader_log_end: i64,
         now_ms: i64,
-    ) -> Result<FetchDecision, i16> {
+    ) -> Result<FetchDecision, ErrorCode> {
         if follower == self.local || !self.replicas.contains(&follower) {
-            return Err(error_code::NOT_LEADER_OR_FOLLOWER);
+            return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
         }
         if fetch_offset > leader_log_end {
-            return Err(error_code::OFFSET_OUT_OF_RANGE);
+            return Err(ErrorCode::OFFSET_OUT_OF_RANGE);
         }
         let progress = self.followers.entry(follower).or_insert(FollowerProgress::unknown(now_ms));
         if fetch_offset >= leader_log_end {
@@ -281,12 +281,12 @@ impl IsrState {
 
     /// Whether an acks=all append ending below `required_offset` is done:
     /// `None` while the watermark is below it.
-    pub fn ack_status(&self, required_offset: i64) -> Option<Result<(), i16>> {
+    pub fn ack_status(&self, required_offset: i64) -> Option<Result<(), ErrorCode>> {
         if self.high_watermark < required_offset {
             return None;
         }
         if (self.isr.len() as i32) < self.min_isr {
-            return Some(Err(error_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND));
+            return Some(Err(ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND));
         }
         Some(Ok(()))
     }

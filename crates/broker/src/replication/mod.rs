@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_metadata::{topic_config, MetadataImage};
-use brook_protocol::error_code;
+use brook_protocol::error_code::ErrorCode;
 use brook_storage::log_manager::SharedLog;
 use brook_storage::{LogConfig, LogManager, StorageError, TopicPartition};
 use parking_lot::{Mutex, RwLock};
@@ -134,12 +134,12 @@ impl ReplicaManager {
         leader_epoch: i32,
         last_offset: i64,
         timeout: Duration,
-    ) -> Result<(), i16> {
+    ) -> Result<(), ErrorCode> {
         let deadline = tokio::time::Instant::now() + timeout;
         let keys = [partition.high_watermark_key().clone()];
         match self.purgatory.wait(&keys, deadline, || partition.ack_status(last_offset + 1, leader_epoch)).await {
             Ok(outcome) => outcome,
-            Err(()) => Err(error_code::REQUEST_TIMED_OUT),
+            Err(()) => Err(ErrorCode::REQUEST_TIMED_OUT),
         }
     }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use brook_metadata::PartitionImage;
 use brook_protocol::batch::Compression;
-use brook_protocol::error_code;
+use brook_protocol::error_code::ErrorCode;
 use brook_protocol::records::CodecLevels;
 use brook_storage::log_manager::SharedLog;
 use brook_storage::{AppendResult, FetchSlice, LogConfig, StorageError, TopicPartition};
@@ -124,8 +124,8 @@ pub struct Partition {
     isr_changes: mpsc::UnboundedSender<IsrChange>,
 }
 
-fn not_leader() -> i16 {
-    error_code::NOT_LEADER_OR_FOLLOWER
+fn not_leader() -> ErrorCode {
+    ErrorCode::NOT_LEADER_OR_FOLLOWER
 }
 
 impl Partition {
@@ -278,19 +278,19 @@ impl Partition {
     }
 
     /// Kafka's fencing of a client-supplied `current_leader_epoch` (-1 = none).
-    pub fn check_epoch(&self, current_leader_epoch: i32) -> Result<(), i16> {
+    pub fn check_epoch(&self, current_leader_epoch: i32) -> Result<(), ErrorCode> {
         let ours = self.leader_epoch();
         if current_leader_epoch < 0 || current_leader_epoch == ours {
             Ok(())
         } else if current_leader_epoch < ours {
-            Err(error_code::FENCED_LEADER_EPOCH)
+            Err(ErrorCode::FENCED_LEADER_EPOCH)
         } else {
-            Err(error_code::UNKNOWN_LEADER_EPOCH)
+            Err(ErrorCode::UNKNOWN_LEADER_EPOCH)
         }
     }
 
     /// The leader's state, or NOT_LEADER_OR_FOLLOWER.
-    fn leading<'a>(st: &'a mut ReplicaState) -> Result<&'a mut IsrState, i16> {
+    fn leading<'a>(st: &'a mut ReplicaState) -> Result<&'a mut IsrState, ErrorCode> {
         match &mut st.role {
             Role::Leader(isr) => Ok(isr),
             _ => Err(not_leader()),
@@ -303,7 +303,7 @@ impl Partition {
     /// (NOT_ENOUGH_REPLICAS), appends, and raises the high watermark (at
     /// once when the ISR is only this broker), in one pass under the locks.
     /// Returns the append and the leader epoch it was made at.
-    pub fn append_as_leader(&self, records: &[u8], acks: i16, now_ms: i64) -> Result<(AppendResult, i32), i16> {
+    pub fn append_as_leader(&self, records: &[u8], acks: i16, now_ms: i64) -> Result<(AppendResult, i32), ErrorCode> {
         let mut st = self.state.lock();
         let epoch = st.leader_epoch;
         let isr = Self::leading(&mut st)?;
@@ -340,7 +340,7 @@ impl Partition {
     /// Whether an acks=all append made at `leader_epoch` and ending below
     /// `required_offset` is replicated: `None` while it waits; an error if
     /// this replica no longer leads at that epoch.
-    pub fn ack_status(&self, required_offset: i64, leader_epoch: i32) -> Option<Result<(), i16>> {
+    pub fn ack_status(&self, required_offset: i64, leader_epoch: i32) -> Option<Result<(), ErrorCode>> {
         let mut st = self.state.lock();
         if st.leader_epoch != leader_epoch {
             return Some(Err(not_leader()));
@@ -370,7 +370,7 @@ impl Partition {
         fetch_offset: i64,
         max_bytes: usize,
         now_ms: i64,
-    ) -> Result<FetchSlice, i16> {
+    ) -> Result<FetchSlice, ErrorCode> {
         let mut st = self.state.lock();
         let (leader_epoch, partition_epoch) = (st.leader_epoch, Self::leading(&mut st)?.partition_epoch());
         let isr = Self::leading(&mut st)?;
@@ -565,12 +565,12 @@ impl Partition {
 /// the offsets of OFFSET_OUT_OF_RANGE).
 #[derive(Debug)]
 pub enum ReadError {
-    Code(i16),
+    Code(ErrorCode),
     Storage(StorageError),
 }
 
 impl ReadError {
-    pub fn error_code(&self) -> i16 {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
             ReadError::Code(code) => *code,
             ReadError::Storage(e) => e.error_code(),
@@ -578,8 +578,8 @@ impl ReadError {
     }
 }
 
-impl From<ReadError> for i16 {
-    fn from(e: ReadError) -> i16 {
+impl From<ReadError> for ErrorCode {
+    fn from(e: ReadError) -> ErrorCode {
         e.error_code()
     }
 }

@@ -230,7 +230,8 @@ impl Cluster {
 
     /// Crash: the node's runtime stops with every task where it is.
     pub fn kill(&mut self, id: i32) {
-        let running = self.slots.get_mut(&id).unwrap().running.take().unwrap_or_else(|| panic!("node {id} is not running"));
+        let running =
+            self.slots.get_mut(&id).unwrap().running.take().unwrap_or_else(|| panic!("node {id} is not running"));
         shutdown(vec![running]);
     }
 

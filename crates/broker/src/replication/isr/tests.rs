@@ -61,9 +61,9 @@ fn known_watermark_is_capped_by_the_log_end() {
 #[test]
 fn fetch_from_a_non_replica_or_past_the_end_is_refused() {
     let mut s = leader_of_three();
-    assert_eq!(s.on_follower_fetch(4, 0, 100, 1), Err(error_code::NOT_LEADER_OR_FOLLOWER));
-    assert_eq!(s.on_follower_fetch(1, 0, 100, 1), Err(error_code::NOT_LEADER_OR_FOLLOWER));
-    assert_eq!(s.on_follower_fetch(2, 101, 100, 1), Err(error_code::OFFSET_OUT_OF_RANGE));
+    assert_eq!(s.on_follower_fetch(4, 0, 100, 1), Err(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+    assert_eq!(s.on_follower_fetch(1, 0, 100, 1), Err(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+    assert_eq!(s.on_follower_fetch(2, 101, 100, 1), Err(ErrorCode::OFFSET_OUT_OF_RANGE));
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn failed_change_may_be_proposed_again() {
 #[test]
 fn min_isr_before_and_after_append() {
     let mut s = IsrState::new(1, &image(1, 5, 10, &[1, 2, 3], &[1]), 2, 0, 0, 0);
-    assert_eq!(s.check_produce(-1), Err(error_code::NOT_ENOUGH_REPLICAS));
+    assert_eq!(s.check_produce(-1), Err(ErrorCode::NOT_ENOUGH_REPLICAS));
     assert_eq!(s.check_produce(1), Ok(()));
     assert_eq!(s.check_produce(0), Ok(()));
     // ISR was 2 at append time, then shrank to 1 before the watermark passed.
@@ -164,7 +164,7 @@ fn min_isr_before_and_after_append() {
         s2.apply_image(&image(1, 5, 11, &[1, 2, 3], &[1]), 2, 10, 5),
         ImageOutcome::Updated { high_watermark: Some(10) }
     );
-    assert_eq!(s2.ack_status(10), Some(Err(error_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND)));
+    assert_eq!(s2.ack_status(10), Some(Err(ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND)));
     // A topic whose min ISR is lowered by a config change.
     s.set_min_isr(1);
     assert_eq!(s.check_produce(-1), Ok(()));
@@ -222,7 +222,7 @@ fn reassignment_adds_and_removes_followers() {
     assert!(s.on_follower_fetch(4, 10, 10, 1_001).unwrap().propose.is_some());
     s.apply_image(&image(1, 5, 12, &[1, 4], &[1, 4]), 1, 10, 1_002);
     assert!(s.follower(2).is_none());
-    assert_eq!(s.on_follower_fetch(2, 10, 10, 1_003), Err(error_code::NOT_LEADER_OR_FOLLOWER));
+    assert_eq!(s.on_follower_fetch(2, 10, 10, 1_003), Err(ErrorCode::NOT_LEADER_OR_FOLLOWER));
 }
 
 /// A small deterministic generator (no dependency for one test).
