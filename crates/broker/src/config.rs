@@ -254,6 +254,12 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "How often flush.ms is checked.",
     },
     PropertyDef {
+        name: "replica.high.watermark.checkpoint.interval.ms",
+        default: "5000",
+        kind: long(1, I64),
+        doc: "How often high watermarks are checkpointed (a restarted leader serves what it checkpointed).",
+    },
+    PropertyDef {
         name: "log.flush.offset.checkpoint.interval.ms",
         default: "60000",
         kind: long(1, I32),
@@ -476,6 +482,7 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     pub flush_scheduler_interval_ms: u64,
     pub checkpoint_interval_ms: u64,
+    pub high_watermark_checkpoint_interval_ms: u64,
     pub socket_request_max_bytes: usize,
     pub fetch_max_bytes: usize,
     pub connections_max_idle_ms: u64,
@@ -639,6 +646,7 @@ impl BrokerConfig {
             retention_check_interval_ms: num("log.retention.check.interval.ms") as u64,
             flush_scheduler_interval_ms: num("log.flush.scheduler.interval.ms") as u64,
             checkpoint_interval_ms: num("log.flush.offset.checkpoint.interval.ms") as u64,
+            high_watermark_checkpoint_interval_ms: num("replica.high.watermark.checkpoint.interval.ms") as u64,
             socket_request_max_bytes: num("socket.request.max.bytes") as usize,
             fetch_max_bytes: num("fetch.max.bytes") as usize,
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,

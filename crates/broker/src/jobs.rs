@@ -44,6 +44,7 @@ pub fn spawn_all(node: &Arc<Node>, tasks: &mut JoinSet<()>) {
     every(c.flush_scheduler_interval_ms, node, tasks, Node::run_flush);
     every(c.cleaner_backoff_ms, node, tasks, Node::run_cleaner);
     every(c.checkpoint_interval_ms, node, tasks, Node::checkpoint);
+    every(c.high_watermark_checkpoint_interval_ms, node, tasks, Node::checkpoint_high_watermarks);
     every(GROUP_TICK_MS, node, tasks, Node::tick_groups);
     every(c.offsets_retention_check_interval_ms, node, tasks, Node::expire_offsets);
     every(c.replica_lag_time_max_ms as u64 / 2, node, tasks, Node::shrink_isrs);
@@ -167,9 +168,18 @@ impl Node {
         self.groups.expire_offsets();
     }
 
+    /// Recovery points, log starts and high watermarks
+    /// (`log.flush.offset.checkpoint.interval.ms`).
     pub fn checkpoint(&self) {
         if let Err(e) = self.replicas.log_manager().checkpoint() {
             warn!(error = %e, "checkpoint failed");
+        }
+    }
+
+    /// High watermarks alone (`replica.high.watermark.checkpoint.interval.ms`).
+    pub fn checkpoint_high_watermarks(&self) {
+        if let Err(e) = self.replicas.log_manager().checkpoint_high_watermarks() {
+            warn!(error = %e, "high-watermark checkpoint failed");
         }
     }
 }

@@ -226,6 +226,23 @@ impl LogManager {
     /// Writes each dir's recovery-point, log-start and high-watermark
     /// checkpoints (each atomically: temp file, fsync, rename, dir fsync).
     pub fn checkpoint(&self) -> Result<()> {
+        self.write_checkpoints(&[
+            (RECOVERY_POINT_FILE, |o| o.recovery_point),
+            (LOG_START_FILE, |o| o.log_start),
+            (HIGH_WATERMARK_FILE, |o| o.high_watermark),
+        ])
+    }
+
+    /// Writes each dir's high-watermark checkpoint only (Kafka's
+    /// `replica.high.watermark.checkpoint.interval.ms`, more often than the
+    /// others: a restarted leader serves what it checkpointed).
+    pub fn checkpoint_high_watermarks(&self) -> Result<()> {
+        self.write_checkpoints(&[(HIGH_WATERMARK_FILE, |o| o.high_watermark)])
+    }
+
+    /// Writes the named checkpoint files of every dir, each from one field
+    /// of a consistent snapshot of the logs' offsets.
+    fn write_checkpoints(&self, files: &[(&str, fn(&Offsets) -> i64)]) -> Result<()> {
         let _guard = self.checkpoint_lock.lock();
         let snapshot: Vec<(PathBuf, TopicPartition, Offsets)> = self
             .logs
@@ -242,16 +259,14 @@ impl LogManager {
             })
             .collect();
         for dir in &self.dirs {
-            let entries = |field: fn(&Offsets) -> i64| -> Vec<(String, i32, i64)> {
-                snapshot
+            for (file, field) in files {
+                let entries: Vec<(String, i32, i64)> = snapshot
                     .iter()
                     .filter(|(d, ..)| d == dir)
                     .map(|(_, tp, o)| (tp.topic.clone(), tp.partition, field(o)))
-                    .collect()
-            };
-            checkpoint::write_offsets(&dir.join(RECOVERY_POINT_FILE), &entries(|o| o.recovery_point))?;
-            checkpoint::write_offsets(&dir.join(LOG_START_FILE), &entries(|o| o.log_start))?;
-            checkpoint::write_offsets(&dir.join(HIGH_WATERMARK_FILE), &entries(|o| o.high_watermark))?;
+                    .collect();
+                checkpoint::write_offsets(&dir.join(file), &entries)?;
+            }
         }
         Ok(())
     }
