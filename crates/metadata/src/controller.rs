@@ -92,7 +92,7 @@ pub fn create_topic(image: &MetadataImage, topic: &NewTopic<'_>, defaults: &Clus
     }
     if !topic.assignment.is_empty() {
         check_no_counts_with_assignment(topic.num_partitions, topic.replication_factor)?;
-        let replication = Some(topic.assignment[0].len());
+        let replication = topic.assignment[0].len();
         for (p, replicas) in topic.assignment.iter().enumerate() {
             check_manual_replicas(image, p as i32, replicas, replication)?;
         }
@@ -247,12 +247,12 @@ pub fn assignment_by_partition(
 
 /// One manual replica list, as Kafka's validateManualPartitionAssignment:
 /// not empty, each broker registered (fenced ones too) and named once, and
-/// as many replicas as the other partitions have.
+/// `replication` replicas (what the other partitions have).
 fn check_manual_replicas(
     image: &MetadataImage,
     partition: i32,
     replicas: &[i32],
-    replication: Option<usize>,
+    replication: usize,
 ) -> Result<(), ControllerError> {
     let invalid = |why: String| {
         ControllerError::new(
@@ -273,13 +273,13 @@ fn check_manual_replicas(
             return Err(invalid(format!("includes the broker {b} more than once.")));
         }
     }
-    match replication {
-        Some(rf) if rf != replicas.len() => Err(invalid(format!(
-            "has {} replica(s), but this is not consistent with other partitions, which have {rf} replica(s).",
+    if replicas.len() != replication {
+        return Err(invalid(format!(
+            "has {} replica(s), but this is not consistent with other partitions, which have {replication} replica(s).",
             replicas.len()
-        ))),
-        _ => Ok(()),
+        )));
     }
+    Ok(())
 }
 
 /// A new partition on a manual replica list, kept in the given order: the
@@ -354,7 +354,7 @@ pub fn create_partitions(image: &MetadataImage, name: &str, count: i32, assignme
         }
         let mut records = Vec::with_capacity(assignment.len());
         for (partition, replicas) in (current..count).zip(assignment) {
-            check_manual_replicas(image, partition, replicas, Some(replication as usize))?;
+            check_manual_replicas(image, partition, replicas, replication as usize)?;
             records.push(manual_partition(topic.id, partition, replicas, live_brokers)?);
         }
         return Ok((records, ()));
