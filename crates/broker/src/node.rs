@@ -101,15 +101,18 @@ impl Node {
         self.image().live_brokers()
     }
 
-    /// The controller id clients see: the active controller when it is a
-    /// live broker, otherwise some live broker (as Kafka does in KRaft mode,
-    /// where controllers are not brokers).
+    /// The controller id clients see (Metadata, DescribeCluster): this
+    /// broker, else some live broker. Any broker forwards admin requests to
+    /// the active controller (Kafka's KRaft brokers name a random alive
+    /// broker), and naming the active controller itself would send admin
+    /// clients to a node that may have just died without being fenced yet.
     pub fn controller_id_for_clients(&self, image: &MetadataImage) -> i32 {
         let live = image.live_brokers();
-        match self.controller.active_controller() {
-            Some(c) if live.contains(&c) => c,
-            _ => live.first().copied().unwrap_or(-1),
+        // Itself only while listed as a live broker, so clients find its address.
+        if self.config.is_broker && live.contains(&self.config.node_id) {
+            return self.config.node_id;
         }
+        live.first().copied().unwrap_or(-1)
     }
 
     /// Sends a request to the active controller, then waits until this

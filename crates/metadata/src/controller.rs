@@ -56,7 +56,10 @@ pub struct NewTopic<'a> {
     /// -1: use the broker default.
     pub replication_factor: i16,
     pub configs: &'a BTreeMap<String, String>,
-    /// Manual replica assignment, one replica list per partition (empty: place automatically).
+    /// Manual replica assignment, one replica list per partition in
+    /// partition order (see [`assignment_by_partition`]); empty: place
+    /// automatically. Each list is kept as given: its first replica is the
+    /// preferred leader.
     pub assignment: &'a [Vec<i32>],
 }
 
@@ -88,23 +91,10 @@ pub fn create_topic(image: &MetadataImage, topic: &NewTopic<'_>, defaults: &Clus
         ));
     }
     if !topic.assignment.is_empty() {
-        let rf = topic.assignment[0].len();
-        for replicas in topic.assignment {
-            let mut sorted = replicas.clone();
-            sorted.sort_unstable();
-            sorted.dedup();
-            if replicas.is_empty() || replicas.len() != rf || sorted.len() != rf {
-                return Err(ControllerError::new(
-                    error_code::INVALID_REPLICA_ASSIGNMENT,
-                    "Every partition needs the same number of distinct replicas.",
-                ));
-            }
-            if let Some(b) = replicas.iter().find(|b| !defaults.live_brokers.contains(b)) {
-                return Err(ControllerError::new(
-                    error_code::INVALID_REPLICA_ASSIGNMENT,
-                    format!("Assignment names broker {b}, which is not a live registered broker."),
-                ));
-            }
+        check_no_counts_with_assignment(topic.num_partitions, topic.replication_factor)?;
+        let replication = topic.assignment[0].len();
+        for (p, replicas) in topic.assignment.iter().enumerate() {
+            check_manual_replicas(image, p as i32, replicas, replication)?;
         }
     }
     let partitions = if !topic.assignment.is_empty() {
@@ -127,7 +117,8 @@ pub fn create_topic(image: &MetadataImage, topic: &NewTopic<'_>, defaults: &Clus
     } else {
         topic.replication_factor
     };
-    if replication <= 0 || replication as usize > defaults.live_brokers.len() {
+    // A manual assignment may name registered brokers that are fenced now (Kafka's rule).
+    if replication <= 0 || (topic.assignment.is_empty() && replication as usize > defaults.live_brokers.len()) {
         return Err(ControllerError::new(
             error_code::INVALID_REPLICATION_FACTOR,
             format!(
@@ -145,9 +136,9 @@ pub fn create_topic(image: &MetadataImage, topic: &NewTopic<'_>, defaults: &Clus
         let start = placement_start(image);
         records.extend(partition_records(id, 0..partitions, replication, defaults.live_brokers, start));
     } else {
-        records.extend(
-            topic.assignment.iter().enumerate().map(|(p, replicas)| new_partition(id, p as i32, replicas.clone())),
-        );
+        for (p, replicas) in topic.assignment.iter().enumerate() {
+            records.push(manual_partition(id, p as i32, replicas, defaults.live_brokers)?);
+        }
     }
     for (name, value) in topic.configs {
         records.push(MetadataRecord::TopicConfig {
@@ -202,6 +193,125 @@ fn new_partition(id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord
     }
 }
 
+/// Kafka takes a manual assignment only in place of a partition count and
+/// replication factor: both must be -1 (INVALID_REQUEST otherwise).
+fn check_no_counts_with_assignment(num_partitions: i32, replication_factor: i16) -> Result<(), ControllerError> {
+    if replication_factor != -1 {
+        return Err(ControllerError::new(
+            error_code::INVALID_REQUEST,
+            "A manual partition assignment was specified, but replication factor was not set to -1.",
+        ));
+    }
+    if num_partitions != -1 {
+        return Err(ControllerError::new(
+            error_code::INVALID_REQUEST,
+            "A manual partition assignment was specified, but numPartitions was not set to -1.",
+        ));
+    }
+    Ok(())
+}
+
+/// CreateTopics' manual assignments, (partition index, replicas) in request
+/// order, as one replica list per partition in partition order (what
+/// [`NewTopic::assignment`] holds). As Kafka's controller: a partition given
+/// twice or indexes other than 0, 1, 2, ... are INVALID_REPLICA_ASSIGNMENT;
+/// counts next to an assignment are INVALID_REQUEST, checked first. The
+/// replica lists themselves are checked against the image by [`create_topic`].
+pub fn assignment_by_partition(
+    num_partitions: i32,
+    replication_factor: i16,
+    entries: &[(i32, Vec<i32>)],
+) -> Result<Vec<Vec<i32>>, ControllerError> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    check_no_counts_with_assignment(num_partitions, replication_factor)?;
+    let mut by_partition = BTreeMap::new();
+    for (partition, replicas) in entries {
+        if by_partition.insert(*partition, replicas.clone()).is_some() {
+            return Err(ControllerError::new(
+                error_code::INVALID_REPLICA_ASSIGNMENT,
+                format!("Found multiple manual partition assignments for partition {partition}"),
+            ));
+        }
+    }
+    // Distinct keys in order are 0..n exactly when the last one is n - 1 and the first 0.
+    if by_partition.keys().next() != Some(&0) || by_partition.keys().next_back() != Some(&(entries.len() as i32 - 1)) {
+        return Err(ControllerError::new(
+            error_code::INVALID_REPLICA_ASSIGNMENT,
+            "partitions should be a consecutive 0-based integer sequence",
+        ));
+    }
+    Ok(by_partition.into_values().collect())
+}
+
+/// One manual replica list, as Kafka's validateManualPartitionAssignment:
+/// not empty, each broker registered (fenced ones too) and named once, and
+/// `replication` replicas (what the other partitions have).
+fn check_manual_replicas(
+    image: &MetadataImage,
+    partition: i32,
+    replicas: &[i32],
+    replication: usize,
+) -> Result<(), ControllerError> {
+    let invalid = |why: String| {
+        ControllerError::new(
+            error_code::INVALID_REPLICA_ASSIGNMENT,
+            format!("The manual partition assignment of partition {partition} {why}"),
+        )
+    };
+    if replicas.is_empty() {
+        return Err(invalid("includes an empty replica list.".to_string()));
+    }
+    let mut sorted = replicas.to_vec();
+    sorted.sort_unstable();
+    for (i, b) in sorted.iter().enumerate() {
+        if !image.brokers.contains_key(b) {
+            return Err(invalid(format!("includes broker {b}, but no such broker is registered.")));
+        }
+        if i > 0 && sorted[i - 1] == *b {
+            return Err(invalid(format!("includes the broker {b} more than once.")));
+        }
+    }
+    if replicas.len() != replication {
+        return Err(invalid(format!(
+            "has {} replica(s), but this is not consistent with other partitions, which have {replication} replica(s).",
+            replicas.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A new partition on a manual replica list, kept in the given order: the
+/// live replicas form the ISR and the first of them leads, so the first
+/// replica (the preferred leader) leads when it is alive (Kafka's
+/// buildPartitionRegistration). All fenced: INVALID_REPLICA_ASSIGNMENT.
+fn manual_partition(
+    id: Uuid,
+    partition: i32,
+    replicas: &[i32],
+    live: &[i32],
+) -> Result<MetadataRecord, ControllerError> {
+    let isr: Vec<i32> = replicas.iter().copied().filter(|b| live.contains(b)).collect();
+    let Some(&leader) = isr.first() else {
+        return Err(ControllerError::new(
+            error_code::INVALID_REPLICA_ASSIGNMENT,
+            format!("All brokers specified in the manual partition assignment for partition {partition} are fenced."),
+        ));
+    };
+    Ok(MetadataRecord::Partition {
+        topic_id: id.to_string(),
+        partition,
+        leader,
+        isr,
+        replicas: replicas.to_vec(),
+        leader_epoch: 0,
+        partition_epoch: 0,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
+    })
+}
+
 /// DeleteTopics.
 pub fn delete_topic(image: &MetadataImage, name: &str) -> Decision<Uuid> {
     let topic = image.topic(name).ok_or_else(|| {
@@ -210,8 +320,9 @@ pub fn delete_topic(image: &MetadataImage, name: &str) -> Decision<Uuid> {
     Ok((vec![MetadataRecord::RemoveTopic { topic_id: topic.id.to_string() }], topic.id))
 }
 
-/// CreatePartitions: grow `name` to `count` partitions.
-pub fn create_partitions(image: &MetadataImage, name: &str, count: i32) -> Decision {
+/// CreatePartitions: grow `name` to `count` partitions, placed round-robin
+/// or on `assignment`, one replica list per new partition kept as given.
+pub fn create_partitions(image: &MetadataImage, name: &str, count: i32, assignment: Option<&[Vec<i32>]>) -> Decision {
     let live_brokers = &image.live_brokers();
     let topic = image.topic(name).ok_or_else(|| {
         ControllerError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist."))
@@ -230,6 +341,24 @@ pub fn create_partitions(image: &MetadataImage, name: &str, count: i32) -> Decis
         ));
     }
     let replication = topic.partitions.values().next().map_or(1, |p| p.replicas.len() as i16);
+    if let Some(assignment) = assignment {
+        let additional = count - current;
+        if assignment.len() as i32 != additional {
+            return Err(ControllerError::new(
+                error_code::INVALID_REPLICA_ASSIGNMENT,
+                format!(
+                    "Attempted to add {additional} additional partition(s), but {} assignment(s) were specified.",
+                    assignment.len()
+                ),
+            ));
+        }
+        let mut records = Vec::with_capacity(assignment.len());
+        for (partition, replicas) in (current..count).zip(assignment) {
+            check_manual_replicas(image, partition, replicas, replication as usize)?;
+            records.push(manual_partition(topic.id, partition, replicas, live_brokers)?);
+        }
+        return Ok((records, ()));
+    }
     if replication as usize > live_brokers.len() {
         return Err(ControllerError::new(
             error_code::INVALID_REPLICATION_FACTOR,
@@ -385,12 +514,122 @@ mod tests {
         let cfg =
             NewTopic { name: "y", num_partitions: 1, replication_factor: 1, configs: &bad_configs, assignment: &[] };
         assert_eq!(create_topic(&image, &cfg, &defaults).unwrap_err().code, error_code::INVALID_CONFIG);
-        let (records, _) = create_partitions(&image, "orders", 5).unwrap();
+        let (records, _) = create_partitions(&image, "orders", 5, None).unwrap();
         apply(&mut image, &records);
         assert_eq!(image.topic("orders").unwrap().partitions.len(), 5);
-        assert_eq!(create_partitions(&image, "orders", 2).unwrap_err().code, error_code::INVALID_PARTITIONS);
+        assert_eq!(create_partitions(&image, "orders", 2, None).unwrap_err().code, error_code::INVALID_PARTITIONS);
         let (records, _) = delete_topic(&image, "orders").unwrap();
         apply(&mut image, &records);
         assert!(image.topic("orders").is_none());
+    }
+
+    /// Brokers 1..=n registered, those in `fenced` fenced.
+    fn registered(n: i32, fenced: &[i32]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for id in 1..=n {
+            image.apply(&MetadataRecord::RegisterBroker {
+                broker_id: id,
+                incarnation: format!("inc-{id}"),
+                host: "h".into(),
+                port: 9000 + id as u16,
+                fenced: fenced.contains(&id),
+            });
+        }
+        image
+    }
+
+    fn create_manual(image: &MetadataImage, name: &str, assignment: &[Vec<i32>]) -> Decision<Uuid> {
+        let live = image.live_brokers();
+        let defaults = ClusterDefaults { num_partitions: 1, replication_factor: 1, live_brokers: &live };
+        let configs = BTreeMap::new();
+        let topic = NewTopic { name, num_partitions: -1, replication_factor: -1, configs: &configs, assignment };
+        create_topic(image, &topic, &defaults)
+    }
+
+    fn replicas_of(image: &MetadataImage, name: &str) -> Vec<(Vec<i32>, i32, Vec<i32>)> {
+        image.topic(name).unwrap().partitions.values().map(|p| (p.replicas.clone(), p.leader, p.isr.clone())).collect()
+    }
+
+    #[test]
+    fn manual_assignment_is_kept_as_given() {
+        let mut image = registered(3, &[]);
+        let (records, _) = create_manual(&image, "m", &[vec![3, 2, 1], vec![1, 3, 2]]).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(
+            replicas_of(&image, "m"),
+            vec![(vec![3, 2, 1], 3, vec![3, 2, 1]), (vec![1, 3, 2], 1, vec![1, 3, 2])]
+        );
+
+        let (records, _) = create_partitions(&image, "m", 4, Some(&[vec![2, 1, 3], vec![3, 1, 2]])).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(
+            replicas_of(&image, "m")[2..],
+            [(vec![2, 1, 3], 2, vec![2, 1, 3]), (vec![3, 1, 2], 3, vec![3, 1, 2])]
+        );
+    }
+
+    #[test]
+    fn manual_assignment_on_a_fenced_broker() {
+        // Registered but fenced brokers may be named; the first live replica leads.
+        let mut image = registered(3, &[3]);
+        let (records, _) = create_manual(&image, "f", &[vec![3, 1, 2]]).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(replicas_of(&image, "f"), vec![(vec![3, 1, 2], 1, vec![1, 2])]);
+        let image = registered(3, &[2, 3]);
+        assert_eq!(create_manual(&image, "g", &[vec![3, 2]]).unwrap_err().code, error_code::INVALID_REPLICA_ASSIGNMENT);
+        assert!(create_manual(&image, "g", &[vec![3, 2, 1]]).is_ok());
+    }
+
+    #[test]
+    fn manual_assignment_refusals() {
+        let invalid = error_code::INVALID_REPLICA_ASSIGNMENT;
+        let image = registered(3, &[]);
+        let code = |assignment: &[Vec<i32>]| create_manual(&image, "bad", assignment).unwrap_err().code;
+        assert_eq!(code(&[vec![1, 2, 1]]), invalid, "a broker twice");
+        assert_eq!(code(&[vec![1, 4]]), invalid, "an unknown broker");
+        assert_eq!(code(&[vec![1, 2], vec![3]]), invalid, "lists of different lengths");
+        assert_eq!(code(&[vec![1, 2], vec![]]), invalid, "an empty list");
+        let configs = BTreeMap::new();
+        let live = image.live_brokers();
+        let defaults = ClusterDefaults { num_partitions: 1, replication_factor: 1, live_brokers: &live };
+        let both = |num_partitions, replication_factor| {
+            let assignment = [vec![1]];
+            let t =
+                NewTopic { name: "b", num_partitions, replication_factor, configs: &configs, assignment: &assignment };
+            create_topic(&image, &t, &defaults).unwrap_err().code
+        };
+        assert_eq!(both(1, -1), error_code::INVALID_REQUEST);
+        assert_eq!(both(-1, 1), error_code::INVALID_REQUEST);
+
+        let mut image = image.clone();
+        let (records, _) = create_manual(&image, "p", &[vec![1, 2]]).unwrap();
+        apply(&mut image, &records);
+        let code =
+            |count, assignment: &[Vec<i32>]| create_partitions(&image, "p", count, Some(assignment)).unwrap_err().code;
+        assert_eq!(code(3, &[vec![2, 3]]), invalid, "one list for two new partitions");
+        assert_eq!(code(2, &[vec![2, 3], vec![3, 1]]), invalid, "two lists for one new partition");
+        assert_eq!(code(2, &[vec![1, 2, 3]]), invalid, "another replication factor");
+        assert_eq!(code(2, &[vec![3, 3]]), invalid, "a broker twice");
+        assert_eq!(code(2, &[vec![3, 7]]), invalid, "an unknown broker");
+        assert_eq!(code(2, &[vec![]]), invalid, "an empty list");
+        assert_eq!(code(1, &[]), error_code::INVALID_PARTITIONS, "no increase");
+    }
+
+    #[test]
+    fn assignments_go_to_their_partition_index() {
+        let entries = |e: &[(i32, &[i32])]| e.iter().map(|(p, r)| (*p, r.to_vec())).collect::<Vec<_>>();
+        let by = |e: &[(i32, &[i32])]| assignment_by_partition(-1, -1, &entries(e));
+        assert_eq!(by(&[(1, &[1, 3, 2]), (0, &[3, 2, 1])]).unwrap(), vec![vec![3, 2, 1], vec![1, 3, 2]]);
+        assert_eq!(by(&[]).unwrap(), Vec::<Vec<i32>>::new());
+        let invalid = error_code::INVALID_REPLICA_ASSIGNMENT;
+        assert_eq!(by(&[(0, &[1]), (0, &[2])]).unwrap_err().code, invalid, "a partition twice");
+        assert_eq!(by(&[(0, &[1]), (2, &[2])]).unwrap_err().code, invalid, "a gap");
+        assert_eq!(by(&[(1, &[1]), (2, &[2])]).unwrap_err().code, invalid, "not from 0");
+        assert_eq!(by(&[(-1, &[1]), (0, &[2])]).unwrap_err().code, invalid, "negative");
+        let one = entries(&[(0, &[1])]);
+        assert_eq!(assignment_by_partition(1, -1, &one).unwrap_err().code, error_code::INVALID_REQUEST);
+        assert_eq!(assignment_by_partition(-1, 3, &one).unwrap_err().code, error_code::INVALID_REQUEST);
+        // Counts alone are the automatic placement's business.
+        assert!(assignment_by_partition(3, 2, &[]).unwrap().is_empty());
     }
 }

@@ -35,6 +35,10 @@ pub enum ControllerRequest {
     CreatePartitions {
         name: String,
         count: i32,
+        /// One replica list per new partition; None: place automatically.
+        /// (Defaulted so a request from a broker without it still decodes.)
+        #[serde(default)]
+        assignment: Option<Vec<Vec<i32>>>,
     },
     AlterTopicConfigs {
         name: String,
@@ -140,7 +144,9 @@ pub fn decide(
         ControllerRequest::DeleteTopic { name } => {
             controller::delete_topic(image, name).map(|(r, _)| (r, ControllerReply::Done))
         }
-        ControllerRequest::CreatePartitions { name, count } => done(controller::create_partitions(image, name, *count)),
+        ControllerRequest::CreatePartitions { name, count, assignment } => {
+            done(controller::create_partitions(image, name, *count, assignment.as_deref()))
+        }
         ControllerRequest::AlterTopicConfigs { name, changes, replace_all } => {
             done(controller::alter_topic_configs(image, name, changes, *replace_all))
         }

@@ -34,7 +34,8 @@ pub enum Kind {
     List(&'static [&'static str]),
     /// Kafka's throttled-replica list: empty, `*`, or `partition:broker,...`.
     ReplicaList,
-    /// A Kafka version such as `3.0`, `2.8-IV1` (message.format.version).
+    /// A Kafka version such as `0.10.0.0`, `3.0`, `2.8-IV1` (message.format.version),
+    /// as Kafka 3.9 parses it.
     Version,
     /// Free text checked by its user (broker properties such as listeners).
     Text,
@@ -162,13 +163,61 @@ pub fn for_broker_property(property: &str) -> Option<&'static TopicConfigDef> {
     (!property.is_empty()).then(|| TOPIC_CONFIGS.iter().find(|d| d.broker_property == property)).flatten()
 }
 
+/// Kafka 3.9's inter-broker protocol versions (`MetadataVersion`, the last
+/// release with message.format.version): each release with its IVs, "" for
+/// the releases before IVs existed. The last two 4.0 IVs were not production
+/// in 3.9, so Kafka accepts `4.0-IV0` there but not `4.0`.
+const IBP_VERSIONS: &[(&str, &[&str])] = &[
+    ("0.8.0", &[""]),
+    ("0.8.1", &[""]),
+    ("0.8.2", &[""]),
+    ("0.9.0", &[""]),
+    ("0.10.0", &["IV0", "IV1"]),
+    ("0.10.1", &["IV0", "IV1", "IV2"]),
+    ("0.10.2", &["IV0"]),
+    ("0.11.0", &["IV0", "IV1", "IV2"]),
+    ("1.0", &["IV0"]),
+    ("1.1", &["IV0"]),
+    ("2.0", &["IV0", "IV1"]),
+    ("2.1", &["IV0", "IV1", "IV2"]),
+    ("2.2", &["IV0", "IV1"]),
+    ("2.3", &["IV0", "IV1"]),
+    ("2.4", &["IV0", "IV1"]),
+    ("2.5", &["IV0"]),
+    ("2.6", &["IV0"]),
+    ("2.7", &["IV0", "IV1", "IV2"]),
+    ("2.8", &["IV0", "IV1"]),
+    ("3.0", &["IV0", "IV1"]),
+    ("3.1", &["IV0"]),
+    ("3.2", &["IV0"]),
+    ("3.3", &["IV0", "IV1", "IV2", "IV3"]),
+    ("3.4", &["IV0"]),
+    ("3.5", &["IV0", "IV1", "IV2"]),
+    ("3.6", &["IV0", "IV1", "IV2"]),
+    ("3.7", &["IV0", "IV1", "IV2", "IV3", "IV4"]),
+    ("3.8", &["IV0"]),
+    ("3.9", &["IV0"]),
+];
+const UNRELEASED_IBP_VERSIONS: &[&str] = &["4.0-IV0", "4.0-IV1"];
+
+/// Kafka's `MetadataVersion.fromVersionString` as a yes/no: only the first
+/// three dot-separated segments of a `0.x` version and the first two of
+/// later ones count (`0.10.0.0` is `0.10.0`, `2.8.1` is `2.8`), and the rest
+/// must name a release (`2.8`) or one of its IVs (`2.8-IV1`).
 fn is_version(value: &str) -> bool {
-    let (version, iv) = value.split_once("-IV").unwrap_or((value, "0"));
-    let parts: Vec<&str> = version.split('.').collect();
-    (2..=3).contains(&parts.len())
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        && !iv.is_empty()
-        && iv.bytes().all(|b| b.is_ascii_digit())
+    let mut segments: Vec<&str> = value.split('.').collect();
+    // Java's String.split drops trailing empty segments.
+    while segments.last() == Some(&"") {
+        segments.pop();
+    }
+    let wanted = if value.starts_with("0.") { 3 } else { 2 };
+    let key = if wanted >= segments.len() { value.to_string() } else { segments[..wanted].join(".") };
+    let (release, iv) = key.split_once('-').unwrap_or((key.as_str(), ""));
+    UNRELEASED_IBP_VERSIONS.contains(&key.as_str())
+        || IBP_VERSIONS.iter().any(|(r, ivs)| {
+            // `0.10.0` alone is its release's latest IV; `0.8.0-` is not a version.
+            *r == release && (!key.contains('-') || (!iv.is_empty() && ivs.contains(&iv)))
+        })
 }
 
 fn is_replica_list(value: &str) -> bool {
@@ -379,12 +428,79 @@ mod tests {
         assert!(validate("message.format.version", "3.0-IV1").is_ok());
         assert!(validate("message.format.version", "2.8").is_ok());
         assert!(validate("message.format.version", "banana").is_err());
+        assert!(validate("message.format.version", "0.10.0.0").is_ok());
         assert!(validate("leader.replication.throttled.replicas", "0:1,1:2").is_ok());
         assert!(validate("leader.replication.throttled.replicas", "*").is_ok());
         assert!(validate("leader.replication.throttled.replicas", "x").is_err());
         assert!(validate("segment.bytes", "3000000000").is_err());
         for def in TOPIC_CONFIGS {
             assert!(check_value(def.kind, def.name, def.default).is_ok(), "default of {}", def.name);
+        }
+    }
+
+    #[test]
+    fn message_format_versions_as_kafka_parses_them() {
+        let check = |v: &str| check_value(Kind::Version, "message.format.version", v);
+        for ok in [
+            "0.8.0",
+            "0.8.2",
+            "0.9.0",
+            "0.9.0.1",
+            "0.10.0",
+            "0.10.0.0",
+            "0.10.0.1",
+            "0.10.0-IV0",
+            "0.10.0-IV1",
+            "0.10.1-IV2",
+            "0.10.2",
+            "0.11.0",
+            "0.11.0.3",
+            "0.11.0-IV2",
+            "1.0",
+            "1.0.2",
+            "1.0-IV0",
+            "2.0-IV1",
+            "2.8",
+            "2.8.1",
+            "2.8-IV1",
+            "3.0",
+            "3.0-IV1",
+            "3.0.0",
+            "3.3-IV3",
+            "3.7-IV4",
+            "3.9",
+            "3.9-IV0",
+            "4.0-IV1",
+            " 3.0 ",
+            "2.8.garbage",
+        ] {
+            assert!(check(ok).is_ok(), "{ok:?} is a Kafka version");
+        }
+        for bad in [
+            "",
+            "banana",
+            "0.7.0",
+            "0.8",
+            "0.10",
+            "0.10.3",
+            "0.10.0-IV2",
+            "0.8.0-IV0",
+            "0.10.0-",
+            "0.10.0-iv1",
+            "1",
+            "1.2",
+            "2.8-IV2",
+            "2.8-",
+            "2.8.",
+            "3.0-IV1-IV1",
+            "4.0",
+            "4.0-IV2",
+            "10.0",
+            "v3.0",
+            "3.x",
+            "-3.0",
+        ] {
+            assert!(check(bad).is_err(), "{bad:?} is not a Kafka version");
         }
     }
 

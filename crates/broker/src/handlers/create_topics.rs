@@ -1,11 +1,10 @@
-//! CreateTopics, versions 2..=7, with configs, manual assignments (checked
-//! against live brokers) and validate_only.
+//! CreateTopics, versions 2..=7, with configs, manual assignments (kept
+//! exactly as given, checked as Kafka does) and validate_only.
 
 use std::collections::BTreeMap;
 
-use brook_metadata::controller::ControllerError;
+use brook_metadata::controller;
 use brook_metadata::requests::{ControllerReply, ControllerRequest};
-use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use brook_protocol::kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use tracing::info;
@@ -29,28 +28,29 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> C
             })
             .collect();
         let (num_partitions, replication_factor) = (topic.num_partitions, topic.replication_factor);
-        let assignment: Vec<Vec<i32>> =
-            topic.assignments.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect();
-        let outcome = if !assignment.is_empty() && (num_partitions != -1 || replication_factor != -1) {
-            Err(ControllerError::new(
-                error_code::INVALID_REQUEST,
-                "Both numPartitions or replicationFactor and replicasAssignments were set.",
-            ))
-        } else {
-            let create = ControllerRequest::CreateTopic {
-                name: name.to_string(),
-                num_partitions,
-                replication_factor,
-                configs: configs.clone(),
-                assignment: assignment.clone(),
-                default_partitions: broker.config.num_partitions,
-                default_replication: broker.config.default_replication_factor,
-            };
-            broker.execute(create, request.validate_only).await.map(|reply| match reply {
-                ControllerReply::TopicCreated { topic_id } => topic_id.parse().unwrap_or_default(),
-                _ => uuid::Uuid::nil(),
-            })
+        let entries: Vec<(i32, Vec<i32>)> =
+            topic.assignments.iter().map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect())).collect();
+        // Each list goes to its partition index, whatever the request's order.
+        let assignment = controller::assignment_by_partition(num_partitions, replication_factor, &entries);
+        let outcome = match &assignment {
+            Err(e) => Err(e.clone()),
+            Ok(assignment) => {
+                let create = ControllerRequest::CreateTopic {
+                    name: name.to_string(),
+                    num_partitions,
+                    replication_factor,
+                    configs: configs.clone(),
+                    assignment: assignment.clone(),
+                    default_partitions: broker.config.num_partitions,
+                    default_replication: broker.config.default_replication_factor,
+                };
+                broker.execute(create, request.validate_only).await.map(|reply| match reply {
+                    ControllerReply::TopicCreated { topic_id } => topic_id.parse().unwrap_or_default(),
+                    _ => uuid::Uuid::nil(),
+                })
+            }
         };
+        let assignment = assignment.unwrap_or_default();
         let mut result = CreatableTopicResult::default()
             .with_name(topic.name.clone())
             .with_num_partitions(-1)

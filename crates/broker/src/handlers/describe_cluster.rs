@@ -1,7 +1,7 @@
 //! DescribeCluster, versions 0..=2: cluster id, controller and live brokers
 //! (fenced ones too when asked, v2).
-//! The controller named is the active controller when it is also a broker
-//! (clients can only talk to brokers), as in Kafka's KRaft mode.
+//! The controller named is the answering broker (see
+//! `Broker::controller_id_for_clients`), as any broker forwards admin requests.
 
 use brook_protocol::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
