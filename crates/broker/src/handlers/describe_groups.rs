@@ -14,7 +14,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeGroupsRequest) ->
         .groups
         .iter()
         .map(|id| match ctx.node.groups.check(id.as_str()).map(|_| ctx.node.groups.describe(id.as_str())) {
-            Err(code) => DescribedGroup::default().with_group_id(id.clone()).with_error_code(code),
+            Err(code) => DescribedGroup::default().with_group_id(id.clone()).with_error_code(code.code()),
             Ok(None) => DescribedGroup::default().with_group_id(id.clone()).with_group_state(str_bytes("Dead")),
             Ok(Some(g)) => DescribedGroup::default()
                 .with_group_id(id.clone())

@@ -4,6 +4,7 @@
 //! available: no transactions.
 
 use brook_protocol::error_code as ec;
+use brook_protocol::error_code::ErrorCode;
 use brook_protocol::kafka_protocol::messages::find_coordinator_response::Coordinator;
 use brook_protocol::kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
@@ -15,7 +16,7 @@ use crate::Node;
 use tracing::{info, warn};
 
 /// Creates `__consumer_offsets` on first use (or makes an older one compacted).
-async fn ensure_offsets_topic(node: &Node) -> Result<(), i16> {
+async fn ensure_offsets_topic(node: &Node) -> Result<(), ErrorCode> {
     match node.groups.offsets_topic_change(node.config.offsets_replication_factor) {
         None => Ok(()),
         Some(OffsetsTopicChange::Compact(request)) => {
@@ -33,7 +34,7 @@ async fn ensure_offsets_topic(node: &Node) -> Result<(), i16> {
             Err(e) if e.code == ec::TOPIC_ALREADY_EXISTS => Ok(()),
             Err(e) => {
                 warn!(error = %e.message, "cannot create {OFFSETS_TOPIC}");
-                Err(ec::COORDINATOR_NOT_AVAILABLE)
+                Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
             }
         },
     }
@@ -45,7 +46,7 @@ async fn locate(ctx: &RequestContext<'_>, key_type: i8, key: &str) -> Result<(i3
         return Err((ec::COORDINATOR_NOT_AVAILABLE, "transactions are not supported"));
     }
     let broker = ctx.node;
-    ensure_offsets_topic(broker).await.map_err(|code| (code, "the offsets topic is not available"))?;
+    ensure_offsets_topic(broker).await.map_err(|code| (code.code(), "the offsets topic is not available"))?;
     let image = broker.image();
     let partition = store::partition_for(key, broker.groups.offsets_partitions());
     let leader = image.topic(OFFSETS_TOPIC).and_then(|t| t.partitions.get(&partition)).map_or(-1, |p| p.leader);

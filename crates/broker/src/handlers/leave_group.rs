@@ -22,11 +22,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> Lea
     };
     // Kafka answers v3+ for an unknown group with NONE and a per-member error.
     let outcome = match ctx.node.groups.leave(request.group_id.as_str(), &members) {
-        Err(code) if batch => Ok(vec![code; members.len()]),
+        Err(code) if batch => Ok(vec![code.code(); members.len()]),
         other => other,
     };
     match outcome {
-        Err(code) => LeaveGroupResponse::default().with_error_code(code),
+        Err(code) => LeaveGroupResponse::default().with_error_code(code.code()),
         Ok(codes) if !batch => LeaveGroupResponse::default().with_error_code(codes[0]),
         Ok(codes) => LeaveGroupResponse::default().with_error_code(ec::NONE).with_members(
             request

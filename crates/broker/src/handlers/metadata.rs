@@ -3,6 +3,7 @@
 //! auto-created when the request allows it (v4+) and
 //! `auto.create.topics.enable` is true.
 
+use brook_protocol::error_code::ErrorCode;
 use std::collections::BTreeMap;
 
 use brook_metadata::requests::ControllerRequest;
@@ -19,7 +20,7 @@ use super::{str_bytes, topic_name, RequestContext, Versions};
 use crate::Node;
 
 /// Creates `name` with the broker's defaults; `Ok` also if it already exists.
-pub async fn auto_create(broker: &Node, name: &str) -> Result<(), i16> {
+pub async fn auto_create(broker: &Node, name: &str) -> Result<(), ErrorCode> {
     let request = ControllerRequest::CreateTopic {
         name: name.to_string(),
         num_partitions: -1,
@@ -37,7 +38,7 @@ pub async fn auto_create(broker: &Node, name: &str) -> Result<(), i16> {
         Err(e) if e.code == error_code::TOPIC_ALREADY_EXISTS => Ok(()),
         Err(e) => {
             info!(topic = name, error = %e.message, "auto-create refused");
-            Err(e.code)
+            Err(ErrorCode::from_code(e.code))
         }
     }
 }
@@ -102,7 +103,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                 if broker.image().topic(&name).is_none() && allow_auto_create {
                     if let Err(code) = auto_create(broker, &name).await {
                         topics.push(
-                            MetadataResponseTopic::default().with_error_code(code).with_name(Some(topic_name(&name))),
+                            MetadataResponseTopic::default()
+                                .with_error_code(code.code())
+                                .with_name(Some(topic_name(&name))),
                         );
                         continue;
                     }

@@ -18,7 +18,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetDeleteRequest) -> O
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index)))
         .collect();
     match ctx.node.groups.delete_offsets(request.group_id.as_str(), &wanted) {
-        Err(code) => OffsetDeleteResponse::default().with_error_code(code),
+        Err(code) => OffsetDeleteResponse::default().with_error_code(code.code()),
         Ok(codes) => {
             let mut codes = codes.into_iter();
             let topics = request

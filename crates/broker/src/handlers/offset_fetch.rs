@@ -43,7 +43,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
             .iter()
             .map(|g| {
                 if let Err(code) = ctx.node.groups.check(g.group_id.as_str()) {
-                    return OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_error_code(code);
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(code.code());
                 }
                 let wanted = g
                     .topics
@@ -72,7 +74,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
         return OffsetFetchResponse::default().with_groups(groups);
     }
     if let Err(code) = ctx.node.groups.check(request.group_id.as_str()) {
-        return OffsetFetchResponse::default().with_error_code(code);
+        return OffsetFetchResponse::default().with_error_code(code.code());
     }
     let wanted = request
         .topics

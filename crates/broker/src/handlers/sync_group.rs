@@ -26,7 +26,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: SyncGroupRequest) -> Sync
         .await;
     let mut response = match result {
         Ok(assignment) => SyncGroupResponse::default().with_assignment(assignment),
-        Err(code) => SyncGroupResponse::default().with_error_code(code),
+        Err(code) => SyncGroupResponse::default().with_error_code(code.code()),
     };
     if ctx.version() >= 5 && response.error_code == ec::NONE {
         let description = ctx.node.groups.describe(request.group_id.as_str());

@@ -13,6 +13,7 @@
 //! Thread-safe: one mutex over the groups (group traffic is light next to
 //! produce/fetch, which never touch it).
 
+use brook_protocol::error_code::ErrorCode;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +51,7 @@ pub struct OffsetsConfig {
 struct GroupSlot {
     group: Group,
     joins: HashMap<String, oneshot::Sender<JoinResult>>,
-    syncs: HashMap<String, oneshot::Sender<Result<Bytes, i16>>>,
+    syncs: HashMap<String, oneshot::Sender<Result<Bytes, ErrorCode>>>,
 }
 
 pub struct GroupCoordinator {
@@ -119,11 +120,11 @@ impl GroupCoordinator {
     }
 
     /// NOT_COORDINATOR unless this broker leads the group's offsets partition.
-    pub fn check(&self, group_id: &str) -> Result<(), i16> {
+    pub fn check(&self, group_id: &str) -> Result<(), ErrorCode> {
         if self.owned.lock().contains(&store::partition_for(group_id, self.offsets.num_partitions)) {
             Ok(())
         } else {
-            Err(ec::NOT_COORDINATOR)
+            Err(ErrorCode::NOT_COORDINATOR)
         }
     }
 
@@ -266,7 +267,7 @@ impl GroupCoordinator {
                     let key = store::group_key(&slot.group.group_id);
                     let value = store::group_value(&slot.group);
                     if let Err(code) = self.append(&slot.group.group_id, vec![(key, Some(value))]) {
-                        warn!(group = %slot.group.group_id, code, "failed to persist group metadata");
+                        warn!(group = %slot.group.group_id, %code, "failed to persist group metadata");
                     }
                 }
             }
@@ -274,12 +275,16 @@ impl GroupCoordinator {
     }
 
     /// Appends records to the group's `__consumer_offsets` partition.
-    fn append(&self, group_id: &str, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), i16> {
+    fn append(&self, group_id: &str, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), ErrorCode> {
         self.append_to(&self.offsets_partition(group_id), records).map(|_| ())
     }
 
-    fn append_to(&self, tp: &TopicPartition, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<Committing, i16> {
-        let partition = self.replicas.leader(tp).ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+    fn append_to(
+        &self,
+        tp: &TopicPartition,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<Committing, ErrorCode> {
+        let partition = self.replicas.leader(tp).ok_or(ErrorCode::COORDINATOR_NOT_AVAILABLE)?;
         let now = now_ms();
         let mut last_offset = -1;
         let mut leader_epoch = -1;
@@ -297,7 +302,7 @@ impl GroupCoordinator {
     /// JoinGroup: may wait until the rebalance completes.
     pub async fn join(&self, group_id: &str, request: JoinRequest) -> JoinResult {
         if let Err(code) = self.check(group_id) {
-            return JoinResult::error(code, &request.member_id);
+            return JoinResult::error(code.code(), &request.member_id);
         }
         if group_id.is_empty() {
             return JoinResult::error(ec::INVALID_GROUP_ID, &request.member_id);
@@ -331,11 +336,11 @@ impl GroupCoordinator {
         protocol_type: Option<&str>,
         protocol_name: Option<&str>,
         assignments: Vec<(String, Bytes)>,
-    ) -> Result<Bytes, i16> {
+    ) -> Result<Bytes, ErrorCode> {
         self.check(group_id)?;
         let (parked, wait_ms) = {
             let mut groups = self.groups.lock();
-            let Some(slot) = groups.get_mut(group_id) else { return Err(ec::UNKNOWN_MEMBER_ID) };
+            let Some(slot) = groups.get_mut(group_id) else { return Err(ErrorCode::UNKNOWN_MEMBER_ID) };
             let wait_ms = slot.group.members.get(member_id).map_or(0, |m| m.session_timeout_ms as u64) + 5_000;
             let (reply, actions) = slot.group.sync(
                 member_id,
@@ -352,7 +357,7 @@ impl GroupCoordinator {
                 Err(receiver) => (receiver, wait_ms),
             }
         };
-        wait_parked(parked, wait_ms, Err(ec::REBALANCE_IN_PROGRESS)).await
+        wait_parked(parked, wait_ms, Err(ErrorCode::REBALANCE_IN_PROGRESS)).await
     }
 
     /// Answers now, or parks the request: its sender goes into `waiters`
@@ -378,7 +383,7 @@ impl GroupCoordinator {
 
     pub fn heartbeat(&self, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
         if let Err(code) = self.check(group_id) {
-            return code;
+            return code.code();
         }
         let mut groups = self.groups.lock();
         match groups.get_mut(group_id) {
@@ -388,10 +393,10 @@ impl GroupCoordinator {
     }
 
     /// LeaveGroup for several identities; one error code each.
-    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Result<Vec<i16>, i16> {
+    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Result<Vec<i16>, ErrorCode> {
         self.check(group_id)?;
         let mut groups = self.groups.lock();
-        let Some(slot) = groups.get_mut(group_id) else { return Err(ec::UNKNOWN_MEMBER_ID) };
+        let Some(slot) = groups.get_mut(group_id) else { return Err(ErrorCode::UNKNOWN_MEMBER_ID) };
         let mut actions = Vec::new();
         let now = now_ms();
         let codes = members.iter().map(|(m, i)| slot.group.leave(m, i.as_deref(), now, &mut actions)).collect();
@@ -428,7 +433,7 @@ impl GroupCoordinator {
             return fail_all(ec::INVALID_GROUP_ID);
         }
         if let Err(code) = self.check(group_id) {
-            return fail_all(code);
+            return fail_all(code.code());
         }
         let mut groups = self.groups.lock();
         if !groups.contains_key(group_id) && generation >= 0 {
@@ -437,7 +442,7 @@ impl GroupCoordinator {
         let slot = Self::slot(&mut groups, group_id);
         if let Err(code) = slot.group.validate_commit(member_id, instance_id, generation) {
             Self::prune(&mut groups, group_id);
-            return fail_all(code);
+            return fail_all(code.code());
         }
         let mut codes = Vec::with_capacity(commits.len());
         let mut records = Vec::new();
@@ -462,7 +467,7 @@ impl GroupCoordinator {
             Ok(c) => c,
             Err(code) => {
                 Self::prune(&mut groups, group_id);
-                return (codes.into_iter().map(|c| if c == ec::NONE { code } else { c }).collect(), None);
+                return (codes.into_iter().map(|c| if c == ec::NONE { code.code() } else { c }).collect(), None);
             }
         };
         for c in accepted {
@@ -508,7 +513,7 @@ impl GroupCoordinator {
     /// DeleteGroups: only empty groups; tombstones for metadata and offsets.
     pub fn delete_group(&self, group_id: &str) -> i16 {
         if let Err(code) = self.check(group_id) {
-            return code;
+            return code.code();
         }
         let mut groups = self.groups.lock();
         let Some(slot) = groups.get(group_id) else { return ec::GROUP_ID_NOT_FOUND };
@@ -519,7 +524,7 @@ impl GroupCoordinator {
             slot.group.offsets.keys().map(|(t, p)| (store::offset_key(group_id, t, *p), None)).collect();
         records.push((store::group_key(group_id), None));
         if let Err(code) = self.append(group_id, records) {
-            return code;
+            return code.code();
         }
         groups.remove(group_id);
         info!(group = group_id, "deleted group");
@@ -528,10 +533,10 @@ impl GroupCoordinator {
 
     /// OffsetDelete: removes committed offsets of partitions the group does
     /// not consume (any, when the group is empty).
-    pub fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> Result<Vec<i16>, i16> {
+    pub fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> Result<Vec<i16>, ErrorCode> {
         self.check(group_id)?;
         let mut groups = self.groups.lock();
-        let Some(slot) = groups.get_mut(group_id) else { return Err(ec::GROUP_ID_NOT_FOUND) };
+        let Some(slot) = groups.get_mut(group_id) else { return Err(ErrorCode::GROUP_ID_NOT_FOUND) };
         let subscribed = subscribed_topics(&slot.group);
         let mut codes = Vec::new();
         let mut records = Vec::new();

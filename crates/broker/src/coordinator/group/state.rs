@@ -9,6 +9,7 @@
 //! Empty → PreparingRebalance → CompletingRebalance → Stable, back to
 //! PreparingRebalance on membership changes, Dead when deleted.
 
+use brook_protocol::error_code::ErrorCode;
 use std::collections::{BTreeMap, HashMap};
 
 use brook_protocol::error_code as ec;
@@ -131,7 +132,7 @@ pub enum Action {
     },
     CompleteSync {
         member_id: String,
-        result: Result<Bytes, i16>,
+        result: Result<Bytes, ErrorCode>,
     },
     /// Group membership or assignment changed: write the group metadata record.
     PersistGroup,
@@ -274,7 +275,7 @@ impl Group {
                 m.awaiting_sync = false;
                 actions.push(Action::CompleteSync {
                     member_id: m.member_id.clone(),
-                    result: Err(ec::REBALANCE_IN_PROGRESS),
+                    result: Err(ErrorCode::REBALANCE_IN_PROGRESS),
                 });
             }
         }
@@ -405,7 +406,10 @@ impl Group {
             if old.awaiting_sync {
                 // The old identity's parked sync is fenced too.
                 old.awaiting_sync = false;
-                actions.push(Action::CompleteSync { member_id: old_id.clone(), result: Err(ec::FENCED_INSTANCE_ID) });
+                actions.push(Action::CompleteSync {
+                    member_id: old_id.clone(),
+                    result: Err(ErrorCode::FENCED_INSTANCE_ID),
+                });
             }
             self.members.insert(member_id.clone(), old);
             self.static_members.insert(req.instance_id.clone().unwrap(), member_id.clone());
@@ -496,16 +500,16 @@ impl Group {
         (Reply::Parked { member_id }, actions)
     }
 
-    fn check_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+    fn check_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), ErrorCode> {
         if let Some(instance) = instance_id {
             if let Some(current) = self.static_members.get(instance) {
                 if current != member_id {
-                    return Err(ec::FENCED_INSTANCE_ID);
+                    return Err(ErrorCode::FENCED_INSTANCE_ID);
                 }
             }
         }
         if !self.members.contains_key(member_id) {
-            return Err(ec::UNKNOWN_MEMBER_ID);
+            return Err(ErrorCode::UNKNOWN_MEMBER_ID);
         }
         Ok(())
     }
@@ -520,27 +524,27 @@ impl Group {
         protocol_name: Option<&str>,
         assignments: Vec<(String, Bytes)>,
         now_ms: i64,
-    ) -> (Reply<Result<Bytes, i16>>, Vec<Action>) {
+    ) -> (Reply<Result<Bytes, ErrorCode>>, Vec<Action>) {
         let mut actions = Vec::new();
         if self.state == GroupState::Dead {
-            return (Reply::Now(Err(ec::COORDINATOR_NOT_AVAILABLE)), actions);
+            return (Reply::Now(Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)), actions);
         }
         if let Err(code) = self.check_member(member_id, instance_id) {
             return (Reply::Now(Err(code)), actions);
         }
         if generation != self.generation {
-            return (Reply::Now(Err(ec::ILLEGAL_GENERATION)), actions);
+            return (Reply::Now(Err(ErrorCode::ILLEGAL_GENERATION)), actions);
         }
         if protocol_type.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
             || protocol_name.is_some_and(|p| Some(p) != self.protocol.as_deref())
         {
-            return (Reply::Now(Err(ec::INCONSISTENT_GROUP_PROTOCOL)), actions);
+            return (Reply::Now(Err(ErrorCode::INCONSISTENT_GROUP_PROTOCOL)), actions);
         }
         if let Some(m) = self.members.get_mut(member_id) {
             m.last_heartbeat_ms = now_ms;
         }
         match self.state {
-            GroupState::PreparingRebalance => (Reply::Now(Err(ec::REBALANCE_IN_PROGRESS)), actions),
+            GroupState::PreparingRebalance => (Reply::Now(Err(ErrorCode::REBALANCE_IN_PROGRESS)), actions),
             GroupState::Stable => (Reply::Now(Ok(self.members[member_id].assignment.clone())), actions),
             GroupState::CompletingRebalance => {
                 if self.leader.as_deref() != Some(member_id) {
@@ -564,7 +568,7 @@ impl Group {
                 actions.push(Action::PersistGroup);
                 (Reply::Now(Ok(self.members[member_id].assignment.clone())), actions)
             }
-            GroupState::Empty | GroupState::Dead => (Reply::Now(Err(ec::UNKNOWN_MEMBER_ID)), actions),
+            GroupState::Empty | GroupState::Dead => (Reply::Now(Err(ErrorCode::UNKNOWN_MEMBER_ID)), actions),
         }
     }
 
@@ -574,7 +578,7 @@ impl Group {
             return ec::COORDINATOR_NOT_AVAILABLE;
         }
         if let Err(code) = self.check_member(member_id, instance_id) {
-            return code;
+            return code.code();
         }
         if generation != self.generation {
             return ec::ILLEGAL_GENERATION;
@@ -607,7 +611,7 @@ impl Group {
             });
         }
         if m.awaiting_sync {
-            actions.push(Action::CompleteSync { member_id: target.clone(), result: Err(ec::UNKNOWN_MEMBER_ID) });
+            actions.push(Action::CompleteSync { member_id: target.clone(), result: Err(ErrorCode::UNKNOWN_MEMBER_ID) });
         }
         self.remove_member(&target);
         self.after_removal(now_ms, actions);
@@ -638,7 +642,7 @@ impl Group {
         for id in &expired {
             let m = &self.members[id];
             if m.awaiting_sync {
-                actions.push(Action::CompleteSync { member_id: id.clone(), result: Err(ec::UNKNOWN_MEMBER_ID) });
+                actions.push(Action::CompleteSync { member_id: id.clone(), result: Err(ErrorCode::UNKNOWN_MEMBER_ID) });
             }
             self.remove_member(id);
         }
@@ -653,19 +657,24 @@ impl Group {
     /// OffsetCommit admission (Kafka's rules): simple commits (generation -1,
     /// no member) only to an empty group; otherwise a current member of the
     /// current generation, not mid-assignment.
-    pub fn validate_commit(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), i16> {
+    pub fn validate_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ErrorCode> {
         if self.state == GroupState::Dead {
-            return Err(ec::COORDINATOR_NOT_AVAILABLE);
+            return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
         }
         if generation < 0 && member_id.is_empty() && self.state == GroupState::Empty {
             return Ok(());
         }
         self.check_member(member_id, instance_id)?;
         if generation != self.generation {
-            return Err(ec::ILLEGAL_GENERATION);
+            return Err(ErrorCode::ILLEGAL_GENERATION);
         }
         if self.state == GroupState::CompletingRebalance {
-            return Err(ec::REBALANCE_IN_PROGRESS);
+            return Err(ErrorCode::REBALANCE_IN_PROGRESS);
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! sequences checked against the protocol's invariants.
 
 use super::*;
+use brook_protocol::error_code::ErrorCode;
 
 fn config() -> GroupConfig {
     GroupConfig { initial_rebalance_delay_ms: 0, ..GroupConfig::default() }
@@ -87,8 +88,8 @@ fn join_errors() {
     let Reply::Now(r) = reply else { panic!() };
     // MEMBER_ID_REQUIRED comes before the protocol check only if protocols match: here they do not.
     assert_eq!(r.error_code, ec::INCONSISTENT_GROUP_PROTOCOL);
-    assert_eq!(g.validate_commit(&a, None, 0), Err(ec::ILLEGAL_GENERATION));
-    assert_eq!(g.validate_commit("", None, -1), Err(ec::UNKNOWN_MEMBER_ID));
+    assert_eq!(g.validate_commit(&a, None, 0), Err(ErrorCode::ILLEGAL_GENERATION));
+    assert_eq!(g.validate_commit("", None, -1), Err(ErrorCode::UNKNOWN_MEMBER_ID));
 }
 
 #[test]
@@ -146,7 +147,7 @@ fn static_member_rejoin_keeps_assignment_without_rebalance() {
     assert_eq!(reply, Reply::Now(Ok(expected)));
     // The old identity is fenced.
     assert_eq!(g.heartbeat(&old_id, Some(follower_instance), generation, 5), ec::FENCED_INSTANCE_ID);
-    assert_eq!(g.validate_commit(&old_id, Some(follower_instance), generation), Err(ec::FENCED_INSTANCE_ID));
+    assert_eq!(g.validate_commit(&old_id, Some(follower_instance), generation), Err(ErrorCode::FENCED_INSTANCE_ID));
 }
 
 /// A tiny deterministic PRNG (xorshift64*) for the random sequences.
