@@ -161,7 +161,7 @@ mod tests {
         let p = Purgatory::new();
         let key = WatchKey::new();
         let deadline = Instant::now() + Duration::from_millis(500);
-        assert_eq!(p.wait(&[key.clone()], deadline, || None::<()>).await, Err(()));
+        assert_eq!(p.wait(std::slice::from_ref(&key), deadline, || None::<()>).await, Err(()));
         assert!(Instant::now() >= deadline);
         assert_eq!(p.parked(), 0);
     }

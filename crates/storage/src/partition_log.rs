@@ -335,6 +335,12 @@ impl PartitionLog {
             return Err(StorageError::LogOffline);
         }
         self.accept_replicated_gaps(records)?;
+        // Consecutive batches that fit the active segment go down in one
+        // write: a fetch of many small batches costs one syscall, not one
+        // per batch. `group` holds them, `group_start` where they begin.
+        let mut group: Vec<(AppendedBatch, BatchHeader)> = Vec::new();
+        let mut group_start = 0usize;
+        let mut next_offset = self.log_end_offset;
         let mut position = 0usize;
         let mut appended = 0usize;
         while position < records.len() {
@@ -342,38 +348,61 @@ impl PartitionLog {
             let Some(size) = batch::batch_size(rest).filter(|s| *s <= rest.len()) else { break };
             let batch = &rest[..size];
             let header = batch::validate_stored(batch)?;
-            let empty = self.log_end_offset == self.log_start_offset;
+            let empty = group.is_empty() && self.log_end_offset == self.log_start_offset;
             if empty && header.base_offset < self.log_end_offset && header.last_offset() >= self.log_end_offset {
                 // Restarted at a leader's log start inside a batch: the batch is
                 // the unit, so this replica starts at its base.
                 self.truncate_fully_and_start_at(header.base_offset)?;
+                next_offset = self.log_end_offset;
             }
-            if header.base_offset < self.log_end_offset {
-                return Err(StorageError::NonContiguous { expected: self.log_end_offset, found: header.base_offset });
+            if header.base_offset < next_offset {
+                return Err(StorageError::NonContiguous { expected: next_offset, found: header.base_offset });
             }
             let last_offset = header.last_offset();
-            self.maybe_roll(size, last_offset, now_ms)?;
+            let pending = position - group_start;
+            if !group.is_empty() && self.must_roll(size, pending, last_offset, now_ms) {
+                self.append_replicated(&records[group_start..position], &group, now_ms)?;
+                group.clear();
+                group_start = position;
+            }
+            if group.is_empty() {
+                self.maybe_roll(size, last_offset, now_ms)?;
+            }
             let entry = AppendedBatch {
                 base_offset: header.base_offset,
                 last_offset,
                 max_timestamp: header.max_timestamp,
                 size_bytes: size,
             };
-            self.active().append(&[batch], &[entry], now_ms)?;
-            self.log_end_offset = last_offset + 1;
-            self.producers.update(&header);
-            if self.epochs.assign(header.partition_leader_epoch, header.base_offset) {
-                self.epochs.persist()?;
-            }
-            self.unflushed_records += header.record_count as i64;
-            self.first_unflushed_ms.get_or_insert(now_ms);
+            group.push((entry, header));
+            next_offset = last_offset + 1;
             position += size;
             appended += 1;
+        }
+        if !group.is_empty() {
+            self.append_replicated(&records[group_start..position], &group, now_ms)?;
         }
         if self.unflushed_records >= self.config.flush_messages {
             self.flush()?;
         }
         Ok(appended)
+    }
+
+    /// Writes consecutive replicated batches (`bytes`) to the active
+    /// segment at once, then takes their offsets, producer state and epochs.
+    fn append_replicated(&mut self, bytes: &[u8], batches: &[(AppendedBatch, BatchHeader)], now_ms: i64) -> Result<()> {
+        let entries: Vec<AppendedBatch> = batches.iter().map(|(e, _)| *e).collect();
+        self.active().append(&[bytes], &entries, now_ms)?;
+        for (entry, header) in batches {
+            self.log_end_offset = entry.last_offset + 1;
+            self.producers.update(header);
+            if self.epochs.assign(header.partition_leader_epoch, header.base_offset) {
+                self.epochs.persist()?;
+            }
+            self.unflushed_records += header.record_count as i64;
+        }
+        self.first_unflushed_ms.get_or_insert(now_ms);
+        Ok(())
     }
 
     /// Before appending replicated batches: if they skip offsets (the
@@ -404,6 +433,16 @@ impl PartitionLog {
     /// segment is older than `segment.ms` (for a compacted log, also
     /// `max.compaction.lag.ms`, as Kafka: the active segment is never cleaned).
     fn maybe_roll(&mut self, bytes: usize, last_offset: i64, now_ms: i64) -> Result<()> {
+        if self.must_roll(bytes, 0, last_offset, now_ms) {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Whether `bytes` more ending at `last_offset` need a new segment.
+    /// `pending`: bytes already bound for the active segment but not yet
+    /// written (they count as its content: it is not empty).
+    fn must_roll(&mut self, bytes: usize, pending: usize, last_offset: i64, now_ms: i64) -> bool {
         let segment_bytes = self.config.segment_bytes;
         let segment_ms = if self.config.compact {
             self.config.segment_ms.min(self.config.max_compaction_lag_ms)
@@ -413,10 +452,10 @@ impl PartitionLog {
         let active = self.active();
         let too_old =
             !active.is_empty() && active.first_append_ms().is_some_and(|t| now_ms.saturating_sub(t) >= segment_ms);
-        if too_old || active.would_overflow(bytes, segment_bytes, last_offset) {
-            self.roll()?;
-        }
-        Ok(())
+        let size = active.size_bytes() + (pending + bytes) as u64;
+        let overflow = (!active.is_empty() || pending > 0)
+            && (size > segment_bytes || size > u32::MAX as u64 || last_offset - active.base_offset() > u32::MAX as i64);
+        too_old || overflow
     }
 
     /// Closes the active segment (flushing it) and starts a new one at the log end.

@@ -451,13 +451,6 @@ impl Segment {
     pub fn first_append_ms(&self) -> Option<i64> {
         self.first_append_ms
     }
-    /// Whether `bytes` more would overflow the segment's 32-bit positions or `segment_bytes`.
-    pub fn would_overflow(&self, bytes: usize, segment_bytes: u64, last_offset: i64) -> bool {
-        !self.is_empty()
-            && (self.size_bytes + bytes as u64 > segment_bytes
-                || self.size_bytes + bytes as u64 > u32::MAX as u64
-                || last_offset - self.base_offset > u32::MAX as i64)
-    }
     /// Offset-index lookups need ≥ 12 bytes of header to size a batch.
     pub const MIN_BATCH_BYTES: usize = LENGTH_PREFIX_BYTES;
 }

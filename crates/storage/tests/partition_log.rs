@@ -403,3 +403,45 @@ fn retention_over_a_gap_raises_the_high_watermark_to_the_log_start() {
     assert_eq!(log.log_start_offset(), 7);
     assert_eq!(log.high_watermark(), 7, "log start <= high watermark <= log end");
 }
+
+#[test]
+fn follower_writes_a_fetch_of_many_batches_across_segment_rolls() {
+    let (ldir, fdir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut leader = PartitionLog::open(ldir.path(), config(), Some(0), None, true).unwrap();
+    let mut follower = PartitionLog::open(fdir.path(), config(), Some(0), None, true).unwrap();
+    // 60 batches of ~90 bytes: about five 1 KiB segments on the leader.
+    append_n(&mut leader, 60, 5);
+    leader.set_high_watermark(leader.log_end_offset());
+    // The whole leader log as one fetch answer: rolls fall inside it.
+    let mut all = Vec::new();
+    let mut next = 0;
+    while next < leader.log_end_offset() {
+        let chunk = replica_bytes(&leader, next);
+        let mut at = 0;
+        while let Some(size) = batch::batch_size(&chunk[at..]).filter(|s| at + s <= chunk.len()) {
+            next = BatchHeader::parse(&chunk[at..]).unwrap().last_offset() + 1;
+            at += size;
+        }
+        all.extend_from_slice(&chunk[..at]);
+    }
+    assert_eq!(follower.append_as_follower(&all, 5).unwrap(), 60, "every batch in one call");
+    assert_eq!(follower.log_end_offset(), 60);
+    assert_eq!(follower.segment_count(), leader.segment_count(), "rolls where the leader rolled");
+    // Each segment file stays within segment.bytes, as the leader's do.
+    let mut sizes: Vec<u64> = std::fs::read_dir(fdir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().unwrap().len())
+        .collect();
+    sizes.sort();
+    assert!(sizes.iter().all(|s| *s <= 1024), "segment sizes {sizes:?}");
+    // Every batch reads back, and survives an unclean reopen (indexes rebuilt).
+    follower.set_high_watermark(60);
+    assert_eq!(read_all(&follower).len(), 60);
+    drop(follower);
+    let mut reopened = reopen(fdir.path(), false);
+    reopened.set_high_watermark(60);
+    assert_eq!(reopened.log_end_offset(), 60);
+    assert_eq!(read_all(&reopened).len(), 60);
+}

@@ -290,7 +290,7 @@ impl Partition {
     }
 
     /// The leader's state, or NOT_LEADER_OR_FOLLOWER.
-    fn leading<'a>(st: &'a mut ReplicaState) -> Result<&'a mut IsrState, ErrorCode> {
+    fn leading(st: &mut ReplicaState) -> Result<&mut IsrState, ErrorCode> {
         match &mut st.role {
             Role::Leader(isr) => Ok(isr),
             _ => Err(not_leader()),
