@@ -766,7 +766,8 @@ def test_refuses_voters_other_than_the_recorded_quorum(cluster):
 
 def test_broker_restarted_right_after_kill9_rejoins(cluster):
     """A broker restarted at once after `kill -9` finds its previous
-    incarnation still registered; it waits out that session and rejoins."""
+    incarnation still registered; the voters saw that process go, so it
+    registers at once and rejoins (see also test_failover.py)."""
     c = cluster
     b1 = c.node(1).bootstrap
     create_topics(b1, ["cl-quick"], partitions=3)

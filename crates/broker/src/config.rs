@@ -121,7 +121,7 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         name: "broker.session.timeout.ms",
         default: "9000",
         kind: long(1, I32),
-        doc: "A broker without a heartbeat for this long is fenced and loses its leaderships.",
+        doc: "A broker without a heartbeat for this long is fenced and loses its leaderships (one whose process died loses them at once).",
     },
     PropertyDef {
         name: "broker.heartbeat.interval.ms",

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::broker_lifecycle::{BrokerLiveness, HeartbeatReply};
+use crate::broker_lifecycle::{BrokerLiveness, HeartbeatReply, Sessions};
 use crate::controller::{self, ClusterDefaults, ConfigChanges, Decision, NewTopic};
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
@@ -104,6 +104,9 @@ pub enum ControllerReply {
 pub struct ControllerState {
     pub liveness: BrokerLiveness,
     pub last_rebalance_ms: i64,
+    /// This voter's view of the nodes' session connections, refreshed by
+    /// the quorum before each decision (empty: nothing known to be dead).
+    pub sessions: Sessions,
 }
 
 /// Decides one request against `image`. `now` in ms since the epoch.
@@ -182,12 +185,19 @@ pub fn decide(
         }
         ControllerRequest::AllocateProducerIds => controller::allocate_producer_ids(image, PRODUCER_ID_BLOCK)
             .map(|(r, first)| (r, ControllerReply::ProducerIds { first, count: PRODUCER_ID_BLOCK })),
-        ControllerRequest::RegisterBroker { broker_id, incarnation, host, port } => {
-            done(state.liveness.register(image, *broker_id, incarnation, host, *port, now, session_timeout_ms))
-        }
+        ControllerRequest::RegisterBroker { broker_id, incarnation, host, port } => done(state.liveness.register(
+            image,
+            &state.sessions,
+            *broker_id,
+            incarnation,
+            host,
+            *port,
+            now,
+            session_timeout_ms,
+        )),
         ControllerRequest::BrokerHeartbeat { broker_id, incarnation, caught_up, shutting_down } => state
             .liveness
-            .heartbeat(image, *broker_id, incarnation, *caught_up, *shutting_down, now)
+            .heartbeat(image, &state.sessions, *broker_id, incarnation, *caught_up, *shutting_down, now)
             .map(|(r, reply)| (r, ControllerReply::Heartbeat(reply))),
     }
 }
@@ -204,7 +214,7 @@ pub struct LeaderRebalance {
 }
 
 /// The controller's periodic work: give a new cluster its id, fence brokers
-/// whose session expired, and (every rebalance interval) move leadership
+/// whose session expired or whose process is gone, and (every rebalance interval) move leadership
 /// back to preferred replicas.
 pub fn tick(
     state: &mut ControllerState,
@@ -217,7 +227,7 @@ pub fn tick(
     if image.cluster_id.is_empty() {
         records.push(new_cluster_record());
     }
-    records.extend(state.liveness.expire(image, now, session_timeout_ms));
+    records.extend(state.liveness.expire(image, &state.sessions, now, session_timeout_ms));
     if records.is_empty() {
         records.extend(crate::reassignment::complete_reassignments(image));
     }

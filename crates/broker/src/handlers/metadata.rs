@@ -71,6 +71,16 @@ fn describe_topic(image: &MetadataImage, topic: &TopicImage) -> MetadataResponse
         .with_partitions(partitions)
 }
 
+/// The image to describe: on a controller node, without leaders whose
+/// process the quorum knows to be gone (see `Quorum::client_image`).
+fn client_image(broker: &Node) -> std::sync::Arc<MetadataImage> {
+    let image = broker.image();
+    match &broker.quorum {
+        Some(q) => q.client_image(image),
+        None => image,
+    }
+}
+
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 12);
 
@@ -81,7 +91,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     let mut topics = Vec::new();
     match &request.topics {
         None => {
-            let image = broker.image();
+            let image = client_image(broker);
             topics.extend(image.topics.values().map(|t| describe_topic(&image, t)));
         }
         Some(requested) => {
@@ -110,7 +120,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                         continue;
                     }
                 }
-                let image = broker.image();
+                let image = client_image(broker);
                 match image.topic(&name) {
                     Some(topic) => topics.push(describe_topic(&image, topic)),
                     None => topics.push(

@@ -2,6 +2,10 @@
 //! believes leads, follows "not controller" hints, and retries over the
 //! voters until a deadline. A broker on a controller node reaches its own
 //! voter in-process; a lone embedded voter has no network at all.
+//!
+//! Registering also opens the broker's [`super::session`] connections to
+//! every other voter, held for the life of the process, so the controller
+//! learns at once when this process is gone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,11 +37,20 @@ pub struct ControllerClient {
     guard: Arc<ClusterIdGuard>,
     leader_hint: Mutex<Option<i32>>,
     next: Mutex<usize>,
+    /// The broker incarnation whose session connections are held.
+    session: Mutex<Option<String>>,
 }
 
 impl ControllerClient {
     pub fn new(local: Option<Arc<Quorum>>, voters: BTreeMap<i32, String>, guard: Arc<ClusterIdGuard>) -> Self {
-        ControllerClient { local, voters, guard, leader_hint: Mutex::new(None), next: Mutex::new(0) }
+        ControllerClient {
+            local,
+            voters,
+            guard,
+            leader_hint: Mutex::new(None),
+            next: Mutex::new(0),
+            session: Mutex::new(None),
+        }
     }
 
     pub fn guard(&self) -> &Arc<ClusterIdGuard> {
@@ -127,12 +140,31 @@ impl ControllerClient {
         Err(last)
     }
 
+    /// Holds session connections for this broker incarnation to every voter
+    /// but this node's own (once per incarnation; a process has one).
+    fn hold_sessions(&self, broker_id: i32, incarnation: &str) {
+        let mut held = self.session.lock();
+        if held.as_deref() == Some(incarnation) {
+            return;
+        }
+        *held = Some(incarnation.to_string());
+        if let Some(q) = self.local.as_ref().filter(|q| q.node_id() == broker_id) {
+            q.note_own_broker(incarnation);
+        }
+        let local = self.local.as_ref().map(|q| q.node_id());
+        let others = self.voters.iter().filter(|(id, _)| Some(**id) != local).map(|(k, v)| (*k, v.clone())).collect();
+        super::session::hold_all(broker_id, incarnation, others, self.guard.clone());
+    }
+
     /// Sends `request` to the active controller.
     pub async fn submit(
         &self,
         request: &ControllerRequest,
         timeout: Duration,
     ) -> Result<(ControllerReply, i64), SubmitError> {
+        if let ControllerRequest::RegisterBroker { broker_id, incarnation, .. } = request {
+            self.hold_sessions(*broker_id, incarnation);
+        }
         match self.with_leader(timeout, Op::Submit(request)).await? {
             Answer::Submitted(r) => Ok(r),
             Answer::Quorum(_) => Err(SubmitError::Unavailable("unexpected answer".into())),

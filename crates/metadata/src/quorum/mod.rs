@@ -7,25 +7,37 @@
 //! (fsync before acknowledging), [`state_machine::StateMachine`] applies
 //! committed entries to the image and snapshots it, [`network`] carries Raft
 //! messages over the controller listener ([`rpc`]).
+//!
+//! Failover: every voter tracks the [`session`] connections of every node's
+//! processes. The active controller moves the partitions of a broker whose
+//! process is gone at once (and fences it a moment later); a voter that
+//! takes over does the same for those it saw die while it followed; when
+//! the Raft leader's own process is gone, the surviving voters elect a
+//! successor at once instead of waiting out the leader lease and an
+//! election timeout; and until the controller has acted, this node's
+//! Metadata answers show no leader rather than a dead one.
 
 pub mod client;
 pub mod log_store;
 pub mod network;
 pub mod rpc;
+pub mod session;
 pub mod state_machine;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
 use tracing::{debug, error, info, warn};
 
+use crate::broker_lifecycle::Sessions;
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
 use crate::requests::{self, ControllerReply, ControllerRequest, ControllerState};
@@ -46,7 +58,22 @@ openraft::declare_raft_types!(
 );
 
 /// Controller period: fencing checks and the cluster id of a new cluster.
+/// (A process seen to die, or a new leadership, wakes it at once.)
 const TICK: Duration = Duration::from_millis(250);
+/// Raft heartbeat period of the leader. openraft also uses it as the
+/// timeout of every AppendEntries, whose follower side includes an fsync:
+/// shorter ones fail under load.
+const RAFT_HEARTBEAT_MS: u64 = 250;
+/// A follower hearing nothing from the leader for its leader lease (openraft
+/// makes it `election_timeout_max`) and then a random election timeout in
+/// this range calls an election; until the lease ends it refuses votes.
+const RAFT_ELECTION_TIMEOUT_MS: (u64, u64) = (800, 1000);
+/// After the leader's process died: how long the lowest surviving voter
+/// waits for the others to end their leases (see `elect_after_leader_death`),
+/// and then between its attempts.
+const LEASE_DROP_WAIT: Duration = Duration::from_millis(60);
+const ELECTION_RETRY: Duration = Duration::from_millis(300);
+const ELECTION_RETRIES: u32 = 6;
 /// Longest wait for the quorum to confirm leadership or commit a write.
 const QUORUM_WAIT: Duration = Duration::from_secs(8);
 
@@ -140,6 +167,8 @@ struct Controller {
 
 pub struct Quorum {
     node_id: u64,
+    /// Every voter's id.
+    voters: Vec<i32>,
     raft: Raft<TypeConfig>,
     sm: StateMachine,
     log: LogStore,
@@ -148,7 +177,26 @@ pub struct Quorum {
     leader_rebalance: requests::LeaderRebalance,
     guard: Arc<ClusterIdGuard>,
     dir: PathBuf,
+    /// The session connections this voter holds, by node and incarnation.
+    sessions: Mutex<Sessions>,
+    next_connection: AtomicU64,
+    /// Wakes the controller loop (a process died).
+    wake: Notify,
+    /// When this voter last took an AppendEntries (the leader's lease).
+    last_append: Mutex<Instant>,
+    /// An election task for a dead leader is running.
+    electing: AtomicBool,
+    /// The broker incarnation this node's previous process registered
+    /// (from [`OWN_BROKER_FILE`]), until this process's broker registers.
+    previous_own_broker: Mutex<Option<String>>,
 }
+
+/// How a controller process's session incarnation starts.
+const CONTROLLER_INCARNATION: &str = "controller-";
+
+/// In the quorum's directory: the incarnation this node's broker registers
+/// with, so the node's next process knows that one is gone.
+const OWN_BROKER_FILE: &str = "broker-incarnation";
 
 /// Asks every other voter, briefly, which cluster it belongs to; answers
 /// naming another cluster are reported to the guard (which decides by
@@ -212,10 +260,13 @@ impl Quorum {
         }
         let raft_config = openraft::Config {
             cluster_name: "brook-metadata".into(),
-            // Replication RPCs include the follower's fsync: leave room for it.
-            heartbeat_interval: 250,
-            election_timeout_min: 1000,
-            election_timeout_max: 2000,
+            // Replication RPCs include the follower's fsync: the election
+            // timeout (1.8-2 s without a heartbeat, lease included) leaves
+            // room for it. A dead leader is replaced sooner: see
+            // `elect_after_leader_death`.
+            heartbeat_interval: RAFT_HEARTBEAT_MS,
+            election_timeout_min: RAFT_ELECTION_TIMEOUT_MS.0,
+            election_timeout_max: RAFT_ELECTION_TIMEOUT_MS.1,
             install_snapshot_timeout: 10_000,
             snapshot_max_chunk_size: 1024 * 1024,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(500),
@@ -254,6 +305,7 @@ impl Quorum {
         }
         let quorum = Arc::new(Quorum {
             node_id: config.node_id as u64,
+            voters: config.voters.keys().copied().collect(),
             raft,
             sm,
             log,
@@ -262,6 +314,17 @@ impl Quorum {
             leader_rebalance: config.leader_rebalance,
             guard: config.guard.clone(),
             dir: config.dir.clone(),
+            sessions: Mutex::new(Sessions::default()),
+            next_connection: AtomicU64::new(1),
+            wake: Notify::new(),
+            last_append: Mutex::new(Instant::now()),
+            electing: AtomicBool::new(false),
+            previous_own_broker: Mutex::new(
+                std::fs::read_to_string(config.dir.join(OWN_BROKER_FILE))
+                    .ok()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()),
+            ),
         });
         quorum.guard.set_ours(&quorum.sm.image().cluster_id);
         if let Some(addr) = &config.listen {
@@ -271,6 +334,16 @@ impl Quorum {
             tokio::spawn(quorum.clone().serve(listener));
         }
         tokio::spawn(quorum.clone().run_controller());
+        if config.listen.is_some() {
+            // This controller process's sessions with the other voters, so
+            // they learn at once when it is gone.
+            let others: BTreeMap<i32, String> =
+                config.voters.iter().filter(|(id, _)| **id != config.node_id).map(|(k, v)| (*k, v.clone())).collect();
+            if !others.is_empty() {
+                let incarnation = format!("{CONTROLLER_INCARNATION}{}", uuid::Uuid::new_v4());
+                session::hold_all(config.node_id, &incarnation, others, config.guard.clone());
+            }
+        }
         Ok(quorum)
     }
 
@@ -298,6 +371,35 @@ impl Quorum {
 
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
+    }
+
+    /// `image` as this node's broker should describe it to clients: see
+    /// [`crate::broker_lifecycle::hide_gone_leaders`].
+    pub fn client_image(&self, image: Arc<MetadataImage>) -> Arc<MetadataImage> {
+        match crate::broker_lifecycle::hide_gone_leaders(&image, &self.sessions.lock()) {
+            Some(shown) => Arc::new(shown),
+            None => image,
+        }
+    }
+
+    /// This node's broker registers as `incarnation` (in this process). The
+    /// incarnation its previous process registered with, as recorded in
+    /// this quorum's directory, is gone: this voter knows it even though it
+    /// never saw that process's sessions close (it is that node's next
+    /// process), so if it leads, the restarted broker need not wait out the
+    /// old session. Two live processes never share a quorum directory.
+    pub fn note_own_broker(&self, incarnation: &str) {
+        if let Some(previous) = self.previous_own_broker.lock().take() {
+            if previous != incarnation {
+                info!(node = self.node_id, %previous, "this node's previous process is gone");
+                self.sessions.lock().gone(self.node_id as i32, &previous, now_ms());
+            }
+        }
+        let path = self.dir.join(OWN_BROKER_FILE);
+        let tmp = self.dir.join(format!("{OWN_BROKER_FILE}.tmp"));
+        if let Err(e) = std::fs::write(&tmp, incarnation).and_then(|()| std::fs::rename(&tmp, &path)) {
+            warn!(path = %path.display(), error = %e, "cannot record this broker's incarnation");
+        }
     }
 
     /// Makes sure this node is the leader with every committed entry applied;
@@ -353,9 +455,15 @@ impl Quorum {
         let mut controller = self.controller.lock().await;
         self.lead(&mut controller).await?;
         let image = self.sm.image();
+        controller.state.sessions = self.sessions.lock().clone();
         let (mut records, reply) =
             requests::decide(&mut controller.state, &image, request, now_ms(), self.session_timeout_ms)
                 .map_err(SubmitError::Refused)?;
+        for r in &records {
+            if let MetadataRecord::FenceBroker { broker_id } = r {
+                info!(broker = broker_id, "fencing broker: replaced by a new incarnation, or shutting down");
+            }
+        }
         if image.cluster_id.is_empty() {
             // A new cluster gets its id with its first write.
             records.insert(0, requests::new_cluster_record());
@@ -371,9 +479,23 @@ impl Quorum {
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut image_watch = self.sm.watch();
+        let mut metrics = self.raft.metrics();
+        let mut leading = (false, 0);
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
+                _ = self.wake.notified() => {}
+                changed = metrics.changed() => {
+                    if changed.is_err() { return; }
+                    // A new leadership acts at once, not at the next tick.
+                    let now = {
+                        let m = metrics.borrow_and_update();
+                        (m.state == ServerState::Leader, m.current_term)
+                    };
+                    if now == leading { continue; }
+                    leading = now;
+                    if !now.0 { continue; }
+                }
                 changed = image_watch.changed() => {
                     if changed.is_err() { return; }
                     let id = image_watch.borrow_and_update().cluster_id.clone();
@@ -394,6 +516,7 @@ impl Quorum {
                 continue;
             }
             let image = self.sm.image();
+            controller.state.sessions = self.sessions.lock().clone();
             let records =
                 requests::tick(&mut controller.state, &image, now_ms(), self.session_timeout_ms, self.leader_rebalance);
             if records.is_empty() {
@@ -402,7 +525,15 @@ impl Quorum {
             for r in &records {
                 match r {
                     MetadataRecord::FenceBroker { broker_id } => {
-                        info!(broker = broker_id, "fencing broker: session expired")
+                        let gone = image
+                            .brokers
+                            .get(broker_id)
+                            .is_some_and(|b| controller.state.sessions.is_dead(b.id, &b.incarnation));
+                        if gone {
+                            info!(broker = broker_id, "fencing broker: its process is gone (session connection closed)")
+                        } else {
+                            info!(broker = broker_id, "fencing broker: session expired")
+                        }
                     }
                     MetadataRecord::Cluster { cluster_id } => info!(%cluster_id, "new cluster"),
                     MetadataRecord::Partition { topic_id, partition, leader, leader_epoch, .. } => {
@@ -474,6 +605,10 @@ impl Quorum {
                             return;
                         }
                     };
+                    if let RpcRequest::Session { node_id, incarnation } = envelope.request {
+                        quorum.hold_session(stream, envelope.cluster_id, node_id, incarnation).await;
+                        return;
+                    }
                     let response = quorum.handle(envelope).await;
                     if rpc::write_frame(&mut stream, &response).await.is_err() {
                         return;
@@ -491,7 +626,10 @@ impl Quorum {
             }
         }
         match envelope.request {
-            RpcRequest::AppendEntries(r) => RpcResponse::AppendEntries(self.raft.append_entries(r).await),
+            RpcRequest::AppendEntries(r) => {
+                *self.last_append.lock() = Instant::now();
+                RpcResponse::AppendEntries(self.raft.append_entries(r).await)
+            }
             RpcRequest::Vote(r) => RpcResponse::Vote(self.raft.vote(r).await),
             RpcRequest::InstallSnapshot(r) => RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await),
             RpcRequest::Submit(request) => RpcResponse::Submit(self.submit(&request).await),
@@ -500,6 +638,109 @@ impl Quorum {
                 RpcResponse::Metadata { cluster_id: self.sm.image().cluster_id.clone(), update }
             }
             RpcRequest::DescribeQuorum => RpcResponse::Quorum(self.describe()),
+            // Only meaningful first on a connection (see `serve`).
+            RpcRequest::Session { .. } | RpcRequest::Ping => RpcResponse::NotAController,
+        }
+    }
+
+    /// Holds a session connection of (`node_id`, `incarnation`) until it
+    /// ends; a close by the peer means that process is gone.
+    async fn hold_session(
+        self: &Arc<Self>,
+        mut stream: TcpStream,
+        cluster_id: Option<String>,
+        node_id: i32,
+        incarnation: String,
+    ) {
+        if let (Some(theirs), Some(ours)) = (&cluster_id, self.guard.ours()) {
+            if *theirs != ours {
+                let _ = rpc::write_frame(&mut stream, &RpcResponse::InconsistentClusterId { ours }).await;
+                return;
+            }
+        }
+        let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        self.sessions.lock().opened(node_id, &incarnation, connection, now_ms());
+        debug!(node = node_id, %incarnation, connection, "session connection opened");
+        let _ = rpc::write_frame(&mut stream, &RpcResponse::SessionOpened).await;
+        match session::drain(&mut stream).await {
+            session::Closed::ByPeer => self.session_closed(node_id, &incarnation, connection),
+            session::Closed::Other(e) => {
+                warn!(node = node_id, %incarnation, error = %e, "dropping a session connection (no evidence of a death)")
+            }
+        }
+    }
+
+    fn session_closed(self: &Arc<Self>, node_id: i32, incarnation: &str, connection: u64) {
+        if !self.sessions.lock().closed(node_id, incarnation, connection, now_ms()) {
+            return;
+        }
+        info!(node = node_id, %incarnation, "session closed: that process is gone");
+        self.wake.notify_one();
+        // A node runs one controller process at a time: if the Raft leader
+        // is that node, the leader's process is the one gone (a restarted
+        // process of the node is a new voter, not the leader).
+        let m = self.raft.metrics().borrow().clone();
+        if incarnation.starts_with(CONTROLLER_INCARNATION)
+            && m.current_leader == Some(node_id as u64)
+            && m.state != ServerState::Leader
+            && !self.electing.swap(true, Ordering::SeqCst)
+        {
+            let quorum = self.clone();
+            tokio::spawn(async move {
+                quorum.elect_after_leader_death(node_id as u64).await;
+                quorum.electing.store(false, Ordering::SeqCst);
+            });
+        }
+    }
+
+    /// The Raft leader's process is gone: elect a successor now instead of
+    /// after the leader lease and an election timeout (1.8-2 s).
+    ///
+    /// openraft's voters refuse votes while the lease of a leader they
+    /// follow runs (a committed vote), but not while they are candidates
+    /// themselves (an uncommitted vote). So every surviving voter but one
+    /// calls an election at once, which ends its lease, and the surviving
+    /// voter with the lowest id calls one [`LEASE_DROP_WAIT`] later, twice, so
+    /// that its term is above theirs: they grant it (if its log is as long
+    /// as theirs; otherwise their own candidacies run their normal course).
+    /// Every voter decides alike from its own view, and none of this happens
+    /// while the leader's process runs: its session connection closed.
+    async fn elect_after_leader_death(&self, dead: u64) {
+        let died = Instant::now();
+        let me = self.node_id as i32;
+        let live: Vec<i32> = {
+            let sessions = self.sessions.lock();
+            self.voters.iter().copied().filter(|v| *v as u64 != dead && (*v == me || !sessions.node_down(*v))).collect()
+        };
+        let Some(rank) = live.iter().position(|v| *v == me) else { return };
+        if rank > 0 {
+            if self.raft.metrics().borrow().current_leader == Some(dead) {
+                info!(leader = dead, "calling an election to end the lease of the gone active controller");
+                if let Err(e) = self.raft.trigger().elect().await {
+                    warn!(error = %e, "could not call an election");
+                }
+            }
+            return;
+        }
+        tokio::time::sleep(LEASE_DROP_WAIT).await;
+        for attempt in 0..ELECTION_RETRIES {
+            let m = self.raft.metrics().borrow().clone();
+            // Still no leader (a candidacy of its own has no committed vote).
+            let waiting = m.current_leader.is_none_or(|l| l == dead);
+            // The node's next process may resume the same leadership (its
+            // vote is on disk): heard from since, nothing to do.
+            let heard = *self.last_append.lock() > died + Duration::from_millis(50);
+            if m.state == ServerState::Leader || !waiting || heard {
+                return;
+            }
+            info!(leader = dead, attempt, "calling an election: the active controller's process is gone");
+            for _ in 0..if attempt == 0 { 2 } else { 1 } {
+                if let Err(e) = self.raft.trigger().elect().await {
+                    warn!(error = %e, "could not call an election");
+                    return;
+                }
+            }
+            tokio::time::sleep(ELECTION_RETRY).await;
         }
     }
 

@@ -4,6 +4,10 @@
 //! (registration, heartbeats, forwarded admin requests, metadata fetches).
 //! Every request names the sender's cluster id, so a node from another
 //! cluster is refused before it can touch this cluster's log.
+//!
+//! A connection that starts with [`RpcRequest::Session`] is a session
+//! connection instead ([`super::session`]): one answer, then only pings from
+//! the node, until its process ends.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,7 +19,7 @@ use openraft::raft::{
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::state_machine::MetadataUpdate;
@@ -38,8 +42,19 @@ pub enum RpcRequest {
     Vote(VoteRequest<u64>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     Submit(ControllerRequest),
-    FetchMetadata { after: i64, max_wait_ms: u64 },
+    FetchMetadata {
+        after: i64,
+        max_wait_ms: u64,
+    },
     DescribeQuorum,
+    /// Opens a session connection for this process of `node_id`
+    /// (`incarnation`: its broker registration's, or its controller's).
+    Session {
+        node_id: i32,
+        incarnation: String,
+    },
+    /// Keeps a session connection's path in use; never answered.
+    Ping,
 }
 
 /// Why the active controller did not carry out a request.
@@ -87,6 +102,8 @@ pub enum RpcResponse {
     },
     /// The receiver has no controller role.
     NotAController,
+    /// The voter holds the session connection.
+    SessionOpened,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +116,9 @@ pub enum RpcError {
     Codec(String),
 }
 
-pub async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> Result<Option<T>, RpcError> {
+pub async fn read_frame<T: for<'de> Deserialize<'de>>(
+    stream: &mut (impl AsyncRead + Unpin),
+) -> Result<Option<T>, RpcError> {
     let mut len = [0u8; 4];
     match stream.read_exact(&mut len).await {
         Ok(_) => {}
@@ -119,7 +138,7 @@ pub async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) ->
     serde_json::from_slice(&body).map(Some).map_err(|e| RpcError::Codec(e.to_string()))
 }
 
-pub async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> Result<(), RpcError> {
+pub async fn write_frame<T: Serialize>(stream: &mut (impl AsyncWrite + Unpin), value: &T) -> Result<(), RpcError> {
     let body = serde_json::to_vec(value).map_err(|e| RpcError::Codec(e.to_string()))?;
     let mut buf = Vec::with_capacity(4 + body.len());
     buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
