@@ -215,8 +215,9 @@ async fn a_returning_leader_truncates_its_uncommitted_records() {
 
 #[tokio::test]
 async fn consumers_see_only_records_below_the_high_watermark() {
-    // A long session: the dead follower stays in the ISR (holding the high
-    // watermark) while acks=1 records are produced and read.
+    // A long session: the paused follower stays in the ISR (holding the
+    // high watermark) while acks=1 records are produced and read. (A killed
+    // one would leave at once: the controller sees its process go.)
     let mut cluster =
         Cluster::start(3, &[("broker.session.timeout.ms", "6000"), ("replica.lag.time.max.ms", "20000")]).await;
     let (tp, leader) = create_topic(&cluster, "watermark", &[("min.insync.replicas", "2")]).await;
@@ -230,9 +231,9 @@ async fn consumers_see_only_records_below_the_high_watermark() {
     })
     .await;
 
-    // A follower dies: still in the ISR until its session expires, it holds
-    // the high watermark where it was.
-    cluster.kill(followers[0]);
+    // A follower stops (SIGSTOP): still in the ISR until its session
+    // expires, it holds the high watermark where it was.
+    cluster.freeze(followers[0]).await;
     let unreplicated = values("b", 10);
     assert_eq!(send_all(&producer(&cluster, 1).await, &tp.topic, &unreplicated).await, range(30, 10));
     assert_eq!(cluster.partition(leader, &tp).offsets(), offsets(40, 30));
@@ -240,10 +241,11 @@ async fn consumers_see_only_records_below_the_high_watermark() {
     let latest = admin.list_offsets(&[(tp.topic.clone(), 0)], -1).await.expect("list offsets");
     assert_eq!(latest[&(tp.topic.clone(), 0)], 30, "the latest offset is the high watermark");
     let seen = consume(&cluster, &tp.topic, 0, 30).await;
-    assert_eq!(cluster.isr_of(&tp).len(), 3, "the dead follower left the ISR too early for this check");
+    assert_eq!(cluster.isr_of(&tp).len(), 3, "the paused follower left the ISR too early for this check");
     assert_eq!(seen, log_of(0, &first), "a consumer read at or above the high watermark");
 
-    // The controller fences it: the ISR shrinks and the watermark moves on.
+    // Its session expires and the controller fences it: the ISR shrinks and
+    // the watermark moves on.
     wait_until(WAIT, "the ISR to shrink to two and the high watermark to reach 40", || {
         let p = cluster.partition(leader, &tp);
         cluster.isr_of(&tp).len() == 2 && p.isr().len() == 2 && p.offsets() == offsets(40, 40)
@@ -278,6 +280,7 @@ async fn consumers_see_only_records_below_the_high_watermark() {
     let seen = consume(&cluster, &tp.topic, 0, end as usize).await;
     assert_eq!(seen.len() as i64, end);
     assert!(seen.iter().enumerate().all(|(i, (o, _))| *o == i as i64));
+    cluster.thaw(followers[0]);
 }
 
 /// Kafka's replication-offset-checkpoint: a leader that restarts knows what
