@@ -54,11 +54,13 @@ def full(c, topic, partitions, bootstrap):
 
 
 def controller_of(c, bootstrap):
-    """The active controller (once every broker is registered and live)."""
+    """The active controller, the quorum's leader (DescribeQuorum through
+    `brook cluster info`: DescribeCluster names the answering broker), once
+    every broker is registered and live."""
     def ask():
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        d = admin.describe_cluster(request_timeout=5).result(10)
-        return d.controller.id if d.controller is not None and len(d.nodes) == 3 else None
+        info = c.cluster_info(bootstrap, timeout=10)
+        live = [b for b in info["brokers"] if not b.get("fenced")]
+        return info["controller"] if info["controller"] >= 0 and len(live) == 3 else None
     return wait_for(ask, 60, "an active controller and three live brokers")
 
 
