@@ -296,7 +296,11 @@ impl Cluster {
 
     /// Every broker's address: clients skip the ones that are down.
     pub fn bootstrap(&self) -> String {
-        self.brokers.iter().map(|id| format!("127.0.0.1:{}", self.slots[id].port)).collect::<Vec<_>>().join(",")
+        // A frozen node accepts connections but answers nothing: a client
+        // bootstrapping through it would wait out its request timeout.
+        let frozen = |id: &i32| self.slots[id].running.as_ref().is_some_and(|r| r.frozen.is_some());
+        let live = self.brokers.iter().filter(|id| !frozen(id));
+        live.map(|id| format!("127.0.0.1:{}", self.slots[id].port)).collect::<Vec<_>>().join(",")
     }
 
     /// The committed metadata, as the controller has it.
