@@ -372,7 +372,7 @@ impl Partition {
         now_ms: i64,
     ) -> Result<FetchSlice, ErrorCode> {
         let mut st = self.state.lock();
-        let (leader_epoch, partition_epoch) = (st.leader_epoch, Self::leading(&mut st)?.partition_epoch());
+        let leader_epoch = st.leader_epoch;
         let isr = Self::leading(&mut st)?;
         let mut log = self.log.lock();
         let decision = isr.on_follower_fetch(follower, fetch_offset, log.log_end_offset(), now_ms)?;
@@ -380,7 +380,7 @@ impl Partition {
             log.set_high_watermark(hw);
         }
         if let Some(new_isr) = decision.propose {
-            self.propose_isr(leader_epoch, partition_epoch, isr.isr(), new_isr);
+            self.propose_isr(leader_epoch, isr.partition_epoch(), isr.isr(), new_isr);
         }
         let read = log.read_for_replica(fetch_offset, max_bytes).map_err(|e| e.error_code());
         drop(log);
