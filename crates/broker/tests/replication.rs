@@ -219,7 +219,7 @@ async fn consumers_see_only_records_below_the_high_watermark() {
     // high watermark) while acks=1 records are produced and read. (A killed
     // one would leave at once: the controller sees its process go.)
     let mut cluster =
-        Cluster::start(3, &[("broker.session.timeout.ms", "6000"), ("replica.lag.time.max.ms", "20000")]).await;
+        Cluster::start(3, &[("broker.session.timeout.ms", "60000"), ("replica.lag.time.max.ms", "60000")]).await;
     let (tp, leader) = create_topic(&cluster, "watermark", &[("min.insync.replicas", "2")]).await;
     let followers: Vec<i32> = cluster.brokers().iter().copied().filter(|b| *b != leader).collect();
     let acks_all = producer(&cluster, -1).await;
@@ -244,8 +244,11 @@ async fn consumers_see_only_records_below_the_high_watermark() {
     assert_eq!(cluster.isr_of(&tp).len(), 3, "the paused follower left the ISR too early for this check");
     assert_eq!(seen, log_of(0, &first), "a consumer read at or above the high watermark");
 
-    // Its session expires and the controller fences it: the ISR shrinks and
-    // the watermark moves on.
+    // It dies (its process goes): the controller moves it out of the ISR
+    // at once, long before its session would expire, and the watermark
+    // moves on.
+    cluster.thaw(followers[0]);
+    cluster.kill(followers[0]);
     wait_until(WAIT, "the ISR to shrink to two and the high watermark to reach 40", || {
         let p = cluster.partition(leader, &tp);
         cluster.isr_of(&tp).len() == 2 && p.isr().len() == 2 && p.offsets() == offsets(40, 40)
@@ -280,7 +283,6 @@ async fn consumers_see_only_records_below_the_high_watermark() {
     let seen = consume(&cluster, &tp.topic, 0, end as usize).await;
     assert_eq!(seen.len() as i64, end);
     assert!(seen.iter().enumerate().all(|(i, (o, _))| *o == i as i64));
-    cluster.thaw(followers[0]);
 }
 
 /// Kafka's replication-offset-checkpoint: a leader that restarts knows what
