@@ -31,7 +31,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> 
                         out.low_watermark = low;
                         changed = true;
                     }
-                    Err(e) => out.error_code = e.error_code().code(),
+                    Err(code) => out.error_code = code.code(),
                 },
             }
             partitions.push(out);

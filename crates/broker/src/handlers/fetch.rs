@@ -13,14 +13,14 @@ use std::time::Duration;
 use brook_protocol::error_code::ErrorCode;
 use brook_protocol::fetch_response::{self, Chunk, FetchPartitionData, FetchResponseData, FetchTopicData};
 use brook_protocol::kafka_protocol::messages::FetchRequest;
-use brook_storage::{StorageError, TopicPartition};
+use brook_storage::TopicPartition;
 use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::{RequestContext, Response, Versions};
 use crate::clock::now_ms;
 use crate::purgatory::WatchKey;
-use crate::replication::{Partition, ReadError};
+use crate::replication::Partition;
 
 /// Longest a fetch may park, whatever the client asks (bounds purgatory time).
 const MAX_WAIT_CAP_MS: u64 = 30_000;
@@ -156,14 +156,7 @@ fn read_all(
         let min_one_batch = total == 0;
         let read = match follower {
             Some(id) => partition.read_for_follower(id, w.fetch_offset, limit, now_ms()),
-            None => partition.read(w.fetch_offset, limit, min_one_batch).map_err(|e| {
-                if let ReadError::Storage(StorageError::OffsetOutOfRange { log_start, log_end, .. }) = e {
-                    data.log_start_offset = log_start;
-                    data.high_watermark = log_end;
-                    data.last_stable_offset = log_end;
-                }
-                e.error_code()
-            }),
+            None => partition.read(w.fetch_offset, limit, min_one_batch),
         };
         match read {
             Ok(slice) => {
@@ -178,7 +171,7 @@ fn read_all(
             }
             Err(code) => {
                 data.error_code = code.code();
-                if code == ErrorCode::OFFSET_OUT_OF_RANGE && data.high_watermark < 0 {
+                if code == ErrorCode::OFFSET_OUT_OF_RANGE {
                     let offsets = partition.offsets();
                     data.log_start_offset = offsets.log_start;
                     data.high_watermark = offsets.high_watermark;

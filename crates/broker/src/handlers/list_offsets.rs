@@ -66,7 +66,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                     }
                 }
                 Ok(None) => {}
-                Err(e) => out.error_code = e.error_code().code(),
+                Err(code) => out.error_code = code.code(),
             }
             partitions.push(out);
         }

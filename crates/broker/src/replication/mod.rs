@@ -33,7 +33,7 @@ pub mod isr;
 pub mod partition;
 
 pub use isr::IsrState;
-pub use partition::{IsrChange, LogOffsets, OffsetQuery, Partition, ProducePolicy, ReadError};
+pub use partition::{IsrChange, LogOffsets, OffsetQuery, Partition, ProducePolicy};
 
 pub struct ReplicaManager {
     node_id: i32,
@@ -238,13 +238,9 @@ impl ReplicaManager {
 
     // ---- jobs over every hosted log ----
 
-    fn logs_with_names(&self) -> Vec<(TopicPartition, SharedLog)> {
-        self.logs.all()
-    }
-
     /// Retention for every hosted log, led or followed.
     pub fn run_retention(&self, now_ms: i64, producer_id_expiration_ms: i64) {
-        for (tp, log) in self.logs_with_names() {
+        for (tp, log) in self.logs.all() {
             match log.lock().apply_retention(now_ms, producer_id_expiration_ms) {
                 Ok(0) => {}
                 Ok(n) => info!(partition = %tp, segments = n, "retention deleted segments"),
@@ -255,7 +251,7 @@ impl ReplicaManager {
 
     /// fsync logs whose `flush.ms` has passed.
     pub fn flush_due(&self, now_ms: i64) {
-        for (tp, log) in self.logs_with_names() {
+        for (tp, log) in self.logs.all() {
             if let Err(e) = log.lock().flush_if_due(now_ms) {
                 warn!(partition = %tp, error = %e, "flush failed; log is offline");
             }

@@ -15,8 +15,6 @@
 //!
 //! Lock order: the partition's state, then its log.
 
-use std::sync::Arc;
-
 use brook_metadata::PartitionImage;
 use brook_protocol::batch::Compression;
 use brook_protocol::error_code::ErrorCode;
@@ -354,12 +352,12 @@ impl Partition {
     // ---- leader: reads ----
 
     /// A consumer's read, below the high watermark.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice, ReadError> {
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice, ErrorCode> {
         let mut st = self.state.lock();
-        Self::leading(&mut st).map_err(ReadError::Code)?;
+        Self::leading(&mut st)?;
         let log = self.log.lock();
         drop(st);
-        log.read(offset, max_bytes, min_one_batch).map_err(ReadError::Storage)
+        log.read(offset, max_bytes, min_one_batch).map_err(|e| e.error_code())
     }
 
     /// A follower's fetch: records its progress (which may advance the
@@ -391,9 +389,9 @@ impl Partition {
         read
     }
 
-    pub fn list_offset(&self, query: OffsetQuery) -> Result<Option<(i64, i64)>, ReadError> {
+    pub fn list_offset(&self, query: OffsetQuery) -> Result<Option<(i64, i64)>, ErrorCode> {
         let mut st = self.state.lock();
-        Self::leading(&mut st).map_err(ReadError::Code)?;
+        Self::leading(&mut st)?;
         let log = self.log.lock();
         drop(st);
         match query {
@@ -402,7 +400,7 @@ impl Partition {
             OffsetQuery::MaxTimestamp => log.max_timestamp(),
             OffsetQuery::Timestamp(ts) => log.offset_for_timestamp(ts),
         }
-        .map_err(ReadError::Storage)
+        .map_err(|e| e.error_code())
     }
 
     /// OffsetForLeaderEpoch: the largest epoch ≤ `epoch` and its end offset.
@@ -412,12 +410,12 @@ impl Partition {
 
     /// DeleteRecords: moves the log start up to `offset` (-1: the high
     /// watermark). Returns the new log start.
-    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ReadError> {
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ErrorCode> {
         let mut st = self.state.lock();
-        Self::leading(&mut st).map_err(ReadError::Code)?;
+        Self::leading(&mut st)?;
         let mut log = self.log.lock();
         drop(st);
-        log.delete_records_before(offset).map_err(ReadError::Storage)
+        log.delete_records_before(offset).map_err(|e| e.error_code())
     }
 
     // ---- leader: ISR ----
@@ -560,28 +558,3 @@ impl Partition {
         &self.log
     }
 }
-
-/// A failed leader read: a Kafka error, or the storage's (which carries
-/// the offsets of OFFSET_OUT_OF_RANGE).
-#[derive(Debug)]
-pub enum ReadError {
-    Code(ErrorCode),
-    Storage(StorageError),
-}
-
-impl ReadError {
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            ReadError::Code(code) => *code,
-            ReadError::Storage(e) => e.error_code(),
-        }
-    }
-}
-
-impl From<ReadError> for ErrorCode {
-    fn from(e: ReadError) -> ErrorCode {
-        e.error_code()
-    }
-}
-
-pub type SharedPartition = Arc<Partition>;

@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 use super::state::{Action, CommittedOffset, Group, GroupConfig, GroupState, JoinRequest, JoinResult, Reply};
 use super::store::{self, StoredRecord};
 use crate::clock::now_ms;
-use crate::replication::{Partition, ReadError, ReplicaManager};
+use crate::replication::{Partition, ReplicaManager};
 use brook_metadata::MetadataImage;
 use tokio::sync::watch;
 
@@ -691,7 +691,7 @@ fn subscribed_topics(group: &Group) -> Vec<String> {
 }
 
 /// Every complete batch of a partition, from its log start to its high watermark.
-fn read_all_batches(partition: &Partition) -> Result<Vec<Vec<u8>>, ReadError> {
+fn read_all_batches(partition: &Partition) -> Result<Vec<Vec<u8>>, ErrorCode> {
     use std::os::unix::fs::FileExt;
     let mut out = Vec::new();
     let mut offset = partition.offsets().log_start;
@@ -699,7 +699,7 @@ fn read_all_batches(partition: &Partition) -> Result<Vec<Vec<u8>>, ReadError> {
         let slice = partition.read(offset, 4 << 20, true)?;
         let Some(region) = slice.region else { break };
         let mut buf = vec![0u8; region.length];
-        region.file.read_exact_at(&mut buf, region.position).map_err(|e| ReadError::Storage(e.into()))?;
+        region.file.read_exact_at(&mut buf, region.position).map_err(|_| ErrorCode::KAFKA_STORAGE_ERROR)?;
         let mut at = 0;
         let mut next = offset;
         while let Some(size) = batch_size(&buf[at..]) {
