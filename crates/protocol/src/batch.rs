@@ -343,6 +343,114 @@ pub fn build_batch_with_producer(
     batch
 }
 
+/// The attributes bit of a batch written inside a transaction.
+pub const TRANSACTIONAL_FLAG: i16 = 0x10;
+/// The attributes bit of a control batch (a transaction marker).
+pub const CONTROL_FLAG: i16 = 0x20;
+
+/// A transaction marker's type: the key of a control record (Kafka's
+/// `ControlRecordType`: version i16 = 0, type i16, 0 = abort, 1 = commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlType {
+    Abort,
+    Commit,
+}
+
+impl ControlType {
+    fn code(self) -> i16 {
+        match self {
+            ControlType::Abort => 0,
+            ControlType::Commit => 1,
+        }
+    }
+}
+
+/// As [`build_batch_with_producer`], marked transactional: how a
+/// coordinator writes transactional offset commits.
+pub fn build_transactional_batch(
+    records: &[(Option<&[u8]>, Option<&[u8]>)],
+    timestamp_ms: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Vec<u8> {
+    let mut batch = build_batch_with_producer(records, timestamp_ms, producer_id, producer_epoch, base_sequence);
+    set_attributes(&mut batch, TRANSACTIONAL_FLAG);
+    batch
+}
+
+/// A transaction marker: a control batch of one record whose key is the
+/// control type and whose value is Kafka's `EndTransactionMarker`
+/// (version i16 = 0, coordinator epoch i32). No sequence (-1), as Kafka.
+pub fn build_control_batch(
+    kind: ControlType,
+    producer_id: i64,
+    producer_epoch: i16,
+    coordinator_epoch: i32,
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&kind.code().to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let mut batch =
+        build_batch_with_producer(&[(Some(&key), Some(&value))], timestamp_ms, producer_id, producer_epoch, -1);
+    set_attributes(&mut batch, TRANSACTIONAL_FLAG | CONTROL_FLAG);
+    batch
+}
+
+/// The marker a control batch holds: its type and coordinator epoch.
+/// `None` if `batch` is not a well-formed uncompressed control batch.
+pub fn parse_control_batch(batch: &[u8]) -> Option<(ControlType, i32)> {
+    let header = BatchHeader::parse(batch).ok()?;
+    if !header.is_control() || header.record_count < 1 || header.compression().ok()? != Compression::None {
+        return None;
+    }
+    let mut at = BATCH_HEADER_BYTES;
+    let _length = get_varlong(batch, &mut at)?;
+    at += 1; // record attributes
+    get_varlong(batch, &mut at)?; // timestamp delta
+    get_varlong(batch, &mut at)?; // offset delta
+    let key_len = usize::try_from(get_varlong(batch, &mut at)?).ok()?;
+    let key = batch.get(at..at + key_len)?;
+    at += key_len;
+    let value_len = usize::try_from(get_varlong(batch, &mut at)?).ok()?;
+    let value = batch.get(at..at + value_len)?;
+    if key.len() < 4 || value.len() < 6 {
+        return None;
+    }
+    let kind = match be_i16(key, 2) {
+        0 => ControlType::Abort,
+        1 => ControlType::Commit,
+        _ => return None,
+    };
+    Some((kind, be_i32(value, 2)))
+}
+
+/// ORs `flags` into a built batch's attributes and recomputes its CRC.
+fn set_attributes(batch: &mut [u8], flags: i16) {
+    let attributes = be_i16(batch, 21) | flags;
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Reads a zigzag varint at `*at`, advancing it.
+fn get_varlong(buf: &[u8], at: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*at)?;
+        *at += 1;
+        value |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
 /// Appends a zigzag varint (Kafka's record encoding).
 pub(crate) fn put_varlong(out: &mut Vec<u8>, value: i64) {
     let mut v = ((value << 1) ^ (value >> 63)) as u64;
@@ -413,6 +521,21 @@ mod tests {
         let batch = build_batch(&[(None, Some(b"x"))], 1);
         assert!(split_batches(&batch[..batch.len() - 1]).is_err());
         assert!(validate(&batch, 10).is_err());
+    }
+
+    #[test]
+    fn control_batch_round_trip() {
+        let batch = build_control_batch(ControlType::Commit, 9, 3, 17, 5);
+        let header = validate(&batch, 1 << 20).unwrap();
+        assert!(header.is_control() && header.is_transactional());
+        assert_eq!((header.producer_id, header.producer_epoch, header.base_sequence), (9, 3, -1));
+        assert_eq!(parse_control_batch(&batch), Some((ControlType::Commit, 17)));
+        let abort = build_control_batch(ControlType::Abort, 9, 3, -1, 5);
+        assert_eq!(parse_control_batch(&abort), Some((ControlType::Abort, -1)));
+        let data = build_transactional_batch(&[(None, Some(b"x"))], 1, 9, 3, 0);
+        let header = validate(&data, 1 << 20).unwrap();
+        assert!(header.is_transactional() && !header.is_control());
+        assert_eq!(parse_control_batch(&data), None);
     }
 
     #[test]
