@@ -16,28 +16,25 @@ use std::time::Duration;
 
 use brook_metadata::MetadataImage;
 use brook_protocol::error_code;
-use brook_protocol::frame;
 use brook_protocol::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use brook_protocol::kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use brook_protocol::kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
-use brook_protocol::kafka_protocol::protocol::{Request, StrBytes};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use super::partition::FetchPosition;
 use super::{Partition, ReplicaManager};
+use crate::broker_link::BrokerLink;
 use crate::clock::now_ms;
+use brook_protocol::kafka_protocol::protocol::StrBytes;
 
 /// Fetch versions: 12 names topics (no topic ids needed), has replica_id.
 const FETCH_VERSION: i16 = 12;
 const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 3;
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Kafka's `replica.fetch.*` settings.
 #[derive(Debug, Clone, Copy)]
@@ -91,45 +88,12 @@ pub async fn run(ctx: FetcherContext) {
     }
 }
 
-/// A Kafka-protocol connection to one leader.
-struct LeaderLink {
-    stream: TcpStream,
-    correlation_id: i32,
-    client_id: StrBytes,
-    max_response_bytes: usize,
-}
-
-impl LeaderLink {
-    async fn connect(addr: &str, client_id: String, max_response_bytes: usize) -> std::io::Result<LeaderLink> {
-        let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-        let _ = stream.set_nodelay(true);
-        Ok(LeaderLink { stream, correlation_id: 0, client_id: StrBytes::from_string(client_id), max_response_bytes })
-    }
-
-    async fn send<R: Request>(&mut self, version: i16, request: &R) -> std::io::Result<R::Response> {
-        let invalid = |e: frame::FrameError| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
-        self.correlation_id = self.correlation_id.wrapping_add(1);
-        let request = frame::encode_request(version, self.correlation_id, &self.client_id, request).map_err(invalid)?;
-        let max = self.max_response_bytes;
-        let exchange = async {
-            self.stream.write_all(&request).await?;
-            frame::read_response_frame(&mut self.stream, max).await
-        };
-        let body = tokio::time::timeout(IO_TIMEOUT, exchange)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "leader did not answer"))??;
-        frame::decode_response::<R>(version, Some(self.correlation_id), body).map_err(invalid)
-    }
-}
-
 /// Fetches from `leader` until this broker follows nothing of it.
 async fn fetch_from(ctx: FetcherContext, leader: i32) {
     let client_id = format!("brook-replica-fetcher-{}", ctx.node_id);
     // Room for a full response plus its framing.
     let max_response = ctx.settings.response_max_bytes.max(ctx.settings.partition_max_bytes) as usize + (1 << 20);
-    let mut link: Option<LeaderLink> = None;
+    let mut link: Option<BrokerLink> = None;
     loop {
         let partitions = ctx.replicas.followed_from(leader);
         if partitions.is_empty() {
@@ -143,7 +107,7 @@ async fn fetch_from(ctx: FetcherContext, leader: i32) {
                 tokio::time::sleep(RETRY_BACKOFF).await;
                 continue;
             };
-            match LeaderLink::connect(&addr, client_id.clone(), max_response).await {
+            match BrokerLink::connect(&addr, client_id.clone(), max_response).await {
                 Ok(l) => link = Some(l),
                 Err(e) => {
                     debug!(leader, %addr, error = %e, "cannot reach leader");
@@ -172,7 +136,7 @@ async fn fetch_from(ctx: FetcherContext, leader: i32) {
 
 /// Asks the leader where each newly followed partition's history agrees
 /// with its own, and cuts there.
-async fn truncate(ctx: &FetcherContext, link: &mut LeaderLink, partitions: &[Arc<Partition>]) -> std::io::Result<()> {
+async fn truncate(ctx: &FetcherContext, link: &mut BrokerLink, partitions: &[Arc<Partition>]) -> std::io::Result<()> {
     let mut pending: HashMap<(String, i32), (&Arc<Partition>, i32)> = HashMap::new();
     let mut by_topic: HashMap<String, Vec<OffsetForLeaderPartition>> = HashMap::new();
     for p in partitions {
@@ -215,7 +179,7 @@ async fn truncate(ctx: &FetcherContext, link: &mut LeaderLink, partitions: &[Arc
 async fn fetch_once(
     ctx: &FetcherContext,
     leader: i32,
-    link: &mut LeaderLink,
+    link: &mut BrokerLink,
     partitions: &[Arc<Partition>],
 ) -> std::io::Result<bool> {
     let mut ready: HashMap<(String, i32), (&Arc<Partition>, FetchPosition)> = HashMap::new();

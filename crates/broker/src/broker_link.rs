@@ -1,0 +1,47 @@
+//! A Kafka-protocol connection from this broker to another broker's client
+//! listener: what the replica fetcher, the transaction coordinator's marker
+//! sender and produce-time transaction checks speak over. One request at a
+//! time; every exchange is bounded by a timeout.
+
+use std::time::Duration;
+
+use brook_protocol::frame;
+use brook_protocol::kafka_protocol::protocol::{Request, StrBytes};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// How long a connect or one request/response exchange may take.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct BrokerLink {
+    stream: TcpStream,
+    correlation_id: i32,
+    client_id: StrBytes,
+    max_response_bytes: usize,
+}
+
+impl BrokerLink {
+    pub async fn connect(addr: &str, client_id: String, max_response_bytes: usize) -> std::io::Result<BrokerLink> {
+        let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+        let _ = stream.set_nodelay(true);
+        Ok(BrokerLink { stream, correlation_id: 0, client_id: StrBytes::from_string(client_id), max_response_bytes })
+    }
+
+    /// Sends `request` at `version` and waits for its answer.
+    pub async fn send<R: Request>(&mut self, version: i16, request: &R) -> std::io::Result<R::Response> {
+        let invalid = |e: frame::FrameError| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let request = frame::encode_request(version, self.correlation_id, &self.client_id, request).map_err(invalid)?;
+        let max = self.max_response_bytes;
+        let exchange = async {
+            self.stream.write_all(&request).await?;
+            frame::read_response_frame(&mut self.stream, max).await
+        };
+        let body = tokio::time::timeout(IO_TIMEOUT, exchange)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "broker did not answer"))??;
+        frame::decode_response::<R>(version, Some(self.correlation_id), body).map_err(invalid)
+    }
+}
