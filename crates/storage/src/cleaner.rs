@@ -13,7 +13,11 @@
 //!    (now + `delete.retention.ms`, KIP-534) the first time they are cleaned
 //!    and are dropped by a pass after it. A batch keeps its base offset and
 //!    `lastOffsetDelta`; one whose records all go keeps an empty header if it
-//!    is its producer's last batch (idempotence survives cleaning).
+//!    is its producer's last batch (idempotence survives cleaning). Batches
+//!    of aborted transactions (from the segments' `.txnindex`) are removed
+//!    whole and never enter the map; their markers are kept, so a reader
+//!    mid-way through a transaction still sees where it ends (Kafka removes
+//!    markers after `delete.retention.ms`; Brook does not yet).
 //! 4. *Swap* (under the lock): the new file is renamed to
 //!    `<base>.<end>.swap`, the group's segments are deleted, the swap file
 //!    is renamed to `<base>.log`. A crash before the `.swap` rename leaves
@@ -77,14 +81,15 @@ pub struct CleanStats {
     pub cleaned_upto: i64,
 }
 
-/// Closed segments wholly below the high watermark and older than
-/// `min.compaction.lag.ms`, in offset order.
+/// Closed segments wholly below the last stable offset (the high
+/// watermark, or the start of an open transaction, whose records may yet
+/// be aborted) and older than `min.compaction.lag.ms`, in offset order.
 fn cleanable_segments(log: &PartitionLog, now_ms: i64) -> Vec<&Segment> {
     let active = log.segments.keys().next_back().copied();
     let lag_cutoff = now_ms.saturating_sub(log.config.min_compaction_lag_ms);
     log.segments
         .values()
-        .take_while(|s| Some(s.base_offset()) != active && s.next_offset() <= log.high_watermark)
+        .take_while(|s| Some(s.base_offset()) != active && s.next_offset() <= log.last_stable_offset())
         .take_while(|s| log.config.min_compaction_lag_ms <= 0 || s.max_timestamp() <= lag_cutoff)
         .collect()
 }
@@ -131,6 +136,37 @@ struct Plan {
     truncations: u64,
     segments: Vec<SegmentView>,
     producer_last_offsets: HashMap<i64, i64>,
+    aborted: AbortedRanges,
+}
+
+/// The aborted transactions of the cleanable section: producer id →
+/// (first offset, marker offset) of each.
+#[derive(Default)]
+struct AbortedRanges {
+    by_producer: HashMap<i64, Vec<(i64, i64)>>,
+}
+
+impl AbortedRanges {
+    /// From every segment: a marker may lie past the cleanable section.
+    fn collect<'a>(segments: impl Iterator<Item = &'a Segment>) -> AbortedRanges {
+        let mut ranges = AbortedRanges::default();
+        for segment in segments {
+            for t in segment.txn_index().entries() {
+                ranges.by_producer.entry(t.producer_id).or_default().push((t.first_offset, t.last_offset));
+            }
+        }
+        ranges
+    }
+
+    /// Whether `header` is a data batch of an aborted transaction.
+    fn contains(&self, header: &BatchHeader) -> bool {
+        header.is_transactional()
+            && !header.is_control()
+            && self
+                .by_producer
+                .get(&header.producer_id)
+                .is_some_and(|ranges| ranges.iter().any(|(first, last)| (*first..*last).contains(&header.base_offset)))
+    }
 }
 
 fn plan(log: &PartitionLog, now_ms: i64) -> Option<Plan> {
@@ -152,6 +188,7 @@ fn plan(log: &PartitionLog, now_ms: i64) -> Option<Plan> {
         levels: log.config.compression_levels,
         state: log.cleaner,
         truncations: log.truncations,
+        aborted: AbortedRanges::collect(log.segments.values()),
         segments,
         producer_last_offsets: log.producers().last_offsets(),
     })
@@ -233,14 +270,16 @@ fn records_of<'a>(bytes: &'a [u8], header: &BatchHeader) -> Result<(std::borrow:
 }
 
 /// Key → offset of its latest record in the dirty section.
-struct OffsetMap {
+struct OffsetMap<'a> {
     latest: HashMap<Vec<u8>, i64>,
     bytes: usize,
+    /// Aborted records never shadow a committed value of their key.
+    aborted: &'a AbortedRanges,
 }
 
-impl OffsetMap {
+impl OffsetMap<'_> {
     fn add_batch(&mut self, bytes: &[u8], header: &BatchHeader) -> Result<()> {
-        if header.is_control() || header.record_count == 0 {
+        if header.is_control() || header.record_count == 0 || self.aborted.contains(header) {
             return Ok(());
         }
         let (payload, count) = records_of(bytes, header)?;
@@ -266,7 +305,7 @@ enum Filtered {
 }
 
 struct FilterContext<'a> {
-    map: &'a OffsetMap,
+    map: &'a OffsetMap<'a>,
     now_ms: i64,
     delete_retention_ms: i64,
     levels: records::CodecLevels,
@@ -289,9 +328,29 @@ impl FilterContext<'_> {
         self.min_horizon = Some(self.min_horizon.map_or(horizon, |h| h.min(horizon)));
     }
 
+    /// A batch none of whose records stay: gone, or an empty header if it
+    /// is its producer's last batch (its sequence stays known).
+    fn remove_all(&self, header: &BatchHeader) -> Result<Filtered> {
+        let producers_last = header.has_producer_id()
+            && self.producer_last_offsets.get(&header.producer_id) == Some(&header.last_offset());
+        if !producers_last {
+            return Ok(Filtered::Removed);
+        }
+        let mut out = *header;
+        out.record_count = 0;
+        out.attributes &= !0x07;
+        let empty = records::write_batch(&out, Compression::None, &[])
+            .map_err(|e| StorageError::Corrupt { path: String::new(), reason: e.to_string() })?;
+        Ok(Filtered::Rewritten(empty))
+    }
+
     fn filter(&mut self, bytes: &[u8], header: &BatchHeader) -> Result<Filtered> {
         if header.is_control() || header.record_count == 0 {
             return Ok(Filtered::Unchanged);
+        }
+        if self.map.aborted.contains(header) {
+            self.records_removed += header.record_count as u64;
+            return self.remove_all(header);
         }
         let (payload, count) = records_of(bytes, header)?;
         let parsed = records::parse_records(&payload, count)
@@ -310,15 +369,7 @@ impl FilterContext<'_> {
         let mut out = *header;
         out.record_count = kept.len() as i32;
         if kept.is_empty() {
-            let producers_last = header.has_producer_id()
-                && self.producer_last_offsets.get(&header.producer_id) == Some(&header.last_offset());
-            if !producers_last {
-                return Ok(Filtered::Removed);
-            }
-            out.attributes &= !0x07;
-            let empty = records::write_batch(&out, Compression::None, &[])
-                .map_err(|e| StorageError::Corrupt { path: String::new(), reason: e.to_string() })?;
-            return Ok(Filtered::Rewritten(empty));
+            return self.remove_all(header);
         }
         // Timestamps are the record's own; the base may become the delete horizon.
         let timestamp = |r: &Record<'_>| header.base_timestamp.saturating_add(r.timestamp_delta);
@@ -375,7 +426,7 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
     let dir = plan.dir.clone();
 
     // Map the dirty section, whole segments at a time, within the buffer.
-    let mut map = OffsetMap { latest: HashMap::new(), bytes: 0 };
+    let mut map = OffsetMap { latest: HashMap::new(), bytes: 0, aborted: &plan.aborted };
     let mut mapped_end = plan.state.cleaned_upto;
     for view in plan.segments.iter().filter(|s| s.next_offset > plan.state.cleaned_upto) {
         if map.bytes >= settings.dedupe_buffer_bytes && mapped_end > plan.state.cleaned_upto {
@@ -538,8 +589,12 @@ fn finish_swap(
     base: i64,
 ) -> Result<()> {
     fsync_dir(dir)?;
+    // The cleaned segment holds the group's markers: it takes their
+    // aborted-transaction entries.
+    let mut aborted = Vec::new();
     for v in group {
         if let Some(old) = log.segments.remove(&v.base) {
+            aborted.extend_from_slice(old.txn_index().entries());
             old.delete_files()?;
         }
     }
@@ -551,6 +606,7 @@ fn finish_swap(
     } else {
         std::fs::rename(swap, dir.join(file_name(base, "log")))?;
         segment.move_to(dir);
+        segment.txn_index_mut().replace(aborted)?;
         segment.flush()?;
         log.segments.insert(base, segment);
     }

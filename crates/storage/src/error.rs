@@ -23,6 +23,12 @@ pub enum StorageError {
     Corrupt { path: String, reason: String },
     #[error("batch timestamp {timestamp} is more than {max_ahead_ms} ms in the future")]
     InvalidTimestamp { timestamp: i64, max_ahead_ms: i64 },
+    #[error("control batches are written by transaction coordinators, not produced")]
+    ControlBatchFromClient,
+    #[error("producer {producer_id}: {reason}")]
+    InvalidTxnState { producer_id: i64, reason: &'static str },
+    #[error("producer {producer_id}: marker from coordinator epoch {found}, older than {current}")]
+    CoordinatorFenced { producer_id: i64, current: i32, found: i32 },
     #[error("replicated batch starts at offset {found}, but the log ends at {expected}")]
     NonContiguous { expected: i64, found: i64 },
 }
@@ -41,6 +47,9 @@ impl StorageError {
             StorageError::RecordListTooLarge { .. } => ErrorCode::RECORD_LIST_TOO_LARGE,
             StorageError::NonContiguous { .. } => ErrorCode::CORRUPT_MESSAGE,
             StorageError::InvalidTimestamp { .. } => ErrorCode::INVALID_TIMESTAMP,
+            StorageError::ControlBatchFromClient => ErrorCode::INVALID_RECORD,
+            StorageError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,
+            StorageError::CoordinatorFenced { .. } => ErrorCode::TRANSACTION_COORDINATOR_FENCED,
         }
     }
 }

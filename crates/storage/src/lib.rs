@@ -17,6 +17,7 @@ pub mod log_manager;
 pub mod partition_log;
 pub mod producer_state;
 pub mod segment;
+pub mod txn_index;
 
 pub use config::{LogConfig, TimestampType};
 pub use error::StorageError;

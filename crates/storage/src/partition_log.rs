@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use brook_protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use brook_protocol::batch::{self, BatchHeader, ControlType, BATCH_HEADER_BYTES};
 use brook_protocol::fetch_response::FileRegion;
 use tracing::{info, warn};
 
@@ -22,8 +22,9 @@ use crate::config::{LogConfig, TimestampType};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{Result, StorageError};
 use crate::file_io::atomic_write;
-use crate::producer_state::{ProducerStateManager, SequenceCheck};
+use crate::producer_state::{CompletedTxn, ProducerStateManager, SequenceCheck};
 use crate::segment::{file_name, AppendedBatch, Segment};
+use crate::txn_index::AbortedTxn;
 
 /// Snapshots of producer state kept per partition.
 const SNAPSHOTS_KEPT: usize = 2;
@@ -46,6 +47,7 @@ pub struct AppendResult {
 pub struct FetchSlice {
     pub region: Option<FileRegion>,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
 }
@@ -121,7 +123,7 @@ impl PartitionLog {
         for base in bases {
             if cut || base < previous_end {
                 // After a truncated segment, or overlapping: later data is not trustworthy.
-                for suffix in ["log", "index", "timeindex"] {
+                for suffix in crate::segment::SUFFIXES {
                     let _ = std::fs::remove_file(dir.join(file_name(base, suffix)));
                 }
                 stats.segments_deleted += 1;
@@ -194,21 +196,60 @@ impl PartitionLog {
             }
             warn!(path = %path.display(), "ignoring invalid producer snapshot");
         }
-        let mut headers = Vec::new();
-        for segment in self.segments.values() {
+        // The replay re-adds the aborted transactions it meets.
+        for segment in self.segments.values_mut().filter(|s| s.next_offset() > from) {
+            segment.txn_index_mut().truncate_to(from)?;
+        }
+        let mut batches = Vec::new();
+        for (base, segment) in &self.segments {
             if segment.next_offset() > from {
-                segment.for_each_header(from, &mut |h| headers.push(*h))?;
+                segment.for_each_header_at(from, &mut |h, position| batches.push((*base, *h, position)))?;
             }
         }
         let mut epochs_changed = false;
-        for header in headers.iter().filter(|h| h.last_offset() >= from) {
-            self.producers.update(header);
+        for (base, header, position) in batches.iter().filter(|(_, h, _)| h.last_offset() >= from) {
+            if header.is_control() {
+                let bytes = self.segments[base].read_batch(*position, header)?;
+                self.replay_marker(header, &bytes)?;
+            } else {
+                self.producers.update(header);
+            }
             epochs_changed |= self.epochs.assign(header.partition_leader_epoch, header.base_offset);
         }
+        self.producers.on_high_watermark(self.high_watermark);
         if epochs_changed {
             self.epochs.persist()?;
         }
         Ok(())
+    }
+
+    /// Applies a marker found in the log (replayed or replicated) to the
+    /// producer state; an abort goes into its segment's transaction index.
+    fn replay_marker(&mut self, header: &BatchHeader, batch: &[u8]) -> Result<()> {
+        let Some((kind, coordinator_epoch)) = batch::parse_control_batch(batch) else {
+            warn!(dir = %self.dir.display(), offset = header.base_offset, "ignoring an unreadable control batch");
+            return Ok(());
+        };
+        if let Some(done) = self.producers.update_marker(header, kind, coordinator_epoch) {
+            self.index_if_aborted(done)?;
+        }
+        Ok(())
+    }
+
+    /// Records an aborted transaction in the index of the segment holding its marker.
+    fn index_if_aborted(&mut self, done: CompletedTxn) -> Result<()> {
+        if !done.aborted {
+            return Ok(());
+        }
+        // As Kafka: the stable offset once this transaction is done.
+        let last_stable_offset = self.producers.first_open_offset().unwrap_or(done.last_offset + 1);
+        let Some((_, segment)) = self.segments.range_mut(..=done.last_offset).next_back() else { return Ok(()) };
+        segment.txn_index_mut().append(AbortedTxn {
+            producer_id: done.producer_id,
+            first_offset: done.first_offset,
+            last_offset: done.last_offset,
+            last_stable_offset,
+        })
     }
 
     fn snapshot_offsets(&self) -> Result<Vec<i64>> {
@@ -255,6 +296,9 @@ impl PartitionLog {
         // Recompressed by the broker, a batch is checked again here, as Kafka
         // re-validates sizes that may have changed.
         let mut header = batch::validate(batch, self.config.max_message_bytes)?;
+        if header.is_control() {
+            return Err(StorageError::ControlBatchFromClient);
+        }
         if let SequenceCheck::Duplicate(original) = self.producers.check(&header)? {
             return Ok(AppendResult {
                 base_offset: original.first_offset,
@@ -322,6 +366,52 @@ impl PartitionLog {
             duplicate: false,
             record_count: header.record_count,
         })
+    }
+
+    /// Writes a transaction marker as leader (WriteTxnMarkers): checks the
+    /// producer and coordinator epochs, then ends the producer's open
+    /// transaction here with a control batch. A producer with no open
+    /// transaction here gets nothing written (a retried marker, or a
+    /// partition the transaction never wrote to): `Ok(None)`. Otherwise
+    /// the marker's offset.
+    pub fn append_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        kind: ControlType,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<Option<i64>> {
+        if self.offline {
+            return Err(StorageError::LogOffline);
+        }
+        self.producers.check_marker(producer_id, producer_epoch, coordinator_epoch)?;
+        if !self.producers.in_transaction(producer_id) {
+            return Ok(None);
+        }
+        let mut marker = batch::build_control_batch(kind, producer_id, producer_epoch, coordinator_epoch, now_ms);
+        let offset = self.log_end_offset;
+        batch::assign_offset(&mut marker, offset, leader_epoch);
+        let mut header = BatchHeader::parse(&marker)?;
+        header.base_offset = offset;
+        self.maybe_roll(marker.len(), offset, now_ms)?;
+        let appended =
+            AppendedBatch { base_offset: offset, last_offset: offset, max_timestamp: now_ms, size_bytes: marker.len() };
+        self.active().append(&[&marker], &[appended], now_ms)?;
+        self.log_end_offset = offset + 1;
+        if let Some(done) = self.producers.update_marker(&header, kind, coordinator_epoch) {
+            self.index_if_aborted(done)?;
+        }
+        if self.epochs.assign(leader_epoch, offset) {
+            self.epochs.persist()?;
+        }
+        self.unflushed_records += 1;
+        self.first_unflushed_ms.get_or_insert(now_ms);
+        if self.unflushed_records >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(Some(offset))
     }
 
     /// Appends batches replicated from the leader as they are: the leader's
@@ -393,9 +483,15 @@ impl PartitionLog {
     fn append_replicated(&mut self, bytes: &[u8], batches: &[(AppendedBatch, BatchHeader)], now_ms: i64) -> Result<()> {
         let entries: Vec<AppendedBatch> = batches.iter().map(|(e, _)| *e).collect();
         self.active().append(&[bytes], &entries, now_ms)?;
+        let mut position = 0usize;
         for (entry, header) in batches {
             self.log_end_offset = entry.last_offset + 1;
-            self.producers.update(header);
+            if header.is_control() {
+                self.replay_marker(header, &bytes[position..position + entry.size_bytes])?;
+            } else {
+                self.producers.update(header);
+            }
+            position += entry.size_bytes;
             if self.epochs.assign(header.partition_leader_epoch, header.base_offset) {
                 self.epochs.persist()?;
             }
@@ -510,16 +606,49 @@ impl PartitionLog {
     /// them, since some clients (KafkaJS) cannot move past a response
     /// holding no record. Followers get them ([`Self::read_for_replica`]).
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice> {
+        self.read_for_consumer(offset, max_bytes, min_one_batch, self.high_watermark)
+    }
+
+    /// A read_committed consumer's read: below the last stable offset, with
+    /// the aborted transactions overlapping what it may read, so the client
+    /// can drop their records.
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<(FetchSlice, Vec<AbortedTxn>)> {
+        let lso = self.last_stable_offset();
+        let slice = self.read_for_consumer(offset, max_bytes, min_one_batch, lso)?;
+        let mut aborted = Vec::new();
+        if slice.region.is_some() {
+            let floor = self.segments.range(..=offset).next_back().map_or(i64::MIN, |(b, _)| *b);
+            for segment in self.segments.range(floor..).map(|(_, s)| s) {
+                segment.txn_index().collect(offset, lso, &mut aborted);
+            }
+            aborted.sort_by_key(|t| t.first_offset);
+        }
+        Ok((slice, aborted))
+    }
+
+    fn read_for_consumer(&self, offset: i64, max_bytes: usize, min_one_batch: bool, bound: i64) -> Result<FetchSlice> {
         let mut offset = offset;
         loop {
-            let (slice, first) = self.read_below(offset, max_bytes, min_one_batch, self.high_watermark)?;
+            let (slice, first) = self.read_below(offset, max_bytes, min_one_batch, bound)?;
             match first {
-                Some(h) if h.record_count == 0 && h.last_offset() + 1 < self.high_watermark => {
+                Some(h) if h.record_count == 0 && h.last_offset() + 1 < bound => {
                     offset = offset.max(h.last_offset() + 1)
                 }
                 _ => return Ok(slice),
             }
         }
+    }
+
+    /// Kafka's last stable offset: a read_committed consumer reads below
+    /// it. The high watermark, or the start of the oldest transaction still
+    /// open (or whose marker is not yet replicated), whichever is lower.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.producers.first_unstable_offset().map_or(self.high_watermark, |o| o.min(self.high_watermark))
     }
 
     /// Reads for a follower replica: up to the log end, not the high
@@ -538,6 +667,7 @@ impl PartitionLog {
         let mut slice = FetchSlice {
             region: None,
             high_watermark: self.high_watermark,
+            last_stable_offset: self.last_stable_offset(),
             log_start_offset: self.log_start_offset,
             log_end_offset: self.log_end_offset,
         };
@@ -622,6 +752,7 @@ impl PartitionLog {
     fn raise_log_start(&mut self, offset: i64) {
         self.log_start_offset = self.log_start_offset.max(offset);
         self.high_watermark = self.high_watermark.max(self.log_start_offset);
+        self.producers.on_high_watermark(self.high_watermark);
     }
 
     fn delete_segments_below_log_start(&mut self) -> Result<usize> {
@@ -716,7 +847,6 @@ impl PartitionLog {
         self.high_watermark = self.high_watermark.min(offset);
         self.recovery_point = self.recovery_point.min(offset);
         self.cleaner.cleaned_upto = self.cleaner.cleaned_upto.min(offset);
-        self.producers.truncate_to(offset);
         // Snapshots of the discarded history must not be loaded after a crash.
         for snapshot in self.snapshot_offsets()?.into_iter().filter(|o| *o > offset) {
             let _ = std::fs::remove_file(self.dir.join(file_name(snapshot, "snapshot")));
@@ -724,7 +854,10 @@ impl PartitionLog {
         if self.epochs.truncate_from_end(offset) {
             self.epochs.persist()?;
         }
-        Ok(())
+        // A cut marker reopens its transaction: the producer state is
+        // rebuilt from the last snapshot below the cut, as Kafka does.
+        self.producers = ProducerStateManager::new();
+        self.rebuild_producer_state()
     }
 
     /// Empties the log and restarts it at `offset`: for a follower whose
@@ -765,6 +898,7 @@ impl PartitionLog {
 
     pub fn set_high_watermark(&mut self, offset: i64) {
         self.high_watermark = offset.clamp(self.log_start_offset, self.log_end_offset);
+        self.producers.on_high_watermark(self.high_watermark);
     }
     pub fn set_config(&mut self, config: LogConfig) {
         self.config = config;

@@ -1,19 +1,27 @@
-//! Idempotent-producer state of one partition: for each producer id, its
-//! epoch and the metadata of its last five batches, as in Kafka's
-//! `ProducerStateManager`. Pure logic plus a snapshot codec; the partition
-//! log persists snapshots and rebuilds the rest by scanning batch headers.
+//! Producer state of one partition, as in Kafka's `ProducerStateManager`:
+//! for each producer id, its epoch, the metadata of its last five batches
+//! (duplicate detection), the coordinator epoch of its last transaction
+//! marker and the first offset of its open transaction, if any. The open
+//! transactions, plus the completed ones whose marker the high watermark
+//! has not yet passed, bound the partition's last stable offset. Pure logic
+//! plus a snapshot codec; the partition log persists snapshots and rebuilds
+//! the rest by replaying the log.
 //!
 //! Snapshot file `<offset, 20 digits>.snapshot`, all big-endian:
 //! ```text
-//! "BRPS" u16 version=1  u32 entry count
-//! per entry: i64 producer id, i16 epoch, i64 last timestamp, u8 batch count,
+//! "BRPS" u16 version=2  u32 entry count
+//! per entry: i64 producer id, i16 epoch, i64 last timestamp, i32 coordinator epoch,
+//!            i64 open transaction's first offset (-1: none), i64 last offset,
+//!            u8 batch count,
 //!            per batch: i32 first seq, i32 last seq, i64 first offset, i64 last offset
 //! u32 CRC-32C of everything before it
 //! ```
+//! Version 1 (no coordinator epoch, open transaction or last offset) is
+//! still read.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use brook_protocol::batch::BatchHeader;
+use brook_protocol::batch::{BatchHeader, ControlType};
 
 use crate::error::StorageError;
 
@@ -33,6 +41,37 @@ pub struct ProducerEntry {
     pub epoch: i16,
     pub last_timestamp: i64,
     pub batches: VecDeque<BatchMetadata>,
+    /// Coordinator epoch of the last marker written for this producer (-1: none).
+    pub coordinator_epoch: i32,
+    /// First offset of the producer's open transaction on this partition.
+    pub current_txn_first_offset: Option<i64>,
+    /// The last offset this producer wrote (data or marker): retention expiry.
+    pub last_offset: i64,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16) -> ProducerEntry {
+        ProducerEntry {
+            epoch,
+            last_timestamp: -1,
+            batches: VecDeque::new(),
+            coordinator_epoch: -1,
+            current_txn_first_offset: None,
+            last_offset: -1,
+        }
+    }
+
+    /// A new epoch restarts the sequence (Kafka's maybeUpdateProducerEpoch).
+    fn take_epoch(&mut self, epoch: i16) {
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.batches.clear();
+        }
+    }
+
+    pub fn last_sequence(&self) -> i32 {
+        self.batches.back().map_or(-1, |b| b.last_seq)
+    }
 }
 
 /// Outcome of checking a batch against the producer's state.
@@ -44,9 +83,25 @@ pub enum SequenceCheck {
     Duplicate(BatchMetadata),
 }
 
+/// A transaction a marker ended on this partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset → producer id.
+    ongoing: BTreeMap<i64, i64>,
+    /// Completed transactions whose marker is at or above the high
+    /// watermark: first offset → marker offset. Their records stay
+    /// unstable until the marker is replicated (Kafka's unreplicatedTxns).
+    unreplicated: BTreeMap<i64, i64>,
 }
 
 fn next_sequence(seq: i32) -> i32 {
@@ -74,7 +129,39 @@ impl ProducerStateManager {
         self.producers.get(&producer_id)
     }
 
-    /// Kafka's epoch and sequence rules for an incoming batch.
+    /// Every producer, by id (DescribeProducers).
+    pub fn entries(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.producers.iter().map(|(id, e)| (*id, e))
+    }
+
+    /// Whether `producer_id` has an open transaction on this partition.
+    pub fn in_transaction(&self, producer_id: i64) -> bool {
+        self.producers.get(&producer_id).is_some_and(|e| e.current_txn_first_offset.is_some())
+    }
+
+    /// The first offset a read_committed consumer may not read past yet:
+    /// the start of the oldest open or not-yet-replicated transaction.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        let ongoing = self.ongoing.keys().next().copied();
+        let unreplicated = self.unreplicated.keys().next().copied();
+        match (ongoing, unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The first offset of the oldest open transaction.
+    pub fn first_open_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// The high watermark moved: completed transactions whose marker is
+    /// now below it are stable.
+    pub fn on_high_watermark(&mut self, high_watermark: i64) {
+        self.unreplicated.retain(|_, marker| *marker >= high_watermark);
+    }
+
+    /// Kafka's epoch, sequence and transaction rules for a produced batch.
     pub fn check(&self, batch: &BatchHeader) -> Result<SequenceCheck, StorageError> {
         if !batch.has_producer_id() {
             return Ok(SequenceCheck::Append);
@@ -88,6 +175,12 @@ impl ProducerStateManager {
                 producer_id: batch.producer_id,
                 current: entry.epoch,
                 found: batch.producer_epoch,
+            });
+        }
+        if entry.current_txn_first_offset.is_some() && !batch.is_transactional() {
+            return Err(StorageError::InvalidTxnState {
+                producer_id: batch.producer_id,
+                reason: "a non-transactional write while its transaction is open",
             });
         }
         if batch.producer_epoch > entry.epoch {
@@ -115,21 +208,41 @@ impl ProducerStateManager {
         Ok(SequenceCheck::Append)
     }
 
-    /// Records an appended batch (with its assigned offsets).
+    /// Kafka's rules for a transaction marker written by a coordinator: a
+    /// producer epoch older than the partition's is fenced, and so is an
+    /// older coordinator epoch (a deposed coordinator).
+    pub fn check_marker(&self, producer_id: i64, epoch: i16, coordinator_epoch: i32) -> Result<(), StorageError> {
+        let Some(entry) = self.producers.get(&producer_id) else { return Ok(()) };
+        if epoch < entry.epoch {
+            return Err(StorageError::InvalidProducerEpoch { producer_id, current: entry.epoch, found: epoch });
+        }
+        if coordinator_epoch < entry.coordinator_epoch {
+            return Err(StorageError::CoordinatorFenced {
+                producer_id,
+                current: entry.coordinator_epoch,
+                found: coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records an appended data batch (with its assigned offsets). A
+    /// transactional batch opens the producer's transaction here if none is.
     pub fn update(&mut self, batch: &BatchHeader) {
         if !batch.has_producer_id() {
             return;
         }
-        let entry = self.producers.entry(batch.producer_id).or_insert_with(|| ProducerEntry {
-            epoch: batch.producer_epoch,
-            last_timestamp: -1,
-            batches: VecDeque::new(),
-        });
-        if batch.producer_epoch != entry.epoch {
-            entry.epoch = batch.producer_epoch;
-            entry.batches.clear();
-        }
+        let entry = self.producers.entry(batch.producer_id).or_insert_with(|| ProducerEntry::new(batch.producer_epoch));
+        entry.take_epoch(batch.producer_epoch);
         entry.last_timestamp = entry.last_timestamp.max(batch.max_timestamp);
+        entry.last_offset = batch.last_offset();
+        if batch.is_transactional() && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(batch.base_offset);
+            self.ongoing.insert(batch.base_offset, batch.producer_id);
+        }
+        if batch.base_sequence < 0 {
+            return; // transactional offset commits carry no sequence
+        }
         if entry.batches.len() == MAX_REMEMBERED_BATCHES {
             entry.batches.pop_front();
         }
@@ -141,6 +254,31 @@ impl ProducerStateManager {
         });
     }
 
+    /// Records an appended marker: it ends the producer's open transaction
+    /// here, if it has one, and returns it.
+    pub fn update_marker(
+        &mut self,
+        marker: &BatchHeader,
+        kind: ControlType,
+        coordinator_epoch: i32,
+    ) -> Option<CompletedTxn> {
+        let entry =
+            self.producers.entry(marker.producer_id).or_insert_with(|| ProducerEntry::new(marker.producer_epoch));
+        entry.take_epoch(marker.producer_epoch);
+        entry.coordinator_epoch = coordinator_epoch;
+        entry.last_timestamp = entry.last_timestamp.max(marker.max_timestamp);
+        entry.last_offset = marker.base_offset;
+        let first_offset = entry.current_txn_first_offset.take()?;
+        self.ongoing.remove(&first_offset);
+        self.unreplicated.insert(first_offset, marker.base_offset);
+        Some(CompletedTxn {
+            producer_id: marker.producer_id,
+            first_offset,
+            last_offset: marker.base_offset,
+            aborted: kind == ControlType::Abort,
+        })
+    }
+
     /// Each producer's last appended offset: the cleaner keeps those batches'
     /// headers even when it removes all their records.
     pub fn last_offsets(&self) -> HashMap<i64, i64> {
@@ -148,26 +286,19 @@ impl ProducerStateManager {
     }
 
     /// Forgets producers whose last write is before `log_start_offset`
-    /// (retention removed their data) or older than `expire_before_ms`.
+    /// (retention removed their data) or older than `expire_before_ms`,
+    /// unless their transaction is still open.
     pub fn expire(&mut self, log_start_offset: i64, expire_before_ms: i64) {
         self.producers.retain(|_, e| {
-            let last_offset = e.batches.back().map_or(-1, |b| b.last_offset);
-            last_offset >= log_start_offset && e.last_timestamp >= expire_before_ms
+            e.current_txn_first_offset.is_some()
+                || (e.last_offset >= log_start_offset && e.last_timestamp >= expire_before_ms)
         });
     }
 
-    /// Drops batches at or after `offset` (log truncation).
-    pub fn truncate_to(&mut self, offset: i64) {
-        for entry in self.producers.values_mut() {
-            entry.batches.retain(|b| b.last_offset < offset);
-        }
-        self.producers.retain(|_, e| !e.batches.is_empty());
-    }
-
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.producers.len() * 64);
+        let mut out = Vec::with_capacity(16 + self.producers.len() * 84);
         out.extend_from_slice(b"BRPS");
-        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&2u16.to_be_bytes());
         out.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
         let mut ids: Vec<_> = self.producers.keys().copied().collect();
         ids.sort_unstable();
@@ -176,6 +307,9 @@ impl ProducerStateManager {
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&e.epoch.to_be_bytes());
             out.extend_from_slice(&e.last_timestamp.to_be_bytes());
+            out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+            out.extend_from_slice(&e.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
+            out.extend_from_slice(&e.last_offset.to_be_bytes());
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -199,28 +333,39 @@ impl ProducerStateManager {
             return None;
         }
         let mut r = Reader { data: body, at: 4 };
-        if r.u16()? != 1 {
+        let version = r.u16()?;
+        if version != 1 && version != 2 {
             return None;
         }
         let count = r.u32()?;
-        let mut producers = HashMap::new();
+        let mut state = ProducerStateManager::new();
         for _ in 0..count {
             let id = r.i64()?;
-            let epoch = r.u16()? as i16;
-            let last_timestamp = r.i64()?;
+            let mut entry = ProducerEntry::new(r.u16()? as i16);
+            entry.last_timestamp = r.i64()?;
+            if version >= 2 {
+                entry.coordinator_epoch = r.u32()? as i32;
+                entry.current_txn_first_offset = Some(r.i64()?).filter(|o| *o >= 0);
+                entry.last_offset = r.i64()?;
+            }
             let n = r.u8()?;
-            let mut batches = VecDeque::new();
             for _ in 0..n {
-                batches.push_back(BatchMetadata {
+                entry.batches.push_back(BatchMetadata {
                     first_seq: r.u32()? as i32,
                     last_seq: r.u32()? as i32,
                     first_offset: r.i64()?,
                     last_offset: r.i64()?,
                 });
             }
-            producers.insert(id, ProducerEntry { epoch, last_timestamp, batches });
+            if version == 1 {
+                entry.last_offset = entry.batches.back().map_or(-1, |b| b.last_offset);
+            }
+            if let Some(first) = entry.current_txn_first_offset {
+                state.ongoing.insert(first, id);
+            }
+            state.producers.insert(id, entry);
         }
-        Some(ProducerStateManager { producers })
+        Some(state)
     }
 }
 
@@ -252,7 +397,9 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brook_protocol::batch::{build_batch_with_producer, BatchHeader};
+    use brook_protocol::batch::{
+        build_batch_with_producer, build_control_batch, build_transactional_batch, BatchHeader,
+    };
 
     fn header(pid: i64, epoch: i16, seq: i32, records: usize, base_offset: i64) -> BatchHeader {
         let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![(None, Some(b"v")); records];
@@ -307,13 +454,100 @@ mod tests {
     }
 
     #[test]
-    fn truncate_and_expire() {
+    fn expire_keeps_open_transactions() {
         let mut state = ProducerStateManager::new();
         state.update(&header(1, 0, 0, 1, 0));
-        state.update(&header(1, 0, 1, 1, 5));
-        state.truncate_to(5);
-        assert_eq!(state.entry(1).unwrap().batches.len(), 1);
-        state.expire(1, 0);
-        assert!(state.is_empty());
+        state.update(&txn_header(2, 0, 0, 1, 1));
+        state.expire(5, 0);
+        assert!(state.entry(1).is_none());
+        assert!(state.in_transaction(2));
+    }
+
+    fn txn_header(pid: i64, epoch: i16, seq: i32, records: usize, base_offset: i64) -> BatchHeader {
+        let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![(None, Some(b"v")); records];
+        let mut h = BatchHeader::parse(&build_transactional_batch(&recs, 1, pid, epoch, seq)).unwrap();
+        h.base_offset = base_offset;
+        h
+    }
+
+    fn marker(
+        pid: i64,
+        epoch: i16,
+        kind: ControlType,
+        coordinator_epoch: i32,
+        offset: i64,
+    ) -> (BatchHeader, ControlType, i32) {
+        let mut h = BatchHeader::parse(&build_control_batch(kind, pid, epoch, coordinator_epoch, 1)).unwrap();
+        h.base_offset = offset;
+        (h, kind, coordinator_epoch)
+    }
+
+    #[test]
+    fn transactions_bound_the_first_unstable_offset() {
+        let mut state = ProducerStateManager::new();
+        state.update(&header(9, 0, 0, 2, 0)); // idempotent, not transactional
+        assert_eq!(state.first_unstable_offset(), None);
+        state.update(&txn_header(1, 0, 0, 2, 2));
+        state.update(&txn_header(2, 0, 0, 1, 4));
+        state.update(&txn_header(1, 0, 2, 1, 5)); // same transaction: first offset stays
+        assert_eq!(state.first_unstable_offset(), Some(2));
+        assert!(state.in_transaction(1));
+        // A non-transactional write while the transaction is open is refused.
+        assert!(matches!(state.check(&header(1, 0, 3, 1, 6)), Err(StorageError::InvalidTxnState { .. })));
+
+        let (m, kind, ce) = marker(1, 0, ControlType::Abort, 3, 6);
+        let done = state.update_marker(&m, kind, ce).unwrap();
+        assert_eq!(done, CompletedTxn { producer_id: 1, first_offset: 2, last_offset: 6, aborted: true });
+        assert!(!state.in_transaction(1));
+        // Not replicated yet: still unstable from 2.
+        assert_eq!(state.first_unstable_offset(), Some(2));
+        state.on_high_watermark(7);
+        assert_eq!(state.first_unstable_offset(), Some(4));
+        // A retried marker ends nothing.
+        let (m, kind, ce) = marker(1, 0, ControlType::Abort, 3, 7);
+        assert_eq!(state.update_marker(&m, kind, ce), None);
+        // Fencing: older producer epoch, older coordinator epoch.
+        assert!(matches!(state.check_marker(1, -1, 3), Err(StorageError::InvalidProducerEpoch { .. })));
+        assert!(matches!(state.check_marker(1, 0, 2), Err(StorageError::CoordinatorFenced { .. })));
+        assert!(state.check_marker(1, 1, 3).is_ok());
+        // A commit marker with a bumped epoch (transaction version 2) restarts the sequence.
+        let (m, kind, ce) = marker(2, 1, ControlType::Commit, 3, 8);
+        assert!(!state.update_marker(&m, kind, ce).unwrap().aborted);
+        assert_eq!(state.check(&txn_header(2, 1, 0, 1, 9)).unwrap(), SequenceCheck::Append);
+        state.on_high_watermark(9);
+        assert_eq!(state.first_unstable_offset(), None);
+    }
+
+    #[test]
+    fn snapshot_keeps_open_transactions_and_reads_version_1() {
+        let mut state = ProducerStateManager::new();
+        state.update(&txn_header(4, 2, 0, 3, 10));
+        let (m, kind, ce) = marker(5, 0, ControlType::Commit, 7, 20);
+        state.update_marker(&m, kind, ce);
+        state.on_high_watermark(100);
+        let decoded = ProducerStateManager::decode_snapshot(&state.encode_snapshot()).unwrap();
+        assert_eq!(decoded, state);
+        assert_eq!(decoded.first_unstable_offset(), Some(10));
+        assert_eq!(decoded.entry(5).unwrap().coordinator_epoch, 7);
+
+        // A version-1 snapshot: one producer, one batch.
+        let mut v1 = b"BRPS".to_vec();
+        v1.extend_from_slice(&1u16.to_be_bytes());
+        v1.extend_from_slice(&1u32.to_be_bytes());
+        v1.extend_from_slice(&3i64.to_be_bytes());
+        v1.extend_from_slice(&0i16.to_be_bytes());
+        v1.extend_from_slice(&5i64.to_be_bytes());
+        v1.push(1);
+        for v in [0i32, 1] {
+            v1.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [40i64, 41] {
+            v1.extend_from_slice(&v.to_be_bytes());
+        }
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_be_bytes());
+        let old = ProducerStateManager::decode_snapshot(&v1).unwrap();
+        let entry = old.entry(3).unwrap();
+        assert_eq!((entry.last_offset, entry.coordinator_epoch, entry.current_txn_first_offset), (41, -1, None));
     }
 }

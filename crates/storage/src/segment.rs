@@ -17,6 +17,10 @@ use brook_protocol::fetch_response::FileRegion;
 use crate::error::Result;
 use crate::file_io::write_all_vectored_at;
 use crate::index::{open_rw, OffsetIndex, TimeIndex};
+use crate::txn_index::TxnIndex;
+
+/// The files of one segment, by suffix.
+pub const SUFFIXES: [&str; 4] = ["log", "index", "timeindex", "txnindex"];
 
 /// Kafka's file name for a segment starting at `base_offset`.
 pub fn file_name(base_offset: i64, suffix: &str) -> String {
@@ -47,6 +51,8 @@ pub struct Segment {
     offset_of_max_timestamp: i64,
     /// Wall time of the first append, for `segment.ms` rolling.
     first_append_ms: Option<i64>,
+    /// Transactions aborted by markers in this segment.
+    txn_index: TxnIndex,
 }
 
 impl Segment {
@@ -67,6 +73,7 @@ impl Segment {
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
             first_append_ms: None,
+            txn_index: TxnIndex::empty(dir.join(file_name(base_offset, "txnindex"))),
         })
     }
 
@@ -107,6 +114,7 @@ impl Segment {
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
             first_append_ms: None,
+            txn_index: TxnIndex::load(dir.join(file_name(base_offset, "txnindex")))?,
         };
         match indexes {
             Some((offset_index, time_index)) => {
@@ -353,9 +361,14 @@ impl Segment {
 
     /// Calls `f` with every batch header from `from_offset` on (no CRC check).
     pub fn for_each_header(&self, from_offset: i64, f: &mut dyn FnMut(&BatchHeader)) -> Result<()> {
+        self.for_each_header_at(from_offset, &mut |h, _| f(h))
+    }
+
+    /// As [`Self::for_each_header`], with each batch's file position.
+    pub fn for_each_header_at(&self, from_offset: i64, f: &mut dyn FnMut(&BatchHeader, u64)) -> Result<()> {
         let mut position = if from_offset <= self.base_offset { 0 } else { self.position_of(from_offset)? };
         while let Some(header) = self.header_at(position)? {
-            f(&header);
+            f(&header, position);
             position += header.size_bytes() as u64;
         }
         Ok(())
@@ -380,7 +393,7 @@ impl Segment {
             self.note_batch(h);
         }
         self.bytes_since_index_entry = self.index_interval_bytes;
-        Ok(())
+        self.txn_index.truncate_to(offset)
     }
 
     /// fsync the log data and persist the indexes (with a final time entry).
@@ -391,12 +404,12 @@ impl Segment {
         }
         self.offset_index.flush()?;
         self.time_index.flush()?;
-        Ok(())
+        self.txn_index.flush()
     }
 
     /// Deletes the segment's files. Open regions keep the data readable.
     pub fn delete_files(&self) -> Result<()> {
-        for suffix in ["log", "index", "timeindex"] {
+        for suffix in SUFFIXES {
             match std::fs::remove_file(self.dir.join(file_name(self.base_offset, suffix))) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -419,6 +432,13 @@ impl Segment {
         self.dir = dir.to_path_buf();
         self.offset_index.set_path(dir.join(file_name(self.base_offset, "index")));
         self.time_index.set_path(dir.join(file_name(self.base_offset, "timeindex")));
+        self.txn_index.set_path(dir.join(file_name(self.base_offset, "txnindex")));
+    }
+    pub fn txn_index(&self) -> &TxnIndex {
+        &self.txn_index
+    }
+    pub fn txn_index_mut(&mut self) -> &mut TxnIndex {
+        &mut self.txn_index
     }
     pub fn next_offset(&self) -> i64 {
         self.next_offset
