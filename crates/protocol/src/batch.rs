@@ -299,15 +299,18 @@ pub fn set_log_append_time(header: &mut [u8], records: &[u8], now_ms: i64) {
     header[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// One record's key and value, as the batch builders take them.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// Builds an uncompressed batch from `(key, value)` records; used by tests,
 /// benchmarks and Brook's own tools, never on the broker's hot path.
-pub fn build_batch(records: &[(Option<&[u8]>, Option<&[u8]>)], timestamp_ms: i64) -> Vec<u8> {
+pub fn build_batch(records: &[KeyValue<'_>], timestamp_ms: i64) -> Vec<u8> {
     build_batch_with_producer(records, timestamp_ms, NO_PRODUCER_ID, -1, -1)
 }
 
 /// As [`build_batch`], with idempotent-producer fields.
 pub fn build_batch_with_producer(
-    records: &[(Option<&[u8]>, Option<&[u8]>)],
+    records: &[KeyValue<'_>],
     timestamp_ms: i64,
     producer_id: i64,
     producer_epoch: i16,
@@ -368,7 +371,7 @@ impl ControlType {
 /// As [`build_batch_with_producer`], marked transactional: how a
 /// coordinator writes transactional offset commits.
 pub fn build_transactional_batch(
-    records: &[(Option<&[u8]>, Option<&[u8]>)],
+    records: &[KeyValue<'_>],
     timestamp_ms: i64,
     producer_id: i64,
     producer_epoch: i16,
