@@ -23,6 +23,7 @@ pub mod node;
 pub mod purgatory;
 pub mod replication;
 pub mod sendfile;
+pub mod txn_verifier;
 pub mod server;
 pub mod startup;
 

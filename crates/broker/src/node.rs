@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::txn_verifier::TxnVerifier;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
@@ -46,6 +47,8 @@ pub struct Node {
     pub(crate) image: watch::Receiver<Arc<MetadataImage>>,
     pub replicas: Arc<ReplicaManager>,
     pub groups: GroupCoordinator,
+    /// Asks transaction coordinators about produced transactional batches.
+    pub txn_verifier: TxnVerifier,
     /// This process's registration: a new one on every start.
     pub incarnation: String,
     /// Producer ids handed to this broker: [next, end).

@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::txn_verifier::TxnVerifier;
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
 use crate::meta_properties::MetaProperties;
@@ -143,7 +144,9 @@ impl Node {
         let groups =
             GroupCoordinator::new(config.group.clone(), config.offsets.clone(), replicas.clone(), image.clone());
         let cleaner = CleanerScheduler::new(config.cleaner, config.cleaner_threads, config.cleaner_enable);
+        let txn_verifier = TxnVerifier::new(config.node_id);
         let broker = Arc::new(Node {
+            txn_verifier,
             config,
             controller,
             quorum,

@@ -46,6 +46,9 @@ pub struct FetchPartitionData {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// For a read_committed fetch: (producer id, first offset) of each
+    /// aborted transaction overlapping the records; `None` otherwise.
+    pub aborted_transactions: Option<Vec<(i64, i64)>>,
     /// Record batches; empty means a zero-length records field.
     pub records: Vec<Chunk>,
 }
@@ -145,7 +148,17 @@ pub fn encode(correlation_id: i32, version: i16, data: &FetchResponseData) -> Ve
             if version >= 5 {
                 e.buf.put_i64(p.log_start_offset);
             }
-            e.null_array(); // aborted_transactions
+            match &p.aborted_transactions {
+                None => e.null_array(),
+                Some(aborted) => {
+                    e.array_len(aborted.len());
+                    for (producer_id, first_offset) in aborted {
+                        e.buf.put_i64(*producer_id);
+                        e.buf.put_i64(*first_offset);
+                        e.tagged_fields_empty();
+                    }
+                }
+            }
             if version >= 11 {
                 e.buf.put_i32(-1); // preferred_read_replica
             }
@@ -205,8 +218,9 @@ mod tests {
                         partition_index: 3,
                         error_code: 0,
                         high_watermark: 10,
-                        last_stable_offset: 10,
+                        last_stable_offset: 8,
                         log_start_offset: 1,
+                        aborted_transactions: Some(vec![(42, 2), (43, 5)]),
                         records: vec![
                             Chunk::Bytes(Bytes::from_static(b"abc")),
                             Chunk::Bytes(Bytes::from_static(b"de")),
@@ -226,6 +240,15 @@ mod tests {
             let p = &decoded.responses[0].partitions[0];
             assert_eq!(p.partition_index, 3);
             assert_eq!(p.high_watermark, 10);
+            assert_eq!(p.last_stable_offset, 8);
+            let aborted: Vec<(i64, i64)> = p
+                .aborted_transactions
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|t| (t.producer_id.0, t.first_offset))
+                .collect();
+            assert_eq!(aborted, vec![(42, 2), (43, 5)]);
             assert_eq!(p.records.as_deref(), Some(&b"abcde"[..]));
             if version >= 13 {
                 assert_eq!(decoded.responses[0].topic_id.as_bytes(), &[7; 16]);

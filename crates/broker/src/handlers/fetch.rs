@@ -6,6 +6,8 @@
 //! declined by answering with session id 0, which every client accepts.
 //! A follower replica's fetch (replica id set) reads up to the log end and
 //! reports its progress to the partition (high watermark, ISR).
+//! A read_committed consumer (isolation level 1) reads below the last
+//! stable offset and gets the aborted transactions of what it reads.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,8 +100,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
         .collect();
     // The latest reading, answered as it is when max_wait_ms passes.
     let mut latest = None;
+    let read_committed = follower.is_none() && request.isolation_level == 1;
     let outcome = ctx.node.replicas.purgatory().wait(&keys, deadline, || {
-        let (results, total_bytes, any_error) = read_all(&wanted, response_max_bytes, follower);
+        let (results, total_bytes, any_error) = read_all(&wanted, response_max_bytes, follower, read_committed);
         if total_bytes >= min_bytes || any_error {
             return Some(results);
         }
@@ -123,6 +126,7 @@ fn read_all(
     wanted: &[Wanted],
     response_max_bytes: usize,
     follower: Option<i32>,
+    read_committed: bool,
 ) -> (Vec<FetchPartitionData>, usize, bool) {
     let mut remaining = response_max_bytes;
     let mut total = 0usize;
@@ -156,12 +160,19 @@ fn read_all(
         let min_one_batch = total == 0;
         let read = match follower {
             Some(id) => partition.read_for_follower(id, w.fetch_offset, limit, now_ms()),
+            None if read_committed => {
+                partition.read_committed(w.fetch_offset, limit, min_one_batch).map(|(slice, aborted)| {
+                    data.aborted_transactions =
+                        Some(aborted.iter().map(|t| (t.producer_id, t.first_offset)).collect());
+                    slice
+                })
+            }
             None => partition.read(w.fetch_offset, limit, min_one_batch),
         };
         match read {
             Ok(slice) => {
                 data.high_watermark = slice.high_watermark;
-                data.last_stable_offset = slice.high_watermark;
+                data.last_stable_offset = slice.last_stable_offset;
                 data.log_start_offset = slice.log_start_offset;
                 if let Some(region) = slice.region {
                     total += region.length;

@@ -46,6 +46,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 continue;
             }
             let query = match p.timestamp {
+                // READ_COMMITTED (isolation level 1) sees up to the last stable offset.
+                LATEST if request.isolation_level == 1 => OffsetQuery::LastStable,
                 LATEST => OffsetQuery::Latest,
                 EARLIEST | EARLIEST_LOCAL => OffsetQuery::Earliest,
                 MAX_TIMESTAMP => OffsetQuery::MaxTimestamp,

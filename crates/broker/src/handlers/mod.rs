@@ -26,6 +26,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_producers;
 pub mod describe_quorum;
 pub mod elect_leaders;
 pub mod fetch;
@@ -45,6 +46,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod write_txn_markers;
 
 /// A handler's supported versions of its API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +99,8 @@ pub const SERVED: &[(ApiKey, Versions)] = &[
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
     (ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    (ApiKey::WriteTxnMarkers, write_txn_markers::VERSIONS),
+    (ApiKey::DescribeProducers, describe_producers::VERSIONS),
 ];
 
 /// The versions Brook serves of `api_key`, if it serves it.
@@ -232,6 +236,8 @@ pub async fn dispatch(
         ApiKey::DescribeGroups => route!(ctx, body, DescribeGroupsRequest, describe_groups::handle),
         ApiKey::DeleteGroups => route!(ctx, body, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => route!(ctx, body, OffsetDeleteRequest, offset_delete::handle),
+        ApiKey::WriteTxnMarkers => route!(ctx, body, WriteTxnMarkersRequest, write_txn_markers::handle),
+        ApiKey::DescribeProducers => route!(ctx, body, DescribeProducersRequest, describe_producers::handle),
         other => Err(format!("api {other:?} is not served").into()),
     }
 }

@@ -7,6 +7,9 @@
 //! a compacted topic refuses records without a key (INVALID_RECORD, with
 //! their indexes), and a `compression.type` other than `producer` stores the
 //! batch recompressed in that codec. Neither costs anything otherwise.
+//!
+//! A transactional producer's first batch to a partition in a transaction
+//! is checked with its transaction coordinator first (KIP-890 part 1).
 
 use std::time::Duration;
 
@@ -20,12 +23,13 @@ use brook_protocol::records::{self, RecordError};
 use brook_storage::TopicPartition;
 use bytes::Bytes;
 use futures::future::join_all;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::{str_bytes, RequestContext, Versions};
 use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
-use crate::replication::ProducePolicy;
+use crate::replication::{Partition, ProducePolicy, TxnVerification};
+use crate::txn_verifier::TRANSACTION_STATE_TOPIC;
 
 /// Why a batch was refused before the append.
 struct Refused {
@@ -89,6 +93,36 @@ async fn prepare(tp: &TopicPartition, policy: ProducePolicy, records: Bytes) -> 
     }
 }
 
+/// KIP-890 part 1: a transactional batch opening its producer's
+/// transaction on this partition is appended only if the producer's
+/// coordinator knows the partition is in the transaction.
+async fn verify_transaction(
+    ctx: &RequestContext<'_>,
+    partition: &Partition,
+    tp: &TopicPartition,
+    transactional_id: Option<&str>,
+    records: &[u8],
+) -> Result<Option<TxnVerification>, Refused> {
+    let Some(verification) = partition.txn_verification_needed(records) else { return Ok(None) };
+    let Some(transactional_id) = transactional_id else {
+        return Err(Refused {
+            code: ErrorCode::INVALID_RECORD,
+            message: "a transactional batch in a produce request without a transactional id".into(),
+            record_errors: Vec::new(),
+        });
+    };
+    let image = ctx.node.image();
+    ctx.node
+        .txn_verifier
+        .verify(&image, transactional_id, verification.producer_id, verification.producer_epoch, tp)
+        .await
+        .map_err(|code| {
+            debug!(partition = %tp, transactional_id, ?code, "transactional batch not verified");
+            Refused::from(code)
+        })?;
+    Ok(Some(verification))
+}
+
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(3, 11);
 
@@ -108,16 +142,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1);
             let tp = TopicPartition::new(topic.name.as_str(), data.index);
-            let outcome = if request.transactional_id.is_some() {
-                warn!(partition = %tp, "transactional produce refused: transactions are not supported");
-                Err(ErrorCode::INVALID_REQUEST.into())
-            } else if !(-1..=1).contains(&acks) {
+            let outcome = if !(-1..=1).contains(&acks) {
                 Err(ErrorCode::INVALID_REQUIRED_ACKS.into())
-            } else if tp.topic == OFFSETS_TOPIC {
-                // Only the group coordinator writes there (Kafka: internal topic).
+            } else if tp.topic == OFFSETS_TOPIC || tp.topic == TRANSACTION_STATE_TOPIC {
+                // Only the coordinators write there (Kafka: internal topics).
                 Err(Refused {
                     code: ErrorCode::INVALID_TOPIC_EXCEPTION,
-                    message: format!("Cannot append to internal topic {OFFSETS_TOPIC}"),
+                    message: format!("Cannot append to internal topic {}", tp.topic),
                     record_errors: Vec::new(),
                 })
             } else {
@@ -125,9 +156,18 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
                     Err(code) => Err(code.into()),
                     Ok(partition) => {
                         let records = data.records.unwrap_or_default();
-                        match prepare(&tp, partition.produce_policy(), records).await {
+                        let prepared = match prepare(&tp, partition.produce_policy(), records).await {
+                            Ok(records) => {
+                                let txn_id = request.transactional_id.as_ref().map(|id| id.as_str());
+                                verify_transaction(ctx, &partition, &tp, txn_id, &records)
+                                    .await
+                                    .map(|verified| (records, verified))
+                            }
                             Err(refused) => Err(refused),
-                            Ok(records) => match partition.append_as_leader(&records, acks, now) {
+                        };
+                        match prepared {
+                            Err(refused) => Err(refused),
+                            Ok((records, verified)) => match partition.append_verified(&records, acks, verified, now) {
                                 Err(code) => Err(code.into()),
                                 Ok((result, epoch)) => {
                                     if acks == -1 {

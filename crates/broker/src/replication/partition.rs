@@ -16,10 +16,14 @@
 //! Lock order: the partition's state, then its log.
 
 use brook_metadata::PartitionImage;
-use brook_protocol::batch::Compression;
+use std::collections::HashMap;
+
+use brook_protocol::batch::{BatchHeader, Compression, ControlType};
 use brook_protocol::error_code::ErrorCode;
 use brook_protocol::records::CodecLevels;
 use brook_storage::log_manager::SharedLog;
+use brook_storage::producer_state::ProducerEntry;
+use brook_storage::txn_index::AbortedTxn;
 use brook_storage::{AppendResult, FetchSlice, LogConfig, StorageError, TopicPartition};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
@@ -75,6 +79,8 @@ pub struct LogOffsets {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetQuery {
     Latest,
+    /// Latest for a read_committed consumer: the last stable offset.
+    LastStable,
     Earliest,
     MaxTimestamp,
     Timestamp(i64),
@@ -103,6 +109,21 @@ enum Role {
 struct ReplicaState {
     leader_epoch: i32,
     role: Role,
+    /// KIP-890 verification guards: producer id → the token of a
+    /// verification with its coordinator in flight or done. A marker for
+    /// the producer voids it, so a transaction that ended meanwhile is
+    /// never reopened by a late batch.
+    txn_verifications: HashMap<i64, u64>,
+    next_verification: u64,
+}
+
+/// A transactional batch's producer, when the partition must ask the
+/// transaction coordinator whether the partition is in its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnVerification {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub token: u64,
 }
 
 pub struct Partition {
@@ -140,7 +161,12 @@ impl Partition {
             topic_id,
             node_id,
             log,
-            state: Mutex::new(ReplicaState { leader_epoch: -1, role: Role::Offline }),
+            state: Mutex::new(ReplicaState {
+                leader_epoch: -1,
+                role: Role::Offline,
+                txn_verifications: HashMap::new(),
+                next_verification: 0,
+            }),
             policy: RwLock::new(policy),
             high_watermark_key: WatchKey::new(),
             log_end_key: WatchKey::new(),
@@ -302,11 +328,32 @@ impl Partition {
     /// once when the ISR is only this broker), in one pass under the locks.
     /// Returns the append and the leader epoch it was made at.
     pub fn append_as_leader(&self, records: &[u8], acks: i16, now_ms: i64) -> Result<(AppendResult, i32), ErrorCode> {
+        self.append_verified(records, acks, None, now_ms)
+    }
+
+    /// As [`Self::append_as_leader`], for a transactional batch whose
+    /// producer's coordinator confirmed the partition is in its transaction
+    /// (`verified`, from [`Self::txn_verification_needed`]).
+    pub fn append_verified(
+        &self,
+        records: &[u8],
+        acks: i16,
+        verified: Option<TxnVerification>,
+        now_ms: i64,
+    ) -> Result<(AppendResult, i32), ErrorCode> {
         let mut st = self.state.lock();
         let epoch = st.leader_epoch;
+        let guard = verified.map(|v| (v.producer_id, st.txn_verifications.get(&v.producer_id) == Some(&v.token)));
         let isr = Self::leading(&mut st)?;
         isr.check_produce(acks)?;
         let mut log = self.log.lock();
+        if let Some((producer_id, guard_holds)) = guard {
+            // The coordinator said yes; unless a marker ended the
+            // transaction since (guard void) and no batch reopened it.
+            if !guard_holds && !log.producers().in_transaction(producer_id) {
+                return Err(ErrorCode::INVALID_TXN_STATE);
+            }
+        }
         let result = match log.append_as_leader(records, epoch, now_ms) {
             Ok(r) => r,
             Err(e) => {
@@ -323,6 +370,9 @@ impl Partition {
             return Ok((result, epoch));
         }
         let advanced = isr.on_leader_append(log.log_end_offset());
+        if let Some(v) = verified {
+            st.txn_verifications.remove(&v.producer_id);
+        }
         if let Some(hw) = advanced {
             log.set_high_watermark(hw);
         }
@@ -333,6 +383,71 @@ impl Partition {
             self.high_watermark_key.complete();
         }
         Ok((result, epoch))
+    }
+
+    /// KIP-890 part 1: a transactional batch from a producer with no open
+    /// transaction here must be confirmed by its coordinator before it is
+    /// appended. Returns the guard to append with, or `None` when no check
+    /// is needed (not transactional, or the transaction is open here).
+    pub fn txn_verification_needed(&self, records: &[u8]) -> Option<TxnVerification> {
+        let header = BatchHeader::parse(records).ok()?;
+        if !header.is_transactional() || !header.has_producer_id() {
+            return None;
+        }
+        if self.log.lock().producers().in_transaction(header.producer_id) {
+            return None;
+        }
+        let mut st = self.state.lock();
+        st.next_verification += 1;
+        let token = st.next_verification;
+        st.txn_verifications.insert(header.producer_id, token);
+        Some(TxnVerification { producer_id: header.producer_id, producer_epoch: header.producer_epoch, token })
+    }
+
+    /// Writes a transaction marker as leader (WriteTxnMarkers). Returns the
+    /// leader epoch and the offset the high watermark must pass before the
+    /// marker is acknowledged: past the marker, or, when nothing was
+    /// written (a retry, or no open transaction here), past everything
+    /// already in the log.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        kind: ControlType,
+        now_ms: i64,
+    ) -> Result<(i32, i64), ErrorCode> {
+        let mut st = self.state.lock();
+        let epoch = st.leader_epoch;
+        st.txn_verifications.remove(&producer_id);
+        let isr = Self::leading(&mut st)?;
+        let mut log = self.log.lock();
+        let written = log
+            .append_marker(producer_id, producer_epoch, coordinator_epoch, kind, epoch, now_ms)
+            .map_err(|e| {
+                debug!(partition = %self.tp, producer_id, error = %e, "transaction marker refused");
+                e.error_code()
+            })?;
+        let Some(offset) = written else { return Ok((epoch, log.log_end_offset() - 1)) };
+        let advanced = isr.on_leader_append(log.log_end_offset());
+        if let Some(hw) = advanced {
+            log.set_high_watermark(hw);
+        }
+        drop(log);
+        drop(st);
+        self.log_end_key.complete();
+        if advanced.is_some() {
+            self.high_watermark_key.complete();
+        }
+        Ok((epoch, offset))
+    }
+
+    /// DescribeProducers: every producer's state here, by id.
+    pub fn producers(&self) -> Result<Vec<(i64, ProducerEntry)>, ErrorCode> {
+        let mut st = self.state.lock();
+        Self::leading(&mut st)?;
+        let log = self.log.lock();
+        Ok(log.producers().entries().map(|(id, e)| (id, e.clone())).collect())
     }
 
     /// Whether an acks=all append made at `leader_epoch` and ending below
@@ -358,6 +473,21 @@ impl Partition {
         let log = self.log.lock();
         drop(st);
         log.read(offset, max_bytes, min_one_batch).map_err(|e| e.error_code())
+    }
+
+    /// A read_committed consumer's read, below the last stable offset,
+    /// with the aborted transactions of what it may read.
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<(FetchSlice, Vec<AbortedTxn>), ErrorCode> {
+        let mut st = self.state.lock();
+        Self::leading(&mut st)?;
+        let log = self.log.lock();
+        drop(st);
+        log.read_committed(offset, max_bytes, min_one_batch).map_err(|e| e.error_code())
     }
 
     /// A follower's fetch: records its progress (which may advance the
@@ -396,6 +526,7 @@ impl Partition {
         drop(st);
         match query {
             OffsetQuery::Latest => Ok(Some((log.high_watermark(), -1))),
+            OffsetQuery::LastStable => Ok(Some((log.last_stable_offset(), -1))),
             OffsetQuery::Earliest => Ok(Some((log.log_start_offset(), -1))),
             OffsetQuery::MaxTimestamp => log.max_timestamp(),
             OffsetQuery::Timestamp(ts) => log.offset_for_timestamp(ts),
