@@ -45,6 +45,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 /// A handler's supported versions of its API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +98,7 @@ pub const SERVED: &[(ApiKey, Versions)] = &[
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
     (ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
 ];
 
 /// The versions Brook serves of `api_key`, if it serves it.
@@ -232,6 +234,7 @@ pub async fn dispatch(
         ApiKey::DescribeGroups => route!(ctx, body, DescribeGroupsRequest, describe_groups::handle),
         ApiKey::DeleteGroups => route!(ctx, body, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => route!(ctx, body, OffsetDeleteRequest, offset_delete::handle),
+        ApiKey::TxnOffsetCommit => route!(ctx, body, TxnOffsetCommitRequest, txn_offset_commit::handle),
         other => Err(format!("api {other:?} is not served").into()),
     }
 }
