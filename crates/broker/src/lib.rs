@@ -23,9 +23,9 @@ pub mod node;
 pub mod purgatory;
 pub mod replication;
 pub mod sendfile;
-pub mod txn_verifier;
 pub mod server;
 pub mod startup;
+pub mod txn_verifier;
 
 pub use config::BrokerConfig;
 pub use node::Node;

@@ -19,11 +19,11 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::txn_verifier::TxnVerifier;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
 use crate::replication::{Partition, ReplicaManager};
+use crate::txn_verifier::TxnVerifier;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {

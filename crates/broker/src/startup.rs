@@ -22,12 +22,12 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::txn_verifier::TxnVerifier;
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
 use crate::meta_properties::MetaProperties;
 use crate::node::{BrokerError, Node};
 use crate::replication::ReplicaManager;
+use crate::txn_verifier::TxnVerifier;
 
 /// The single-node metadata log of earlier Brook, if this directory holds
 /// one: its image is the base the quorum's state machine starts from, until

@@ -16,9 +16,7 @@ use brook_protocol::error_code::ErrorCode;
 use brook_protocol::kafka_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
-use brook_protocol::kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, ProducerId, TopicName, TransactionalId,
-};
+use brook_protocol::kafka_protocol::messages::{AddPartitionsToTxnRequest, ProducerId, TopicName, TransactionalId};
 use brook_protocol::kafka_protocol::protocol::StrBytes;
 use brook_storage::TopicPartition;
 use parking_lot::Mutex;
@@ -64,14 +62,15 @@ impl TxnVerifier {
             .filter(|b| !b.fenced)
             .map(|b| format!("{}:{}", b.host, b.port))
             .ok_or(unavailable)?;
-        let request = AddPartitionsToTxnRequest::default().with_transactions(vec![AddPartitionsToTxnTransaction::default()
-            .with_transactional_id(TransactionalId(StrBytes::from_string(transactional_id.to_string())))
-            .with_producer_id(ProducerId(producer_id))
-            .with_producer_epoch(producer_epoch)
-            .with_verify_only(true)
-            .with_topics(vec![AddPartitionsToTxnTopic::default()
-                .with_name(TopicName(StrBytes::from_string(tp.topic.to_string())))
-                .with_partitions(vec![tp.partition])])]);
+        let request =
+            AddPartitionsToTxnRequest::default().with_transactions(vec![AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_string(transactional_id.to_string())))
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(producer_epoch)
+                .with_verify_only(true)
+                .with_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(tp.topic.to_string())))
+                    .with_partitions(vec![tp.partition])])]);
         let pooled = self.links.lock().get_mut(&coordinator).and_then(Vec::pop);
         let mut link = match pooled {
             Some(link) => link,

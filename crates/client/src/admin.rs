@@ -1,5 +1,5 @@
-//! Cluster administration: topics, partitions, configs, records, offsets and
-//! consumer groups.
+//! Cluster administration: topics, partitions, configs, records, offsets,
+//! consumer groups and transactions ([`transactions`]).
 //!
 //! ```no_run
 //! # async fn demo() -> brook_client::Result<()> {
@@ -26,6 +26,11 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use crate::cluster::{ClientConfig, Cluster, TopicMetadata};
 use crate::consumer::{coordinator, list_offsets, Tp};
 use crate::error::{check, check_message, ClientError, Result};
+
+pub mod transactions;
+pub use transactions::{
+    producer_at_start_offset, AbortTransactionSpec, ProducerState, TransactionDescription, TransactionListing,
+};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;

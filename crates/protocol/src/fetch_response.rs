@@ -241,13 +241,8 @@ mod tests {
             assert_eq!(p.partition_index, 3);
             assert_eq!(p.high_watermark, 10);
             assert_eq!(p.last_stable_offset, 8);
-            let aborted: Vec<(i64, i64)> = p
-                .aborted_transactions
-                .as_ref()
-                .unwrap()
-                .iter()
-                .map(|t| (t.producer_id.0, t.first_offset))
-                .collect();
+            let aborted: Vec<(i64, i64)> =
+                p.aborted_transactions.as_ref().unwrap().iter().map(|t| (t.producer_id.0, t.first_offset)).collect();
             assert_eq!(aborted, vec![(42, 2), (43, 5)]);
             assert_eq!(p.records.as_deref(), Some(&b"abcde"[..]));
             if version >= 13 {

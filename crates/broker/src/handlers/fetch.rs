@@ -162,8 +162,7 @@ fn read_all(
             Some(id) => partition.read_for_follower(id, w.fetch_offset, limit, now_ms()),
             None if read_committed => {
                 partition.read_committed(w.fetch_offset, limit, min_one_batch).map(|(slice, aborted)| {
-                    data.aborted_transactions =
-                        Some(aborted.iter().map(|t| (t.producer_id, t.first_offset)).collect());
+                    data.aborted_transactions = Some(aborted.iter().map(|t| (t.producer_id, t.first_offset)).collect());
                     slice
                 })
             }

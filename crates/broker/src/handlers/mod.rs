@@ -46,6 +46,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod write_txn_markers;
 
 /// A handler's supported versions of its API.
@@ -101,6 +102,7 @@ pub const SERVED: &[(ApiKey, Versions)] = &[
     (ApiKey::OffsetDelete, offset_delete::VERSIONS),
     (ApiKey::WriteTxnMarkers, write_txn_markers::VERSIONS),
     (ApiKey::DescribeProducers, describe_producers::VERSIONS),
+    (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
 ];
 
 /// The versions Brook serves of `api_key`, if it serves it.
@@ -238,6 +240,7 @@ pub async fn dispatch(
         ApiKey::OffsetDelete => route!(ctx, body, OffsetDeleteRequest, offset_delete::handle),
         ApiKey::WriteTxnMarkers => route!(ctx, body, WriteTxnMarkersRequest, write_txn_markers::handle),
         ApiKey::DescribeProducers => route!(ctx, body, DescribeProducersRequest, describe_producers::handle),
+        ApiKey::TxnOffsetCommit => route!(ctx, body, TxnOffsetCommitRequest, txn_offset_commit::handle),
         other => Err(format!("api {other:?} is not served").into()),
     }
 }

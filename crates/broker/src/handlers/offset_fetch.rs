@@ -1,5 +1,7 @@
 //! OffsetFetch, versions 1..=8 (one group before v8, several from v8).
-//! A partition without a committed offset gets offset -1.
+//! A partition without a committed offset gets offset -1. With
+//! `require_stable` (v7+), a partition an open transaction holds an offset
+//! for answers UNSTABLE_OFFSET_COMMIT (the consumer retries), as Kafka does.
 
 use brook_protocol::kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
@@ -9,27 +11,33 @@ use brook_protocol::kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchRe
 use brook_protocol::kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, topic_name, RequestContext, Versions};
-use crate::coordinator::group::state::CommittedOffset;
+use crate::coordinator::group::coordinator::FetchedOffset;
 
-/// (topic, partition, committed) grouped by topic, in request order.
-type Fetched = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+/// Answers grouped by topic, in request order.
+type Fetched = Vec<(String, Vec<FetchedOffset>)>;
 
-fn fetch(ctx: &RequestContext<'_>, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+fn fetch(
+    ctx: &RequestContext<'_>,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Fetched {
     let flat = wanted.as_ref().map(|w| w.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p))).collect());
     let mut out: Fetched = Vec::new();
-    for (topic, partition, committed) in ctx.node.groups.fetch_offsets(group_id, flat) {
-        match out.iter_mut().find(|(t, _)| *t == topic) {
-            Some((_, ps)) => ps.push((partition, committed)),
-            None => out.push((topic, vec![(partition, committed)])),
+    for fetched in ctx.node.groups.fetch_offsets(group_id, flat, require_stable) {
+        match out.iter_mut().find(|(t, _)| *t == fetched.topic) {
+            Some((_, ps)) => ps.push(fetched),
+            None => out.push((fetched.topic.clone(), vec![fetched])),
         }
     }
     out
 }
 
-fn values(c: &Option<CommittedOffset>) -> (i64, i32, Option<StrBytes>) {
-    match c {
-        Some(c) => (c.offset, c.leader_epoch, Some(str_bytes(&c.metadata))),
-        None => (-1, -1, Some(str_bytes(""))),
+/// (offset, leader epoch, metadata, error code) of one partition's answer.
+fn values(f: &FetchedOffset) -> (i64, i32, Option<StrBytes>, i16) {
+    match &f.committed {
+        Some(c) => (c.offset, c.leader_epoch, Some(str_bytes(&c.metadata)), f.error.code()),
+        None => (-1, -1, Some(str_bytes("")), f.error.code()),
     }
 }
 
@@ -51,18 +59,19 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
                     .topics
                     .as_ref()
                     .map(|ts| ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect());
-                let topics = fetch(ctx, g.group_id.as_str(), wanted)
+                let topics = fetch(ctx, g.group_id.as_str(), wanted, request.require_stable)
                     .into_iter()
                     .map(|(t, ps)| {
                         OffsetFetchResponseTopics::default().with_name(topic_name(&t)).with_partitions(
                             ps.iter()
-                                .map(|(p, c)| {
-                                    let (offset, epoch, metadata) = values(c);
+                                .map(|f| {
+                                    let (offset, epoch, metadata, error) = values(f);
                                     OffsetFetchResponsePartitions::default()
-                                        .with_partition_index(*p)
+                                        .with_partition_index(f.partition)
                                         .with_committed_offset(offset)
                                         .with_committed_leader_epoch(epoch)
                                         .with_metadata(metadata)
+                                        .with_error_code(error)
                                 })
                                 .collect(),
                         )
@@ -80,18 +89,20 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
         .topics
         .as_ref()
         .map(|ts| ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect());
-    let topics = fetch(ctx, request.group_id.as_str(), wanted)
+    // `require_stable` exists from v7; decoded as false before.
+    let topics = fetch(ctx, request.group_id.as_str(), wanted, request.require_stable)
         .into_iter()
         .map(|(t, ps)| {
             OffsetFetchResponseTopic::default().with_name(TopicName(str_bytes(&t))).with_partitions(
                 ps.iter()
-                    .map(|(p, c)| {
-                        let (offset, epoch, metadata) = values(c);
+                    .map(|f| {
+                        let (offset, epoch, metadata, error) = values(f);
                         OffsetFetchResponsePartition::default()
-                            .with_partition_index(*p)
+                            .with_partition_index(f.partition)
                             .with_committed_offset(offset)
                             .with_committed_leader_epoch(epoch)
                             .with_metadata(metadata)
+                            .with_error_code(error)
                     })
                     .collect(),
             )

@@ -65,7 +65,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: WriteTxnMarkersRequest) -
                     .iter()
                     .map(|&index| {
                         let code = outcomes.next().and_then(Result::err).unwrap_or_default();
-                        WritableTxnMarkerPartitionResult::default().with_partition_index(index).with_error_code(code.code())
+                        WritableTxnMarkerPartitionResult::default()
+                            .with_partition_index(index)
+                            .with_error_code(code.code())
                     })
                     .collect();
                 WritableTxnMarkerTopicResult::default().with_name(topic.name.clone()).with_partitions(partitions)

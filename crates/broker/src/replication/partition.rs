@@ -422,9 +422,8 @@ impl Partition {
         st.txn_verifications.remove(&producer_id);
         let isr = Self::leading(&mut st)?;
         let mut log = self.log.lock();
-        let written = log
-            .append_marker(producer_id, producer_epoch, coordinator_epoch, kind, epoch, now_ms)
-            .map_err(|e| {
+        let written =
+            log.append_marker(producer_id, producer_epoch, coordinator_epoch, kind, epoch, now_ms).map_err(|e| {
                 debug!(partition = %self.tp, producer_id, error = %e, "transaction marker refused");
                 e.error_code()
             })?;

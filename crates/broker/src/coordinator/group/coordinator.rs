@@ -4,6 +4,12 @@
 //! writes group metadata and committed offsets to `__consumer_offsets` (and
 //! reads them back when the broker starts).
 //!
+//! Transactional offset commits (TxnOffsetCommit) are written as
+//! transactional batches with the producer's id and epoch and stay pending
+//! in their group until the transaction's marker reaches the group's
+//! `__consumer_offsets` partition: the WriteTxnMarkers handler then calls
+//! [`GroupCoordinator::complete_transaction`].
+//!
 //! A commit is acknowledged only after it is replicated, like an acks=all
 //! produce. `__consumer_offsets` is a compacted topic (as in Kafka): the
 //! log cleaner keeps the latest record per group and partition key and
@@ -19,17 +25,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_metadata::requests::ControllerRequest;
-use brook_protocol::batch::{batch_size, build_batch};
+use brook_protocol::batch::{batch_size, build_batch, build_transactional_batch};
 use brook_protocol::error_code as ec;
-use brook_protocol::kafka_protocol::records::RecordBatchDecoder;
 use brook_storage::TopicPartition;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+use super::load::OffsetsLogReplay;
 use super::state::{Action, CommittedOffset, Group, GroupConfig, GroupState, JoinRequest, JoinResult, Reply};
-use super::store::{self, StoredRecord};
+use super::store;
 use crate::clock::now_ms;
 use crate::replication::{Partition, ReplicaManager};
 use brook_metadata::MetadataImage;
@@ -89,6 +95,32 @@ pub struct OffsetCommit {
     pub topic: String,
     pub partition: i32,
     pub offset: CommittedOffset,
+}
+
+/// The producer of a transactional offset commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+}
+
+/// A records append to `__consumer_offsets`: what to wait for (acks=all)
+/// and the log offset of each record, in order.
+struct Appended {
+    committing: Committing,
+    record_offsets: Vec<i64>,
+}
+
+/// One partition's answer to OffsetFetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedOffset {
+    pub topic: String,
+    pub partition: i32,
+    /// `None`: nothing committed (offset -1).
+    pub committed: Option<CommittedOffset>,
+    /// UNSTABLE_OFFSET_COMMIT when the client asked for stable offsets and
+    /// an open transaction holds one for this partition.
+    pub error: ErrorCode,
 }
 
 /// A group's summary for ListGroups / DescribeGroups.
@@ -194,9 +226,9 @@ impl GroupCoordinator {
         TopicPartition::new(OFFSETS_TOPIC, store::partition_for(group_id, self.offsets.num_partitions))
     }
 
-    /// Rebuilds the groups of one `__consumer_offsets` partition from its log.
+    /// Rebuilds the groups of one `__consumer_offsets` partition from its
+    /// log, open transactions' offsets included (see [`OffsetsLogReplay`]).
     fn load_partition(&self, index: i32) {
-        let now = now_ms();
         let tp = TopicPartition::new(OFFSETS_TOPIC, index);
         let Some(partition) = self.replicas.leader(&tp) else { return };
         let batches = match read_all_batches(&partition) {
@@ -206,24 +238,21 @@ impl GroupCoordinator {
                 return;
             }
         };
-        let mut groups = self.groups.lock();
-        let mut records = 0usize;
-        for batch in batches {
-            let mut bytes = Bytes::from(batch);
-            let Ok(set) = RecordBatchDecoder::decode(&mut bytes) else { continue };
-            for record in set.records {
-                let Some(key) = record.key.as_deref() else { continue };
-                let Some(decoded) = store::decode(key, record.value.as_deref()) else { continue };
-                records += 1;
-                apply_stored(&mut groups, decoded, now);
-            }
+        let mut replay = OffsetsLogReplay::new(now_ms());
+        for batch in &batches {
+            replay.apply_batch(batch);
         }
+        let records = replay.records();
+        let loaded = replay.finish();
+        let count = loaded.len();
+        let mut groups = self.groups.lock();
         let n = self.offsets.num_partitions;
-        groups.retain(|id, slot| {
-            store::partition_for(id, n) != index || !slot.group.members.is_empty() || !slot.group.offsets.is_empty()
-        });
+        groups.retain(|id, _| store::partition_for(id, n) != index);
+        for (id, group) in loaded {
+            groups.insert(id, GroupSlot { group, joins: HashMap::new(), syncs: HashMap::new() });
+        }
         if records > 0 {
-            info!(partition = %tp, groups = groups.len(), records, "loaded consumer groups");
+            info!(partition = %tp, groups = count, records, "loaded consumer groups");
         }
     }
 
@@ -234,6 +263,7 @@ impl GroupCoordinator {
             s.group.members.is_empty()
                 && s.group.pending_members.is_empty()
                 && s.group.offsets.is_empty()
+                && s.group.txn_offsets.no_open_transactions()
                 && s.group.state == GroupState::Empty
                 && s.joins.is_empty()
         }) {
@@ -276,27 +306,42 @@ impl GroupCoordinator {
 
     /// Appends records to the group's `__consumer_offsets` partition.
     fn append(&self, group_id: &str, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), ErrorCode> {
-        self.append_to(&self.offsets_partition(group_id), records).map(|_| ())
+        self.append_to(&self.offsets_partition(group_id), records, None).map(|_| ())
     }
 
+    /// Appends records as the partition's leader, in batches of at most
+    /// [`RECORDS_PER_BATCH`]; transactional batches for `producer`, with no
+    /// sequence (-1) as Kafka writes a coordinator's batches.
     fn append_to(
         &self,
         tp: &TopicPartition,
         records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    ) -> Result<Committing, ErrorCode> {
+        producer: Option<TxnProducer>,
+    ) -> Result<Appended, ErrorCode> {
         let partition = self.replicas.leader(tp).ok_or(ErrorCode::COORDINATOR_NOT_AVAILABLE)?;
         let now = now_ms();
         let mut last_offset = -1;
         let mut leader_epoch = -1;
+        let mut record_offsets = Vec::with_capacity(records.len());
         for chunk in records.chunks(RECORDS_PER_BATCH) {
             let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
                 chunk.iter().map(|(k, v)| (Some(&k[..]), v.as_deref())).collect();
-            let batch = build_batch(&refs, now);
+            let batch = match producer {
+                Some(p) => build_transactional_batch(&refs, now, p.producer_id, p.producer_epoch, -1),
+                None => build_batch(&refs, now),
+            };
             let (appended, epoch) = partition.append_as_leader(&batch, -1, now)?;
+            if appended.duplicate {
+                // Only a producer's batch can be taken for a retry; acknowledging
+                // it would lose the commit, so fail it instead.
+                warn!(partition = %tp, ?producer, "offsets batch taken for a duplicate: not written");
+                return Err(ErrorCode::UNKNOWN_SERVER_ERROR);
+            }
+            record_offsets.extend((0..chunk.len() as i64).map(|i| appended.base_offset + i));
             last_offset = appended.last_offset;
             leader_epoch = epoch;
         }
-        Ok(Committing { partition, leader_epoch, last_offset })
+        Ok(Appended { committing: Committing { partition, leader_epoch, last_offset }, record_offsets })
     }
 
     /// JoinGroup: may wait until the rebalance completes.
@@ -463,38 +508,156 @@ impl GroupCoordinator {
             Self::prune(&mut groups, group_id);
             return (codes, None);
         }
-        let committing = match self.append_to(&self.offsets_partition(group_id), records) {
-            Ok(c) => c,
+        let appended = match self.append_to(&self.offsets_partition(group_id), records, None) {
+            Ok(a) => a,
             Err(code) => {
                 Self::prune(&mut groups, group_id);
                 return (codes.into_iter().map(|c| if c == ec::NONE { code.code() } else { c }).collect(), None);
             }
         };
-        for c in accepted {
-            slot.group.offsets.insert((c.topic, c.partition), c.offset);
+        for (c, record_offset) in accepted.into_iter().zip(appended.record_offsets) {
+            let key = (c.topic, c.partition);
+            slot.group.txn_offsets.on_plain_commit(key.clone(), record_offset);
+            slot.group.offsets.insert(key, c.offset);
         }
         drop(groups);
-        (codes, Some(committing))
+        (codes, Some(appended.committing))
+    }
+
+    /// TxnOffsetCommit: writes the offsets as a transactional batch of
+    /// `producer` and holds them pending in the group until
+    /// [`GroupCoordinator::complete_transaction`]. One error code per
+    /// partition, and the append the caller must see replicated (acks=all)
+    /// before answering. Kafka's checks: coordinator, member and generation
+    /// (requests with a generation or member id), metadata size; unlike
+    /// OffsetCommit, no rebalance or topic check.
+    pub fn commit_txn_offsets(
+        &self,
+        group_id: &str,
+        producer: TxnProducer,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        commits: Vec<OffsetCommit>,
+    ) -> (Vec<i16>, Option<Committing>) {
+        let fail_all = |code: i16| (vec![code; commits.len()], None);
+        if group_id.is_empty() {
+            return fail_all(ec::INVALID_GROUP_ID);
+        }
+        if let Err(code) = self.check(group_id) {
+            return fail_all(code.code());
+        }
+        let mut groups = self.groups.lock();
+        if !groups.contains_key(group_id) && generation >= 0 {
+            return fail_all(ec::ILLEGAL_GENERATION);
+        }
+        let slot = Self::slot(&mut groups, group_id);
+        if let Err(code) = slot.group.validate_txn_commit(member_id, instance_id, generation) {
+            Self::prune(&mut groups, group_id);
+            return fail_all(code.code());
+        }
+        let mut codes = Vec::with_capacity(commits.len());
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        for c in commits {
+            if c.offset.metadata.len() > self.offsets.metadata_max_bytes {
+                codes.push(ec::OFFSET_METADATA_TOO_LARGE);
+            } else {
+                codes.push(ec::NONE);
+                records
+                    .push((store::offset_key(group_id, &c.topic, c.partition), Some(store::offset_value(&c.offset))));
+                accepted.push(c);
+            }
+        }
+        if records.is_empty() {
+            Self::prune(&mut groups, group_id);
+            return (codes, None);
+        }
+        let appended = match self.append_to(&self.offsets_partition(group_id), records, Some(producer)) {
+            Ok(a) => a,
+            Err(code) => {
+                Self::prune(&mut groups, group_id);
+                let code = txn_append_error(code).code();
+                return (codes.into_iter().map(|c| if c == ec::NONE { code } else { c }).collect(), None);
+            }
+        };
+        for (c, record_offset) in accepted.into_iter().zip(appended.record_offsets) {
+            slot.group.txn_offsets.add_pending(producer.producer_id, (c.topic, c.partition), c.offset, record_offset);
+        }
+        debug!(
+            group = group_id,
+            producer = producer.producer_id,
+            epoch = producer.producer_epoch,
+            last_offset = appended.committing.last_offset,
+            "transactional offsets pending"
+        );
+        drop(groups);
+        (codes, Some(appended.committing))
+    }
+
+    /// Completes `producer_id`'s transaction in the groups of
+    /// `__consumer_offsets` partition `offsets_partition`: on commit their
+    /// pending offsets become committed offsets (visible to OffsetFetch,
+    /// unless a plain commit written after them is newer); on abort they are
+    /// dropped. Returns how many groups held offsets of that transaction.
+    ///
+    /// Call it after the COMMIT/ABORT marker for `producer_id` has been
+    /// written (and replicated) to that partition, on its leader. Cheap and
+    /// synchronous (one lock, no IO); a marker for a producer with nothing
+    /// pending, or for a partition this broker does not coordinate, does
+    /// nothing. Idempotent: a second call finds nothing pending.
+    pub fn complete_transaction(&self, offsets_partition: i32, producer_id: i64, commit: bool) -> usize {
+        let n = self.offsets.num_partitions;
+        let mut groups = self.groups.lock();
+        let mut completed = Vec::new();
+        for (id, slot) in groups.iter_mut() {
+            if store::partition_for(id, n) != offsets_partition || !slot.group.txn_offsets.has_pending_from(producer_id)
+            {
+                continue;
+            }
+            let done = slot.group.txn_offsets.complete(producer_id, commit, &mut slot.group.offsets);
+            debug!(group = %id, producer = producer_id, commit, materialized = done.materialized,
+                   dropped = done.dropped, "transactional offsets completed");
+            completed.push(id.clone());
+        }
+        for id in &completed {
+            Self::prune(&mut groups, id);
+        }
+        completed.len()
     }
 
     /// OffsetFetch for one group. `None` topics = every committed partition.
+    /// With `require_stable` (v7+), a partition an open transaction holds an
+    /// offset for answers UNSTABLE_OFFSET_COMMIT, so the consumer retries;
+    /// without it, the last committed offset.
     pub fn fetch_offsets(
         &self,
         group_id: &str,
         wanted: Option<Vec<(String, i32)>>,
-    ) -> Vec<(String, i32, Option<CommittedOffset>)> {
+        require_stable: bool,
+    ) -> Vec<FetchedOffset> {
         let groups = self.groups.lock();
-        let offsets = groups.get(group_id).map(|s| &s.group.offsets);
+        let group = groups.get(group_id).map(|s| &s.group);
+        let answer = |topic: String, partition: i32, committed: Option<CommittedOffset>| {
+            let key = (topic, partition);
+            let unstable = require_stable && group.is_some_and(|g| g.txn_offsets.has_pending(&key));
+            let (topic, partition) = key;
+            if unstable {
+                FetchedOffset { topic, partition, committed: None, error: ErrorCode::UNSTABLE_OFFSET_COMMIT }
+            } else {
+                FetchedOffset { topic, partition, committed, error: ErrorCode::NONE }
+            }
+        };
         match wanted {
             Some(list) => list
                 .into_iter()
                 .map(|(t, p)| {
-                    let found = offsets.and_then(|o| o.get(&(t.clone(), p))).cloned();
-                    (t, p, found)
+                    let found = group.and_then(|g| g.offsets.get(&(t.clone(), p))).cloned();
+                    answer(t, p, found)
                 })
                 .collect(),
-            None => offsets
-                .map(|o| o.iter().map(|((t, p), c)| (t.clone(), *p, Some(c.clone()))).collect())
+            None => group
+                .map(|g| g.offsets.iter().map(|((t, p), c)| answer(t.clone(), *p, Some(c.clone()))).collect())
                 .unwrap_or_default(),
         }
     }
@@ -520,8 +683,13 @@ impl GroupCoordinator {
         if !slot.group.members.is_empty() {
             return ec::NON_EMPTY_GROUP;
         }
+        // Tombstones also for partitions only open transactions hold an
+        // offset for, so a reload drops those pending offsets too (Kafka).
+        let mut keys: Vec<&(String, i32)> = slot.group.offsets.keys().collect();
+        let pending = slot.group.txn_offsets.pending_keys();
+        keys.extend(pending.iter().filter(|k| !slot.group.offsets.contains_key(*k)));
         let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-            slot.group.offsets.keys().map(|(t, p)| (store::offset_key(group_id, t, *p), None)).collect();
+            keys.into_iter().map(|(t, p)| (store::offset_key(group_id, t, *p), None)).collect();
         records.push((store::group_key(group_id), None));
         if let Err(code) = self.append(group_id, records) {
             return code.code();
@@ -545,7 +713,8 @@ impl GroupCoordinator {
                 codes.push(ec::GROUP_SUBSCRIBED_TO_TOPIC);
             } else {
                 codes.push(ec::NONE);
-                if slot.group.offsets.contains_key(&(t.clone(), *p)) {
+                let key = (t.clone(), *p);
+                if slot.group.offsets.contains_key(&key) || slot.group.txn_offsets.has_pending(&key) {
                     records.push((store::offset_key(group_id, t, *p), None));
                 }
             }
@@ -554,7 +723,9 @@ impl GroupCoordinator {
             self.append(group_id, records)?;
             for ((t, p), code) in partitions.iter().zip(&codes) {
                 if *code == ec::NONE {
-                    slot.group.offsets.remove(&(t.clone(), *p));
+                    let key = (t.clone(), *p);
+                    slot.group.offsets.remove(&key);
+                    slot.group.txn_offsets.on_tombstone(&key);
                 }
             }
         }
@@ -577,7 +748,10 @@ impl GroupCoordinator {
                 .group
                 .offsets
                 .iter()
-                .filter(|(_, c)| now - since.max(c.commit_timestamp_ms) >= retention)
+                .filter(|(k, c)| {
+                    // Kept while an open transaction holds an offset for it (Kafka).
+                    now - since.max(c.commit_timestamp_ms) >= retention && !slot.group.txn_offsets.has_pending(k)
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
             if expired.is_empty() {
@@ -585,13 +759,14 @@ impl GroupCoordinator {
             }
             let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> =
                 expired.iter().map(|(t, p)| (store::offset_key(id, t, *p), None)).collect();
-            let now_empty = expired.len() == slot.group.offsets.len();
+            let now_empty = expired.len() == slot.group.offsets.len() && slot.group.txn_offsets.no_open_transactions();
             if now_empty {
                 records.push((store::group_key(id), None));
             }
             if self.append(id, records).is_ok() {
                 for k in &expired {
                     slot.group.offsets.remove(k);
+                    slot.group.txn_offsets.on_tombstone(k);
                 }
                 info!(group = %id, partitions = expired.len(), "expired committed offsets");
                 if now_empty {
@@ -602,6 +777,21 @@ impl GroupCoordinator {
         for id in dead {
             groups.remove(&id);
         }
+    }
+}
+
+/// The error a TxnOffsetCommit client understands for a failed append
+/// (Kafka's mapping in `GroupMetadataManager.storeOffsets`): leadership
+/// loss sends it to the new coordinator, a stale epoch fences it.
+fn txn_append_error(code: ErrorCode) -> ErrorCode {
+    match code {
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        | ErrorCode::NOT_ENOUGH_REPLICAS
+        | ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND => ErrorCode::COORDINATOR_NOT_AVAILABLE,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::KAFKA_STORAGE_ERROR => ErrorCode::NOT_COORDINATOR,
+        ErrorCode::MESSAGE_TOO_LARGE | ErrorCode::RECORD_LIST_TOO_LARGE => ErrorCode::INVALID_COMMIT_OFFSET_SIZE,
+        ErrorCode::INVALID_PRODUCER_EPOCH => ErrorCode::PRODUCER_FENCED,
+        other => other,
     }
 }
 
@@ -617,29 +807,6 @@ fn reply_kind<T: std::fmt::Debug>(reply: &Reply<T>) -> String {
     match reply {
         Reply::Now(r) => format!("{r:?}").chars().take(120).collect(),
         Reply::Parked { .. } => "parked".to_string(),
-    }
-}
-
-fn apply_stored(groups: &mut HashMap<String, GroupSlot>, record: StoredRecord, now: i64) {
-    match record {
-        StoredRecord::Offset { group, topic, partition, value } => {
-            let slot = GroupCoordinator::slot(groups, &group);
-            match value {
-                Some(v) => slot.group.offsets.insert((topic, partition), v),
-                None => slot.group.offsets.remove(&(topic, partition)),
-            };
-        }
-        StoredRecord::Group { group, value } => {
-            let slot = GroupCoordinator::slot(groups, &group);
-            match value {
-                Some(stored) => store::restore_group(&mut slot.group, stored, now),
-                None => {
-                    slot.group.members.clear();
-                    slot.group.static_members.clear();
-                    slot.group.state = GroupState::Empty;
-                }
-            }
-        }
     }
 }
 

@@ -15,6 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use brook_protocol::error_code as ec;
 use bytes::Bytes;
 
+use super::txn_offsets::TxnOffsets;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
     Empty,
@@ -173,6 +175,8 @@ pub struct Group {
     /// group.instance.id → member id, for static members.
     pub static_members: HashMap<String, String>,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Offsets of open transactions, not yet in `offsets` (TxnOffsetCommit).
+    pub txn_offsets: TxnOffsets,
     /// When the current rebalance must end, whoever has rejoined.
     pub rebalance_deadline_ms: i64,
     /// For a group formed from Empty: do not complete before this (initial delay).
@@ -195,6 +199,7 @@ impl Group {
             pending_members: BTreeMap::new(),
             static_members: HashMap::new(),
             offsets: BTreeMap::new(),
+            txn_offsets: TxnOffsets::default(),
             rebalance_deadline_ms: 0,
             rebalance_not_before_ms: 0,
             state_since_ms: now_ms,
@@ -675,6 +680,31 @@ impl Group {
         }
         if self.state == GroupState::CompletingRebalance {
             return Err(ErrorCode::REBALANCE_IN_PROGRESS);
+        }
+        Ok(())
+    }
+
+    /// TxnOffsetCommit admission (Kafka's `ClassicGroup.validateOffsetCommit`
+    /// for transactional commits): as [`Group::validate_commit`], except that
+    /// a request without member and generation (versions 0..=2) is accepted
+    /// whatever the group's state, and a group mid-assignment is no obstacle.
+    pub fn validate_txn_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ErrorCode> {
+        if self.state == GroupState::Dead {
+            return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+        }
+        if generation < 0 && self.state == GroupState::Empty {
+            return Ok(());
+        }
+        if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            self.check_member(member_id, instance_id)?;
+            if generation != self.generation {
+                return Err(ErrorCode::ILLEGAL_GENERATION);
+            }
         }
         Ok(())
     }

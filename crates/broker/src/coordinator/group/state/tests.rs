@@ -329,3 +329,30 @@ fn static_member_replaced_mid_rebalance_triggers_rebalance() {
     assert_eq!(g.state, GroupState::PreparingRebalance);
     assert!(g.generation == generation);
 }
+
+#[test]
+fn transactional_commit_admission() {
+    let mut g = Group::new("g", 0);
+    // Simple group: the producer commits without membership.
+    assert_eq!(g.validate_txn_commit("", None, -1), Ok(()));
+    let (a, _, _) = new_member(&mut g, 0);
+    assert_eq!(g.state, GroupState::CompletingRebalance);
+    // Unlike OffsetCommit: accepted mid-assignment, and v0..=2 requests (no member) pass.
+    assert_eq!(g.validate_txn_commit(&a, None, 1), Ok(()));
+    assert_eq!(g.validate_commit(&a, None, 1), Err(ErrorCode::REBALANCE_IN_PROGRESS));
+    assert_eq!(g.validate_txn_commit("", None, -1), Ok(()));
+    assert_eq!(g.validate_commit("", None, -1), Err(ErrorCode::UNKNOWN_MEMBER_ID));
+    // v3+: generation and member are checked.
+    assert_eq!(g.validate_txn_commit(&a, None, 0), Err(ErrorCode::ILLEGAL_GENERATION));
+    assert_eq!(g.validate_txn_commit("ghost", None, 1), Err(ErrorCode::UNKNOWN_MEMBER_ID));
+    assert_eq!(g.validate_txn_commit("", None, 1), Err(ErrorCode::UNKNOWN_MEMBER_ID));
+}
+
+#[test]
+fn transactional_commit_admission_fences_static_members() {
+    let mut g = Group::new("g", 0);
+    let (reply, _) = g.join(join_req("", Some("i1"), &["range"]), 0, &config());
+    let Reply::Now(r) = reply else { panic!("sole static member completes at once") };
+    assert_eq!(g.validate_txn_commit(&r.member_id, Some("i1"), r.generation), Ok(()));
+    assert_eq!(g.validate_txn_commit("old-id", Some("i1"), r.generation), Err(ErrorCode::FENCED_INSTANCE_ID));
+}
