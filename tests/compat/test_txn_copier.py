@@ -12,12 +12,17 @@ must see every input record exactly once, in input order per partition, and
 nothing from an aborted transaction (every aborted write carries a value
 that also appears committed, so a leak shows up as a duplicate).
 
+The same run is made with KafkaJS's transactions (a consumer group and
+`producer.transaction()` with `sendOffsets`, tests/compat/node/txn_copier.js),
+smaller and with fewer faults.
+
 Scale and seed: BROOK_TXN_RECORDS (default 30000), BROOK_TXN_SEED,
 BROOK_TXN_FAULT_INTERVAL (seconds between faults, default 6).
 """
 
 import os
 import random
+import subprocess
 import threading
 import time
 
@@ -25,6 +30,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import cluster_factory, wait_for  # noqa: F401  (fixture)
+from conftest import ROOT
 
 RECORDS = int(os.environ.get("BROOK_TXN_RECORDS", "30000"))
 SEED = int(os.environ.get("BROOK_TXN_SEED", str(random.randrange(1 << 30))))
@@ -32,6 +38,8 @@ FAULT_INTERVAL = float(os.environ.get("BROOK_TXN_FAULT_INTERVAL", "6"))
 PARTITIONS = 3
 TXN_SIZE = 750
 GROUP = "txn-copier"
+JS_GROUP = "js-copier"
+NODE_DIR = ROOT / "tests" / "compat" / "node"
 
 SETTINGS = {
     "transaction.state.log.replication.factor": "3",
@@ -131,8 +139,8 @@ class Copier(threading.Thread):
             consumer.close()
 
 
-def committed_offsets(bootstrap):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP})
+def committed_offsets(bootstrap, group):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
         got = c.committed([TopicPartition("input", p) for p in range(PARTITIONS)], timeout=10)
         return [max(tp.offset, 0) for tp in got]
@@ -161,54 +169,78 @@ def read_partition(bootstrap, topic, partition, isolation="read_committed", time
     raise AssertionError(f"{topic}[{partition}] not read to its end in {timeout}s ({len(out)} so far)")
 
 
-def test_transactional_copier_survives_broker_kills(cluster_factory):
-    rng = random.Random(SEED)
-    print(f"BROOK_TXN_SEED={SEED} records={RECORDS}")
+def seeded_cluster(cluster_factory, records):
     c = cluster_factory(settings=SETTINGS).start()
     admin = AdminClient({"bootstrap.servers": c.bootstrap})
     topics = [NewTopic(t, PARTITIONS, 3, config={"min.insync.replicas": "2"}) for t in ("input", "output")]
     for f in admin.create_topics(topics, request_timeout=30).values():
         f.result(30)
-
     seed = Producer({"bootstrap.servers": c.bootstrap, "enable.idempotence": True, "linger.ms": 20})
-    for i in range(RECORDS):
+    for i in range(records):
         seed.produce("input", value=f"{i:08d}".encode(), partition=i % PARTITIONS)
         if i % 10000 == 0:
             seed.poll(0)
     assert seed.flush(60) == 0
+    return c
 
+
+def run_with_faults(c, rng, group, records, max_faults, healthy, timeout=600):
+    """Injects faults, one broker at a time, until the copiers' committed
+    offsets reach the end of `input` (True) or `timeout` passes (False)."""
+    per_partition = [len(range(p, records, PARTITIONS)) for p in range(PARTITIONS)]
+    faults = []
+    deadline = time.time() + timeout
+    next_fault = time.time() + FAULT_INTERVAL
+    while time.time() < deadline:
+        try:
+            if committed_offsets(c.bootstrap, group) == per_partition:
+                return True, faults
+        except KafkaException:
+            pass
+        healthy()
+        if time.time() >= next_fault and len(faults) < max_faults:
+            victim = c.node(rng.choice(c.broker_ids))
+            kind = rng.choice(["kill9", "kill9", "restart"])
+            faults.append((kind, victim.id))
+            if kind == "kill9":
+                victim.kill9()
+                time.sleep(rng.uniform(0.5, 3))
+                victim.start()
+            else:
+                victim.restart()
+            next_fault = time.time() + FAULT_INTERVAL
+        time.sleep(0.5)
+    return False, faults
+
+
+def verify_output(c, records):
+    """Every input record exactly once, in input order per partition, and
+    nothing else (aborted writes repeat committed values: a leak is a duplicate)."""
+    for p in range(PARTITIONS):
+        expected = [f"{i:08d}".encode() for i in range(p, records, PARTITIONS)]
+        got = read_partition(c.bootstrap, "output", p)
+        seen = set(got)
+        duplicates = len(got) - len(seen)
+        losses = len(set(expected) - seen)
+        assert got == expected, (f"output[{p}]: {len(got)} records for {len(expected)} "
+                                 f"(duplicates {duplicates}, losses {losses})")
+
+
+def test_transactional_copier_survives_broker_kills(cluster_factory):
+    rng = random.Random(SEED)
+    print(f"BROOK_TXN_SEED={SEED} records={RECORDS}")
+    c = seeded_cluster(cluster_factory, RECORDS)
     stop = threading.Event()
     copiers = [Copier(c.bootstrap, p, stop) for p in range(PARTITIONS)]
     for cp in copiers:
         cp.start()
 
-    faults = []
-    per_partition = [len(range(p, RECORDS, PARTITIONS)) for p in range(PARTITIONS)]
-    deadline = time.time() + 600
-    next_fault = time.time() + FAULT_INTERVAL
-    done = False
+    def healthy():
+        for cp in copiers:
+            assert cp.error is None, f"copier {cp.partition} failed: {cp.error!r}"
+
     try:
-        while time.time() < deadline:
-            try:
-                if committed_offsets(c.bootstrap) == per_partition:
-                    done = True
-                    break
-            except KafkaException:
-                pass
-            for cp in copiers:
-                assert cp.error is None, f"copier {cp.partition} failed: {cp.error!r}"
-            if time.time() >= next_fault and len(faults) < 12:
-                victim = c.node(rng.choice(c.broker_ids))
-                kind = rng.choice(["kill9", "kill9", "restart"])
-                faults.append((kind, victim.id))
-                if kind == "kill9":
-                    victim.kill9()
-                    time.sleep(rng.uniform(0.5, 3))
-                    victim.start()
-                else:
-                    victim.restart()
-                next_fault = time.time() + FAULT_INTERVAL
-            time.sleep(0.5)
+        done, faults = run_with_faults(c, rng, GROUP, RECORDS, 12, healthy)
     finally:
         stop.set()
         for cp in copiers:
@@ -216,17 +248,45 @@ def test_transactional_copier_survives_broker_kills(cluster_factory):
     print(f"faults: {faults}")
     print("copiers: " + ", ".join(f"p{cp.partition}: {cp.commits} commits, {cp.aborts} aborts, "
                                   f"{cp.restarts} restarts" for cp in copiers))
-    assert done, f"copiers did not finish: committed {committed_offsets(c.bootstrap)} of {per_partition}\n{c.logs()}"
+    assert done, f"copiers did not finish: {committed_offsets(c.bootstrap, GROUP)}\n{c.logs()}"
+    verify_output(c, RECORDS)
+    print(f"copied {RECORDS} records exactly once under {len(faults)} faults")
 
-    duplicates = losses = 0
-    for p in range(PARTITIONS):
-        expected = [f"{i:08d}".encode() for i in range(p, RECORDS, PARTITIONS)]
-        got = read_partition(c.bootstrap, "output", p)
-        if got != expected:
-            seen = set(got)
-            duplicates += len(got) - len(seen)
-            losses += len(set(expected) - seen)
-            assert got == expected, (f"output[{p}]: {len(got)} records for {len(expected)} "
-                                     f"(duplicates {duplicates}, losses {losses})")
-    print(f"copied {RECORDS} records exactly once under {len(faults)} faults "
-          f"(duplicates {duplicates}, losses {losses})")
+
+def test_kafkajs_transactional_copier_survives_broker_kills(cluster_factory, tmp_path):
+    records = max(RECORDS // 4, 3000)
+    rng = random.Random(SEED + 1)
+    c = seeded_cluster(cluster_factory, records)
+    stop = threading.Event()
+    runs = []
+    log_path = tmp_path / "js-copier.log"
+
+    def drive():
+        # A copier that exits (it does on any failure) is replaced by a new one.
+        with open(log_path, "ab") as log:
+            while not stop.is_set():
+                proc = subprocess.Popen(["node", str(NODE_DIR / "txn_copier.js"), c.bootstrap, "600"],
+                                        cwd=NODE_DIR, stdout=log, stderr=log)
+                runs.append(proc)
+                while proc.poll() is None and not stop.is_set():
+                    time.sleep(0.2)
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(10)
+                time.sleep(0.5)
+
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    try:
+        done, faults = run_with_faults(c, rng, JS_GROUP, records, 4, lambda: None)
+    finally:
+        stop.set()
+        driver.join(30)
+        for proc in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    print(f"KafkaJS copier: {len(runs)} instances, faults: {faults}")
+    assert done, (f"KafkaJS copiers did not finish: {committed_offsets(c.bootstrap, JS_GROUP)}\n"
+                  f"{log_path.read_text(errors='replace')[-3000:]}\n{c.logs()}")
+    verify_output(c, records)
