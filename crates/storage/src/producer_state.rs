@@ -183,6 +183,11 @@ impl ProducerStateManager {
                 reason: "a non-transactional write while its transaction is open",
             });
         }
+        if batch.base_sequence < 0 {
+            // No sequence: a coordinator's write (transactional offset
+            // commits), fenced by epoch only, as Kafka's COORDINATOR origin.
+            return Ok(SequenceCheck::Append);
+        }
         if batch.producer_epoch > entry.epoch {
             if batch.base_sequence != 0 {
                 return Err(StorageError::OutOfOrderSequence {
@@ -510,6 +515,15 @@ mod tests {
         assert!(matches!(state.check_marker(1, -1, 3), Err(StorageError::InvalidProducerEpoch { .. })));
         assert!(matches!(state.check_marker(1, 0, 2), Err(StorageError::CoordinatorFenced { .. })));
         assert!(state.check_marker(1, 1, 3).is_ok());
+        // Batches without a sequence (a coordinator's writes) are fenced by epoch only.
+        let coordinator_write = txn_header(1, 0, -1, 1, 7);
+        assert_eq!(state.check(&coordinator_write).unwrap(), SequenceCheck::Append);
+        state.update(&coordinator_write);
+        assert_eq!(state.check(&txn_header(1, 0, -1, 1, 8)).unwrap(), SequenceCheck::Append);
+        assert!(state.in_transaction(1));
+        assert!(matches!(state.check(&txn_header(1, -1, -1, 1, 8)), Err(StorageError::InvalidProducerEpoch { .. })));
+        let (m, kind, ce) = marker(1, 0, ControlType::Commit, 3, 8);
+        state.update_marker(&m, kind, ce);
         // A commit marker with a bumped epoch (transaction version 2) restarts the sequence.
         let (m, kind, ce) = marker(2, 1, ControlType::Commit, 3, 8);
         assert!(!state.update_marker(&m, kind, ce).unwrap().aborted);
