@@ -86,9 +86,8 @@ pub async fn run(admin: &Admin, command: TxnCommand, output: Output) -> anyhow::
         }
         TxnCommand::Describe { transactional_id } => {
             let description = admin.describe_transaction(&transactional_id).await?;
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             match output {
                 Output::Json => println!("{}", description_json(&description, now_ms)),
                 Output::Human => print!("{}", description_table(&description, now_ms)),
@@ -123,7 +122,12 @@ pub async fn run(admin: &Admin, command: TxnCommand, output: Output) -> anyhow::
 fn listing_table(listings: &[TransactionListing]) -> String {
     let mut rows = vec![row(&["TransactionalId", "Coordinator", "ProducerId", "TransactionState"])];
     for l in listings {
-        rows.push(vec![l.transactional_id.clone(), l.coordinator.to_string(), l.producer_id.to_string(), l.state.clone()]);
+        rows.push(vec![
+            l.transactional_id.clone(),
+            l.coordinator.to_string(),
+            l.producer_id.to_string(),
+            l.state.clone(),
+        ]);
     }
     table(&rows)
 }
@@ -189,8 +193,9 @@ fn row(cells: &[&str]) -> Vec<String> {
 /// Left-aligned columns separated by two spaces, one line per row.
 fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..columns).map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for r in rows {
         let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
@@ -242,15 +247,33 @@ mod tests {
         assert!(abort(&[]).is_err(), "one of the two forms is required");
         assert!(abort(&["--producer-id", "7"]).is_err(), "epochs are required with a producer id");
         assert!(abort(&["--producer-id", "7", "--producer-epoch", "2"]).is_err());
-        assert!(abort(&["--start-offset", "4", "--producer-id", "7", "--producer-epoch", "2", "--coordinator-epoch", "0"])
-            .is_err());
+        assert!(abort(&[
+            "--start-offset",
+            "4",
+            "--producer-id",
+            "7",
+            "--producer-epoch",
+            "2",
+            "--coordinator-epoch",
+            "0"
+        ])
+        .is_err());
         assert!(abort(&["--start-offset", "-3"]).is_err());
     }
 
     #[test]
     fn list_filters_repeat() {
-        let cli = Cli::try_parse_from(["brook", "list", "--state", "Ongoing", "--state", "PrepareAbort", "--producer-id", "5"])
-            .expect("parses");
+        let cli = Cli::try_parse_from([
+            "brook",
+            "list",
+            "--state",
+            "Ongoing",
+            "--state",
+            "PrepareAbort",
+            "--producer-id",
+            "5",
+        ])
+        .expect("parses");
         let TxnCommand::List { states, producer_ids } = cli.command else { panic!("list") };
         assert_eq!(states, vec!["Ongoing", "PrepareAbort"]);
         assert_eq!(producer_ids, vec![5]);
@@ -294,9 +317,14 @@ mod tests {
             state: "Ongoing".into(),
         }];
         let text = listing_table(&listings);
-        assert_eq!(text.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
-                   vec!["TransactionalId", "Coordinator", "ProducerId", "TransactionState"]);
-        assert_eq!(text.lines().nth(1).unwrap().split_whitespace().collect::<Vec<_>>(), vec!["tx-1", "1", "1000", "Ongoing"]);
+        assert_eq!(
+            text.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
+            vec!["TransactionalId", "Coordinator", "ProducerId", "TransactionState"]
+        );
+        assert_eq!(
+            text.lines().nth(1).unwrap().split_whitespace().collect::<Vec<_>>(),
+            vec!["tx-1", "1", "1000", "Ongoing"]
+        );
         assert_eq!(listing_json(&listings)[0]["state"], "Ongoing");
         assert_eq!(listing_table(&[]).lines().count(), 1, "header only");
     }

@@ -73,9 +73,8 @@ impl AbortTransactionSpec {
     /// as `kafka-transactions.sh abort --start-offset` builds it: an
     /// unknown coordinator epoch (-1) is sent as 0.
     pub fn for_producer(topic: &str, partition: i32, producer: &ProducerState) -> Result<AbortTransactionSpec> {
-        let producer_epoch = i16::try_from(producer.producer_epoch).map_err(|_| {
-            ClientError::Protocol(format!("producer epoch {} out of range", producer.producer_epoch))
-        })?;
+        let producer_epoch = i16::try_from(producer.producer_epoch)
+            .map_err(|_| ClientError::Protocol(format!("producer epoch {} out of range", producer.producer_epoch)))?;
         Ok(AbortTransactionSpec {
             topic: topic.to_string(),
             partition,
@@ -98,11 +97,7 @@ pub fn producer_at_start_offset(producers: &[ProducerState], start_offset: i64) 
 impl Admin {
     /// ListTransactions on every broker, merged: each coordinator knows only
     /// its own transactional ids. Empty filters match everything.
-    pub async fn list_transactions(
-        &self,
-        states: &[String],
-        producer_ids: &[i64],
-    ) -> Result<Vec<TransactionListing>> {
+    pub async fn list_transactions(&self, states: &[String], producer_ids: &[i64]) -> Result<Vec<TransactionListing>> {
         let snapshot = self.cluster.refresh(&[]).await?;
         let mut brokers: Vec<i32> = snapshot.brokers.keys().copied().collect();
         brokers.sort();
@@ -162,12 +157,10 @@ impl Admin {
             .with_name(TopicName(s(topic)))
             .with_partition_indexes(vec![partition])]);
         let response = conn.send(0, &request).await?;
-        let p = response
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| ClientError::Protocol(format!("DescribeProducers did not answer {topic}-{partition}")))?;
+        let p =
+            response.topics.iter().flat_map(|t| &t.partitions).find(|p| p.partition_index == partition).ok_or_else(
+                || ClientError::Protocol(format!("DescribeProducers did not answer {topic}-{partition}")),
+            )?;
         check_message(p.error_code, p.error_message.as_ref(), || format!("describe producers of {topic}-{partition}"))?;
         Ok(p.active_producers
             .iter()
@@ -224,7 +217,9 @@ impl Admin {
         let code = results.get(&(spec.topic.clone(), spec.partition)).copied().ok_or_else(|| {
             ClientError::Protocol(format!("WriteTxnMarkers did not answer {}-{}", spec.topic, spec.partition))
         })?;
-        check(code, || format!("abort transaction of producer {} on {}-{}", spec.producer_id, spec.topic, spec.partition))
+        check(code, || {
+            format!("abort transaction of producer {} on {}-{}", spec.producer_id, spec.topic, spec.partition)
+        })
     }
 
     async fn partition_leader(&self, topic: &str, partition: i32) -> Result<Arc<BrokerConnection>> {
@@ -255,7 +250,9 @@ async fn transaction_coordinator(cluster: &Cluster, transactional_id: &str) -> R
                 attempts += 1;
                 tokio::time::sleep(cluster.config.retry_backoff).await;
             }
-            code => return Err(ClientError::from_code(code, format!("FindCoordinator (transaction) '{transactional_id}'"))),
+            code => {
+                return Err(ClientError::from_code(code, format!("FindCoordinator (transaction) '{transactional_id}'")))
+            }
         }
     }
 }

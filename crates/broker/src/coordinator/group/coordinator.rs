@@ -584,8 +584,13 @@ impl GroupCoordinator {
         for (c, record_offset) in accepted.into_iter().zip(appended.record_offsets) {
             slot.group.txn_offsets.add_pending(producer.producer_id, (c.topic, c.partition), c.offset, record_offset);
         }
-        debug!(group = group_id, producer = producer.producer_id, epoch = producer.producer_epoch,
-               last_offset = appended.committing.last_offset, "transactional offsets pending");
+        debug!(
+            group = group_id,
+            producer = producer.producer_id,
+            epoch = producer.producer_epoch,
+            last_offset = appended.committing.last_offset,
+            "transactional offsets pending"
+        );
         drop(groups);
         (codes, Some(appended.committing))
     }
@@ -754,8 +759,7 @@ impl GroupCoordinator {
             }
             let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> =
                 expired.iter().map(|(t, p)| (store::offset_key(id, t, *p), None)).collect();
-            let now_empty =
-                expired.len() == slot.group.offsets.len() && slot.group.txn_offsets.no_open_transactions();
+            let now_empty = expired.len() == slot.group.offsets.len() && slot.group.txn_offsets.no_open_transactions();
             if now_empty {
                 records.push((store::group_key(id), None));
             }

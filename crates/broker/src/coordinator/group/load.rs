@@ -111,9 +111,8 @@ impl OffsetsLogReplay {
     /// The loaded groups, without those that hold nothing (deleted, or
     /// every offset removed) and no open transaction.
     pub fn finish(mut self) -> HashMap<String, Group> {
-        self.groups.retain(|_, g| {
-            !g.members.is_empty() || !g.offsets.is_empty() || !g.txn_offsets.no_open_transactions()
-        });
+        self.groups
+            .retain(|_, g| !g.members.is_empty() || !g.offsets.is_empty() || !g.txn_offsets.no_open_transactions());
         self.groups
     }
 }
