@@ -43,6 +43,9 @@ enum Command {
     /// Consumer groups.
     #[command(subcommand)]
     Group(commands::group::GroupCommand),
+    /// Transactions: list, describe, abort a hanging one.
+    #[command(subcommand)]
+    Txn(commands::txn::TxnCommand),
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -112,6 +115,7 @@ fn main() {
                     commands::reassign::drain(&admin(&bootstrap).await?, broker, output).await
                 }
                 Command::Group(cmd) => commands::group::run(&admin(&bootstrap).await?, cmd, output).await,
+                Command::Txn(cmd) => commands::txn::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,

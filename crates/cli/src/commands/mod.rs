@@ -6,6 +6,7 @@ pub mod group;
 pub mod produce;
 pub mod reassign;
 pub mod topic;
+pub mod txn;
 
 /// Human tables by default; JSON for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
