@@ -1,6 +1,6 @@
 //! The node's shared context: its config, the way to the controller
 //! quorum, the metadata image it follows, the replicas it hosts and the
-//! group coordinator. Handlers receive an `Arc<Node>`. Starting a node is
+//! group and transaction coordinators. Handlers receive an `Arc<Node>`. Starting a node is
 //! startup.rs; its background work is jobs.rs.
 
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
+use crate::coordinator::txn::TransactionCoordinator;
 use crate::replication::{Partition, ReplicaManager};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,7 @@ pub struct Node {
     pub(crate) image: watch::Receiver<Arc<MetadataImage>>,
     pub replicas: Arc<ReplicaManager>,
     pub groups: GroupCoordinator,
+    pub transactions: Arc<TransactionCoordinator>,
     /// This process's registration: a new one on every start.
     pub incarnation: String,
     /// Producer ids handed to this broker: [next, end).
@@ -151,6 +153,7 @@ impl Node {
             warn!(error = %e, "applying metadata to logs failed");
         }
         self.groups.sync_ownership();
+        self.transactions.sync_ownership();
     }
 
     /// A producer id from this broker's block, fetching a new block from the

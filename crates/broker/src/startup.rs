@@ -24,6 +24,7 @@ use tracing::{info, warn};
 
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
+use crate::coordinator::txn::TransactionCoordinator;
 use crate::meta_properties::MetaProperties;
 use crate::node::{BrokerError, Node};
 use crate::replication::ReplicaManager;
@@ -142,6 +143,8 @@ impl Node {
         let replicas = open_logs(&config, &meta, &image.borrow().clone())?;
         let groups =
             GroupCoordinator::new(config.group.clone(), config.offsets.clone(), replicas.clone(), image.clone());
+        let transactions =
+            TransactionCoordinator::new(config.transactions.clone(), config.node_id, replicas.clone(), image.clone());
         let cleaner = CleanerScheduler::new(config.cleaner, config.cleaner_threads, config.cleaner_enable);
         let broker = Arc::new(Node {
             config,
@@ -150,6 +153,7 @@ impl Node {
             image,
             replicas,
             groups,
+            transactions,
             incarnation,
             producer_ids: Mutex::new((0, 0)),
             cleaner,
@@ -157,6 +161,7 @@ impl Node {
         broker.store_cluster_id();
         if broker.config.is_broker {
             broker.groups.sync_ownership();
+            broker.transactions.sync_ownership();
         }
         Ok(broker)
     }
