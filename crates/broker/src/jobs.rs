@@ -1,7 +1,7 @@
 //! The node's background work: heartbeats to the controller, following
 //! metadata images, the replica fetchers, ISR changes, and the periodic
 //! storage and group jobs (retention, flush, log cleaning, checkpoints,
-//! group deadlines, offset expiry, ISR shrink).
+//! group deadlines, offset expiry, transaction timeouts, ISR shrink).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +47,7 @@ pub fn spawn_all(node: &Arc<Node>, tasks: &mut JoinSet<()>) {
     every(c.high_watermark_checkpoint_interval_ms, node, tasks, Node::checkpoint_high_watermarks);
     every(GROUP_TICK_MS, node, tasks, Node::tick_groups);
     every(c.offsets_retention_check_interval_ms, node, tasks, Node::expire_offsets);
+    every(c.transactions.abort_timed_out_interval_ms, node, tasks, Node::abort_timed_out_transactions);
     every(c.replica_lag_time_max_ms as u64 / 2, node, tasks, Node::shrink_isrs);
     tasks.spawn(node.clone().run_heartbeats());
     tasks.spawn(node.clone().run_isr_changes());
@@ -166,6 +167,13 @@ impl Node {
     /// `offsets.retention.minutes` for empty groups.
     pub fn expire_offsets(&self) {
         self.groups.expire_offsets();
+    }
+
+    /// Transactions open past their timeout are aborted; idle
+    /// transactional ids past `transactional.id.expiration.ms` forgotten.
+    pub fn abort_timed_out_transactions(&self) {
+        self.transactions.abort_timed_out();
+        self.transactions.expire_ids();
     }
 
     /// Recovery points, log starts and high watermarks

@@ -1,6 +1,6 @@
 //! The node's shared context: its config, the way to the controller
 //! quorum, the metadata image it follows, the replicas it hosts and the
-//! group coordinator. Handlers receive an `Arc<Node>`. Starting a node is
+//! group and transaction coordinators. Handlers receive an `Arc<Node>`. Starting a node is
 //! startup.rs; its background work is jobs.rs.
 
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
+use crate::coordinator::txn::TransactionCoordinator;
 use crate::replication::{Partition, ReplicaManager};
 use crate::txn_verifier::TxnVerifier;
 
@@ -49,6 +50,7 @@ pub struct Node {
     pub groups: GroupCoordinator,
     /// Asks transaction coordinators about produced transactional batches.
     pub txn_verifier: TxnVerifier,
+    pub transactions: Arc<TransactionCoordinator>,
     /// This process's registration: a new one on every start.
     pub incarnation: String,
     /// Producer ids handed to this broker: [next, end).
@@ -154,6 +156,7 @@ impl Node {
             warn!(error = %e, "applying metadata to logs failed");
         }
         self.groups.sync_ownership();
+        self.transactions.sync_ownership();
     }
 
     /// A producer id from this broker's block, fetching a new block from the

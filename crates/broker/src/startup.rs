@@ -24,6 +24,7 @@ use tracing::{info, warn};
 
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
+use crate::coordinator::txn::TransactionCoordinator;
 use crate::meta_properties::MetaProperties;
 use crate::node::{BrokerError, Node};
 use crate::replication::ReplicaManager;
@@ -143,6 +144,8 @@ impl Node {
         let replicas = open_logs(&config, &meta, &image.borrow().clone())?;
         let groups =
             GroupCoordinator::new(config.group.clone(), config.offsets.clone(), replicas.clone(), image.clone());
+        let transactions =
+            TransactionCoordinator::new(config.transactions.clone(), config.node_id, replicas.clone(), image.clone());
         let cleaner = CleanerScheduler::new(config.cleaner, config.cleaner_threads, config.cleaner_enable);
         let txn_verifier = TxnVerifier::new(config.node_id);
         let broker = Arc::new(Node {
@@ -153,6 +156,7 @@ impl Node {
             image,
             replicas,
             groups,
+            transactions,
             incarnation,
             producer_ids: Mutex::new((0, 0)),
             cleaner,
@@ -160,6 +164,7 @@ impl Node {
         broker.store_cluster_id();
         if broker.config.is_broker {
             broker.groups.sync_ownership();
+            broker.transactions.sync_ownership();
         }
         Ok(broker)
     }

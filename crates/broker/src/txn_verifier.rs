@@ -24,9 +24,8 @@ use tracing::debug;
 
 use crate::broker_link::BrokerLink;
 use crate::coordinator::group::store::partition_for;
+use crate::coordinator::txn::coordinator::TRANSACTION_STATE_TOPIC;
 
-/// The topic holding transaction coordinators' state.
-pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 /// The first AddPartitionsToTxn version with the brokers' batched form.
 const VERIFY_VERSION: i16 = 4;
 const MAX_RESPONSE_BYTES: usize = 1 << 20;

@@ -1,7 +1,7 @@
-//! FindCoordinator, versions 0..=4: a group's coordinator is the leader of
-//! its `__consumer_offsets` partition. Creates `__consumer_offsets` on first
-//! use, as Kafka does. Transaction coordinators (key type 1) are not
-//! available: no transactions.
+//! FindCoordinator, versions 0..=4: a group's coordinator (key type 0) is
+//! the leader of its `__consumer_offsets` partition, a transactional id's
+//! (key type 1) the leader of its `__transaction_state` partition. Creates
+//! either topic on first use, as Kafka does.
 
 use brook_protocol::error_code as ec;
 use brook_protocol::error_code::ErrorCode;
@@ -12,6 +12,7 @@ use super::{str_bytes, RequestContext, Versions};
 use crate::coordinator::group::coordinator::OffsetsTopicChange;
 use crate::coordinator::group::store;
 use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::coordinator::txn::TRANSACTION_STATE_TOPIC;
 use crate::Node;
 use tracing::{info, warn};
 
@@ -40,19 +41,49 @@ async fn ensure_offsets_topic(node: &Node) -> Result<(), ErrorCode> {
     }
 }
 
+/// Creates `__transaction_state` on first use.
+async fn ensure_transaction_state_topic(node: &Node) -> Result<(), ErrorCode> {
+    let Some(request) = node.transactions.state_topic_request(node.live_brokers().len()) else { return Ok(()) };
+    match node.submit(request).await {
+        Ok(_) => {
+            info!(partitions = node.transactions.config().num_partitions, "created {TRANSACTION_STATE_TOPIC}");
+            Ok(())
+        }
+        Err(e) if e.code == ec::TOPIC_ALREADY_EXISTS => Ok(()),
+        Err(e) => {
+            warn!(error = %e.message, "cannot create {TRANSACTION_STATE_TOPIC}");
+            Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
+        }
+    }
+}
+
+const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
+
 /// The coordinator of `key`: (node id, host, port).
 async fn locate(ctx: &RequestContext<'_>, key_type: i8, key: &str) -> Result<(i32, String, u16), (i16, &'static str)> {
-    if key_type != 0 {
-        return Err((ec::COORDINATOR_NOT_AVAILABLE, "transactions are not supported"));
-    }
     let broker = ctx.node;
-    ensure_offsets_topic(broker).await.map_err(|code| (code.code(), "the offsets topic is not available"))?;
+    let (topic, partition) = match key_type {
+        GROUP_KEY => {
+            ensure_offsets_topic(broker).await.map_err(|code| (code.code(), "the offsets topic is not available"))?;
+            (OFFSETS_TOPIC, store::partition_for(key, broker.groups.offsets_partitions()))
+        }
+        TRANSACTION_KEY => {
+            if key.is_empty() {
+                return Err((ec::INVALID_REQUEST, "empty transactional id"));
+            }
+            ensure_transaction_state_topic(broker)
+                .await
+                .map_err(|code| (code.code(), "the transaction state topic is not available"))?;
+            (TRANSACTION_STATE_TOPIC, broker.transactions.partition_of(key))
+        }
+        _ => return Err((ec::INVALID_REQUEST, "unknown coordinator key type")),
+    };
     let image = broker.image();
-    let partition = store::partition_for(key, broker.groups.offsets_partitions());
-    let leader = image.topic(OFFSETS_TOPIC).and_then(|t| t.partitions.get(&partition)).map_or(-1, |p| p.leader);
+    let leader = image.topic(topic).and_then(|t| t.partitions.get(&partition)).map_or(-1, |p| p.leader);
     match image.brokers.get(&leader).filter(|b| !b.fenced) {
         Some(b) => Ok((b.id, b.host.clone(), b.port)),
-        None => Err((ec::COORDINATOR_NOT_AVAILABLE, "the group's offsets partition has no leader")),
+        None => Err((ec::COORDINATOR_NOT_AVAILABLE, "the coordinator's partition has no leader")),
     }
 }
 

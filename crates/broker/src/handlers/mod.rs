@@ -2,7 +2,7 @@
 //! (`VERSIONS`, collected in [`SERVED`], which ApiVersions lists), decodes
 //! nothing itself (the `kafka-protocol` crate does) and delegates state
 //! changes to the component that owns them: replication for data, the
-//! controller for metadata, the coordinator for groups.
+//! controller for metadata, the coordinators for groups and transactions.
 
 use std::sync::Arc;
 
@@ -14,6 +14,8 @@ use brook_protocol::fetch_response::Chunk;
 
 use crate::Node;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -28,7 +30,9 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_transactions;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -39,6 +43,7 @@ pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -103,6 +108,11 @@ pub const SERVED: &[(ApiKey, Versions)] = &[
     (ApiKey::WriteTxnMarkers, write_txn_markers::VERSIONS),
     (ApiKey::DescribeProducers, describe_producers::VERSIONS),
     (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
+    (ApiKey::AddPartitionsToTxn, add_partitions_to_txn::VERSIONS),
+    (ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSIONS),
+    (ApiKey::EndTxn, end_txn::VERSIONS),
+    (ApiKey::DescribeTransactions, describe_transactions::VERSIONS),
+    (ApiKey::ListTransactions, list_transactions::VERSIONS),
 ];
 
 /// The versions Brook serves of `api_key`, if it serves it.
@@ -241,6 +251,11 @@ pub async fn dispatch(
         ApiKey::WriteTxnMarkers => route!(ctx, body, WriteTxnMarkersRequest, write_txn_markers::handle),
         ApiKey::DescribeProducers => route!(ctx, body, DescribeProducersRequest, describe_producers::handle),
         ApiKey::TxnOffsetCommit => route!(ctx, body, TxnOffsetCommitRequest, txn_offset_commit::handle),
+        ApiKey::AddPartitionsToTxn => route!(ctx, body, AddPartitionsToTxnRequest, add_partitions_to_txn::handle),
+        ApiKey::AddOffsetsToTxn => route!(ctx, body, AddOffsetsToTxnRequest, add_offsets_to_txn::handle),
+        ApiKey::EndTxn => route!(ctx, body, EndTxnRequest, end_txn::handle),
+        ApiKey::DescribeTransactions => route!(ctx, body, DescribeTransactionsRequest, describe_transactions::handle),
+        ApiKey::ListTransactions => route!(ctx, body, ListTransactionsRequest, list_transactions::handle),
         other => Err(format!("api {other:?} is not served").into()),
     }
 }

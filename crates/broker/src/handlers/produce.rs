@@ -28,8 +28,8 @@ use tracing::debug;
 use super::{str_bytes, RequestContext, Versions};
 use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::coordinator::txn::coordinator::TRANSACTION_STATE_TOPIC;
 use crate::replication::{Partition, ProducePolicy, TxnVerification};
-use crate::txn_verifier::TRANSACTION_STATE_TOPIC;
 
 /// Why a batch was refused before the append.
 struct Refused {
