@@ -102,6 +102,7 @@ def test_commit_abort_and_the_last_stable_offset(brook_factory):
     p.begin_transaction()
     for i in range(5):
         p.produce("tx", value=f"ab-{i}".encode(), partition=i % 2)
+    p.flush(10)  # abort_transaction purges what is still queued: write them first
     p.abort_transaction(30)
     p.begin_transaction()
     for i in range(3):
@@ -206,6 +207,7 @@ def test_compaction_removes_aborted_records(brook_factory):
         p.begin_transaction()
         for k in range(10):
             p.produce("ctx", key=f"k{k}".encode(), value=f"aborted-{round_}-{k}".encode())
+        p.flush(10)
         p.abort_transaction(30)
     assert any(v.startswith(b"aborted") for v in values(read_to_end(b.bootstrap, "ctx", [0], "read_uncommitted")))
     # Roll the active segment (segment.ms) with a committed write, then wait for the cleaner.
