@@ -16,8 +16,9 @@ The same run is made with KafkaJS's transactions (a consumer group and
 `producer.transaction()` with `sendOffsets`, tests/compat/node/txn_copier.js),
 smaller and with fewer faults.
 
-Scale and seed: BROOK_TXN_RECORDS (default 30000), BROOK_TXN_SEED,
-BROOK_TXN_FAULT_INTERVAL (seconds between faults, default 6).
+Scale and seed: BROOK_TXN_RECORDS (default 60000), BROOK_TXN_SEED,
+BROOK_TXN_FAULT_INTERVAL (seconds between faults, default 2.5; the first
+comes one second after the copiers start).
 """
 
 import os
@@ -32,9 +33,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from cluster import cluster_factory, wait_for  # noqa: F401  (fixture)
 from conftest import ROOT
 
-RECORDS = int(os.environ.get("BROOK_TXN_RECORDS", "30000"))
+RECORDS = int(os.environ.get("BROOK_TXN_RECORDS", "60000"))
 SEED = int(os.environ.get("BROOK_TXN_SEED", str(random.randrange(1 << 30))))
-FAULT_INTERVAL = float(os.environ.get("BROOK_TXN_FAULT_INTERVAL", "6"))
+FAULT_INTERVAL = float(os.environ.get("BROOK_TXN_FAULT_INTERVAL", "2.5"))
 PARTITIONS = 3
 TXN_SIZE = 750
 GROUP = "txn-copier"
@@ -68,7 +69,7 @@ class Copier(threading.Thread):
     def new_producer(self):
         while not self.stop_event.is_set():
             p = Producer({"bootstrap.servers": self.bootstrap, "transactional.id": f"copier-{self.partition}",
-                          "linger.ms": 5, "transaction.timeout.ms": 20000, "message.timeout.ms": 30000})
+                          "linger.ms": 5, "transaction.timeout.ms": 30000, "message.timeout.ms": 30000})
             try:
                 p.init_transactions(30)
                 return p
@@ -79,14 +80,18 @@ class Copier(threading.Thread):
 
     def rewind(self, consumer):
         tp = TopicPartition("input", self.partition)
-        for _ in range(20):
+        deadline = time.time() + 90
+        last = None
+        while time.time() < deadline:
             try:
                 committed = consumer.committed([tp], timeout=10)[0]
-                consumer.seek(TopicPartition("input", self.partition, max(committed.offset, 0)))
+                # (Re)assigning at the committed offset drops what was fetched past it.
+                consumer.assign([TopicPartition("input", self.partition, max(committed.offset, 0))])
                 return
-            except KafkaException:
+            except KafkaException as e:
+                last = e
                 time.sleep(0.5)
-        raise RuntimeError("cannot read committed offsets")
+        raise RuntimeError(f"cannot read committed offsets: {last!r}")
 
     def run(self):
         try:
@@ -97,8 +102,6 @@ class Copier(threading.Thread):
     def copy(self):
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": GROUP, "enable.auto.commit": False,
                              "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
-        tp = TopicPartition("input", self.partition)
-        consumer.assign([tp])
         self.rewind(consumer)
         producer = self.new_producer()
         try:
@@ -190,7 +193,7 @@ def run_with_faults(c, rng, group, records, max_faults, healthy, timeout=600):
     per_partition = [len(range(p, records, PARTITIONS)) for p in range(PARTITIONS)]
     faults = []
     deadline = time.time() + timeout
-    next_fault = time.time() + FAULT_INTERVAL
+    next_fault = time.time() + 1
     while time.time() < deadline:
         try:
             if committed_offsets(c.bootstrap, group) == per_partition:
