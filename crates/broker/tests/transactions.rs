@@ -300,3 +300,35 @@ async fn a_new_coordinator_reloads_the_state_after_a_crash() {
     // The same producer continues with its epoch: the id was not forgotten.
     assert_eq!(init_settled(&mut l, id, Some((pid, epoch + 1))).await, (pid, epoch + 2));
 }
+
+#[tokio::test]
+async fn a_new_coordinator_finishes_a_prepared_commit_and_drops_deleted_partitions() {
+    let mut cluster = Cluster::start(3, SETTINGS).await;
+    let admin = Admin::new(&cluster.bootstrap()).await.expect("admin");
+    admin.create_topic("doomed", 1, 3, &[]).await.expect("create topic");
+    cluster.wait_leader(&TopicPartition::new("doomed", 0), 3, WAIT).await;
+    let id = "tx-doomed";
+    let c = coordinator(&cluster, id, &[]).await;
+    let mut l = link(&cluster, c).await;
+    let (pid, epoch) = init_settled(&mut l, id, None).await;
+    assert_eq!(add_partitions(&mut l, id, pid, epoch, "doomed", vec![0]).await, vec![ec::NONE]);
+    assert_eq!(end(&mut l, 3, id, pid, epoch, true).await.error_code, ec::NONE);
+    let state = describe(&mut l, id).await.transaction_state;
+    assert!(["PrepareCommit", "CompleteCommit"].contains(&state.as_str()), "{state}");
+    drop(l);
+    // The commit is durable: the next coordinator finishes it.
+    cluster.kill(c);
+    let c2 = coordinator(&cluster, id, &[c]).await;
+    let mut l = link(&cluster, c2).await;
+    // Markers for a partition whose topic is deleted are dropped.
+    let admin = Admin::new(&cluster.bootstrap()).await.expect("admin");
+    admin.delete_topic("doomed").await.expect("delete topic");
+    let d = eventually!({
+        let d = describe(&mut l, id).await;
+        (d.transaction_state.as_str() == "CompleteCommit").then_some(d)
+    });
+    assert_eq!((d.producer_id.0, d.producer_epoch), (pid, epoch));
+    assert!(d.topics.is_empty());
+    // A retried EndTxn of the finished commit succeeds.
+    assert_eq!(end(&mut l, 3, id, pid, epoch, true).await.error_code, ec::NONE);
+}
