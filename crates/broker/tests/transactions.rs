@@ -153,6 +153,26 @@ async fn verify(l: &mut BrokerLink, id: &str, pid: i64, epoch: i16, topic: &str,
         .collect()
 }
 
+/// AddPartitionsToTxn v5 as a partition leader sends it for a TV2
+/// producer's first write to a partition: an implicit add.
+async fn implicit_add(l: &mut BrokerLink, id: &str, pid: i64, epoch: i16, topic: &str, partition: i32) -> Vec<i16> {
+    let request =
+        AddPartitionsToTxnRequest::default().with_transactions(vec![AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(txn_id(id))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_verify_only(false)
+            .with_topics(vec![AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partitions(vec![partition])])]);
+    let r = l.send(5, &request).await.expect("AddPartitionsToTxn v5");
+    r.results_by_transaction
+        .iter()
+        .flat_map(|t| &t.topic_results)
+        .flat_map(|t| t.results_by_partition.iter().map(|p| p.partition_error_code))
+        .collect()
+}
+
 async fn describe(l: &mut BrokerLink, id: &str) -> describe_transactions_response::TransactionState {
     let request = DescribeTransactionsRequest::default().with_transactional_ids(vec![txn_id(id)]);
     let mut r = l.send(0, &request).await.expect("DescribeTransactions");
@@ -245,6 +265,15 @@ async fn coordinator_requests_and_their_error_codes() {
     assert!([ec::CONCURRENT_TRANSACTIONS, ec::INVALID_TXN_STATE].contains(&code), "{code}");
     let d = describe(&mut l, id).await;
     assert!(["PrepareCommit", "CompleteCommit"].contains(&d.transaction_state.as_str()), "{d:?}");
+    // A TV2 producer's partition is added by its leader (v5, not verify-only).
+    let tv2 = "tx-errors-tv2";
+    let c2 = coordinator(&cluster, tv2, &[]).await;
+    let mut l2 = link(&cluster, c2).await;
+    let (pid2, epoch2) = init_settled(&mut l2, tv2, None).await;
+    assert_eq!(implicit_add(&mut l2, tv2, pid2, epoch2, "data", 1).await, vec![ec::NONE]);
+    assert_eq!(implicit_add(&mut l2, tv2, pid2, epoch2 + 1, "data", 1).await, vec![ec::PRODUCER_FENCED]);
+    let d = describe(&mut l2, tv2).await;
+    assert_eq!((d.transaction_state.as_str(), d.topics[0].partitions.clone()), ("Ongoing", vec![1]));
     let unknown = describe(&mut l, "tx-never-seen").await;
     assert_eq!(unknown.error_code, ec::TRANSACTIONAL_ID_NOT_FOUND);
 }

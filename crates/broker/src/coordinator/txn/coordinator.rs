@@ -157,6 +157,14 @@ impl TransactionCoordinator {
         Err(ErrorCode::NOT_COORDINATOR)
     }
 
+    /// The broker coordinating `transactional_id` in `image` (the leader of
+    /// its `__transaction_state` partition), for partition leaders that ask
+    /// it whether a partition is in a transaction.
+    pub fn locate(&self, image: &MetadataImage, transactional_id: &str) -> Option<i32> {
+        let partition = image.topic(TRANSACTION_STATE_TOPIC)?.partitions.get(&self.partition_of(transactional_id))?;
+        (partition.leader >= 0).then_some(partition.leader)
+    }
+
     fn still_owner(&self, partition: i32, epoch: i32) -> bool {
         self.owned.lock().get(&partition) == Some(&epoch)
     }
