@@ -96,7 +96,7 @@ pub struct TransactionCoordinator {
     owned: Mutex<HashMap<i32, i32>>,
     /// Partitions led but not loaded yet, with the epoch they will have.
     loading: Mutex<HashMap<i32, i32>>,
-    /// Serializes [`TransactionCoordinator::sync_ownership`].
+    /// Serializes [`TransactionCoordinator::sync_ownership`] and loads.
     syncing: Mutex<()>,
     replicas: Arc<ReplicaManager>,
     image: watch::Receiver<Arc<MetadataImage>>,
@@ -285,13 +285,19 @@ impl TransactionCoordinator {
                 txns.insert(id, txn);
             }
         }
-        {
+        let claimed = {
             let mut loading = self.loading.lock();
-            if loading.get(&index) != Some(&epoch) {
-                return true;
+            let still_led = loading.get(&index) == Some(&epoch);
+            if still_led {
+                loading.remove(&index);
+                self.owned.lock().insert(index, epoch);
             }
-            loading.remove(&index);
-            self.owned.lock().insert(index, epoch);
+            still_led
+        };
+        if !claimed {
+            // Lost while loading: forget what was loaded.
+            self.txns.lock().retain(|id, _| self.partition_of(id) != index);
+            return true;
         }
         info!(partition = %tp, coordinator_epoch = epoch, records = count, completing = resume.len(), "loaded transaction state");
         for (job, complete) in resume {
@@ -306,7 +312,12 @@ impl TransactionCoordinator {
             loop {
                 tokio::time::sleep(LOAD_RETRY).await;
                 let c = this.clone();
-                if tokio::task::spawn_blocking(move || c.try_load(index, epoch)).await.unwrap_or(true) {
+                let attempt = move || {
+                    // Loads run one at a time, as in sync_ownership.
+                    let _one_at_a_time = c.syncing.lock();
+                    c.try_load(index, epoch)
+                };
+                if tokio::task::spawn_blocking(attempt).await.unwrap_or(true) {
                     return;
                 }
             }
