@@ -170,21 +170,18 @@ impl TransactionCoordinator {
     }
 
     /// The request that creates `__transaction_state`, if it does not exist:
-    /// compacted, Kafka's settings, with at most as many replicas as there
-    /// are live brokers (and a min ISR no larger than that).
+    /// compacted, with Kafka's settings (see [`state_topic_replication`]).
     pub fn state_topic_request(&self, live_brokers: usize) -> Option<ControllerRequest> {
         if self.image.borrow().topic(TRANSACTION_STATE_TOPIC).is_some() {
             return None;
         }
-        let live = i16::try_from(live_brokers.max(1)).unwrap_or(i16::MAX);
-        let replication_factor = self.config.replication_factor.min(live);
+        let (replication_factor, min_isr) = state_topic_replication(&self.config, live_brokers);
         if replication_factor < self.config.replication_factor {
             warn!(
                 configured = self.config.replication_factor,
                 replication_factor, "{TRANSACTION_STATE_TOPIC}: fewer live brokers than its replication factor"
             );
         }
-        let min_isr = self.config.min_isr.clamp(1, i32::from(replication_factor));
         let mut configs = BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert("min.insync.replicas".to_string(), min_isr.to_string());
@@ -706,6 +703,16 @@ impl TransactionCoordinator {
     }
 }
 
+/// `__transaction_state`'s replication factor and min ISR: the configured
+/// ones, at most as many replicas as there are live brokers (so a lone
+/// broker with Kafka's default of 3 still has transactions), and a min ISR
+/// no larger than the replication factor.
+pub fn state_topic_replication(config: &TransactionConfig, live_brokers: usize) -> (i16, i32) {
+    let live = i16::try_from(live_brokers.max(1)).unwrap_or(i16::MAX);
+    let replication_factor = config.replication_factor.min(live);
+    (replication_factor, config.min_isr.clamp(1, i32::from(replication_factor)))
+}
+
 fn marker_job(txn: &TxnMetadata, coordinator_epoch: i32) -> MarkerJob {
     MarkerJob {
         transactional_id: txn.transactional_id.clone(),
@@ -736,4 +743,40 @@ async fn detached<T: Send + 'static>(
     work: impl Future<Output = Result<T, ErrorCode>> + Send + 'static,
 ) -> Result<T, ErrorCode> {
     runtime.spawn(work).await.unwrap_or(Err(ErrorCode::UNKNOWN_SERVER_ERROR))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(replication_factor: i16, min_isr: i32) -> TransactionConfig {
+        TransactionConfig {
+            num_partitions: 50,
+            replication_factor,
+            min_isr,
+            segment_bytes: 1 << 20,
+            max_timeout_ms: 900_000,
+            abort_timed_out_interval_ms: 10_000,
+            id_expiration_ms: 604_800_000,
+        }
+    }
+
+    #[test]
+    fn state_topic_replication_is_capped_by_live_brokers() {
+        assert_eq!(state_topic_replication(&config(3, 2), 5), (3, 2));
+        assert_eq!(state_topic_replication(&config(3, 2), 3), (3, 2));
+        assert_eq!(state_topic_replication(&config(3, 2), 2), (2, 2));
+        assert_eq!(state_topic_replication(&config(3, 2), 1), (1, 1));
+        assert_eq!(state_topic_replication(&config(3, 2), 0), (1, 1));
+        assert_eq!(state_topic_replication(&config(1, 2), 3), (1, 1));
+    }
+
+    #[test]
+    fn failed_writes_map_to_kafkas_coordinator_errors() {
+        assert_eq!(write_error(ErrorCode::NOT_ENOUGH_REPLICAS), ErrorCode::COORDINATOR_NOT_AVAILABLE);
+        assert_eq!(write_error(ErrorCode::REQUEST_TIMED_OUT), ErrorCode::COORDINATOR_NOT_AVAILABLE);
+        assert_eq!(write_error(ErrorCode::NOT_LEADER_OR_FOLLOWER), ErrorCode::NOT_COORDINATOR);
+        assert_eq!(write_error(ErrorCode::MESSAGE_TOO_LARGE), ErrorCode::UNKNOWN_SERVER_ERROR);
+        assert_eq!(write_error(ErrorCode::INVALID_TXN_STATE), ErrorCode::INVALID_TXN_STATE);
+    }
 }
