@@ -320,7 +320,7 @@ fn walk(seed: u64, steps: usize) -> (usize, usize, usize) {
     };
     let mut txn = TxnMetadata::new("walk", 100, 60_000, 0);
     // Some walks start near epoch exhaustion, to rotate producer ids.
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         txn.current.producer_epoch = i16::MAX - 4;
     }
     let mut fresh_ids = 1_000i64;
