@@ -48,8 +48,10 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 const STATE_WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a gained partition checks whether it can be loaded yet.
 const LOAD_RETRY: Duration = Duration::from_millis(50);
-/// Pause before writing a Complete state again after a failed write.
-const COMPLETE_RETRY: Duration = Duration::from_millis(200);
+/// Pauses before writing a Complete state again after a failed write
+/// (doubling from the first to the last).
+const COMPLETE_RETRY_MIN: Duration = Duration::from_millis(200);
+const COMPLETE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Transaction settings (Kafka's names in config.rs).
 #[derive(Debug, Clone)]
@@ -413,6 +415,7 @@ impl TransactionCoordinator {
                 return;
             }
         }
+        let mut backoff = COMPLETE_RETRY_MIN;
         loop {
             match self.write(&id, epoch, Some(&complete)).await {
                 Ok(()) => {
@@ -425,7 +428,8 @@ impl TransactionCoordinator {
                 Err(ErrorCode::NOT_COORDINATOR) => return,
                 Err(code) => {
                     warn!(transactional_id = %id, %code, "writing the completed transaction failed; retrying");
-                    tokio::time::sleep(COMPLETE_RETRY).await;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(COMPLETE_RETRY_MAX);
                     if !self.still_owner(index, epoch) {
                         return;
                     }
