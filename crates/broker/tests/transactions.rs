@@ -153,6 +153,26 @@ async fn verify(l: &mut BrokerLink, id: &str, pid: i64, epoch: i16, topic: &str,
         .collect()
 }
 
+/// AddPartitionsToTxn v5 as a partition leader sends it for a TV2
+/// producer's first write to a partition: an implicit add.
+async fn implicit_add(l: &mut BrokerLink, id: &str, pid: i64, epoch: i16, topic: &str, partition: i32) -> Vec<i16> {
+    let request =
+        AddPartitionsToTxnRequest::default().with_transactions(vec![AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(txn_id(id))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_verify_only(false)
+            .with_topics(vec![AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partitions(vec![partition])])]);
+    let r = l.send(5, &request).await.expect("AddPartitionsToTxn v5");
+    r.results_by_transaction
+        .iter()
+        .flat_map(|t| &t.topic_results)
+        .flat_map(|t| t.results_by_partition.iter().map(|p| p.partition_error_code))
+        .collect()
+}
+
 async fn describe(l: &mut BrokerLink, id: &str) -> describe_transactions_response::TransactionState {
     let request = DescribeTransactionsRequest::default().with_transactional_ids(vec![txn_id(id)]);
     let mut r = l.send(0, &request).await.expect("DescribeTransactions");
@@ -245,6 +265,15 @@ async fn coordinator_requests_and_their_error_codes() {
     assert!([ec::CONCURRENT_TRANSACTIONS, ec::INVALID_TXN_STATE].contains(&code), "{code}");
     let d = describe(&mut l, id).await;
     assert!(["PrepareCommit", "CompleteCommit"].contains(&d.transaction_state.as_str()), "{d:?}");
+    // A TV2 producer's partition is added by its leader (v5, not verify-only).
+    let tv2 = "tx-errors-tv2";
+    let c2 = coordinator(&cluster, tv2, &[]).await;
+    let mut l2 = link(&cluster, c2).await;
+    let (pid2, epoch2) = init_settled(&mut l2, tv2, None).await;
+    assert_eq!(implicit_add(&mut l2, tv2, pid2, epoch2, "data", 1).await, vec![ec::NONE]);
+    assert_eq!(implicit_add(&mut l2, tv2, pid2, epoch2 + 1, "data", 1).await, vec![ec::PRODUCER_FENCED]);
+    let d = describe(&mut l2, tv2).await;
+    assert_eq!((d.transaction_state.as_str(), d.topics[0].partitions.clone()), ("Ongoing", vec![1]));
     let unknown = describe(&mut l, "tx-never-seen").await;
     assert_eq!(unknown.error_code, ec::TRANSACTIONAL_ID_NOT_FOUND);
 }
@@ -299,4 +328,36 @@ async fn a_new_coordinator_reloads_the_state_after_a_crash() {
     assert_eq!(d.producer_epoch, epoch + 1);
     // The same producer continues with its epoch: the id was not forgotten.
     assert_eq!(init_settled(&mut l, id, Some((pid, epoch + 1))).await, (pid, epoch + 2));
+}
+
+#[tokio::test]
+async fn a_new_coordinator_finishes_a_prepared_commit_and_drops_deleted_partitions() {
+    let mut cluster = Cluster::start(3, SETTINGS).await;
+    let admin = Admin::new(&cluster.bootstrap()).await.expect("admin");
+    admin.create_topic("doomed", 1, 3, &[]).await.expect("create topic");
+    cluster.wait_leader(&TopicPartition::new("doomed", 0), 3, WAIT).await;
+    let id = "tx-doomed";
+    let c = coordinator(&cluster, id, &[]).await;
+    let mut l = link(&cluster, c).await;
+    let (pid, epoch) = init_settled(&mut l, id, None).await;
+    assert_eq!(add_partitions(&mut l, id, pid, epoch, "doomed", vec![0]).await, vec![ec::NONE]);
+    assert_eq!(end(&mut l, 3, id, pid, epoch, true).await.error_code, ec::NONE);
+    let state = describe(&mut l, id).await.transaction_state;
+    assert!(["PrepareCommit", "CompleteCommit"].contains(&state.as_str()), "{state}");
+    drop(l);
+    // The commit is durable: the next coordinator finishes it.
+    cluster.kill(c);
+    let c2 = coordinator(&cluster, id, &[c]).await;
+    let mut l = link(&cluster, c2).await;
+    // Markers for a partition whose topic is deleted are dropped.
+    let admin = Admin::new(&cluster.bootstrap()).await.expect("admin");
+    admin.delete_topic("doomed").await.expect("delete topic");
+    let d = eventually!({
+        let d = describe(&mut l, id).await;
+        (d.transaction_state.as_str() == "CompleteCommit").then_some(d)
+    });
+    assert_eq!((d.producer_id.0, d.producer_epoch), (pid, epoch));
+    assert!(d.topics.is_empty());
+    // A retried EndTxn of the finished commit succeeds.
+    assert_eq!(end(&mut l, 3, id, pid, epoch, true).await.error_code, ec::NONE);
 }

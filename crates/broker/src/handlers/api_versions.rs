@@ -1,13 +1,43 @@
 //! ApiVersions, versions 0..=3. Lists every handler's declared versions
-//! ([`super::SERVED`]). For a
+//! ([`super::SERVED`]) and, when switched on, the finalized
+//! `transaction.version` feature. For a
 //! version the broker does not know, the connection layer answers with
 //! [`unsupported_version_response`] (v0 body, UNSUPPORTED_VERSION), as Kafka does.
 
 use brook_protocol::error_code;
-use brook_protocol::kafka_protocol::messages::api_versions_response::ApiVersion;
+use brook_protocol::kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use brook_protocol::kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use super::{encode, RequestContext, Response, Versions, SERVED};
+use super::{encode, str_bytes, RequestContext, Response, Versions, SERVED};
+
+/// Whether Brook finalizes the `transaction.version` feature at level 2
+/// (KIP-890 part 2). Clients that see it use EndTxn v5 (a new epoch per
+/// transaction, markers written with it) and leave AddPartitionsToTxn to the
+/// partition leaders. The coordinator side is implemented; turn this on once
+/// the partition side (produce-time verification and implicit adds through
+/// AddPartitionsToTxn v5, markers with bumped epochs) is in.
+pub const ADVERTISE_TRANSACTION_VERSION_2: bool = false;
+const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+const TRANSACTION_VERSION_LEVEL: i16 = 2;
+
+/// Adds the finalized `transaction.version` feature when advertised.
+fn with_features(response: ApiVersionsResponse, advertise_tv2: bool, features_epoch: i64) -> ApiVersionsResponse {
+    if !advertise_tv2 {
+        return response;
+    }
+    response
+        .with_supported_features(vec![SupportedFeatureKey::default()
+            .with_name(str_bytes(TRANSACTION_VERSION_FEATURE))
+            .with_min_version(0)
+            .with_max_version(TRANSACTION_VERSION_LEVEL)])
+        .with_finalized_features_epoch(features_epoch.max(0))
+        .with_finalized_features(vec![FinalizedFeatureKey::default()
+            .with_name(str_bytes(TRANSACTION_VERSION_FEATURE))
+            .with_min_version_level(TRANSACTION_VERSION_LEVEL)
+            .with_max_version_level(TRANSACTION_VERSION_LEVEL)])
+}
 
 fn api_list() -> Vec<ApiVersion> {
     SERVED
@@ -19,12 +49,29 @@ fn api_list() -> Vec<ApiVersion> {
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 3);
 
-pub async fn handle(_ctx: &RequestContext<'_>, _request: ApiVersionsRequest) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_error_code(error_code::NONE).with_api_keys(api_list())
+pub async fn handle(ctx: &RequestContext<'_>, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+    let response = ApiVersionsResponse::default().with_error_code(error_code::NONE).with_api_keys(api_list());
+    with_features(response, ADVERTISE_TRANSACTION_VERSION_2, ctx.node.image().last_offset)
 }
 
 pub fn unsupported_version_response(correlation_id: i32) -> Response {
     let response =
         ApiVersionsResponse::default().with_error_code(error_code::UNSUPPORTED_VERSION).with_api_keys(api_list());
     encode(correlation_id, 0, &response).expect("v0 ApiVersions always encodes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_version_2_is_finalized_only_when_switched_on() {
+        let off = with_features(ApiVersionsResponse::default(), false, 7);
+        assert!(off.finalized_features.is_empty() && off.supported_features.is_empty());
+        let on = with_features(ApiVersionsResponse::default(), true, 7);
+        assert_eq!(on.finalized_features_epoch, 7);
+        assert_eq!(on.finalized_features[0].name.as_str(), "transaction.version");
+        assert_eq!(on.finalized_features[0].max_version_level, 2);
+        assert_eq!(on.supported_features[0].max_version, 2);
+    }
 }

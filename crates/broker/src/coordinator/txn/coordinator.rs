@@ -48,8 +48,10 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 const STATE_WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a gained partition checks whether it can be loaded yet.
 const LOAD_RETRY: Duration = Duration::from_millis(50);
-/// Pause before writing a Complete state again after a failed write.
-const COMPLETE_RETRY: Duration = Duration::from_millis(200);
+/// Pauses before writing a Complete state again after a failed write
+/// (doubling from the first to the last).
+const COMPLETE_RETRY_MIN: Duration = Duration::from_millis(200);
+const COMPLETE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Transaction settings (Kafka's names in config.rs).
 #[derive(Debug, Clone)]
@@ -96,7 +98,7 @@ pub struct TransactionCoordinator {
     owned: Mutex<HashMap<i32, i32>>,
     /// Partitions led but not loaded yet, with the epoch they will have.
     loading: Mutex<HashMap<i32, i32>>,
-    /// Serializes [`TransactionCoordinator::sync_ownership`].
+    /// Serializes [`TransactionCoordinator::sync_ownership`] and loads.
     syncing: Mutex<()>,
     replicas: Arc<ReplicaManager>,
     image: watch::Receiver<Arc<MetadataImage>>,
@@ -157,26 +159,31 @@ impl TransactionCoordinator {
         Err(ErrorCode::NOT_COORDINATOR)
     }
 
+    /// The broker coordinating `transactional_id` in `image` (the leader of
+    /// its `__transaction_state` partition), for partition leaders that ask
+    /// it whether a partition is in a transaction.
+    pub fn locate(&self, image: &MetadataImage, transactional_id: &str) -> Option<i32> {
+        let partition = image.topic(TRANSACTION_STATE_TOPIC)?.partitions.get(&self.partition_of(transactional_id))?;
+        (partition.leader >= 0).then_some(partition.leader)
+    }
+
     fn still_owner(&self, partition: i32, epoch: i32) -> bool {
         self.owned.lock().get(&partition) == Some(&epoch)
     }
 
     /// The request that creates `__transaction_state`, if it does not exist:
-    /// compacted, Kafka's settings, with at most as many replicas as there
-    /// are live brokers (and a min ISR no larger than that).
+    /// compacted, with Kafka's settings (see [`state_topic_replication`]).
     pub fn state_topic_request(&self, live_brokers: usize) -> Option<ControllerRequest> {
         if self.image.borrow().topic(TRANSACTION_STATE_TOPIC).is_some() {
             return None;
         }
-        let live = i16::try_from(live_brokers.max(1)).unwrap_or(i16::MAX);
-        let replication_factor = self.config.replication_factor.min(live);
+        let (replication_factor, min_isr) = state_topic_replication(&self.config, live_brokers);
         if replication_factor < self.config.replication_factor {
             warn!(
                 configured = self.config.replication_factor,
                 replication_factor, "{TRANSACTION_STATE_TOPIC}: fewer live brokers than its replication factor"
             );
         }
-        let min_isr = self.config.min_isr.clamp(1, i32::from(replication_factor));
         let mut configs = BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert("min.insync.replicas".to_string(), min_isr.to_string());
@@ -277,13 +284,19 @@ impl TransactionCoordinator {
                 txns.insert(id, txn);
             }
         }
-        {
+        let claimed = {
             let mut loading = self.loading.lock();
-            if loading.get(&index) != Some(&epoch) {
-                return true;
+            let still_led = loading.get(&index) == Some(&epoch);
+            if still_led {
+                loading.remove(&index);
+                self.owned.lock().insert(index, epoch);
             }
-            loading.remove(&index);
-            self.owned.lock().insert(index, epoch);
+            still_led
+        };
+        if !claimed {
+            // Lost while loading: forget what was loaded.
+            self.txns.lock().retain(|id, _| self.partition_of(id) != index);
+            return true;
         }
         info!(partition = %tp, coordinator_epoch = epoch, records = count, completing = resume.len(), "loaded transaction state");
         for (job, complete) in resume {
@@ -298,7 +311,12 @@ impl TransactionCoordinator {
             loop {
                 tokio::time::sleep(LOAD_RETRY).await;
                 let c = this.clone();
-                if tokio::task::spawn_blocking(move || c.try_load(index, epoch)).await.unwrap_or(true) {
+                let attempt = move || {
+                    // Loads run one at a time, as in sync_ownership.
+                    let _one_at_a_time = c.syncing.lock();
+                    c.try_load(index, epoch)
+                };
+                if tokio::task::spawn_blocking(attempt).await.unwrap_or(true) {
                     return;
                 }
             }
@@ -397,6 +415,7 @@ impl TransactionCoordinator {
                 return;
             }
         }
+        let mut backoff = COMPLETE_RETRY_MIN;
         loop {
             match self.write(&id, epoch, Some(&complete)).await {
                 Ok(()) => {
@@ -409,7 +428,8 @@ impl TransactionCoordinator {
                 Err(ErrorCode::NOT_COORDINATOR) => return,
                 Err(code) => {
                     warn!(transactional_id = %id, %code, "writing the completed transaction failed; retrying");
-                    tokio::time::sleep(COMPLETE_RETRY).await;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(COMPLETE_RETRY_MAX);
                     if !self.still_owner(index, epoch) {
                         return;
                     }
@@ -687,6 +707,16 @@ impl TransactionCoordinator {
     }
 }
 
+/// `__transaction_state`'s replication factor and min ISR: the configured
+/// ones, at most as many replicas as there are live brokers (so a lone
+/// broker with Kafka's default of 3 still has transactions), and a min ISR
+/// no larger than the replication factor.
+pub fn state_topic_replication(config: &TransactionConfig, live_brokers: usize) -> (i16, i32) {
+    let live = i16::try_from(live_brokers.max(1)).unwrap_or(i16::MAX);
+    let replication_factor = config.replication_factor.min(live);
+    (replication_factor, config.min_isr.clamp(1, i32::from(replication_factor)))
+}
+
 fn marker_job(txn: &TxnMetadata, coordinator_epoch: i32) -> MarkerJob {
     MarkerJob {
         transactional_id: txn.transactional_id.clone(),
@@ -717,4 +747,40 @@ async fn detached<T: Send + 'static>(
     work: impl Future<Output = Result<T, ErrorCode>> + Send + 'static,
 ) -> Result<T, ErrorCode> {
     runtime.spawn(work).await.unwrap_or(Err(ErrorCode::UNKNOWN_SERVER_ERROR))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(replication_factor: i16, min_isr: i32) -> TransactionConfig {
+        TransactionConfig {
+            num_partitions: 50,
+            replication_factor,
+            min_isr,
+            segment_bytes: 1 << 20,
+            max_timeout_ms: 900_000,
+            abort_timed_out_interval_ms: 10_000,
+            id_expiration_ms: 604_800_000,
+        }
+    }
+
+    #[test]
+    fn state_topic_replication_is_capped_by_live_brokers() {
+        assert_eq!(state_topic_replication(&config(3, 2), 5), (3, 2));
+        assert_eq!(state_topic_replication(&config(3, 2), 3), (3, 2));
+        assert_eq!(state_topic_replication(&config(3, 2), 2), (2, 2));
+        assert_eq!(state_topic_replication(&config(3, 2), 1), (1, 1));
+        assert_eq!(state_topic_replication(&config(3, 2), 0), (1, 1));
+        assert_eq!(state_topic_replication(&config(1, 2), 3), (1, 1));
+    }
+
+    #[test]
+    fn failed_writes_map_to_kafkas_coordinator_errors() {
+        assert_eq!(write_error(ErrorCode::NOT_ENOUGH_REPLICAS), ErrorCode::COORDINATOR_NOT_AVAILABLE);
+        assert_eq!(write_error(ErrorCode::REQUEST_TIMED_OUT), ErrorCode::COORDINATOR_NOT_AVAILABLE);
+        assert_eq!(write_error(ErrorCode::NOT_LEADER_OR_FOLLOWER), ErrorCode::NOT_COORDINATOR);
+        assert_eq!(write_error(ErrorCode::MESSAGE_TOO_LARGE), ErrorCode::UNKNOWN_SERVER_ERROR);
+        assert_eq!(write_error(ErrorCode::INVALID_TXN_STATE), ErrorCode::INVALID_TXN_STATE);
+    }
 }

@@ -18,6 +18,7 @@ use brook_protocol::error_code::ErrorCode;
 use brook_protocol::kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
 use brook_protocol::kafka_protocol::messages::{ProducerId, WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use brook_storage::TopicPartition;
+use futures::future::join_all;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -119,11 +120,16 @@ impl MarkerSender {
                     by_leader.entry(p.leader).or_default().push(tp.clone());
                 }
             }
-            for (leader, partitions) in by_leader {
-                let Some(broker) = image.brokers.get(&leader).filter(|b| !b.fenced) else { continue };
+            // One exchange per leader, all at once: a slow broker does not
+            // hold back the others.
+            let exchanges = by_leader.into_iter().filter_map(|(leader, partitions)| {
+                let broker = image.brokers.get(&leader).filter(|b| !b.fenced)?;
                 let addr = format!("{}:{}", broker.host, broker.port);
                 let request = marker_request(job, &partitions);
-                match self.exchange(leader, &addr, &request).await {
+                Some(async move { (leader, self.exchange(leader, &addr, &request).await) })
+            });
+            for (leader, outcome) in join_all(exchanges).await {
+                match outcome {
                     Ok(response) => {
                         for (tp, code) in partition_results(&response, job.producer_id) {
                             match classify(code) {
@@ -143,10 +149,7 @@ impl MarkerSender {
                             }
                         }
                     }
-                    Err(e) => {
-                        debug!(leader, error = %e, "WriteTxnMarkers failed; reconnecting");
-                        self.links.lock().remove(&leader);
-                    }
+                    Err(e) => debug!(leader, error = %e, "WriteTxnMarkers failed; will reconnect"),
                 }
             }
             if !remaining.is_empty() {

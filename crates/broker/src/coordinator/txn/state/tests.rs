@@ -292,3 +292,125 @@ fn prepare_complete_needs_a_prepared_transaction() {
     let mut txn = ready();
     assert_eq!(txn.prepare_complete(1), Err(ErrorCode::INVALID_TXN_STATE));
 }
+
+/// A seeded random walk over every request, with failed writes, checking
+/// invariants after each step (a failing seed replays the walk).
+#[test]
+fn random_walks_keep_the_invariants() {
+    let (mut commits, mut aborts, mut rotations) = (0, 0, 0);
+    for seed in 1..=40u64 {
+        let seen = walk(seed, 2_000);
+        commits += seen.0;
+        aborts += seen.1;
+        rotations += seen.2;
+    }
+    // The walks reach what they are meant to check.
+    assert!(commits > 100 && aborts > 100 && rotations > 10, "{commits} {aborts} {rotations}");
+}
+
+/// Returns how many commits and aborts completed and producer ids rotated.
+fn walk(seed: u64, steps: usize) -> (usize, usize, usize) {
+    let mut seen = (0, 0, 0);
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut txn = TxnMetadata::new("walk", 100, 60_000, 0);
+    // Some walks start near epoch exhaustion, to rotate producer ids.
+    if seed.is_multiple_of(2) {
+        txn.current.producer_epoch = i16::MAX - 4;
+    }
+    let mut fresh_ids = 1_000i64;
+    let mut client = (100i64, txn.producer_epoch());
+    let mut now = 0i64;
+    for step in 0..steps {
+        now += next(100) as i64;
+        let before = (txn.producer_id(), txn.producer_epoch());
+        let before_state = txn.state();
+        let version = if next(2) == 0 { TxnVersion::V0 } else { TxnVersion::V2 };
+        let fresh = Some(fresh_ids + 1);
+        let prepared: Option<Transition> = match next(7) {
+            0 => {
+                let expected = match next(3) {
+                    0 => None,
+                    1 => Some(client),
+                    _ => Some((client.0, client.1.saturating_sub(1))),
+                };
+                match txn.init_producer_id(60_000, expected, fresh, now) {
+                    Ok(InitOutcome::Write(t)) => Some(t),
+                    Ok(InitOutcome::FenceOngoing(t)) => Some(t),
+                    Ok(InitOutcome::NeedProducerId) => panic!("seed {seed} step {step}: a fresh id was given"),
+                    Err(_) => None,
+                }
+            }
+            1 => {
+                let parts = set(&[("t", next(3) as i32)]);
+                txn.add_partitions(client.0, client.1, &parts, version, now).ok().flatten()
+            }
+            2 => match txn.end(client.0, client.1, next(2) == 0, version, fresh, now) {
+                Ok(EndOutcome::Write(t)) => Some(t),
+                Ok(EndOutcome::AlreadyDone { producer_id, producer_epoch }) => {
+                    client = (producer_id, producer_epoch);
+                    None
+                }
+                Ok(EndOutcome::NeedProducerId) => panic!("seed {seed} step {step}: a fresh id was given"),
+                Err(_) => None,
+            },
+            3 => txn.prepare_complete(now).ok(),
+            4 => txn.prepare_fence_abort(now).ok(),
+            5 => {
+                let _ = txn.verify_partitions(client.0, client.1, &[tp("t", 0)]);
+                None
+            }
+            _ => None,
+        };
+        if let Some(t) = prepared {
+            assert_eq!(txn.pending, Some(t.state), "seed {seed} step {step}");
+            if t.producer_id == fresh_ids + 1 {
+                fresh_ids += 1;
+            }
+            if next(10) == 0 {
+                txn.abort_pending();
+            } else {
+                // The client learns the id and epoch InitProducerId, EndTxn
+                // (TV2) and the completion hand out.
+                let learns = matches!(t.state, TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort)
+                    || (t.state.is_prepare() && t.client_version.bumps_epoch_on_end() && t.last_producer_epoch != -1);
+                txn.complete(t.clone());
+                if learns && next(4) != 0 {
+                    client = (t.producer_id, t.producer_epoch);
+                }
+            }
+        }
+        let cur = &txn.current;
+        assert_eq!(txn.pending, None, "seed {seed} step {step}");
+        if cur.producer_id == before.0 {
+            assert!(cur.producer_epoch >= before.1, "seed {seed} step {step}: epoch went back");
+        } else {
+            seen.2 += 1;
+            assert!(cur.producer_id > before.0, "seed {seed} step {step}: producer id went back");
+            assert_eq!(cur.previous_producer_id, before.0, "seed {seed} step {step}");
+        }
+        match cur.state {
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                assert!(cur.partitions.is_empty(), "seed {seed} step {step}: {cur:?}")
+            }
+            TxnState::Ongoing => assert!(!cur.partitions.is_empty(), "seed {seed} step {step}"),
+            TxnState::PrepareCommit => assert!(!cur.partitions.is_empty(), "seed {seed} step {step}"),
+            TxnState::PrepareAbort => {}
+            TxnState::Dead | TxnState::PrepareEpochFence => panic!("seed {seed} step {step}: {:?}", cur.state),
+        }
+        assert!(cur.next_producer_id == NO_PRODUCER_ID || cur.state.is_prepare(), "seed {seed} step {step}");
+        if cur.state != before_state {
+            match cur.state {
+                TxnState::CompleteCommit => seen.0 += 1,
+                TxnState::CompleteAbort => seen.1 += 1,
+                _ => {}
+            }
+        }
+    }
+    seen
+}
