@@ -23,8 +23,6 @@ use parking_lot::Mutex;
 use tracing::debug;
 
 use crate::broker_link::BrokerLink;
-use crate::coordinator::group::store::partition_for;
-use crate::coordinator::txn::coordinator::TRANSACTION_STATE_TOPIC;
 
 /// The first AddPartitionsToTxn version with the brokers' batched form.
 const VERIFY_VERSION: i16 = 4;
@@ -45,16 +43,19 @@ impl TxnVerifier {
     /// producer: INVALID_TXN_STATE when the coordinator says no,
     /// INVALID_PRODUCER_EPOCH for a fenced producer, and NOT_ENOUGH_REPLICAS
     /// (retriable, as Kafka answers) when it cannot be asked now.
+    /// `coordinator`: the leader of the id's `__transaction_state`
+    /// partition, if it has one.
     pub async fn verify(
         &self,
         image: &MetadataImage,
+        coordinator: Option<i32>,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         tp: &TopicPartition,
     ) -> Result<(), ErrorCode> {
         let unavailable = ErrorCode::NOT_ENOUGH_REPLICAS;
-        let coordinator = coordinator_of(image, transactional_id).ok_or(unavailable)?;
+        let coordinator = coordinator.ok_or(unavailable)?;
         let addr = image
             .brokers
             .get(&coordinator)
@@ -100,13 +101,6 @@ impl TxnVerifier {
             code => Err(retriable_or_invalid(code)),
         }
     }
-}
-
-/// The leader of the `__transaction_state` partition for `transactional_id`.
-fn coordinator_of(image: &MetadataImage, transactional_id: &str) -> Option<i32> {
-    let topic = image.topic(TRANSACTION_STATE_TOPIC)?;
-    let partition = partition_for(transactional_id, topic.partitions.len() as i32);
-    topic.partitions.get(&partition).map(|p| p.leader).filter(|l| *l >= 0)
 }
 
 /// A coordinator that is moving or loading is retried by the producer

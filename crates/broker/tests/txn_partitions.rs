@@ -100,11 +100,12 @@ async fn end(l: &mut BrokerLink, transactional_id: &str, pid: i64, epoch: i16) -
 async fn offsets(l: &mut BrokerLink) -> (i64, i64) {
     let mut result = [0i64; 2];
     for (i, isolation) in [0i8, 1].into_iter().enumerate() {
-        let request = ListOffsetsRequest::default().with_isolation_level(isolation).with_topics(vec![
-            ListOffsetsTopic::default()
-                .with_name(TopicName(s("data")))
-                .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)]),
-        ]);
+        let request =
+            ListOffsetsRequest::default()
+                .with_isolation_level(isolation)
+                .with_topics(vec![ListOffsetsTopic::default().with_name(TopicName(s("data"))).with_partitions(vec![
+                    ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1),
+                ])]);
         let r = l.send(5, &request).await.expect("ListOffsets");
         let p = &r.topics[0].partitions[0];
         assert_eq!(p.error_code, ec::NONE);
@@ -188,10 +189,7 @@ async fn partitions_refuse_what_no_transaction_contains() {
     assert!(epoch2 > epoch);
     assert_eq!(add_partition(&mut c, "writer", pid, epoch, 0).await, ec::PRODUCER_FENCED);
     let refused = produce(&mut data, "writer", pid, epoch, 1, "zombie").await;
-    assert!(
-        refused == ec::INVALID_PRODUCER_EPOCH || refused == ec::INVALID_TXN_STATE,
-        "a zombie's batch: {refused}"
-    );
+    assert!(refused == ec::INVALID_PRODUCER_EPOCH || refused == ec::INVALID_TXN_STATE, "a zombie's batch: {refused}");
     assert_eq!(offsets(&mut data).await, (3, 0), "nothing written; the bystander untouched");
 
     // The bystander commits: the stable offset moves to the end.

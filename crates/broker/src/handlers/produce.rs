@@ -112,9 +112,10 @@ async fn verify_transaction(
         });
     };
     let image = ctx.node.image();
+    let coordinator = ctx.node.transactions.locate(&image, transactional_id);
     ctx.node
         .txn_verifier
-        .verify(&image, transactional_id, verification.producer_id, verification.producer_epoch, tp)
+        .verify(&image, coordinator, transactional_id, verification.producer_id, verification.producer_epoch, tp)
         .await
         .map_err(|code| {
             debug!(partition = %tp, transactional_id, ?code, "transactional batch not verified");
