@@ -15,21 +15,39 @@
 //!    `lastOffsetDelta`; one whose records all go keeps an empty header if it
 //!    is its producer's last batch (idempotence survives cleaning). Batches
 //!    of aborted transactions (from the segments' `.txnindex`) are removed
-//!    whole and never enter the map; their markers are kept, so a reader
-//!    mid-way through a transaction still sees where it ends (Kafka removes
-//!    markers after `delete.retention.ms`; Brook does not yet).
-//! 4. *Swap* (under the lock): the new file is renamed to
-//!    `<base>.<end>.swap`, the group's segments are deleted, the swap file
-//!    is renamed to `<base>.log`. A crash before the `.swap` rename leaves
-//!    the old segments (the `.cleaning/` output is discarded at open); after
-//!    it, opening the log finishes the swap (both in [`crate::compaction_state`],
-//!    which the log reads at open without depending on the cleaner). Every
-//!    state opens to a log that holds the latest value of every key.
+//!    whole and never enter the map.
+//!
+//!    Transaction markers go as Kafka's (`CleanedTransactionMetadata`,
+//!    KIP-534): walking the batches in offset order, the cleaner notes for
+//!    each producer whether any batch of its current transaction stays in
+//!    the output (an aborted one never does, unless kept as its producer's
+//!    last, empty, batch). At the marker, a transaction none of whose
+//!    batches stay is empty: its marker is kept by the first pass that sees
+//!    it so, which stamps a delete horizon on it as on tombstones, and
+//!    dropped by a pass after the horizon (a reader mid-way through the
+//!    transaction has `delete.retention.ms` to see where it ends). A marker
+//!    of a transaction with a batch left always stays. Beyond Kafka, a
+//!    marker at or after the oldest producer snapshot stays too: a rebuild
+//!    from that snapshot (a crash whose newest snapshot is unreadable, a
+//!    follower's truncation) may start inside its transaction, and must
+//!    meet the marker to close it.
+//! 4. *Swap* (under the lock): the cleaned segment's `.txnindex` (the
+//!    group's aborted-transaction entries whose markers it still holds) is
+//!    written as `<base>.<end>.txnswap`, the new file is renamed to
+//!    `<base>.<end>.swap`, the group's segments are deleted, the txnswap
+//!    becomes `<base>.txnindex`, the swap file `<base>.log`. A crash before
+//!    the `.swap` rename leaves the old segments (the `.cleaning/` output
+//!    and the txnswap are discarded at open); after it, opening the log
+//!    finishes the swap (both in [`crate::compaction_state`], which the log
+//!    reads at open without depending on the cleaner). Every state opens to
+//!    a log that holds the latest value of every key, and never an aborted
+//!    transaction entry whose marker is gone (a read_committed client would
+//!    drop that producer's later records, waiting for it).
 //!
 //! Readers are never blocked for the map or the rewrite; fetches that hold
 //! a region of a replaced segment keep reading its (unlinked) file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -42,11 +60,12 @@ use brook_protocol::records::{self, Record, DELETE_HORIZON_FLAG};
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use crate::compaction_state::{swap_name, CleanerState, CLEANING_DIR};
+use crate::compaction_state::{swap_name, txn_swap_name, CleanerState, CLEANING_DIR};
 use crate::error::{Result, StorageError};
-use crate::file_io::fsync_dir;
+use crate::file_io::{atomic_write, fsync_dir};
 use crate::partition_log::PartitionLog;
 use crate::segment::{file_name, Segment};
+use crate::txn_index::{self, AbortedTxn};
 
 /// Bytes read from a segment at a time.
 const READ_CHUNK: usize = 1 << 20;
@@ -66,7 +85,8 @@ pub struct CleanerSettings {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cleanability {
     pub dirty_ratio: f64,
-    /// `max.compaction.lag.ms` passed, or a tombstone horizon is due.
+    /// `max.compaction.lag.ms` passed, or a tombstone's or transaction
+    /// marker's delete horizon is due.
     pub forced: bool,
 }
 
@@ -78,6 +98,9 @@ pub struct CleanStats {
     pub bytes_before: u64,
     pub bytes_after: u64,
     pub records_removed: u64,
+    /// Transaction markers removed (their transactions were empty and
+    /// their delete horizon had passed).
+    pub markers_removed: u64,
     pub cleaned_upto: i64,
 }
 
@@ -137,6 +160,8 @@ struct Plan {
     segments: Vec<SegmentView>,
     producer_last_offsets: HashMap<i64, i64>,
     aborted: AbortedRanges,
+    /// Markers at or above this offset stay (the oldest producer snapshot).
+    marker_floor: i64,
 }
 
 /// The aborted transactions of the cleanable section: producer id →
@@ -191,6 +216,12 @@ fn plan(log: &PartitionLog, now_ms: i64) -> Option<Plan> {
         aborted: AbortedRanges::collect(log.segments.values()),
         segments,
         producer_last_offsets: log.producers().last_offsets(),
+        // No snapshot: a rebuild replays from the log start, where every
+        // transaction begins (or was wholly compacted away).
+        marker_floor: match log.snapshot_offsets() {
+            Ok(offsets) => offsets.first().copied().unwrap_or(i64::MAX),
+            Err(_) => i64::MIN,
+        },
     })
 }
 
@@ -310,9 +341,17 @@ struct FilterContext<'a> {
     delete_retention_ms: i64,
     levels: records::CodecLevels,
     producer_last_offsets: &'a HashMap<i64, i64>,
-    /// Earliest delete horizon among the tombstones kept.
+    /// Earliest delete horizon among the tombstones and markers kept.
     min_horizon: Option<i64>,
     records_removed: u64,
+    /// Producer id → whether a batch of its transaction in progress (in
+    /// the walk's offset order) stays in the output.
+    txn_retained: HashMap<i64, bool>,
+    /// See [`Plan::marker_floor`].
+    marker_floor: i64,
+    /// Offsets of the markers kept: their `.txnindex` entries stay.
+    kept_markers: HashSet<i64>,
+    markers_removed: u64,
 }
 
 impl FilterContext<'_> {
@@ -344,8 +383,61 @@ impl FilterContext<'_> {
         Ok(Filtered::Rewritten(empty))
     }
 
+    /// Filters one batch; batches must come in offset order from the log start.
     fn filter(&mut self, bytes: &[u8], header: &BatchHeader) -> Result<Filtered> {
-        if header.is_control() || header.record_count == 0 {
+        if header.is_control() {
+            return self.filter_marker(bytes, header);
+        }
+        let filtered = self.filter_data(bytes, header)?;
+        if header.is_transactional() {
+            let stays = !matches!(filtered, Filtered::Removed);
+            *self.txn_retained.entry(header.producer_id).or_default() |= stays;
+        }
+        Ok(filtered)
+    }
+
+    /// A transaction marker: kept while a batch of its transaction stays;
+    /// else stamped with a delete horizon, and removed once it passed.
+    fn filter_marker(&mut self, bytes: &[u8], header: &BatchHeader) -> Result<Filtered> {
+        let retained = self.txn_retained.remove(&header.producer_id).unwrap_or(false);
+        let readable = batch::parse_control_batch(bytes).is_some();
+        let discardable = readable && !retained && header.base_offset < self.marker_floor;
+        let horizon = (header.attributes & DELETE_HORIZON_FLAG != 0).then_some(header.base_timestamp);
+        let filtered = match (discardable, horizon) {
+            (false, _) => Filtered::Unchanged,
+            (true, Some(h)) if self.now_ms >= h => {
+                self.markers_removed += 1;
+                return Ok(Filtered::Removed);
+            }
+            (true, Some(h)) => {
+                self.note_horizon(h);
+                Filtered::Unchanged
+            }
+            (true, None) => {
+                let new_horizon = self.now_ms.saturating_add(self.delete_retention_ms);
+                let (payload, count) = records_of(bytes, header)?;
+                let parsed = records::parse_records(&payload, count)
+                    .map_err(|e| StorageError::Corrupt { path: String::new(), reason: e.to_string() })?;
+                let mut body = Vec::with_capacity(payload.len() + 8);
+                for r in &parsed {
+                    let timestamp = header.base_timestamp.saturating_add(r.timestamp_delta);
+                    records::encode_record(&mut body, r, timestamp.saturating_sub(new_horizon));
+                }
+                let mut out = *header;
+                out.attributes |= DELETE_HORIZON_FLAG;
+                out.base_timestamp = new_horizon;
+                let stamped = records::write_batch(&out, Compression::None, &body)
+                    .map_err(|e| StorageError::Corrupt { path: String::new(), reason: e.to_string() })?;
+                self.note_horizon(new_horizon);
+                Filtered::Rewritten(stamped)
+            }
+        };
+        self.kept_markers.insert(header.base_offset);
+        Ok(filtered)
+    }
+
+    fn filter_data(&mut self, bytes: &[u8], header: &BatchHeader) -> Result<Filtered> {
+        if header.record_count == 0 {
             return Ok(Filtered::Unchanged);
         }
         if self.map.aborted.contains(header) {
@@ -470,6 +562,10 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
         producer_last_offsets: &plan.producer_last_offsets,
         min_horizon: None,
         records_removed: 0,
+        txn_retained: HashMap::new(),
+        marker_floor: plan.marker_floor,
+        kept_markers: HashSet::new(),
+        markers_removed: 0,
     };
     let cleaning_dir = dir.join(CLEANING_DIR);
     // Never create the partition directory itself: a deleted partition's is gone.
@@ -521,7 +617,7 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
                 reason: "cleaned segment failed its own check".into(),
             });
         }
-        if swap_in(log, &dir, &group, segment, &out_path, plan.truncations)? {
+        if swap_in(log, &dir, &group, segment, &out_path, &filter.kept_markers, plan.truncations)? {
             stats.segments_after += usize::from(written > 0);
             stats.bytes_after += written;
         } else {
@@ -532,6 +628,7 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &CleanerSettings)
     }
     let _ = std::fs::remove_dir_all(&cleaning_dir);
     stats.records_removed = filter.records_removed;
+    stats.markers_removed = filter.markers_removed;
     stats.cleaned_upto = new_state.cleaned_upto;
     let mut locked = log.lock();
     if locked.offline || locked.truncations != plan.truncations {
@@ -554,6 +651,7 @@ fn swap_in(
     group: &[SegmentView],
     segment: Segment,
     cleaned: &Path,
+    kept_markers: &HashSet<i64>,
     truncations: u64,
 ) -> Result<bool> {
     let mut log = log.lock();
@@ -570,9 +668,19 @@ fn swap_in(
     }
     let base = group[0].base;
     let end = group.last().map_or(base, |v| v.next_offset);
+    // The cleaned segment holds the group's kept markers: it takes their
+    // aborted-transaction entries, and only theirs.
+    let aborted: Vec<AbortedTxn> = group
+        .iter()
+        .filter_map(|v| log.segments.get(&v.base))
+        .flat_map(|s| s.txn_index().entries().iter().copied())
+        .filter(|t| kept_markers.contains(&t.last_offset))
+        .collect();
+    let txn_swap = dir.join(txn_swap_name(base, end));
+    atomic_write(&txn_swap, &txn_index::encode_entries(&aborted))?;
     let swap = dir.join(swap_name(base, end));
     std::fs::rename(cleaned, &swap)?;
-    let result = finish_swap(&mut log, dir, group, segment, &swap, base);
+    let result = finish_swap(&mut log, dir, group, segment, (&swap, &txn_swap), aborted, base);
     if let Err(e) = &result {
         warn!(dir = %dir.display(), base, error = %e, "swapping in a cleaned segment failed; log offline until restart");
         log.offline = true;
@@ -585,18 +693,21 @@ fn finish_swap(
     dir: &Path,
     group: &[SegmentView],
     mut segment: Segment,
-    swap: &Path,
+    (swap, txn_swap): (&Path, &Path),
+    aborted: Vec<AbortedTxn>,
     base: i64,
 ) -> Result<()> {
     fsync_dir(dir)?;
-    // The cleaned segment holds the group's markers: it takes their
-    // aborted-transaction entries.
-    let mut aborted = Vec::new();
     for v in group {
         if let Some(old) = log.segments.remove(&v.base) {
-            aborted.extend_from_slice(old.txn_index().entries());
             old.delete_files()?;
         }
+    }
+    // The index before the log: see `compaction_state::finish_interrupted_swaps`.
+    if aborted.is_empty() {
+        std::fs::remove_file(txn_swap)?;
+    } else {
+        std::fs::rename(txn_swap, dir.join(file_name(base, "txnindex")))?;
     }
     // The log's first segment stays, even empty: compaction never moves the
     // log start offset (a restart derives it from the first segment).
@@ -606,7 +717,7 @@ fn finish_swap(
     } else {
         std::fs::rename(swap, dir.join(file_name(base, "log")))?;
         segment.move_to(dir);
-        segment.txn_index_mut().replace(aborted)?;
+        segment.txn_index_mut().adopt(aborted);
         segment.flush()?;
         log.segments.insert(base, segment);
     }

@@ -252,7 +252,7 @@ impl PartitionLog {
         })
     }
 
-    fn snapshot_offsets(&self) -> Result<Vec<i64>> {
+    pub(crate) fn snapshot_offsets(&self) -> Result<Vec<i64>> {
         let mut offsets = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let name = entry?.file_name().to_string_lossy().to_string();

@@ -86,10 +86,11 @@ impl TxnIndex {
         Ok(())
     }
 
-    /// Replaces every entry (a cleaned segment takes its group's entries).
-    pub fn replace(&mut self, entries: Vec<AbortedTxn>) -> Result<()> {
+    /// Takes `entries` as already written to this index's file (a cleaned
+    /// segment's index, installed by the swap).
+    pub fn adopt(&mut self, entries: Vec<AbortedTxn>) {
         self.entries = entries;
-        self.rewrite()
+        self.file = None;
     }
 
     /// Drops the entries of markers at or after `offset` (log truncation,
@@ -134,12 +135,17 @@ impl TxnIndex {
             }
             return Ok(());
         }
-        let mut buf = Vec::with_capacity(self.entries.len() * ENTRY_BYTES);
-        for t in &self.entries {
-            t.encode(&mut buf);
-        }
-        Ok(atomic_write(&self.path, &buf)?)
+        Ok(atomic_write(&self.path, &encode_entries(&self.entries))?)
     }
+}
+
+/// The file contents of an index holding `entries`.
+pub fn encode_entries(entries: &[AbortedTxn]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(entries.len() * ENTRY_BYTES);
+    for t in entries {
+        t.encode(&mut buf);
+    }
+    buf
 }
 
 #[cfg(test)]
