@@ -1,10 +1,16 @@
-//! KIP-890 part 1, the partition leader's side: before a transactional
-//! producer's first batch to a partition is appended, the leader asks the
-//! producer's transaction coordinator whether the partition is in its
-//! ongoing transaction (AddPartitionsToTxn v4, `verify_only`). A batch
-//! the coordinator does not know of (a zombie's, or one that raced the
-//! end of its transaction) is refused with INVALID_TXN_STATE instead of
-//! opening a transaction nobody will ever end.
+//! KIP-890, the partition leader's side: before a transactional producer's
+//! first batch to a partition (or a transactional offset commit to a
+//! group's `__consumer_offsets` partition) is appended, the leader asks
+//! the producer's transaction coordinator about the partition.
+//!
+//! - Part 1 (**verify**, AddPartitionsToTxn v4 `verify_only`): is the
+//!   partition in the ongoing transaction at this producer id and epoch? A
+//!   batch the coordinator does not know of (a zombie's, or one that raced
+//!   the end of its transaction) is refused instead of opening a
+//!   transaction nobody will ever end.
+//! - Part 2 (**add**, AddPartitionsToTxn v5): transaction version 2 clients
+//!   (Produce v12, TxnOffsetCommit v5) never add partitions themselves; the
+//!   leader adds the partition for them.
 //!
 //! Links to coordinators are pooled per broker; each exchange is bounded
 //! by the link's timeout.
@@ -24,9 +30,37 @@ use tracing::debug;
 
 use crate::broker_link::BrokerLink;
 
-/// The first AddPartitionsToTxn version with the brokers' batched form.
-const VERIFY_VERSION: i16 = 4;
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// What the leader asks the coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnCheck {
+    /// Is the partition in the transaction? (KIP-890 part 1)
+    Verify,
+    /// Add the partition to the transaction (transaction version 2).
+    Add,
+}
+
+impl TxnCheck {
+    fn version(self) -> i16 {
+        match self {
+            TxnCheck::Verify => 4,
+            TxnCheck::Add => 5,
+        }
+    }
+}
+
+/// The question, for one partition.
+#[derive(Debug, Clone, Copy)]
+pub struct TxnQuestion<'a> {
+    pub transactional_id: &'a str,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub check: TxnCheck,
+    /// The client's request version knows TRANSACTION_ABORTABLE (Produce
+    /// v11+, TxnOffsetCommit v4+); older ones get INVALID_TXN_STATE.
+    pub abortable_supported: bool,
+}
 
 pub struct TxnVerifier {
     node_id: i32,
@@ -38,20 +72,14 @@ impl TxnVerifier {
         TxnVerifier { node_id, links: Mutex::new(HashMap::new()) }
     }
 
-    /// Whether `tp` is in the ongoing transaction of `transactional_id` at
-    /// this producer id and epoch. Errors are Kafka's codes for the
-    /// producer: INVALID_TXN_STATE when the coordinator says no,
-    /// INVALID_PRODUCER_EPOCH for a fenced producer, and NOT_ENOUGH_REPLICAS
-    /// (retriable, as Kafka answers) when it cannot be asked now.
-    /// `coordinator`: the leader of the id's `__transaction_state`
-    /// partition, if it has one.
-    pub async fn verify(
+    /// Asks `coordinator` (the leader of the id's `__transaction_state`
+    /// partition, if it has one) about `tp`. Errors are Kafka's codes for
+    /// the producer (see [`producer_error`]).
+    pub async fn check(
         &self,
         image: &MetadataImage,
         coordinator: Option<i32>,
-        transactional_id: &str,
-        producer_id: i64,
-        producer_epoch: i16,
+        question: TxnQuestion<'_>,
         tp: &TopicPartition,
     ) -> Result<(), ErrorCode> {
         let unavailable = ErrorCode::NOT_ENOUGH_REPLICAS;
@@ -64,10 +92,10 @@ impl TxnVerifier {
             .ok_or(unavailable)?;
         let request =
             AddPartitionsToTxnRequest::default().with_transactions(vec![AddPartitionsToTxnTransaction::default()
-                .with_transactional_id(TransactionalId(StrBytes::from_string(transactional_id.to_string())))
-                .with_producer_id(ProducerId(producer_id))
-                .with_producer_epoch(producer_epoch)
-                .with_verify_only(true)
+                .with_transactional_id(TransactionalId(StrBytes::from_string(question.transactional_id.to_string())))
+                .with_producer_id(ProducerId(question.producer_id))
+                .with_producer_epoch(question.producer_epoch)
+                .with_verify_only(question.check == TxnCheck::Verify)
                 .with_topics(vec![AddPartitionsToTxnTopic::default()
                     .with_name(TopicName(StrBytes::from_string(tp.topic.to_string())))
                     .with_partitions(vec![tp.partition])])]);
@@ -81,38 +109,62 @@ impl TxnVerifier {
                     unavailable
                 })?,
         };
-        let response = link.send(VERIFY_VERSION, &request).await.map_err(|e| {
+        let response = link.send(question.check.version(), &request).await.map_err(|e| {
             debug!(coordinator, error = %e, "transaction verification failed");
             unavailable
         })?;
         self.links.lock().entry(coordinator).or_default().push(link);
-        if response.error_code != 0 {
-            return Err(retriable_or_invalid(ErrorCode::from_code(response.error_code)));
-        }
-        let code = response
-            .results_by_transaction
-            .iter()
-            .flat_map(|t| &t.topic_results)
-            .flat_map(|t| &t.results_by_partition)
-            .find(|p| p.partition_index == tp.partition)
-            .map_or(ErrorCode::INVALID_TXN_STATE.code(), |p| p.partition_error_code);
+        let code = if response.error_code != 0 {
+            response.error_code
+        } else {
+            response
+                .results_by_transaction
+                .iter()
+                .flat_map(|t| &t.topic_results)
+                .flat_map(|t| &t.results_by_partition)
+                .find(|p| p.partition_index == tp.partition)
+                .map_or(ErrorCode::INVALID_TXN_STATE.code(), |p| p.partition_error_code)
+        };
         match ErrorCode::from_code(code) {
             code if code.is_none() => Ok(()),
-            code => Err(retriable_or_invalid(code)),
+            code => Err(producer_error(code, question.abortable_supported)),
         }
     }
 }
 
-/// A coordinator that is moving or loading is retried by the producer
-/// (NOT_ENOUGH_REPLICAS is Kafka's retriable answer for a verification
-/// that could not be made); anything else means "not in the transaction".
-fn retriable_or_invalid(code: ErrorCode) -> ErrorCode {
+/// Kafka's translation of a coordinator's answer for the producer: a
+/// coordinator that is moving or busy becomes NOT_ENOUGH_REPLICAS, which
+/// every client retries without refreshing metadata; a fenced producer
+/// gets INVALID_PRODUCER_EPOCH; "not in the transaction" is
+/// TRANSACTION_ABORTABLE for clients that know it, else INVALID_TXN_STATE.
+pub fn producer_error(code: ErrorCode, abortable_supported: bool) -> ErrorCode {
     match code {
         ErrorCode::NOT_COORDINATOR
         | ErrorCode::COORDINATOR_NOT_AVAILABLE
         | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
         | ErrorCode::CONCURRENT_TRANSACTIONS => ErrorCode::NOT_ENOUGH_REPLICAS,
         ErrorCode::INVALID_PRODUCER_EPOCH | ErrorCode::PRODUCER_FENCED => ErrorCode::INVALID_PRODUCER_EPOCH,
+        ErrorCode::TRANSACTION_ABORTABLE if abortable_supported => ErrorCode::TRANSACTION_ABORTABLE,
+        ErrorCode::INVALID_PRODUCER_ID_MAPPING => ErrorCode::INVALID_PRODUCER_ID_MAPPING,
         _ => ErrorCode::INVALID_TXN_STATE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinator_answers_become_kafka_producer_errors() {
+        assert_eq!(producer_error(ErrorCode::CONCURRENT_TRANSACTIONS, true), ErrorCode::NOT_ENOUGH_REPLICAS);
+        assert_eq!(producer_error(ErrorCode::NOT_COORDINATOR, false), ErrorCode::NOT_ENOUGH_REPLICAS);
+        assert_eq!(producer_error(ErrorCode::PRODUCER_FENCED, true), ErrorCode::INVALID_PRODUCER_EPOCH);
+        assert_eq!(producer_error(ErrorCode::TRANSACTION_ABORTABLE, true), ErrorCode::TRANSACTION_ABORTABLE);
+        assert_eq!(producer_error(ErrorCode::TRANSACTION_ABORTABLE, false), ErrorCode::INVALID_TXN_STATE);
+        assert_eq!(
+            producer_error(ErrorCode::INVALID_PRODUCER_ID_MAPPING, false),
+            ErrorCode::INVALID_PRODUCER_ID_MAPPING
+        );
+        assert_eq!(producer_error(ErrorCode::UNKNOWN_SERVER_ERROR, true), ErrorCode::INVALID_TXN_STATE);
     }
 }

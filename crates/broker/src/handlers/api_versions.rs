@@ -13,12 +13,12 @@ use brook_protocol::kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsRe
 use super::{encode, str_bytes, RequestContext, Response, Versions, SERVED};
 
 /// Whether Brook finalizes the `transaction.version` feature at level 2
-/// (KIP-890 part 2). Clients that see it use EndTxn v5 (a new epoch per
-/// transaction, markers written with it) and leave AddPartitionsToTxn to the
-/// partition leaders. The coordinator side is implemented; turn this on once
-/// the partition side (produce-time verification and implicit adds through
-/// AddPartitionsToTxn v5, markers with bumped epochs) is in.
-pub const ADVERTISE_TRANSACTION_VERSION_2: bool = false;
+/// (KIP-890 part 2). Clients that see it (Kafka's Java client 4.x) use
+/// EndTxn v5 (a new epoch per transaction, markers written with it) and
+/// leave adding partitions to the partition leaders (Produce v12,
+/// TxnOffsetCommit v5 add them through AddPartitionsToTxn v5). Clients that
+/// do not look (librdkafka, KafkaJS) keep transaction version 1.
+pub const ADVERTISE_TRANSACTION_VERSION_2: bool = true;
 const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
 const TRANSACTION_VERSION_LEVEL: i16 = 2;
 

@@ -1,4 +1,4 @@
-//! Produce, versions 3..=11. Records stay raw bytes: each partition's batch
+//! Produce, versions 3..=12. Records stay raw bytes: each partition's batch
 //! is validated at batch level and appended by its partition. acks=all then
 //! waits in the purgatory, all partitions at once, until the high watermark passes each
 //! append (or the request's timeout, or a change of leader).
@@ -9,7 +9,9 @@
 //! batch recompressed in that codec. Neither costs anything otherwise.
 //!
 //! A transactional producer's first batch to a partition in a transaction
-//! is checked with its transaction coordinator first (KIP-890 part 1).
+//! is checked with its transaction coordinator first (KIP-890 part 1), or,
+//! from v12 (transaction version 2 producers), the partition is added to
+//! the transaction by the leader (part 2).
 
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::txn::coordinator::TRANSACTION_STATE_TOPIC;
 use crate::replication::{Partition, ProducePolicy, TxnVerification};
+use crate::txn_verifier::{TxnCheck, TxnQuestion};
 
 /// Why a batch was refused before the append.
 struct Refused {
@@ -93,9 +96,10 @@ async fn prepare(tp: &TopicPartition, policy: ProducePolicy, records: Bytes) -> 
     }
 }
 
-/// KIP-890 part 1: a transactional batch opening its producer's
-/// transaction on this partition is appended only if the producer's
-/// coordinator knows the partition is in the transaction.
+/// KIP-890: a transactional batch opening its producer's transaction on
+/// this partition is appended only once the producer's coordinator knows
+/// the partition is in the transaction: verified (part 1), or added for a
+/// transaction version 2 producer (Produce v12, part 2).
 async fn verify_transaction(
     ctx: &RequestContext<'_>,
     partition: &Partition,
@@ -111,21 +115,24 @@ async fn verify_transaction(
             record_errors: Vec::new(),
         });
     };
+    let question = TxnQuestion {
+        transactional_id,
+        producer_id: verification.producer_id,
+        producer_epoch: verification.producer_epoch,
+        check: if ctx.version() >= 12 { TxnCheck::Add } else { TxnCheck::Verify },
+        abortable_supported: ctx.version() > 10,
+    };
     let image = ctx.node.image();
     let coordinator = ctx.node.transactions.locate(&image, transactional_id);
-    ctx.node
-        .txn_verifier
-        .verify(&image, coordinator, transactional_id, verification.producer_id, verification.producer_epoch, tp)
-        .await
-        .map_err(|code| {
-            debug!(partition = %tp, transactional_id, ?code, "transactional batch not verified");
-            Refused::from(code)
-        })?;
+    ctx.node.txn_verifier.check(&image, coordinator, question, tp).await.map_err(|code| {
+        debug!(partition = %tp, transactional_id, ?code, "transactional batch not verified");
+        Refused::from(code)
+    })?;
     Ok(Some(verification))
 }
 
 /// The versions this handler serves (ApiVersions lists them).
-pub const VERSIONS: Versions = Versions::new(3, 11);
+pub const VERSIONS: Versions = Versions::new(3, 12);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> ProduceResponse {
     let acks = request.acks;

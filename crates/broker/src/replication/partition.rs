@@ -394,14 +394,20 @@ impl Partition {
         if !header.is_transactional() || !header.has_producer_id() {
             return None;
         }
-        if self.log.lock().producers().in_transaction(header.producer_id) {
+        self.begin_txn_verification(header.producer_id, header.producer_epoch)
+    }
+
+    /// As [`Self::txn_verification_needed`], for a producer's write the
+    /// broker itself makes (a transactional offset commit).
+    pub fn begin_txn_verification(&self, producer_id: i64, producer_epoch: i16) -> Option<TxnVerification> {
+        if self.log.lock().producers().in_transaction(producer_id) {
             return None;
         }
         let mut st = self.state.lock();
         st.next_verification += 1;
         let token = st.next_verification;
-        st.txn_verifications.insert(header.producer_id, token);
-        Some(TxnVerification { producer_id: header.producer_id, producer_epoch: header.producer_epoch, token })
+        st.txn_verifications.insert(producer_id, token);
+        Some(TxnVerification { producer_id, producer_epoch, token })
     }
 
     /// Writes a transaction marker as leader (WriteTxnMarkers). Returns the

@@ -37,6 +37,7 @@ use super::load::OffsetsLogReplay;
 use super::state::{Action, CommittedOffset, Group, GroupConfig, GroupState, JoinRequest, JoinResult, Reply};
 use super::store;
 use crate::clock::now_ms;
+use crate::replication::TxnVerification;
 use crate::replication::{Partition, ReplicaManager};
 use brook_metadata::MetadataImage;
 use tokio::sync::watch;
@@ -102,6 +103,9 @@ pub struct OffsetCommit {
 pub struct TxnProducer {
     pub producer_id: i64,
     pub producer_epoch: i16,
+    /// The coordinator's confirmation that the offsets partition is in the
+    /// transaction (KIP-890), when the producer had none open there.
+    pub verification: Option<TxnVerification>,
 }
 
 /// A records append to `__consumer_offsets`: what to wait for (acks=all)
@@ -222,7 +226,7 @@ impl GroupCoordinator {
         }))
     }
 
-    fn offsets_partition(&self, group_id: &str) -> TopicPartition {
+    pub fn offsets_partition(&self, group_id: &str) -> TopicPartition {
         TopicPartition::new(OFFSETS_TOPIC, store::partition_for(group_id, self.offsets.num_partitions))
     }
 
@@ -330,7 +334,8 @@ impl GroupCoordinator {
                 Some(p) => build_transactional_batch(&refs, now, p.producer_id, p.producer_epoch, -1),
                 None => build_batch(&refs, now),
             };
-            let (appended, epoch) = partition.append_as_leader(&batch, -1, now)?;
+            let verification = producer.and_then(|p| p.verification);
+            let (appended, epoch) = partition.append_verified(&batch, -1, verification, now)?;
             if appended.duplicate {
                 // Only a producer's batch can be taken for a retry; acknowledging
                 // it would lose the commit, so fail it instead.
