@@ -270,7 +270,7 @@ mod tests {
             let known = key.valid_versions();
             assert!(v.min <= v.max && v.min >= known.min && v.max <= known.max, "{key:?}: {v:?}");
         }
-        assert_eq!(versions(ApiKey::Produce as i16), Some(Versions::new(3, 11)));
+        assert_eq!(versions(ApiKey::Produce as i16), Some(Versions::new(3, 12)));
         assert_eq!(versions(9999), None);
     }
 }
