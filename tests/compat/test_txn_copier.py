@@ -18,7 +18,8 @@ smaller and with fewer faults.
 
 Scale and seed: BROOK_TXN_RECORDS (default 60000), BROOK_TXN_SEED,
 BROOK_TXN_FAULT_INTERVAL (seconds between faults, default 2.5; the first
-comes one second after the copiers start).
+comes one second after the copiers start), BROOK_TXN_FAULTS (at most, default
+12).
 """
 
 import os
@@ -36,6 +37,7 @@ from conftest import ROOT
 RECORDS = int(os.environ.get("BROOK_TXN_RECORDS", "60000"))
 SEED = int(os.environ.get("BROOK_TXN_SEED", str(random.randrange(1 << 30))))
 FAULT_INTERVAL = float(os.environ.get("BROOK_TXN_FAULT_INTERVAL", "2.5"))
+MAX_FAULTS = int(os.environ.get("BROOK_TXN_FAULTS", "12"))
 PARTITIONS = 3
 TXN_SIZE = 750
 GROUP = "txn-copier"
@@ -243,7 +245,7 @@ def test_transactional_copier_survives_broker_kills(cluster_factory):
             assert cp.error is None, f"copier {cp.partition} failed: {cp.error!r}"
 
     try:
-        done, faults = run_with_faults(c, rng, GROUP, RECORDS, 12, healthy)
+        done, faults = run_with_faults(c, rng, GROUP, RECORDS, MAX_FAULTS, healthy, timeout=max(600, MAX_FAULTS * 30))
     finally:
         stop.set()
         for cp in copiers:
