@@ -182,7 +182,12 @@ def seeded_cluster(cluster_factory, records):
         f.result(30)
     seed = Producer({"bootstrap.servers": c.bootstrap, "enable.idempotence": True, "linger.ms": 20})
     for i in range(records):
-        seed.produce("input", value=f"{i:08d}".encode(), partition=i % PARTITIONS)
+        while True:
+            try:
+                seed.produce("input", value=f"{i:08d}".encode(), partition=i % PARTITIONS)
+                break
+            except BufferError:
+                seed.poll(0.05)
         if i % 10000 == 0:
             seed.poll(0)
     assert seed.flush(60) == 0

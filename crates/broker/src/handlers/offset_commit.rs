@@ -10,7 +10,7 @@ use brook_protocol::kafka_protocol::messages::{OffsetCommitRequest, OffsetCommit
 
 use super::{RequestContext, Versions};
 use crate::clock::now_ms;
-use crate::coordinator::group::coordinator::OffsetCommit;
+use crate::coordinator::group::coordinator::{Committing, OffsetCommit};
 use crate::coordinator::group::state::CommittedOffset;
 
 /// The versions this handler serves (ApiVersions lists them).
@@ -40,17 +40,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
         request.generation_id_or_member_epoch,
         commits,
     );
-    // Acknowledged only once replicated to the ISR (acks=all), as Kafka does.
-    if let Some(c) = committing {
-        let timeout = std::time::Duration::from_millis(ctx.node.config.offsets_commit_timeout_ms);
-        if let Err(code) = ctx.node.replicas.wait_replicated(&c.partition, c.leader_epoch, c.last_offset, timeout).await
-        {
-            let code = if code == ErrorCode::NOT_LEADER_OR_FOLLOWER { ErrorCode::NOT_COORDINATOR } else { code }.code();
-            for c in codes.iter_mut().filter(|c| **c == 0) {
-                *c = code;
-            }
-        }
-    }
+    wait_replicated(ctx, committing, &mut codes).await;
     let mut codes = codes.into_iter();
     let topics = request
         .topics
@@ -69,4 +59,17 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Offsets are acknowledged only once replicated to the ISR (acks=all), as
+/// Kafka does; a failure replaces every success in `codes`.
+pub(super) async fn wait_replicated(ctx: &RequestContext<'_>, committing: Option<Committing>, codes: &mut [i16]) {
+    let Some(c) = committing else { return };
+    let timeout = std::time::Duration::from_millis(ctx.node.config.offsets_commit_timeout_ms);
+    if let Err(code) = ctx.node.replicas.wait_replicated(&c.partition, c.leader_epoch, c.last_offset, timeout).await {
+        let code = if code == ErrorCode::NOT_LEADER_OR_FOLLOWER { ErrorCode::NOT_COORDINATOR } else { code }.code();
+        for c in codes.iter_mut().filter(|c| **c == 0) {
+            *c = code;
+        }
+    }
 }

@@ -59,16 +59,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -
         request.generation_id,
         commits,
     );
-    if let Some(c) = committing {
-        let timeout = std::time::Duration::from_millis(ctx.node.config.offsets_commit_timeout_ms);
-        if let Err(code) = ctx.node.replicas.wait_replicated(&c.partition, c.leader_epoch, c.last_offset, timeout).await
-        {
-            let code = if code == ErrorCode::NOT_LEADER_OR_FOLLOWER { ErrorCode::NOT_COORDINATOR } else { code }.code();
-            for c in codes.iter_mut().filter(|c| **c == 0) {
-                *c = code;
-            }
-        }
-    }
+    super::offset_commit::wait_replicated(ctx, committing, &mut codes).await;
     respond(&request, codes)
 }
 

@@ -24,7 +24,7 @@ use brook_protocol::records::CodecLevels;
 use brook_storage::log_manager::SharedLog;
 use brook_storage::producer_state::ProducerEntry;
 use brook_storage::txn_index::AbortedTxn;
-use brook_storage::{AppendResult, FetchSlice, LogConfig, StorageError, TopicPartition};
+use brook_storage::{AppendResult, FetchSlice, LogConfig, PartitionLog, StorageError, TopicPartition};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -369,20 +369,33 @@ impl Partition {
         if result.duplicate {
             return Ok((result, epoch));
         }
-        let advanced = isr.on_leader_append(log.log_end_offset());
+        let advanced = Self::advance_after_append(isr, &mut log);
         if let Some(v) = verified {
             st.txn_verifications.remove(&v.producer_id);
         }
+        drop(log);
+        drop(st);
+        self.wake_after_append(advanced);
+        Ok((result, epoch))
+    }
+
+    /// Under the locks, after a leader append: the ISR rules may move the
+    /// high watermark (at once when the ISR is only this broker).
+    fn advance_after_append(isr: &mut IsrState, log: &mut PartitionLog) -> bool {
+        let advanced = isr.on_leader_append(log.log_end_offset());
         if let Some(hw) = advanced {
             log.set_high_watermark(hw);
         }
-        drop(log);
-        drop(st);
+        advanced.is_some()
+    }
+
+    /// With the locks released: followers wait on the log end, acks=all
+    /// and consumers on the high watermark.
+    fn wake_after_append(&self, high_watermark_advanced: bool) {
         self.log_end_key.complete();
-        if advanced.is_some() {
+        if high_watermark_advanced {
             self.high_watermark_key.complete();
         }
-        Ok((result, epoch))
     }
 
     /// KIP-890 part 1: a transactional batch from a producer with no open
@@ -434,16 +447,10 @@ impl Partition {
                 e.error_code()
             })?;
         let Some(offset) = written else { return Ok((epoch, log.log_end_offset() - 1)) };
-        let advanced = isr.on_leader_append(log.log_end_offset());
-        if let Some(hw) = advanced {
-            log.set_high_watermark(hw);
-        }
+        let advanced = Self::advance_after_append(isr, &mut log);
         drop(log);
         drop(st);
-        self.log_end_key.complete();
-        if advanced.is_some() {
-            self.high_watermark_key.complete();
-        }
+        self.wake_after_append(advanced);
         Ok((epoch, offset))
     }
 

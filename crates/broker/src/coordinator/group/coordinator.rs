@@ -478,55 +478,7 @@ impl GroupCoordinator {
         generation: i32,
         commits: Vec<OffsetCommit>,
     ) -> (Vec<i16>, Option<Committing>) {
-        let fail_all = |code: i16| (vec![code; commits.len()], None);
-        if group_id.is_empty() {
-            return fail_all(ec::INVALID_GROUP_ID);
-        }
-        if let Err(code) = self.check(group_id) {
-            return fail_all(code.code());
-        }
-        let mut groups = self.groups.lock();
-        if !groups.contains_key(group_id) && generation >= 0 {
-            return fail_all(ec::ILLEGAL_GENERATION);
-        }
-        let slot = Self::slot(&mut groups, group_id);
-        if let Err(code) = slot.group.validate_commit(member_id, instance_id, generation) {
-            Self::prune(&mut groups, group_id);
-            return fail_all(code.code());
-        }
-        let mut codes = Vec::with_capacity(commits.len());
-        let mut records = Vec::new();
-        let mut accepted = Vec::new();
-        for c in commits {
-            if c.offset.metadata.len() > self.offsets.metadata_max_bytes {
-                codes.push(ec::OFFSET_METADATA_TOO_LARGE);
-            } else if self.image.borrow().topic(&c.topic).is_none_or(|t| !t.partitions.contains_key(&c.partition)) {
-                codes.push(ec::UNKNOWN_TOPIC_OR_PARTITION);
-            } else {
-                codes.push(ec::NONE);
-                records
-                    .push((store::offset_key(group_id, &c.topic, c.partition), Some(store::offset_value(&c.offset))));
-                accepted.push(c);
-            }
-        }
-        if records.is_empty() {
-            Self::prune(&mut groups, group_id);
-            return (codes, None);
-        }
-        let appended = match self.append_to(&self.offsets_partition(group_id), records, None) {
-            Ok(a) => a,
-            Err(code) => {
-                Self::prune(&mut groups, group_id);
-                return (codes.into_iter().map(|c| if c == ec::NONE { code.code() } else { c }).collect(), None);
-            }
-        };
-        for (c, record_offset) in accepted.into_iter().zip(appended.record_offsets) {
-            let key = (c.topic, c.partition);
-            slot.group.txn_offsets.on_plain_commit(key.clone(), record_offset);
-            slot.group.offsets.insert(key, c.offset);
-        }
-        drop(groups);
-        (codes, Some(appended.committing))
+        self.commit(group_id, None, member_id, instance_id, generation, commits)
     }
 
     /// TxnOffsetCommit: writes the offsets as a transactional batch of
@@ -545,6 +497,19 @@ impl GroupCoordinator {
         generation: i32,
         commits: Vec<OffsetCommit>,
     ) -> (Vec<i16>, Option<Committing>) {
+        self.commit(group_id, Some(producer), member_id, instance_id, generation, commits)
+    }
+
+    /// An offset commit, plain or (with `producer`) transactional.
+    fn commit(
+        &self,
+        group_id: &str,
+        producer: Option<TxnProducer>,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        commits: Vec<OffsetCommit>,
+    ) -> (Vec<i16>, Option<Committing>) {
         let fail_all = |code: i16| (vec![code; commits.len()], None);
         if group_id.is_empty() {
             return fail_all(ec::INVALID_GROUP_ID);
@@ -557,7 +522,11 @@ impl GroupCoordinator {
             return fail_all(ec::ILLEGAL_GENERATION);
         }
         let slot = Self::slot(&mut groups, group_id);
-        if let Err(code) = slot.group.validate_txn_commit(member_id, instance_id, generation) {
+        let valid = match producer {
+            None => slot.group.validate_commit(member_id, instance_id, generation),
+            Some(_) => slot.group.validate_txn_commit(member_id, instance_id, generation),
+        };
+        if let Err(code) = valid {
             Self::prune(&mut groups, group_id);
             return fail_all(code.code());
         }
@@ -565,8 +534,12 @@ impl GroupCoordinator {
         let mut records = Vec::new();
         let mut accepted = Vec::new();
         for c in commits {
+            let unknown =
+                || self.image.borrow().topic(&c.topic).is_none_or(|t| !t.partitions.contains_key(&c.partition));
             if c.offset.metadata.len() > self.offsets.metadata_max_bytes {
                 codes.push(ec::OFFSET_METADATA_TOO_LARGE);
+            } else if producer.is_none() && unknown() {
+                codes.push(ec::UNKNOWN_TOPIC_OR_PARTITION);
             } else {
                 codes.push(ec::NONE);
                 records
@@ -578,24 +551,33 @@ impl GroupCoordinator {
             Self::prune(&mut groups, group_id);
             return (codes, None);
         }
-        let appended = match self.append_to(&self.offsets_partition(group_id), records, Some(producer)) {
+        let appended = match self.append_to(&self.offsets_partition(group_id), records, producer) {
             Ok(a) => a,
             Err(code) => {
                 Self::prune(&mut groups, group_id);
-                let code = txn_append_error(code).code();
+                let code = if producer.is_some() { txn_append_error(code) } else { code }.code();
                 return (codes.into_iter().map(|c| if c == ec::NONE { code } else { c }).collect(), None);
             }
         };
         for (c, record_offset) in accepted.into_iter().zip(appended.record_offsets) {
-            slot.group.txn_offsets.add_pending(producer.producer_id, (c.topic, c.partition), c.offset, record_offset);
+            let key = (c.topic, c.partition);
+            match producer {
+                None => {
+                    slot.group.txn_offsets.on_plain_commit(key.clone(), record_offset);
+                    slot.group.offsets.insert(key, c.offset);
+                }
+                Some(p) => slot.group.txn_offsets.add_pending(p.producer_id, key, c.offset, record_offset),
+            }
         }
-        debug!(
-            group = group_id,
-            producer = producer.producer_id,
-            epoch = producer.producer_epoch,
-            last_offset = appended.committing.last_offset,
-            "transactional offsets pending"
-        );
+        if let Some(p) = producer {
+            debug!(
+                group = group_id,
+                producer = p.producer_id,
+                epoch = p.producer_epoch,
+                last_offset = appended.committing.last_offset,
+                "transactional offsets pending"
+            );
+        }
         drop(groups);
         (codes, Some(appended.committing))
     }
