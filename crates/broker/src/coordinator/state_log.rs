@@ -1,7 +1,7 @@
 //! Reading a coordinator's state back from its internal topic partition
-//! (`__transaction_state`; `__consumer_offsets` could share it): every
-//! record of the partition's committed log, as (key, value) pairs in log
-//! order. A value of `None` is a tombstone. Thread-safe (reads only).
+//! (`__transaction_state`, `__consumer_offsets`): every batch of the
+//! partition's committed log in log order, or every record as (key, value)
+//! pairs. A value of `None` is a tombstone. Thread-safe (reads only).
 
 use std::os::unix::fs::FileExt;
 
@@ -17,9 +17,25 @@ const READ_BYTES: usize = 4 << 20;
 
 pub type StateRecord = (Bytes, Option<Bytes>);
 
-/// Every keyed record from the log start to the high watermark.
+/// Every keyed record from the log start to the high watermark (control
+/// batches skipped).
 pub fn read_records(partition: &Partition) -> Result<Vec<StateRecord>, ErrorCode> {
     let mut records = Vec::new();
+    for_each_batch(partition, &mut |batch| {
+        if BatchHeader::parse(batch).is_ok_and(|h| h.is_control()) {
+            return;
+        }
+        let mut bytes = Bytes::copy_from_slice(batch);
+        if let Ok(set) = RecordBatchDecoder::decode(&mut bytes) {
+            records.extend(set.records.into_iter().filter_map(|r| Some((r.key?, r.value))));
+        }
+    })?;
+    Ok(records)
+}
+
+/// Calls `f` with every complete batch from the log start to the high
+/// watermark, in log order.
+pub fn for_each_batch(partition: &Partition, f: &mut dyn FnMut(&[u8])) -> Result<(), ErrorCode> {
     let mut offset = partition.offsets().log_start;
     loop {
         let slice = partition.read(offset, READ_BYTES, true)?;
@@ -33,18 +49,10 @@ pub fn read_records(partition: &Partition) -> Result<Vec<StateRecord>, ErrorCode
                 break;
             }
             let batch = &buf[at..at + size];
-            let header = BatchHeader::parse(batch).ok();
-            if let Some(h) = &header {
+            if let Ok(h) = BatchHeader::parse(batch) {
                 next = h.last_offset() + 1;
             }
-            if header.is_some_and(|h| h.is_control()) {
-                at += size;
-                continue;
-            }
-            let mut bytes = Bytes::copy_from_slice(batch);
-            if let Ok(set) = RecordBatchDecoder::decode(&mut bytes) {
-                records.extend(set.records.into_iter().filter_map(|r| Some((r.key?, r.value))));
-            }
+            f(batch);
             at += size;
         }
         if next <= offset {
@@ -52,5 +60,5 @@ pub fn read_records(partition: &Partition) -> Result<Vec<StateRecord>, ErrorCode
         }
         offset = next;
     }
-    Ok(records)
+    Ok(())
 }

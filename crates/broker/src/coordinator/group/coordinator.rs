@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_metadata::requests::ControllerRequest;
-use brook_protocol::batch::{batch_size, build_batch, build_transactional_batch};
+use brook_protocol::batch::{build_batch, build_transactional_batch};
 use brook_protocol::error_code as ec;
 use brook_storage::TopicPartition;
 use bytes::Bytes;
@@ -37,6 +37,7 @@ use super::load::OffsetsLogReplay;
 use super::state::{Action, CommittedOffset, Group, GroupConfig, GroupState, JoinRequest, JoinResult, Reply};
 use super::store;
 use crate::clock::now_ms;
+use crate::coordinator::state_log;
 use crate::replication::TxnVerification;
 use crate::replication::{Partition, ReplicaManager};
 use brook_metadata::MetadataImage;
@@ -235,16 +236,10 @@ impl GroupCoordinator {
     fn load_partition(&self, index: i32) {
         let tp = TopicPartition::new(OFFSETS_TOPIC, index);
         let Some(partition) = self.replicas.leader(&tp) else { return };
-        let batches = match read_all_batches(&partition) {
-            Ok(b) => b,
-            Err(e) => {
-                warn!(partition = %tp, error = ?e, "cannot read offsets partition");
-                return;
-            }
-        };
         let mut replay = OffsetsLogReplay::new(now_ms());
-        for batch in &batches {
-            replay.apply_batch(batch);
+        if let Err(e) = state_log::for_each_batch(&partition, &mut |batch| replay.apply_batch(batch)) {
+            warn!(partition = %tp, error = ?e, "cannot read offsets partition");
+            return;
         }
         let records = replay.records();
         let loaded = replay.finish();
@@ -844,33 +839,3 @@ fn subscribed_topics(group: &Group) -> Vec<String> {
     topics
 }
 
-/// Every complete batch of a partition, from its log start to its high watermark.
-fn read_all_batches(partition: &Partition) -> Result<Vec<Vec<u8>>, ErrorCode> {
-    use std::os::unix::fs::FileExt;
-    let mut out = Vec::new();
-    let mut offset = partition.offsets().log_start;
-    loop {
-        let slice = partition.read(offset, 4 << 20, true)?;
-        let Some(region) = slice.region else { break };
-        let mut buf = vec![0u8; region.length];
-        region.file.read_exact_at(&mut buf, region.position).map_err(|_| ErrorCode::KAFKA_STORAGE_ERROR)?;
-        let mut at = 0;
-        let mut next = offset;
-        while let Some(size) = batch_size(&buf[at..]) {
-            if at + size > buf.len() {
-                break;
-            }
-            let batch = &buf[at..at + size];
-            if let Ok(header) = brook_protocol::batch::BatchHeader::parse(batch) {
-                next = header.last_offset() + 1;
-            }
-            out.push(batch.to_vec());
-            at += size;
-        }
-        if next <= offset {
-            break;
-        }
-        offset = next;
-    }
-    Ok(out)
-}
