@@ -403,11 +403,11 @@ impl Reader<'_> {
 mod tests {
     use super::*;
     use brook_protocol::batch::{
-        build_batch_with_producer, build_control_batch, build_transactional_batch, BatchHeader,
+        build_batch_with_producer, build_control_batch, build_transactional_batch, BatchHeader, KeyValue,
     };
 
     fn header(pid: i64, epoch: i16, seq: i32, records: usize, base_offset: i64) -> BatchHeader {
-        let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![(None, Some(b"v")); records];
+        let recs: Vec<KeyValue<'_>> = vec![(None, Some(b"v")); records];
         let mut h = BatchHeader::parse(&build_batch_with_producer(&recs, 1, pid, epoch, seq)).unwrap();
         h.base_offset = base_offset;
         h
@@ -469,7 +469,7 @@ mod tests {
     }
 
     fn txn_header(pid: i64, epoch: i16, seq: i32, records: usize, base_offset: i64) -> BatchHeader {
-        let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![(None, Some(b"v")); records];
+        let recs: Vec<KeyValue<'_>> = vec![(None, Some(b"v")); records];
         let mut h = BatchHeader::parse(&build_transactional_batch(&recs, 1, pid, epoch, seq)).unwrap();
         h.base_offset = base_offset;
         h

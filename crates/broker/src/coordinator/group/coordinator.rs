@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_metadata::requests::ControllerRequest;
-use brook_protocol::batch::{build_batch, build_transactional_batch};
+use brook_protocol::batch::{build_batch, build_transactional_batch, KeyValue};
 use brook_protocol::error_code as ec;
 use brook_storage::TopicPartition;
 use bytes::Bytes;
@@ -323,8 +323,7 @@ impl GroupCoordinator {
         let mut leader_epoch = -1;
         let mut record_offsets = Vec::with_capacity(records.len());
         for chunk in records.chunks(RECORDS_PER_BATCH) {
-            let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
-                chunk.iter().map(|(k, v)| (Some(&k[..]), v.as_deref())).collect();
+            let refs: Vec<KeyValue<'_>> = chunk.iter().map(|(k, v)| (Some(&k[..]), v.as_deref())).collect();
             let batch = match producer {
                 Some(p) => build_transactional_batch(&refs, now, p.producer_id, p.producer_epoch, -1),
                 None => build_batch(&refs, now),
@@ -838,4 +837,3 @@ fn subscribed_topics(group: &Group) -> Vec<String> {
     }
     topics
 }
-
