@@ -648,7 +648,11 @@ impl PartitionLog {
     /// it. The high watermark, or the start of the oldest transaction still
     /// open (or whose marker is not yet replicated), whichever is lower.
     pub fn last_stable_offset(&self) -> i64 {
-        self.producers.first_unstable_offset().map_or(self.high_watermark, |o| o.min(self.high_watermark))
+        // Never below the log start: retention may have removed the start
+        // of a transaction that is still open.
+        let unstable =
+            self.producers.first_unstable_offset().map_or(self.high_watermark, |o| o.min(self.high_watermark));
+        unstable.max(self.log_start_offset)
     }
 
     /// Reads for a follower replica: up to the log end, not the high
