@@ -134,7 +134,7 @@ async fn partitions_refuse_what_no_transaction_contains() {
     assert_eq!(produce(&mut data, "writer", pid, epoch, 0, "not-added").await, ec::INVALID_TXN_STATE);
     assert_eq!(offsets(&mut data).await, (1, 0), "nothing written");
     // An unknown transactional id, or a producer id the id does not map to.
-    assert_eq!(produce(&mut data, "nobody", pid, epoch, 0, "unknown-id").await, ec::INVALID_TXN_STATE);
+    assert_eq!(produce(&mut data, "nobody", pid, epoch, 0, "unknown-id").await, ec::INVALID_PRODUCER_ID_MAPPING);
     assert_ne!(produce(&mut data, "writer", pid + 100, 0, 0, "wrong-pid").await, ec::NONE);
     assert_eq!(offsets(&mut data).await, (1, 0), "nothing written");
 
