@@ -1,8 +1,11 @@
 module github.com/brook/brook/tests/compat/go
 
-go 1.26.8
+go 1.26.0
 
-require github.com/IBM/sarama v1.61.1
+require (
+	github.com/IBM/sarama v1.61.1
+	github.com/segmentio/kafka-go v0.4.51
+)
 
 require (
 	github.com/davecgh/go-spew v1.1.1 // indirect
