@@ -27,7 +27,8 @@ func newClient() *kafka.Client {
 
 // createTopic creates a topic at replication factor 3 through kafka.Client
 // (which routes CreateTopics to the controller) and waits until its
-// metadata shows a leader and a full ISR for every partition.
+// metadata shows a leader and a full ISR for every partition, and every
+// leader serves its partition.
 func createTopic(ctx context.Context, t *testing.T, name string, partitions int) {
 	t.Helper()
 	resp, err := newClient().CreateTopics(ctx, &kafka.CreateTopicsRequest{
@@ -47,9 +48,24 @@ func createTopic(ctx context.Context, t *testing.T, name string, partitions int)
 		if len(meta.Topics) != 1 || meta.Topics[0].Error != nil || len(meta.Topics[0].Partitions) != partitions {
 			return fmt.Errorf("metadata %+v", meta.Topics)
 		}
+		var requests []kafka.OffsetRequest
 		for _, p := range meta.Topics[0].Partitions {
 			if p.Error != nil || p.Leader.ID < 1 || len(p.Isr) != replicationFactor {
 				return fmt.Errorf("partition %d: leader %d isr %d (%v)", p.ID, p.Leader.ID, len(p.Isr), p.Error)
+			}
+			requests = append(requests, kafka.LastOffsetOf(p.ID))
+		}
+		// Metadata names a leader as soon as its node has the new image; the
+		// leader serves the partition a moment later (as in Kafka, whose
+		// brokers update the metadata cache before the replica manager).
+		// ListOffsets goes to each leader: ready when all of them answer.
+		offsets, err := newClient().ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{name: requests}})
+		if err != nil {
+			return err
+		}
+		for _, p := range offsets.Topics[name] {
+			if p.Error != nil {
+				return fmt.Errorf("ListOffsets partition %d: %w", p.Partition, p.Error)
 			}
 		}
 		return nil

@@ -42,7 +42,8 @@ func newConfig(version sarama.KafkaVersion) *sarama.Config {
 }
 
 // createTopic creates a topic at replication factor 3 and waits until
-// Sarama's metadata shows a leader and a full ISR for every partition.
+// Sarama's metadata shows a leader and a full ISR for every partition, and
+// every leader serves its partition.
 func createTopic(t *testing.T, name string, partitions int32) {
 	t.Helper()
 	admin, err := sarama.NewClusterAdmin(cluster.Bootstrap(), newConfig(sarama.V4_0_0_0))
@@ -95,6 +96,13 @@ func topicReady(client sarama.Client, name string, partitions int32) error {
 		}
 		if len(isr) != replicationFactor {
 			return fmt.Errorf("partition %d: ISR %v", p, isr)
+		}
+		// Metadata names a leader as soon as its node has the new image; the
+		// leader serves the partition a moment later (as in Kafka, whose
+		// brokers update the metadata cache before the replica manager).
+		// ListOffsets goes to the leader: ready when it answers.
+		if _, err := client.GetOffset(name, p, sarama.OffsetNewest); err != nil {
+			return fmt.Errorf("partition %d: ListOffsets: %w", p, err)
 		}
 	}
 	return nil
