@@ -2,7 +2,9 @@
 // the Go client tests: n combined broker+controller nodes on ephemeral
 // loopback ports, each with its own data directory and log file under one
 // temporary directory. Every process is stopped by its handle and the
-// directory removed by Stop. Not safe for concurrent use.
+// directory removed by Stop. If the test binary dies first (a panic, `go
+// test -timeout`), the kernel kills the nodes (Pdeathsig) and the directory
+// stays behind with their logs. Not safe for concurrent use.
 package brook
 
 import (
