@@ -147,6 +147,10 @@ final class Cluster implements AutoCloseable {
                 // stop the others regardless
             }
         }
+        if (Boolean.getBoolean("brook.keep")) {
+            System.err.println("brook.keep: cluster files stay in " + dir);
+            return;
+        }
         try (Stream<Path> files = Files.walk(dir)) {
             files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }
