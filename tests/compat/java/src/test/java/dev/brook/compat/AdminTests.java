@@ -89,28 +89,39 @@ abstract class AdminTests extends ClusterTestBase {
         assertEquals("delete", cleanup.value());
         assertEquals(ConfigEntry.ConfigSource.DEFAULT_CONFIG, cleanup.source());
 
-        admin.incrementalAlterConfigs(Map.of(resource, List.of(
-            new AlterConfigOp(new ConfigEntry("retention.ms", null), AlterConfigOp.OpType.DELETE),
+        alter(resource, new AlterConfigOp(new ConfigEntry("retention.ms", null), AlterConfigOp.OpType.DELETE),
             new AlterConfigOp(new ConfigEntry("cleanup.policy", "compact"), AlterConfigOp.OpType.SET),
-            new AlterConfigOp(new ConfigEntry("max.message.bytes", "200000"), AlterConfigOp.OpType.SET))))
-            .all().get(SECONDS, TimeUnit.SECONDS);
-
-        Config after = topicConfig(resource);
+            new AlterConfigOp(new ConfigEntry("max.message.bytes", "200000"), AlterConfigOp.OpType.SET));
+        // Every broker applies the change from the metadata log, a moment after
+        // the controller committed it (in Kafka too): describe until it shows.
+        Config after = awaitTopicConfig(resource, "max.message.bytes", "200000");
         assertEquals("604800000", after.get("retention.ms").value(), "back to the broker default");
         assertFalse(after.get("retention.ms").source() == ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG);
         assertEquals("compact", after.get("cleanup.policy").value());
         assertEquals(ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, after.get("cleanup.policy").source());
-        assertEquals("200000", after.get("max.message.bytes").value());
 
         // APPEND adds to a list config; SUBTRACT removes from it.
-        admin.incrementalAlterConfigs(Map.of(resource, List.of(
-            new AlterConfigOp(new ConfigEntry("cleanup.policy", "delete"), AlterConfigOp.OpType.APPEND))))
-            .all().get(SECONDS, TimeUnit.SECONDS);
-        assertEquals("compact,delete", topicConfig(resource).get("cleanup.policy").value());
-        admin.incrementalAlterConfigs(Map.of(resource, List.of(
-            new AlterConfigOp(new ConfigEntry("cleanup.policy", "compact"), AlterConfigOp.OpType.SUBTRACT))))
-            .all().get(SECONDS, TimeUnit.SECONDS);
-        assertEquals("delete", topicConfig(resource).get("cleanup.policy").value());
+        alter(resource, new AlterConfigOp(new ConfigEntry("cleanup.policy", "delete"), AlterConfigOp.OpType.APPEND));
+        awaitTopicConfig(resource, "cleanup.policy", "compact,delete");
+        alter(resource, new AlterConfigOp(new ConfigEntry("cleanup.policy", "compact"), AlterConfigOp.OpType.SUBTRACT));
+        awaitTopicConfig(resource, "cleanup.policy", "delete");
+    }
+
+    private void alter(ConfigResource resource, AlterConfigOp... ops) throws Exception {
+        admin.incrementalAlterConfigs(Map.of(resource, List.of(ops))).all().get(SECONDS, TimeUnit.SECONDS);
+    }
+
+    private Config awaitTopicConfig(ConfigResource resource, String name, String value) throws Exception {
+        Config[] last = new Config[1];
+        awaitCondition(Duration.ofSeconds(10), name + "=" + value + " on " + resource, () -> {
+            try {
+                last[0] = topicConfig(resource);
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+            return value.equals(last[0].get(name).value());
+        });
+        return last[0];
     }
 
     @Test
