@@ -7,10 +7,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use brook_broker::replication::LogOffsets;
+use brook_broker::replication::{LogOffsets, OffsetQuery};
 use brook_client::admin::{Admin, RESOURCE_TOPIC};
 use brook_client::consumer::{Consumer, ConsumerConfig};
 use brook_client::producer::{Producer, ProducerConfig, ProducerRecord};
+use brook_protocol::error_code::ErrorCode;
 use brook_storage::TopicPartition;
 use support::cluster::{wait_for, wait_until, Cluster};
 
@@ -322,4 +323,52 @@ async fn a_restarted_leader_knows_its_high_watermark_from_the_checkpoint() {
     cluster.serve(leader).await;
     assert_eq!(cluster.wait_leader(&tp, 1, WAIT).await, leader);
     assert_eq!(consume(&cluster, &tp.topic, 0, 40).await, log_of(0, &records));
+}
+
+#[tokio::test]
+async fn a_new_leader_withholds_the_latest_offset_until_its_watermark_reaches_its_epoch() {
+    // Kafka's rule (Partition.fetchOffsetForTimestamp): a follower learns
+    // the watermark one fetch late, so a new leader may start below what
+    // its predecessor committed; until the watermark reaches the start of
+    // its epoch, a consumer's ListOffsets gets OFFSET_NOT_AVAILABLE
+    // (retriable), never a latest offset older than one already given.
+    let mut cluster =
+        Cluster::start(3, &[("broker.session.timeout.ms", "60000"), ("replica.lag.time.max.ms", "60000")]).await;
+    let (tp, old_leader) = create_topic(&cluster, "lagging-watermark", &[]).await;
+    let replicas = cluster.metadata().topic(&tp.topic).expect("topic").partitions[&0].replicas.clone();
+    let others: Vec<i32> = replicas.iter().copied().filter(|b| *b != old_leader).collect();
+    let (next, frozen) = (others[0], others[1]);
+    assert_eq!(send_all(&producer(&cluster, -1).await, &tp.topic, &values("a", 30)).await, range(0, 30));
+    wait_until(WAIT, "every replica's watermark at 30", || {
+        replicas.iter().all(|r| cluster.partition(*r, &tp).offsets() == offsets(30, 30))
+    })
+    .await;
+
+    // One follower stops, still in the ISR: ten acks=1 records reach the
+    // other follower, but the watermark stays at 30.
+    cluster.freeze(frozen).await;
+    assert_eq!(send_all(&producer(&cluster, 1).await, &tp.topic, &values("b", 10)).await, range(30, 10));
+    wait_until(WAIT, "the next leader to have all 40", || cluster.partition(next, &tp).offsets() == offsets(40, 30))
+        .await;
+
+    // Moving the partition off the old leader makes `next` (first in the
+    // target, in the ISR) the leader, its epoch starting at 40.
+    let admin = Admin::new(&cluster.bootstrap()).await.expect("admin client");
+    let target = vec![next, frozen];
+    let result = admin.reassign(&[(tp.topic.clone(), 0, Some(target))]).await.expect("reassign");
+    assert_eq!(result[0].1, 0, "reassignment refused: {result:?}");
+    wait_until(WAIT, "the next leader to lead", || cluster.partition(next, &tp).is_leader()).await;
+    let leader = cluster.partition(next, &tp);
+    assert_eq!(leader.offsets(), offsets(40, 30));
+    assert_eq!(leader.list_offset(OffsetQuery::Latest, true), Err(ErrorCode::OFFSET_NOT_AVAILABLE));
+    assert_eq!(leader.list_offset(OffsetQuery::LastStable, true), Err(ErrorCode::OFFSET_NOT_AVAILABLE));
+    assert_eq!(leader.list_offset(OffsetQuery::Timestamp(i64::MAX - 1), true), Err(ErrorCode::OFFSET_NOT_AVAILABLE));
+    assert_eq!(leader.list_offset(OffsetQuery::Earliest, true), Ok(Some((0, -1))));
+    assert_eq!(leader.list_offset(OffsetQuery::Latest, false), Ok(Some((30, -1))), "a debugging tool sees it");
+
+    // The follower fetches again: the watermark reaches 40 and the latest offset is there.
+    cluster.thaw(frozen);
+    wait_until(WAIT, "the watermark at 40", || cluster.partition(next, &tp).offsets() == offsets(40, 40)).await;
+    assert_eq!(leader.list_offset(OffsetQuery::Latest, true), Ok(Some((40, -1))));
+    assert_eq!(leader.list_offset(OffsetQuery::Timestamp(i64::MAX - 1), true), Ok(None));
 }

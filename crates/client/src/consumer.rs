@@ -43,6 +43,9 @@ use crate::records::{decode_records, ConsumerRecord};
 const MEMBER_ID_REQUIRED: i16 = 79;
 const UNKNOWN_MEMBER_ID: i16 = 25;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
+/// How long a poll waits before asking again after a retriable error
+/// resolving positions (the Java client's retry.backoff.ms).
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Where to start when there is no committed offset (`auto.offset.reset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +210,17 @@ impl Consumer {
         if self.membership.as_ref().is_some_and(|m| m.needs_rejoin.load(Ordering::Acquire)) {
             self.join_group().await?;
         }
-        self.initialize_positions().await?;
+        match self.initialize_positions().await {
+            Ok(()) => {}
+            // A leader moving, or a new leader's watermark not yet caught up
+            // (OFFSET_NOT_AVAILABLE): the next poll asks again.
+            Err(e) if e.is_retriable() => {
+                let _ = self.cluster.refresh(&[]).await;
+                tokio::time::sleep(RETRY_BACKOFF.min(deadline.saturating_duration_since(Instant::now()))).await;
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        }
         loop {
             self.send_fetches().await?;
             let wait = deadline.saturating_duration_since(Instant::now());

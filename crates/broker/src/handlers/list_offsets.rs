@@ -1,6 +1,8 @@
 //! ListOffsets, versions 1..=8: earliest (-2), latest (-1, the high
 //! watermark), max timestamp (-3, v7+), earliest local (-4, v8+) and by
-//! timestamp.
+//! timestamp. While a new leader's high watermark lags the start of its
+//! epoch, a consumer gets OFFSET_NOT_AVAILABLE (retriable) for the latest
+//! offset and for a time not found below the watermark, as from Kafka.
 
 use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::list_offsets_response::{
@@ -58,7 +60,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                     continue;
                 }
             };
-            let found = partition.list_offset(query);
+            // A consumer (replica id -1), not a follower or a debugging tool (-2).
+            let found = partition.list_offset(query, request.replica_id.0 == -1);
             match found {
                 Ok(Some((offset, timestamp))) => {
                     out.offset = offset;

@@ -22,6 +22,9 @@
 //!   a replica outside the ISR rejoins once it has everything below the
 //!   high watermark and this leader's epoch start. At most one change is in
 //!   flight; metadata (a newer partition epoch) settles it.
+//! - A new leader's watermark may trail what its predecessor committed
+//!   until the followers fetch the start of its epoch; clients then get
+//!   OFFSET_NOT_AVAILABLE for the latest offset, which would go back.
 //! - acks=all needs `min.insync.replicas` in the ISR before the append
 //!   (NOT_ENOUGH_REPLICAS) and when it completes
 //!   (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
@@ -140,6 +143,16 @@ impl IsrState {
 
     pub fn partition_epoch(&self) -> i32 {
         self.partition_epoch
+    }
+
+    /// Kafka's lagging watermark after a leader change: the new leader's
+    /// watermark may trail records its predecessor had committed (a
+    /// follower learns the watermark one fetch late), until its followers
+    /// fetch the epoch's start. Meanwhile a client's "latest offset" would
+    /// go back in time, so ListOffsets answers OFFSET_NOT_AVAILABLE
+    /// (retriable) instead (Kafka's `Partition.fetchOffsetForTimestamp`).
+    pub fn watermark_lags_epoch_start(&self) -> bool {
+        self.high_watermark < self.epoch_start_offset
     }
 
     pub fn pending(&self) -> Option<&[i32]> {

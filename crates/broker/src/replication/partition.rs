@@ -531,19 +531,29 @@ impl Partition {
         read
     }
 
-    pub fn list_offset(&self, query: OffsetQuery) -> Result<Option<(i64, i64)>, ErrorCode> {
+    /// ListOffsets as leader. A time is found below the high watermark
+    /// only. For a consumer (`from_client`), while the watermark lags the
+    /// start of this leader's epoch, the latest offset and a time not found
+    /// below the watermark are OFFSET_NOT_AVAILABLE, as in Kafka: the
+    /// answer could go back before one already given.
+    pub fn list_offset(&self, query: OffsetQuery, from_client: bool) -> Result<Option<(i64, i64)>, ErrorCode> {
         let mut st = self.state.lock();
-        Self::leading(&mut st)?;
+        let lagging = from_client && Self::leading(&mut st)?.watermark_lags_epoch_start();
         let log = self.log.lock();
         drop(st);
-        match query {
-            OffsetQuery::Latest => Ok(Some((log.high_watermark(), -1))),
-            OffsetQuery::LastStable => Ok(Some((log.last_stable_offset(), -1))),
-            OffsetQuery::Earliest => Ok(Some((log.log_start_offset(), -1))),
+        let by_time = match query {
+            OffsetQuery::Latest | OffsetQuery::LastStable if lagging => return Err(ErrorCode::OFFSET_NOT_AVAILABLE),
+            OffsetQuery::Latest => return Ok(Some((log.high_watermark(), -1))),
+            OffsetQuery::LastStable => return Ok(Some((log.last_stable_offset(), -1))),
+            OffsetQuery::Earliest => return Ok(Some((log.log_start_offset(), -1))),
             OffsetQuery::MaxTimestamp => log.max_timestamp(),
             OffsetQuery::Timestamp(ts) => log.offset_for_timestamp(ts),
+        };
+        match by_time.map_err(|e| e.error_code())? {
+            Some((offset, timestamp)) if offset < log.high_watermark() => Ok(Some((offset, timestamp))),
+            _ if lagging => Err(ErrorCode::OFFSET_NOT_AVAILABLE),
+            _ => Ok(None),
         }
-        .map_err(|e| e.error_code())
     }
 
     /// OffsetForLeaderEpoch: the largest epoch ≤ `epoch` and its end offset.

@@ -289,3 +289,23 @@ fn random_events_keep_the_invariants() {
         }
     }
 }
+
+#[test]
+fn new_leader_watermark_lags_its_epoch_start_until_followers_fetch_it() {
+    // Node 1 takes over with 100 records but knew only HW 60 as a follower.
+    let mut s = IsrState::new(1, &image(1, 6, 11, &[1, 2, 3], &[1, 2, 3]), 2, 60, 100, 0);
+    assert_eq!(s.high_watermark(), 60);
+    assert!(s.watermark_lags_epoch_start());
+    s.on_follower_fetch(2, 100, 100, 1).unwrap();
+    assert!(s.watermark_lags_epoch_start(), "node 3 not heard from yet");
+    assert_eq!(s.on_follower_fetch(3, 100, 100, 1).unwrap().high_watermark, Some(100));
+    assert!(!s.watermark_lags_epoch_start());
+    // Appends in the new epoch never make it lag again.
+    s.on_leader_append(150);
+    assert!(!s.watermark_lags_epoch_start());
+}
+
+#[test]
+fn leader_that_knew_the_whole_watermark_never_lags() {
+    assert!(!leader_of_three().watermark_lags_epoch_start());
+}
