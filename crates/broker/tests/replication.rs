@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use brook_broker::replication::{LogOffsets, OffsetQuery};
+use brook_broker::replication::{Isolation, LogOffsets, OffsetQuery};
 use brook_client::admin::{Admin, RESOURCE_TOPIC};
 use brook_client::consumer::{Consumer, ConsumerConfig};
 use brook_client::producer::{Producer, ProducerConfig, ProducerRecord};
@@ -360,15 +360,28 @@ async fn a_new_leader_withholds_the_latest_offset_until_its_watermark_reaches_it
     wait_until(WAIT, "the next leader to lead", || cluster.partition(next, &tp).is_leader()).await;
     let leader = cluster.partition(next, &tp);
     assert_eq!(leader.offsets(), offsets(40, 30));
-    assert_eq!(leader.list_offset(OffsetQuery::Latest, true), Err(ErrorCode::OFFSET_NOT_AVAILABLE));
-    assert_eq!(leader.list_offset(OffsetQuery::LastStable, true), Err(ErrorCode::OFFSET_NOT_AVAILABLE));
-    assert_eq!(leader.list_offset(OffsetQuery::Timestamp(i64::MAX - 1), true), Err(ErrorCode::OFFSET_NOT_AVAILABLE));
-    assert_eq!(leader.list_offset(OffsetQuery::Earliest, true), Ok(Some((0, -1))));
-    assert_eq!(leader.list_offset(OffsetQuery::Latest, false), Ok(Some((30, -1))), "a debugging tool sees it");
+    assert_eq!(
+        leader.list_offset(OffsetQuery::Latest, Isolation::ReadUncommitted, true),
+        Err(ErrorCode::OFFSET_NOT_AVAILABLE)
+    );
+    assert_eq!(
+        leader.list_offset(OffsetQuery::Latest, Isolation::ReadCommitted, true),
+        Err(ErrorCode::OFFSET_NOT_AVAILABLE)
+    );
+    assert_eq!(
+        leader.list_offset(OffsetQuery::Timestamp(i64::MAX - 1), Isolation::ReadUncommitted, true),
+        Err(ErrorCode::OFFSET_NOT_AVAILABLE)
+    );
+    assert_eq!(leader.list_offset(OffsetQuery::Earliest, Isolation::ReadUncommitted, true), Ok(Some((0, -1))));
+    assert_eq!(
+        leader.list_offset(OffsetQuery::Latest, Isolation::ReadUncommitted, false),
+        Ok(Some((30, -1))),
+        "a debugging tool sees it"
+    );
 
     // The follower fetches again: the watermark reaches 40 and the latest offset is there.
     cluster.thaw(frozen);
     wait_until(WAIT, "the watermark at 40", || cluster.partition(next, &tp).offsets() == offsets(40, 40)).await;
-    assert_eq!(leader.list_offset(OffsetQuery::Latest, true), Ok(Some((40, -1))));
-    assert_eq!(leader.list_offset(OffsetQuery::Timestamp(i64::MAX - 1), true), Ok(None));
+    assert_eq!(leader.list_offset(OffsetQuery::Latest, Isolation::ReadUncommitted, true), Ok(Some((40, -1))));
+    assert_eq!(leader.list_offset(OffsetQuery::Timestamp(i64::MAX - 1), Isolation::ReadUncommitted, true), Ok(None));
 }

@@ -2,9 +2,9 @@
 //! protocol: a transactional batch for a partition its transaction does not
 //! contain is refused (KIP-890 part 1) and writes nothing; a fenced
 //! producer's batch and a deposed coordinator's marker are refused; a
-//! retried marker writes nothing; a transaction's records are read by a
-//! read_committed fetch only after its commit marker, and the other open
-//! transaction on the partition is untouched throughout.
+//! retried marker writes nothing; ListOffsets stops at the last stable
+//! offset for read_committed, and the other open transaction on the
+//! partition is untouched throughout.
 
 mod support;
 
@@ -98,20 +98,18 @@ async fn end(l: &mut BrokerLink, transactional_id: &str, pid: i64, epoch: i16) -
 
 /// (high watermark, last stable offset) of data-0.
 async fn offsets(l: &mut BrokerLink) -> (i64, i64) {
-    let mut result = [0i64; 2];
-    for (i, isolation) in [0i8, 1].into_iter().enumerate() {
-        let request =
-            ListOffsetsRequest::default()
-                .with_isolation_level(isolation)
-                .with_topics(vec![ListOffsetsTopic::default().with_name(TopicName(s("data"))).with_partitions(vec![
-                    ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1),
-                ])]);
-        let r = l.send(5, &request).await.expect("ListOffsets");
-        let p = &r.topics[0].partitions[0];
-        assert_eq!(p.error_code, ec::NONE);
-        result[i] = p.offset;
-    }
-    (result[0], result[1])
+    (list_offset(l, -1, 0).await, list_offset(l, -1, 1).await)
+}
+
+/// ListOffsets of data-0 for `timestamp` (-1: latest) at `isolation`.
+async fn list_offset(l: &mut BrokerLink, timestamp: i64, isolation: i8) -> i64 {
+    let partition = ListOffsetsPartition::default().with_partition_index(0).with_timestamp(timestamp);
+    let topic = ListOffsetsTopic::default().with_name(TopicName(s("data"))).with_partitions(vec![partition]);
+    let request = ListOffsetsRequest::default().with_isolation_level(isolation).with_topics(vec![topic]);
+    let r = l.send(5, &request).await.expect("ListOffsets");
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(p.error_code, ec::NONE);
+    p.offset
 }
 
 #[tokio::test]
@@ -128,6 +126,9 @@ async fn partitions_refuse_what_no_transaction_contains() {
     assert_eq!(add_partition(&mut other_c, "bystander", other_pid, other_epoch, 0).await, ec::NONE);
     assert_eq!(produce(&mut data, "bystander", other_pid, other_epoch, 0, "bystander").await, ec::NONE);
     assert_eq!(offsets(&mut data).await, (1, 0));
+    // A search by time stops where the isolation level does.
+    assert_eq!(list_offset(&mut data, 0, 0).await, 0);
+    assert_eq!(list_offset(&mut data, 0, 1).await, -1, "read_committed: nothing stable yet");
 
     // KIP-890 part 1: a batch for a partition not added to the transaction.
     let (mut c, pid, epoch) = init(&cluster, "writer").await;

@@ -12,7 +12,7 @@ use brook_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsRe
 use brook_storage::TopicPartition;
 
 use super::{RequestContext, Versions};
-use crate::replication::OffsetQuery;
+use crate::replication::{Isolation, OffsetQuery};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -48,8 +48,6 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 continue;
             }
             let query = match p.timestamp {
-                // READ_COMMITTED (isolation level 1) sees up to the last stable offset.
-                LATEST if request.isolation_level == 1 => OffsetQuery::LastStable,
                 LATEST => OffsetQuery::Latest,
                 EARLIEST | EARLIEST_LOCAL => OffsetQuery::Earliest,
                 MAX_TIMESTAMP => OffsetQuery::MaxTimestamp,
@@ -61,7 +59,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 }
             };
             // A consumer (replica id -1), not a follower or a debugging tool (-2).
-            let found = partition.list_offset(query, request.replica_id.0 == -1);
+            // READ_COMMITTED (isolation level 1) sees up to the last stable offset.
+            let isolation =
+                if request.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+            let found = partition.list_offset(query, isolation, request.replica_id.0 == -1);
             match found {
                 Ok(Some((offset, timestamp))) => {
                     out.offset = offset;

@@ -33,7 +33,7 @@ pub mod isr;
 pub mod partition;
 
 pub use isr::IsrState;
-pub use partition::{IsrChange, LogOffsets, OffsetQuery, Partition, ProducePolicy, TxnVerification};
+pub use partition::{Isolation, IsrChange, LogOffsets, OffsetQuery, Partition, ProducePolicy, TxnVerification};
 
 pub struct ReplicaManager {
     node_id: i32,

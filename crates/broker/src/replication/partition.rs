@@ -79,11 +79,17 @@ pub struct LogOffsets {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetQuery {
     Latest,
-    /// Latest for a read_committed consumer: the last stable offset.
-    LastStable,
     Earliest,
     MaxTimestamp,
     Timestamp(i64),
+}
+
+/// What a consumer may read: up to the high watermark, or (read_committed)
+/// up to the last stable offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    ReadUncommitted,
+    ReadCommitted,
 }
 
 /// Where a follower's next fetch starts.
@@ -536,21 +542,30 @@ impl Partition {
     /// start of this leader's epoch, the latest offset and a time not found
     /// below the watermark are OFFSET_NOT_AVAILABLE, as in Kafka: the
     /// answer could go back before one already given.
-    pub fn list_offset(&self, query: OffsetQuery, from_client: bool) -> Result<Option<(i64, i64)>, ErrorCode> {
+    pub fn list_offset(
+        &self,
+        query: OffsetQuery,
+        isolation: Isolation,
+        from_client: bool,
+    ) -> Result<Option<(i64, i64)>, ErrorCode> {
         let mut st = self.state.lock();
         let lagging = from_client && Self::leading(&mut st)?.watermark_lags_epoch_start();
         let log = self.log.lock();
         drop(st);
+        // As Kafka: what the isolation level may read bounds every answer.
+        let readable = match isolation {
+            Isolation::ReadUncommitted => log.high_watermark(),
+            Isolation::ReadCommitted => log.last_stable_offset(),
+        };
         let by_time = match query {
-            OffsetQuery::Latest | OffsetQuery::LastStable if lagging => return Err(ErrorCode::OFFSET_NOT_AVAILABLE),
-            OffsetQuery::Latest => return Ok(Some((log.high_watermark(), -1))),
-            OffsetQuery::LastStable => return Ok(Some((log.last_stable_offset(), -1))),
+            OffsetQuery::Latest if lagging => return Err(ErrorCode::OFFSET_NOT_AVAILABLE),
+            OffsetQuery::Latest => return Ok(Some((readable, -1))),
             OffsetQuery::Earliest => return Ok(Some((log.log_start_offset(), -1))),
             OffsetQuery::MaxTimestamp => log.max_timestamp(),
             OffsetQuery::Timestamp(ts) => log.offset_for_timestamp(ts),
         };
         match by_time.map_err(|e| e.error_code())? {
-            Some((offset, timestamp)) if offset < log.high_watermark() => Ok(Some((offset, timestamp))),
+            Some((offset, timestamp)) if offset < readable => Ok(Some((offset, timestamp))),
             _ if lagging => Err(ErrorCode::OFFSET_NOT_AVAILABLE),
             _ => Ok(None),
         }
