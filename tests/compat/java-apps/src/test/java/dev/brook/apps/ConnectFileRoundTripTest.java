@@ -1,0 +1,151 @@
+package dev.brook.apps;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ClassicGroupDescription;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.ClassicGroupState;
+import org.apache.kafka.common.GroupType;
+import org.apache.kafka.common.config.ConfigResource;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A Kafka Connect distributed worker with the FileStream connectors moves
+ *  a 100,000-line file into a Brook topic and back out into a file. */
+@Timeout(value = 300, unit = TimeUnit.SECONDS)
+class ConnectFileRoundTripTest {
+    private static final String TOPIC = "connect-lines";
+    private static final int LINES = 100_000;
+    private static final int LINES_AFTER_RESTART = 1_000;
+    private static BrookCluster cluster;
+    private static Admin admin;
+
+    @BeforeAll
+    static void startCluster() throws Exception {
+        cluster = BrookCluster.start();
+        admin = cluster.admin();
+    }
+
+    @AfterAll
+    static void stopCluster() throws Exception {
+        if (admin != null) {
+            admin.close(Duration.ofSeconds(5));
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @Test
+    void fileGoesThroughBrookAndBackInOrderAndResumesAfterWorkerRestart(@TempDir Path tmp) throws Exception {
+        // One partition: the sink sees the lines in the order the source read them.
+        admin.createTopics(List.of(new NewTopic(TOPIC, 1, (short) 3))).all().get(30, TimeUnit.SECONDS);
+        Path input = tmp.resolve("input.txt");
+        Path output = tmp.resolve("output.txt");
+        appendLines(input, 0, LINES);
+
+        try (ConnectWorker worker = ConnectWorker.start(cluster.bootstrap())) {
+            worker.createConnector("file-source", Map.of(
+                "connector.class", "org.apache.kafka.connect.file.FileStreamSourceConnector",
+                "tasks.max", "1", "file", input.toString(), "topic", TOPIC));
+            worker.createConnector("file-sink", Map.of(
+                "connector.class", "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                "tasks.max", "1", "file", output.toString(), "topics", TOPIC));
+            awaitLines(output, LINES, Duration.ofSeconds(120));
+            assertTrue(worker.isRunning("file-source") && worker.isRunning("file-sink"));
+
+            assertWorkerGroupUsesConnectProtocol();
+            assertInternalTopicsCompacted();
+        }
+        assertNull(ConnectWorker.exitCalled());
+        assertEquals(Files.readAllLines(input), Files.readAllLines(output), "the file came back, every line in order");
+
+        // Lines written while no worker runs arrive after the restart, once:
+        // the new worker reads the connectors from the config topic and
+        // resumes from the source offsets and the sink group's commits.
+        appendLines(input, LINES, LINES + LINES_AFTER_RESTART);
+        try (ConnectWorker worker = ConnectWorker.start(cluster.bootstrap())) {
+            awaitLines(output, LINES + LINES_AFTER_RESTART, Duration.ofSeconds(60));
+            Thread.sleep(2000); // two offset flushes: a duplicate would show up by now
+            assertTrue(worker.isRunning("file-source") && worker.isRunning("file-sink"));
+        }
+        assertNull(ConnectWorker.exitCalled());
+        assertEquals(Files.readAllLines(input), Files.readAllLines(output), "nothing lost or duplicated across the restart");
+    }
+
+    /** The worker joined a classic group whose protocol type is "connect",
+     *  and agreed on Connect's "sessioned" assignment protocol. */
+    private static void assertWorkerGroupUsesConnectProtocol() throws Exception {
+        Collection<GroupListing> groups = admin.listGroups().all().get(30, TimeUnit.SECONDS);
+        GroupListing listing = groups.stream().filter(g -> g.groupId().equals(ConnectWorker.GROUP)).findFirst()
+            .orElseThrow(() -> new AssertionError("no group " + ConnectWorker.GROUP + " in " + groups));
+        assertEquals("connect", listing.protocol());
+        assertEquals(GroupType.CLASSIC, listing.type().orElseThrow());
+
+        ClassicGroupDescription group = admin.describeClassicGroups(List.of(ConnectWorker.GROUP))
+            .all().get(30, TimeUnit.SECONDS).get(ConnectWorker.GROUP);
+        assertEquals("connect", group.protocol());
+        assertEquals("sessioned", group.protocolData());
+        assertEquals(ClassicGroupState.STABLE, group.state());
+        assertEquals(1, group.members().size());
+    }
+
+    /** Connect's three internal topics, as it created them: compacted, RF=3. */
+    private static void assertInternalTopicsCompacted() throws Exception {
+        Map<String, Integer> partitions = Map.of(
+            ConnectWorker.CONFIG_TOPIC, 1,
+            ConnectWorker.OFFSET_TOPIC, ConnectWorker.OFFSET_PARTITIONS,
+            ConnectWorker.STATUS_TOPIC, ConnectWorker.STATUS_PARTITIONS);
+        List<ConfigResource> resources = new ArrayList<>();
+        partitions.keySet().forEach(t -> resources.add(new ConfigResource(ConfigResource.Type.TOPIC, t)));
+        Map<ConfigResource, Config> configs = admin.describeConfigs(resources).all().get(30, TimeUnit.SECONDS);
+        Map<String, TopicDescription> topics = admin.describeTopics(partitions.keySet()).allTopicNames().get(30, TimeUnit.SECONDS);
+        for (ConfigResource r : resources) {
+            assertEquals("compact", configs.get(r).get("cleanup.policy").value(), r.name());
+            TopicDescription d = topics.get(r.name());
+            assertEquals(partitions.get(r.name()), d.partitions().size(), r.name());
+            d.partitions().forEach(p -> assertEquals(3, p.replicas().size(), r.name() + " replicas"));
+        }
+    }
+
+    private static void appendLines(Path file, int from, int to) throws IOException {
+        StringBuilder text = new StringBuilder();
+        for (int i = from; i < to; i++) {
+            text.append("line ").append(i).append(" of the file that feeds Hadoop in miniature\n");
+        }
+        Files.writeString(file, text, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    }
+
+    private static void awaitLines(Path file, int count, Duration timeout) throws InterruptedException {
+        long[] seen = {0};
+        Wait.until(timeout, () -> ": " + seen[0] + " of " + count + " lines in " + file + "; exit: " + ConnectWorker.exitCalled(), () -> {
+            if (!Files.exists(file)) {
+                return false;
+            }
+            try (var lines = Files.lines(file)) {
+                seen[0] = lines.count();
+            }
+            return seen[0] >= count;
+        });
+    }
+}
