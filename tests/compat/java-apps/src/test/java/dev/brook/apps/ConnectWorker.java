@@ -66,8 +66,11 @@ final class ConnectWorker implements AutoCloseable {
     }
 
     void createConnector(String name, Map<String, String> config) throws Exception {
+        // The REST layer adds "name" from the URL; the herder wants it in the config.
+        Map<String, String> named = new java.util.HashMap<>(config);
+        named.put("name", name);
         FutureCallback<Object> created = new FutureCallback<>();
-        herder().putConnectorConfig(name, config, false, (error, result) -> created.onCompletion(error, result));
+        herder().putConnectorConfig(name, named, false, (error, result) -> created.onCompletion(error, result));
         created.get(60, TimeUnit.SECONDS);
     }
 
