@@ -91,14 +91,14 @@ class StreamsWordCountTest {
     }
 
     @Test
-    void exactlyOnceCountsAreExactThroughKill9OfABroker(@TempDir Path tmp) throws Exception {
+    void exactlyOnceCountsAreExactThroughKill9OfBrokers(@TempDir Path tmp) throws Exception {
         String app = "wordcount-eos";
-        int total = 6000;
+        int total = 9000;
         createTopics("eos-lines", "eos-counts");
         try (CountUpdates out = new CountUpdates(cluster.bootstrap(), "eos-counts", PARTITIONS);
              RunningApp running = RunningApp.start(app, "eos-lines", "eos-counts", StreamsConfig.EXACTLY_ONCE_V2, tmp.resolve("state"));
              LineProducer lines = new LineProducer(cluster.bootstrap(), "eos-lines")) {
-            // Input keeps arriving for ~8 s, so the kill lands mid-processing.
+            // Input keeps arriving for ~12 s, so both kills land mid-processing.
             CompletableFuture<Void> input = CompletableFuture.runAsync(() -> {
                 try {
                     for (int from = 0; from < total; from += 150) {
@@ -114,19 +114,49 @@ class StreamsWordCountTest {
                 return !out.all().isEmpty();
             });
 
-            TopicPartition victimOf = new TopicPartition("eos-counts", 0);
-            int victim = admin.describeTopics(List.of(victimOf.topic())).allTopicNames().get()
-                .get(victimOf.topic()).partitions().get(0).leader().id();
-            cluster.node(victim).kill9();
-            assertFalse(input.isDone(), "the broker died while input was still being processed");
-            Thread.sleep(3000); // processing goes on with two brokers
-            cluster.restart(cluster.node(victim));
+            // First the transaction coordinator of a stream thread's producer
+            // (its open transaction must be completed by the new coordinator),
+            // then the leader of an output partition.
+            int coordinator = transactionCoordinatorOf(app);
+            killAndRestart(coordinator, input);
+            int leader = admin.describeTopics(List.of("eos-counts")).allTopicNames().get()
+                .get("eos-counts").partitions().get(0).leader().id();
+            killAndRestart(leader, input);
 
             input.get(120, TimeUnit.SECONDS);
             out.awaitLatest(WordCount.expectedCounts(total), Duration.ofSeconds(120));
             assertEveryUpdateCountsOnce(out.all(), WordCount.expectedCounts(total));
             assertEquals(List.of(), running.fatalErrors, "no stream thread died");
         }
+    }
+
+    /** kill -9 of node `id` while input still flows, 3 s of processing on two
+     *  brokers, restart, and wait until it is back in every ISR (so the next
+     *  kill leaves two in-sync replicas, min.insync.replicas). */
+    private static void killAndRestart(int id, CompletableFuture<Void> input) throws Exception {
+        cluster.node(id).kill9();
+        assertFalse(input.isDone(), "node " + id + " died while input was still being processed");
+        Thread.sleep(3000);
+        cluster.restart(cluster.node(id));
+        Wait.until(Duration.ofSeconds(60), "node " + id + " back in every ISR", () -> {
+            Set<String> topics = admin.listTopics().names().get(10, TimeUnit.SECONDS);
+            return admin.describeTopics(topics).allTopicNames().get(10, TimeUnit.SECONDS).values().stream()
+                .flatMap(d -> d.partitions().stream())
+                .allMatch(p -> p.isr().size() == p.replicas().size());
+        });
+    }
+
+    /** The coordinator of one of the application's transactional producers
+     *  (EOS v2: one per stream thread, ids start with the application id). */
+    private static int transactionCoordinatorOf(String app) throws Exception {
+        List<String> ids = new ArrayList<>();
+        Wait.until(Duration.ofSeconds(30), "a transactional id of " + app, () -> {
+            admin.listTransactions().all().get(10, TimeUnit.SECONDS).stream()
+                .map(t -> t.transactionalId()).filter(id -> id.startsWith(app + "-")).sorted().forEach(ids::add);
+            return !ids.isEmpty();
+        });
+        return admin.describeTransactions(List.of(ids.get(0))).all().get(10, TimeUnit.SECONDS)
+            .get(ids.get(0)).coordinatorId();
     }
 
     /** Without a record cache each word's committed updates are exactly 1..n:
