@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ClassicGroupDescription;
@@ -31,7 +32,8 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** A Kafka Connect distributed worker with the FileStream connectors moves
- *  a 100,000-line file into a Brook topic and back out into a file. */
+ *  a 100,000-line file into a Brook topic and back out into a file; a
+ *  restarted worker resumes, and a second worker takes a share of the work. */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class ConnectFileRoundTripTest {
     private static final String TOPIC = "connect-lines";
@@ -84,13 +86,34 @@ class ConnectFileRoundTripTest {
         // the new worker reads the connectors from the config topic and
         // resumes from the source offsets and the sink group's commits.
         appendLines(input, LINES, LINES + LINES_AFTER_RESTART);
-        try (ConnectWorker worker = ConnectWorker.start(cluster.bootstrap())) {
+        try (ConnectWorker restarted = ConnectWorker.start(cluster.bootstrap())) {
             awaitLines(output, LINES + LINES_AFTER_RESTART, Duration.ofSeconds(60));
-            Thread.sleep(2000); // two offset flushes: a duplicate would show up by now
-            assertTrue(worker.isRunning("file-source") && worker.isRunning("file-sink"));
+
+            // A second worker joins the group: the connect protocol's
+            // rebalance gives it a share of the connectors and tasks.
+            try (ConnectWorker second = ConnectWorker.start(cluster.bootstrap())) {
+                Set<String> both = Set.of(restarted.workerId(), second.workerId());
+                Wait.until(Duration.ofSeconds(60), () -> ": workers " + workersOf(restarted), () ->
+                    restarted.isRunning("file-source") && restarted.isRunning("file-sink") && workersOf(restarted).equals(both));
+                assertEquals(2, describeWorkerGroup().members().size());
+                appendLines(input, LINES + LINES_AFTER_RESTART, LINES + 2 * LINES_AFTER_RESTART);
+                awaitLines(output, LINES + 2 * LINES_AFTER_RESTART, Duration.ofSeconds(60));
+                Thread.sleep(2000); // four offset flushes: a duplicate would show up by now
+            }
         }
         assertNull(ConnectWorker.exitCalled());
         assertEquals(Files.readAllLines(input), Files.readAllLines(output), "nothing lost or duplicated across the restart");
+    }
+
+    /** Every worker running a connector or task of the file round trip. */
+    private static Set<String> workersOf(ConnectWorker worker) {
+        Set<String> workers = new java.util.TreeSet<>(worker.workersOf("file-source"));
+        workers.addAll(worker.workersOf("file-sink"));
+        return workers;
+    }
+
+    private static ClassicGroupDescription describeWorkerGroup() throws Exception {
+        return admin.describeClassicGroups(List.of(ConnectWorker.GROUP)).all().get(30, TimeUnit.SECONDS).get(ConnectWorker.GROUP);
     }
 
     /** The worker joined a classic group whose protocol type is "connect",
@@ -102,8 +125,7 @@ class ConnectFileRoundTripTest {
         assertEquals("connect", listing.protocol());
         assertEquals(GroupType.CLASSIC, listing.type().orElseThrow());
 
-        ClassicGroupDescription group = admin.describeClassicGroups(List.of(ConnectWorker.GROUP))
-            .all().get(30, TimeUnit.SECONDS).get(ConnectWorker.GROUP);
+        ClassicGroupDescription group = describeWorkerGroup();
         assertEquals("connect", group.protocol());
         assertEquals("sessioned", group.protocolData());
         assertEquals(ClassicGroupState.STABLE, group.state());

@@ -55,6 +55,8 @@ final class ConnectWorker implements AutoCloseable {
             Map.entry("status.storage.replication.factor", "3"),
             Map.entry("status.storage.partitions", Integer.toString(STATUS_PARTITIONS)),
             Map.entry("offset.flush.interval.ms", "500"),
+            // A departed worker's connectors and tasks move after 1 s, not 5 min.
+            Map.entry("scheduled.rebalance.max.delay.ms", "1000"),
             Map.entry("listeners", "http://127.0.0.1:" + freePort()),
             // Connectors come from the class path (connect-file), not a plugin directory.
             Map.entry("plugin.discovery", "service_load"));
@@ -80,6 +82,20 @@ final class ConnectWorker implements AutoCloseable {
         List<ConnectorStateInfo.TaskState> tasks = status.tasks();
         return "RUNNING".equals(status.connector().state()) && !tasks.isEmpty()
             && tasks.stream().allMatch(t -> "RUNNING".equals(t.state()));
+    }
+
+    /** Connect's name for this worker in statuses: the REST server's host:port. */
+    String workerId() {
+        return connect.rest().advertisedUrl().getHost() + ":" + connect.rest().advertisedUrl().getPort();
+    }
+
+    /** The workers running the connector and each of its tasks. */
+    java.util.Set<String> workersOf(String connector) {
+        ConnectorStateInfo status = herder().connectorStatus(connector);
+        java.util.Set<String> workers = new java.util.TreeSet<>();
+        workers.add(status.connector().workerId());
+        status.tasks().forEach(t -> workers.add(t.workerId()));
+        return workers;
     }
 
     /** The reason Connect tried to exit the JVM, if it did. */
