@@ -96,37 +96,48 @@ class StreamsWordCountTest {
         int total = 9000;
         createTopics("eos-lines", "eos-counts");
         try (CountUpdates out = new CountUpdates(cluster.bootstrap(), "eos-counts", PARTITIONS);
-             RunningApp running = RunningApp.start(app, "eos-lines", "eos-counts", StreamsConfig.EXACTLY_ONCE_V2, tmp.resolve("state"));
              LineProducer lines = new LineProducer(cluster.bootstrap(), "eos-lines")) {
-            // Input keeps arriving for ~12 s, so both kills land mid-processing.
-            CompletableFuture<Void> input = CompletableFuture.runAsync(() -> {
-                try {
-                    for (int from = 0; from < total; from += 150) {
-                        lines.send(from, from + 150);
-                        Thread.sleep(200);
+            try (RunningApp running = RunningApp.start(app, "eos-lines", "eos-counts", StreamsConfig.EXACTLY_ONCE_V2, tmp.resolve("state-1"))) {
+                // Input keeps arriving for ~12 s, so both kills land mid-processing.
+                CompletableFuture<Void> input = CompletableFuture.runAsync(() -> {
+                    try {
+                        for (int from = 0; from < total; from += 150) {
+                            lines.send(from, from + 150);
+                            Thread.sleep(200);
+                        }
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
                     }
-                } catch (Exception e) {
-                    throw new RuntimeException(e);
-                }
-            });
-            Wait.until(Duration.ofSeconds(60), "first committed count updates", () -> {
-                out.poll();
-                return !out.all().isEmpty();
-            });
+                });
+                Wait.until(Duration.ofSeconds(60), "first committed count updates", () -> {
+                    out.poll();
+                    return !out.all().isEmpty();
+                });
 
-            // First the transaction coordinator of a stream thread's producer
-            // (its open transaction must be completed by the new coordinator),
-            // then the leader of an output partition.
-            int coordinator = transactionCoordinatorOf(app);
-            killAndRestart(coordinator, input);
-            int leader = admin.describeTopics(List.of("eos-counts")).allTopicNames().get()
-                .get("eos-counts").partitions().get(0).leader().id();
-            killAndRestart(leader, input);
+                // First the transaction coordinator of a stream thread's producer
+                // (its open transaction must be completed by the new coordinator),
+                // then the leader of an output partition.
+                int coordinator = transactionCoordinatorOf(app);
+                killAndRestart(coordinator, input);
+                int leader = admin.describeTopics(List.of("eos-counts")).allTopicNames().get()
+                    .get("eos-counts").partitions().get(0).leader().id();
+                killAndRestart(leader, input);
 
-            input.get(120, TimeUnit.SECONDS);
-            out.awaitLatest(WordCount.expectedCounts(total), Duration.ofSeconds(120));
-            assertEveryUpdateCountsOnce(out.all(), WordCount.expectedCounts(total));
-            assertEquals(List.of(), running.fatalErrors, "no stream thread died");
+                input.get(120, TimeUnit.SECONDS);
+                out.awaitLatest(WordCount.expectedCounts(total), Duration.ofSeconds(120));
+                assertEveryUpdateCountsOnce(out.all(), WordCount.expectedCounts(total));
+                assertEquals(List.of(), running.fatalErrors, "no stream thread died");
+            }
+
+            // A new instance with an empty state directory restores the counts
+            // from the changelog, where the kills may have left aborted
+            // transactions: under EOS the restore reads committed records only.
+            lines.send(total, total + 1500);
+            try (RunningApp restored = RunningApp.start(app, "eos-lines", "eos-counts", StreamsConfig.EXACTLY_ONCE_V2, tmp.resolve("state-2"))) {
+                out.awaitLatest(WordCount.expectedCounts(total + 1500), Duration.ofSeconds(90));
+                assertTrue(restored.restoredRecords.get() > 0, "the count store was restored from the changelog");
+            }
+            assertEveryUpdateCountsOnce(out.all(), WordCount.expectedCounts(total + 1500));
         }
     }
 
