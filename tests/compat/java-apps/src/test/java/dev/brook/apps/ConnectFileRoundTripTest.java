@@ -36,6 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  *  restarted worker resumes, and a second worker takes a share of the work. */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class ConnectFileRoundTripTest {
+    private static final ConnectWorker.Cluster WORKERS = new ConnectWorker.Cluster("brook-connect", false);
     private static final String TOPIC = "connect-lines";
     private static final int LINES = 100_000;
     private static final int LINES_AFTER_RESTART = 1_000;
@@ -66,7 +67,7 @@ class ConnectFileRoundTripTest {
         Path output = tmp.resolve("output.txt");
         appendLines(input, 0, LINES);
 
-        try (ConnectWorker worker = ConnectWorker.start(cluster.bootstrap())) {
+        try (ConnectWorker worker = ConnectWorker.start(cluster.bootstrap(), WORKERS)) {
             worker.createConnector("file-source", Map.of(
                 "connector.class", "org.apache.kafka.connect.file.FileStreamSourceConnector",
                 "tasks.max", "1", "file", input.toString(), "topic", TOPIC));
@@ -86,12 +87,12 @@ class ConnectFileRoundTripTest {
         // the new worker reads the connectors from the config topic and
         // resumes from the source offsets and the sink group's commits.
         appendLines(input, LINES, LINES + LINES_AFTER_RESTART);
-        try (ConnectWorker restarted = ConnectWorker.start(cluster.bootstrap())) {
+        try (ConnectWorker restarted = ConnectWorker.start(cluster.bootstrap(), WORKERS)) {
             awaitLines(output, LINES + LINES_AFTER_RESTART, Duration.ofSeconds(60));
 
             // A second worker joins the group: the connect protocol's
             // rebalance gives it a share of the connectors and tasks.
-            try (ConnectWorker second = ConnectWorker.start(cluster.bootstrap())) {
+            try (ConnectWorker second = ConnectWorker.start(cluster.bootstrap(), WORKERS)) {
                 Set<String> both = Set.of(restarted.workerId(), second.workerId());
                 Wait.until(Duration.ofSeconds(60), () -> ": workers " + workersOf(restarted), () ->
                     restarted.isRunning("file-source") && restarted.isRunning("file-sink") && workersOf(restarted).equals(both));
@@ -105,6 +106,46 @@ class ConnectFileRoundTripTest {
         assertEquals(Files.readAllLines(input), Files.readAllLines(output), "nothing lost or duplicated across the restart");
     }
 
+    /** KIP-618: the source task writes each poll's lines and their offsets
+     *  in one transaction (transactional id `<group>-<connector>-<task>`),
+     *  the worker's leader writes connector configs transactionally, and a
+     *  restarted worker fences the old task producers before resuming. */
+    @Test
+    void exactlyOnceSourceMovesTheFileInCommittedTransactions(@TempDir Path tmp) throws Exception {
+        ConnectWorker.Cluster workers = new ConnectWorker.Cluster("brook-connect-eos", true);
+        String topic = "connect-eos-lines";
+        int lines = 20_000;
+        admin.createTopics(List.of(new NewTopic(topic, 1, (short) 3))).all().get(30, TimeUnit.SECONDS);
+        Path input = tmp.resolve("input.txt");
+        Path output = tmp.resolve("output.txt");
+        appendLines(input, 0, lines);
+
+        try (ConnectWorker worker = ConnectWorker.start(cluster.bootstrap(), workers)) {
+            worker.createConnector("eos-source", Map.of(
+                "connector.class", "org.apache.kafka.connect.file.FileStreamSourceConnector",
+                "exactly.once.support", "required",
+                "tasks.max", "1", "file", input.toString(), "topic", topic));
+            worker.createConnector("eos-sink", Map.of(
+                "connector.class", "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                "consumer.override.isolation.level", "read_committed",
+                "tasks.max", "1", "file", output.toString(), "topics", topic));
+            awaitLines(output, lines, Duration.ofSeconds(90));
+            Set<String> transactionalIds = new java.util.TreeSet<>();
+            admin.listTransactions().all().get(30, TimeUnit.SECONDS).forEach(t -> transactionalIds.add(t.transactionalId()));
+            assertTrue(transactionalIds.contains(workers.group() + "-eos-source-0"), "source task producer in " + transactionalIds);
+        }
+        assertEquals(Files.readAllLines(input), Files.readAllLines(output), "the file came back, every line in order");
+
+        appendLines(input, lines, lines + LINES_AFTER_RESTART);
+        try (ConnectWorker restarted = ConnectWorker.start(cluster.bootstrap(), workers)) {
+            awaitLines(output, lines + LINES_AFTER_RESTART, Duration.ofSeconds(60));
+            Thread.sleep(2000); // four offset flushes: a duplicate would show up by now
+            assertTrue(restarted.isRunning("eos-source") && restarted.isRunning("eos-sink"));
+        }
+        assertNull(ConnectWorker.exitCalled());
+        assertEquals(Files.readAllLines(input), Files.readAllLines(output), "nothing lost or duplicated across the restart");
+    }
+
     /** Every worker running a connector or task of the file round trip. */
     private static Set<String> workersOf(ConnectWorker worker) {
         Set<String> workers = new java.util.TreeSet<>(worker.workersOf("file-source"));
@@ -113,15 +154,15 @@ class ConnectFileRoundTripTest {
     }
 
     private static ClassicGroupDescription describeWorkerGroup() throws Exception {
-        return admin.describeClassicGroups(List.of(ConnectWorker.GROUP)).all().get(30, TimeUnit.SECONDS).get(ConnectWorker.GROUP);
+        return admin.describeClassicGroups(List.of(WORKERS.group())).all().get(30, TimeUnit.SECONDS).get(WORKERS.group());
     }
 
     /** The worker joined a classic group whose protocol type is "connect",
      *  and agreed on Connect's "sessioned" assignment protocol. */
     private static void assertWorkerGroupUsesConnectProtocol() throws Exception {
         Collection<GroupListing> groups = admin.listGroups().all().get(30, TimeUnit.SECONDS);
-        GroupListing listing = groups.stream().filter(g -> g.groupId().equals(ConnectWorker.GROUP)).findFirst()
-            .orElseThrow(() -> new AssertionError("no group " + ConnectWorker.GROUP + " in " + groups));
+        GroupListing listing = groups.stream().filter(g -> g.groupId().equals(WORKERS.group())).findFirst()
+            .orElseThrow(() -> new AssertionError("no group " + WORKERS.group() + " in " + groups));
         assertEquals("connect", listing.protocol());
         assertEquals(GroupType.CLASSIC, listing.type().orElseThrow());
 
@@ -135,9 +176,9 @@ class ConnectFileRoundTripTest {
     /** Connect's three internal topics, as it created them: compacted, RF=3. */
     private static void assertInternalTopicsCompacted() throws Exception {
         Map<String, Integer> partitions = Map.of(
-            ConnectWorker.CONFIG_TOPIC, 1,
-            ConnectWorker.OFFSET_TOPIC, ConnectWorker.OFFSET_PARTITIONS,
-            ConnectWorker.STATUS_TOPIC, ConnectWorker.STATUS_PARTITIONS);
+            WORKERS.configTopic(), 1,
+            WORKERS.offsetTopic(), ConnectWorker.OFFSET_PARTITIONS,
+            WORKERS.statusTopic(), ConnectWorker.STATUS_PARTITIONS);
         List<ConfigResource> resources = new ArrayList<>();
         partitions.keySet().forEach(t -> resources.add(new ConfigResource(ConfigResource.Type.TOPIC, t)));
         Map<ConfigResource, Config> configs = admin.describeConfigs(resources).all().get(30, TimeUnit.SECONDS);

@@ -17,12 +17,24 @@ import org.apache.kafka.connect.util.FutureCallback;
 /** A Kafka Connect distributed worker running in this JVM, started as
  *  `connect-distributed.sh` would start it (ConnectDistributed). */
 final class ConnectWorker implements AutoCloseable {
-    static final String GROUP = "brook-connect";
-    static final String CONFIG_TOPIC = "brook-connect-configs";
-    static final String OFFSET_TOPIC = "brook-connect-offsets";
-    static final String STATUS_TOPIC = "brook-connect-status";
     static final int OFFSET_PARTITIONS = 5;
     static final int STATUS_PARTITIONS = 3;
+
+    /** A Connect cluster: its group and internal topics, and whether source
+     *  tasks write in transactions (KIP-618 exactly-once source support). */
+    record Cluster(String group, boolean exactlyOnceSource) {
+        String configTopic() {
+            return group + "-configs";
+        }
+
+        String offsetTopic() {
+            return group + "-offsets";
+        }
+
+        String statusTopic() {
+            return group + "-status";
+        }
+    }
 
     /** Connect exits the JVM when its herder dies: record it and fail the test instead. */
     private static final AtomicReference<String> EXIT = new AtomicReference<>();
@@ -40,18 +52,19 @@ final class ConnectWorker implements AutoCloseable {
         this.connect = connect;
     }
 
-    static ConnectWorker start(String bootstrap) throws IOException {
+    static ConnectWorker start(String bootstrap, Cluster cluster) throws IOException {
         Map<String, String> props = Map.ofEntries(
             Map.entry("bootstrap.servers", bootstrap),
-            Map.entry("group.id", GROUP),
+            Map.entry("group.id", cluster.group()),
+            Map.entry("exactly.once.source.support", cluster.exactlyOnceSource() ? "enabled" : "disabled"),
             Map.entry("key.converter", "org.apache.kafka.connect.storage.StringConverter"),
             Map.entry("value.converter", "org.apache.kafka.connect.storage.StringConverter"),
-            Map.entry("config.storage.topic", CONFIG_TOPIC),
+            Map.entry("config.storage.topic", cluster.configTopic()),
             Map.entry("config.storage.replication.factor", "3"),
-            Map.entry("offset.storage.topic", OFFSET_TOPIC),
+            Map.entry("offset.storage.topic", cluster.offsetTopic()),
             Map.entry("offset.storage.replication.factor", "3"),
             Map.entry("offset.storage.partitions", Integer.toString(OFFSET_PARTITIONS)),
-            Map.entry("status.storage.topic", STATUS_TOPIC),
+            Map.entry("status.storage.topic", cluster.statusTopic()),
             Map.entry("status.storage.replication.factor", "3"),
             Map.entry("status.storage.partitions", Integer.toString(STATUS_PARTITIONS)),
             Map.entry("offset.flush.interval.ms", "500"),
