@@ -108,7 +108,10 @@ impl TxnVerifier {
                     debug!(partition = %tp, transactional_id = question.transactional_id, ?code, "asking again");
                     tokio::time::sleep(ADD_RETRY_BACKOFF).await;
                 }
-                Err(code) => return Err(producer_error(code, question.abortable_supported)),
+                Err(code) => {
+                    debug!(partition = %tp, transactional_id = question.transactional_id, ?code, "coordinator refused");
+                    return Err(producer_error(code, question.abortable_supported));
+                }
                 Ok(()) => return Ok(()),
             }
         }

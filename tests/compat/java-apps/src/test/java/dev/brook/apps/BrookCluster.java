@@ -36,27 +36,40 @@ final class BrookCluster implements AutoCloseable {
 
     private BrookCluster(Path dir) throws IOException {
         this.dir = dir;
+        List<Integer> ports = BrookNode.freePorts(6);
         for (int id = 1; id <= 3; id++) {
-            nodes.add(new BrookNode(id, dir));
+            nodes.add(new BrookNode(id, dir, ports.get(2 * id - 2), ports.get(2 * id - 1)));
         }
         this.voters = nodes.stream().map(BrookNode::voter).collect(Collectors.joining(","));
     }
 
+    /** Starts a fresh cluster; once more on new ports if another process
+     *  took a chosen port between choosing and binding (other test suites
+     *  share this machine). */
     static BrookCluster start() throws Exception {
-        BrookCluster cluster = new BrookCluster(Files.createTempDirectory("brook-apps-"));
-        try {
-            for (BrookNode node : cluster.nodes) {
-                node.spawn(cluster.voters, SETTINGS);
+        for (int attempt = 1; ; attempt++) {
+            BrookCluster cluster = new BrookCluster(Files.createTempDirectory("brook-apps-"));
+            try {
+                cluster.startNodes();
+                return cluster;
+            } catch (Exception | AssertionError e) {
+                boolean portTaken = cluster.nodes.stream().anyMatch(BrookNode::lostItsPort);
+                cluster.close();
+                if (!portTaken || attempt == 3) {
+                    throw e;
+                }
             }
-            for (BrookNode node : cluster.nodes) {
-                node.awaitListening(60_000);
-            }
-            cluster.awaitAllBrokersRegistered();
-            return cluster;
-        } catch (Exception | AssertionError e) {
-            cluster.close();
-            throw e;
         }
+    }
+
+    private void startNodes() throws Exception {
+        for (BrookNode node : nodes) {
+            node.spawn(voters, SETTINGS);
+        }
+        for (BrookNode node : nodes) {
+            node.awaitListening(60_000);
+        }
+        awaitAllBrokersRegistered();
     }
 
     String bootstrap() {

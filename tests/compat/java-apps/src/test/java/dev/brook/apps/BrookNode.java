@@ -24,10 +24,10 @@ final class BrookNode {
     private final Path logFile;
     private Process process;
 
-    BrookNode(int id, Path clusterDir) throws IOException {
+    BrookNode(int id, Path clusterDir, int port, int controllerPort) {
         this.id = id;
-        this.port = freePort();
-        this.controllerPort = freePort();
+        this.port = port;
+        this.controllerPort = controllerPort;
         this.dataDir = clusterDir.resolve("node" + id);
         this.logFile = clusterDir.resolve("node" + id + ".log");
     }
@@ -116,10 +116,27 @@ final class BrookNode {
         }
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
+    /** `count` distinct free loopback ports: every socket stays open until all are chosen. */
+    static List<Integer> freePorts(int count) throws IOException {
+        List<ServerSocket> sockets = new ArrayList<>();
+        try {
+            List<Integer> ports = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+                sockets.add(s);
+                ports.add(s.getLocalPort());
+            }
+            return ports;
+        } finally {
+            for (ServerSocket s : sockets) {
+                s.close();
+            }
         }
+    }
+
+    /** True when the process exited because a port it was given was taken meanwhile. */
+    boolean lostItsPort() {
+        return !isAlive() && logTail().contains("Address already in use");
     }
 
     private static String binary() {
