@@ -16,7 +16,6 @@
 //! Lock order: the partition's state, then its log.
 
 use brook_metadata::PartitionImage;
-use std::collections::HashMap;
 
 use brook_protocol::batch::{BatchHeader, Compression, ControlType};
 use brook_protocol::error_code::ErrorCode;
@@ -31,6 +30,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::isr::{ImageOutcome, IsrState};
+use super::txn_guards::TxnGuards;
 use crate::purgatory::WatchKey;
 
 /// What the produce path does with a batch before appending it.
@@ -109,12 +109,8 @@ enum Role {
 struct ReplicaState {
     leader_epoch: i32,
     role: Role,
-    /// KIP-890 verification guards: producer id → the token of a
-    /// verification with its coordinator in flight or done. A marker for
-    /// the producer voids it, so a transaction that ended meanwhile is
-    /// never reopened by a late batch.
-    txn_verifications: HashMap<i64, u64>,
-    next_verification: u64,
+    /// KIP-890 verification guards (see txn_guards.rs).
+    txn_guards: TxnGuards,
 }
 
 /// A transactional batch's producer, when the partition must ask the
@@ -161,12 +157,7 @@ impl Partition {
             topic_id,
             node_id,
             log,
-            state: Mutex::new(ReplicaState {
-                leader_epoch: -1,
-                role: Role::Offline,
-                txn_verifications: HashMap::new(),
-                next_verification: 0,
-            }),
+            state: Mutex::new(ReplicaState { leader_epoch: -1, role: Role::Offline, txn_guards: TxnGuards::default() }),
             policy: RwLock::new(policy),
             high_watermark_key: WatchKey::new(),
             log_end_key: WatchKey::new(),
@@ -343,7 +334,7 @@ impl Partition {
     ) -> Result<(AppendResult, i32), ErrorCode> {
         let mut st = self.state.lock();
         let epoch = st.leader_epoch;
-        let guard = verified.map(|v| (v.producer_id, st.txn_verifications.get(&v.producer_id) == Some(&v.token)));
+        let guard = verified.map(|v| (v.producer_id, st.txn_guards.holds(v.producer_id, v.token)));
         let isr = Self::leading(&mut st)?;
         isr.check_produce(acks)?;
         let mut log = self.log.lock();
@@ -371,7 +362,7 @@ impl Partition {
         }
         let advanced = Self::advance_after_append(isr, &mut log);
         if let Some(v) = verified {
-            st.txn_verifications.remove(&v.producer_id);
+            st.txn_guards.clear(v.producer_id);
         }
         drop(log);
         drop(st);
@@ -416,10 +407,7 @@ impl Partition {
         if self.log.lock().producers().in_transaction(producer_id) {
             return None;
         }
-        let mut st = self.state.lock();
-        st.next_verification += 1;
-        let token = st.next_verification;
-        st.txn_verifications.insert(producer_id, token);
+        let token = self.state.lock().txn_guards.begin(producer_id);
         Some(TxnVerification { producer_id, producer_epoch, token })
     }
 
@@ -438,7 +426,7 @@ impl Partition {
     ) -> Result<(i32, i64), ErrorCode> {
         let mut st = self.state.lock();
         let epoch = st.leader_epoch;
-        st.txn_verifications.remove(&producer_id);
+        st.txn_guards.clear(producer_id);
         let isr = Self::leading(&mut st)?;
         let mut log = self.log.lock();
         let written =
