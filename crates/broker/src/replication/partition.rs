@@ -699,3 +699,57 @@ impl Partition {
         &self.log
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brook_protocol::batch::build_transactional_batch;
+    use brook_storage::LogManager;
+
+    /// A leader replica of `t-0` on node 1, alone in its ISR, in a temporary directory.
+    fn leader(dir: &std::path::Path) -> Partition {
+        let (logs, _) = LogManager::open(vec![dir.to_path_buf()], &|_| LogConfig::default()).expect("open logs");
+        let tp = TopicPartition::new("t", 0);
+        let log = logs.get_or_create(&tp, [1; 16], LogConfig::default()).expect("log");
+        let (isr_changes, _) = mpsc::unbounded_channel();
+        let partition = Partition::new(1, tp, Uuid::from_bytes([1; 16]), log, isr_changes);
+        let image = PartitionImage {
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
+        };
+        partition.lead(&image, 1, LogConfig::default(), 0);
+        partition
+    }
+
+    #[test]
+    fn pipelined_transactional_batches_of_one_producer_are_both_appended() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = leader(dir.path());
+        let value: &[u8] = b"v";
+        let first = build_transactional_batch(&[(None, Some(value))], 0, 42, 3, 0);
+        let second = build_transactional_batch(&[(None, Some(value))], 0, 42, 3, 1);
+        // Both requests ask the coordinator before either is appended.
+        let first_verified = partition.txn_verification_needed(&first).expect("first needs verification");
+        let second_verified = partition.txn_verification_needed(&second).expect("second needs verification");
+        assert!(partition.append_verified(&first, -1, Some(first_verified), 0).is_ok());
+        // The transaction is open in the log now: no verification needed.
+        assert_eq!(partition.txn_verification_needed(&second), None);
+        assert!(partition.append_verified(&second, -1, Some(second_verified), 0).is_ok());
+    }
+
+    #[test]
+    fn a_marker_during_verification_refuses_the_late_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = leader(dir.path());
+        let value: &[u8] = b"v";
+        let batch = build_transactional_batch(&[(None, Some(value))], 0, 42, 3, 0);
+        let verified = partition.txn_verification_needed(&batch).expect("needs verification");
+        partition.append_marker(42, 3, 0, ControlType::Abort, 0).expect("marker");
+        assert_eq!(partition.append_verified(&batch, -1, Some(verified), 0).err(), Some(ErrorCode::INVALID_TXN_STATE));
+    }
+}
