@@ -14,8 +14,18 @@
 //!
 //! Links to coordinators are pooled per broker; each exchange is bounded
 //! by the link's timeout.
+//!
+//! An add that meets CONCURRENT_TRANSACTIONS (the producer's previous
+//! transaction is still writing its markers, normal right after a commit)
+//! is asked again here, every [`ADD_RETRY_BACKOFF`] for up to
+//! [`ADD_RETRY_MAX`], before the producer hears of it: Kafka 4.0 does the
+//! same (KAFKA-18654, `add.partitions.to.txn.retry.backoff.ms` = 20 and
+//! `add.partitions.to.txn.retry.backoff.max.ms` = 100), so a transaction
+//! version 2 producer's next transaction does not wait out its own
+//! exponential retry backoff after every commit.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use brook_metadata::MetadataImage;
 use brook_protocol::error_code::ErrorCode;
@@ -31,6 +41,13 @@ use tracing::debug;
 use crate::broker_link::BrokerLink;
 
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// The pause between two asks of an add that met CONCURRENT_TRANSACTIONS
+/// (Kafka's `add.partitions.to.txn.retry.backoff.ms` default).
+pub const ADD_RETRY_BACKOFF: Duration = Duration::from_millis(20);
+/// How long such an add is retried before the producer gets the answer
+/// (Kafka's `add.partitions.to.txn.retry.backoff.max.ms` default).
+pub const ADD_RETRY_MAX: Duration = Duration::from_millis(100);
 
 /// What the leader asks the coordinator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +90,9 @@ impl TxnVerifier {
     }
 
     /// Asks `coordinator` (the leader of the id's `__transaction_state`
-    /// partition, if it has one) about `tp`. Errors are Kafka's codes for
-    /// the producer (see [`producer_error`]).
+    /// partition, if it has one) about `tp`, retrying an add that meets
+    /// CONCURRENT_TRANSACTIONS (see the module doc). Errors are Kafka's
+    /// codes for the producer (see [`producer_error`]).
     pub async fn check(
         &self,
         image: &MetadataImage,
@@ -82,7 +100,33 @@ impl TxnVerifier {
         question: TxnQuestion<'_>,
         tp: &TopicPartition,
     ) -> Result<(), ErrorCode> {
-        let unavailable = ErrorCode::NOT_ENOUGH_REPLICAS;
+        let started = Instant::now();
+        loop {
+            let answer = self.ask(image, coordinator, question, tp).await;
+            match answer {
+                Err(code) if retry_after(question.check, code, started.elapsed()).is_some() => {
+                    debug!(partition = %tp, transactional_id = question.transactional_id, ?code, "asking again");
+                    tokio::time::sleep(ADD_RETRY_BACKOFF).await;
+                }
+                Err(code) => {
+                    debug!(partition = %tp, transactional_id = question.transactional_id, ?code, "coordinator refused");
+                    return Err(producer_error(code, question.abortable_supported));
+                }
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    /// One exchange with the coordinator: its error code for `tp`, or
+    /// COORDINATOR_NOT_AVAILABLE when it cannot be asked.
+    async fn ask(
+        &self,
+        image: &MetadataImage,
+        coordinator: Option<i32>,
+        question: TxnQuestion<'_>,
+        tp: &TopicPartition,
+    ) -> Result<(), ErrorCode> {
+        let unavailable = ErrorCode::COORDINATOR_NOT_AVAILABLE;
         let coordinator = coordinator.ok_or(unavailable)?;
         let addr = image
             .brokers
@@ -127,9 +171,18 @@ impl TxnVerifier {
         };
         match ErrorCode::from_code(code) {
             code if code.is_none() => Ok(()),
-            code => Err(producer_error(code, question.abortable_supported)),
+            code => Err(code),
         }
     }
+}
+
+/// Whether an answer `code` to `check`, `elapsed` after the first ask, is
+/// asked again (after [`ADD_RETRY_BACKOFF`]): only an add that met
+/// CONCURRENT_TRANSACTIONS, and only while a further ask still starts
+/// within [`ADD_RETRY_MAX`].
+pub fn retry_after(check: TxnCheck, code: ErrorCode, elapsed: Duration) -> Option<Duration> {
+    let concurrent_add = check == TxnCheck::Add && code == ErrorCode::CONCURRENT_TRANSACTIONS;
+    (concurrent_add && elapsed + ADD_RETRY_BACKOFF <= ADD_RETRY_MAX).then_some(ADD_RETRY_BACKOFF)
 }
 
 /// Kafka's translation of a coordinator's answer for the producer: a
@@ -166,5 +219,24 @@ mod tests {
             ErrorCode::INVALID_PRODUCER_ID_MAPPING
         );
         assert_eq!(producer_error(ErrorCode::UNKNOWN_SERVER_ERROR, true), ErrorCode::INVALID_TXN_STATE);
+    }
+
+    #[test]
+    fn an_add_meeting_concurrent_transactions_is_asked_again_for_at_most_100_ms() {
+        let concurrent = ErrorCode::CONCURRENT_TRANSACTIONS;
+        assert_eq!(retry_after(TxnCheck::Add, concurrent, Duration::ZERO), Some(ADD_RETRY_BACKOFF));
+        assert_eq!(retry_after(TxnCheck::Add, concurrent, Duration::from_millis(80)), Some(ADD_RETRY_BACKOFF));
+        assert_eq!(retry_after(TxnCheck::Add, concurrent, Duration::from_millis(81)), None);
+        // Verification (part 1) and every other answer go straight to the producer, as in Kafka.
+        assert_eq!(retry_after(TxnCheck::Verify, concurrent, Duration::ZERO), None);
+        for code in [ErrorCode::COORDINATOR_NOT_AVAILABLE, ErrorCode::NOT_COORDINATOR, ErrorCode::PRODUCER_FENCED] {
+            assert_eq!(retry_after(TxnCheck::Add, code, Duration::ZERO), None);
+        }
+    }
+
+    #[test]
+    fn an_unreachable_coordinator_is_not_enough_replicas_for_the_producer() {
+        // ask() reports it as COORDINATOR_NOT_AVAILABLE; the producer retries without a metadata refresh.
+        assert_eq!(producer_error(ErrorCode::COORDINATOR_NOT_AVAILABLE, true), ErrorCode::NOT_ENOUGH_REPLICAS);
     }
 }

@@ -9,6 +9,8 @@
 //! - [`ReplicaManager`] (this file): the table of hosted replicas, brought
 //!   in line with each metadata image; acks=all waits in the purgatory.
 //! - fetcher.rs: one replica fetcher per leader broker, driving followers.
+//! - [`txn_guards::TxnGuards`] (txn_guards.rs): a leader's KIP-890
+//!   verification guards, pure, with unit tests.
 //!
 //! Thread-safe: the table is read-locked only for lookups; each partition
 //! has its own locks (state, then log). No lock spans partitions.
@@ -31,6 +33,7 @@ use crate::purgatory::Purgatory;
 pub mod fetcher;
 pub mod isr;
 pub mod partition;
+pub mod txn_guards;
 
 pub use isr::IsrState;
 pub use partition::{Isolation, IsrChange, LogOffsets, OffsetQuery, Partition, ProducePolicy, TxnVerification};

@@ -16,7 +16,6 @@
 //! Lock order: the partition's state, then its log.
 
 use brook_metadata::PartitionImage;
-use std::collections::HashMap;
 
 use brook_protocol::batch::{BatchHeader, Compression, ControlType};
 use brook_protocol::error_code::ErrorCode;
@@ -31,6 +30,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::isr::{ImageOutcome, IsrState};
+use super::txn_guards::TxnGuards;
 use crate::purgatory::WatchKey;
 
 /// What the produce path does with a batch before appending it.
@@ -115,12 +115,8 @@ enum Role {
 struct ReplicaState {
     leader_epoch: i32,
     role: Role,
-    /// KIP-890 verification guards: producer id → the token of a
-    /// verification with its coordinator in flight or done. A marker for
-    /// the producer voids it, so a transaction that ended meanwhile is
-    /// never reopened by a late batch.
-    txn_verifications: HashMap<i64, u64>,
-    next_verification: u64,
+    /// KIP-890 verification guards (see txn_guards.rs).
+    txn_guards: TxnGuards,
 }
 
 /// A transactional batch's producer, when the partition must ask the
@@ -167,12 +163,7 @@ impl Partition {
             topic_id,
             node_id,
             log,
-            state: Mutex::new(ReplicaState {
-                leader_epoch: -1,
-                role: Role::Offline,
-                txn_verifications: HashMap::new(),
-                next_verification: 0,
-            }),
+            state: Mutex::new(ReplicaState { leader_epoch: -1, role: Role::Offline, txn_guards: TxnGuards::default() }),
             policy: RwLock::new(policy),
             high_watermark_key: WatchKey::new(),
             log_end_key: WatchKey::new(),
@@ -349,7 +340,7 @@ impl Partition {
     ) -> Result<(AppendResult, i32), ErrorCode> {
         let mut st = self.state.lock();
         let epoch = st.leader_epoch;
-        let guard = verified.map(|v| (v.producer_id, st.txn_verifications.get(&v.producer_id) == Some(&v.token)));
+        let guard = verified.map(|v| (v.producer_id, st.txn_guards.holds(v.producer_id, v.token)));
         let isr = Self::leading(&mut st)?;
         isr.check_produce(acks)?;
         let mut log = self.log.lock();
@@ -377,7 +368,7 @@ impl Partition {
         }
         let advanced = Self::advance_after_append(isr, &mut log);
         if let Some(v) = verified {
-            st.txn_verifications.remove(&v.producer_id);
+            st.txn_guards.clear(v.producer_id);
         }
         drop(log);
         drop(st);
@@ -422,10 +413,7 @@ impl Partition {
         if self.log.lock().producers().in_transaction(producer_id) {
             return None;
         }
-        let mut st = self.state.lock();
-        st.next_verification += 1;
-        let token = st.next_verification;
-        st.txn_verifications.insert(producer_id, token);
+        let token = self.state.lock().txn_guards.begin(producer_id);
         Some(TxnVerification { producer_id, producer_epoch, token })
     }
 
@@ -444,7 +432,7 @@ impl Partition {
     ) -> Result<(i32, i64), ErrorCode> {
         let mut st = self.state.lock();
         let epoch = st.leader_epoch;
-        st.txn_verifications.remove(&producer_id);
+        st.txn_guards.clear(producer_id);
         let isr = Self::leading(&mut st)?;
         let mut log = self.log.lock();
         let written =
@@ -724,5 +712,59 @@ impl Partition {
 
     pub(super) fn log(&self) -> &SharedLog {
         &self.log
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brook_protocol::batch::build_transactional_batch;
+    use brook_storage::LogManager;
+
+    /// A leader replica of `t-0` on node 1, alone in its ISR, in a temporary directory.
+    fn leader(dir: &std::path::Path) -> Partition {
+        let (logs, _) = LogManager::open(vec![dir.to_path_buf()], &|_| LogConfig::default()).expect("open logs");
+        let tp = TopicPartition::new("t", 0);
+        let log = logs.get_or_create(&tp, [1; 16], LogConfig::default()).expect("log");
+        let (isr_changes, _) = mpsc::unbounded_channel();
+        let partition = Partition::new(1, tp, Uuid::from_bytes([1; 16]), log, isr_changes);
+        let image = PartitionImage {
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
+        };
+        partition.lead(&image, 1, LogConfig::default(), 0);
+        partition
+    }
+
+    #[test]
+    fn pipelined_transactional_batches_of_one_producer_are_both_appended() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = leader(dir.path());
+        let value: &[u8] = b"v";
+        let first = build_transactional_batch(&[(None, Some(value))], 0, 42, 3, 0);
+        let second = build_transactional_batch(&[(None, Some(value))], 0, 42, 3, 1);
+        // Both requests ask the coordinator before either is appended.
+        let first_verified = partition.txn_verification_needed(&first).expect("first needs verification");
+        let second_verified = partition.txn_verification_needed(&second).expect("second needs verification");
+        assert!(partition.append_verified(&first, -1, Some(first_verified), 0).is_ok());
+        // The transaction is open in the log now: no verification needed.
+        assert_eq!(partition.txn_verification_needed(&second), None);
+        assert!(partition.append_verified(&second, -1, Some(second_verified), 0).is_ok());
+    }
+
+    #[test]
+    fn a_marker_during_verification_refuses_the_late_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = leader(dir.path());
+        let value: &[u8] = b"v";
+        let batch = build_transactional_batch(&[(None, Some(value))], 0, 42, 3, 0);
+        let verified = partition.txn_verification_needed(&batch).expect("needs verification");
+        partition.append_marker(42, 3, 0, ControlType::Abort, 0).expect("marker");
+        assert_eq!(partition.append_verified(&batch, -1, Some(verified), 0).err(), Some(ErrorCode::INVALID_TXN_STATE));
     }
 }
