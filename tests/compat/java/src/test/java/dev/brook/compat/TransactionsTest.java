@@ -39,12 +39,12 @@ import org.junit.jupiter.api.Timeout;
  *  AddPartitionsToTxn from the client. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class TransactionsTest {
-    private static Broker broker;
+    private static Cluster broker;
     private static Admin admin;
 
     @BeforeAll
     static void start() throws Exception {
-        broker = Broker.start(Map.of(
+        broker = Cluster.start(1, Map.of(
             "transaction.state.log.replication.factor", "1",
             "transaction.state.log.min.isr", "1",
             "transaction.state.log.num.partitions", "4",
