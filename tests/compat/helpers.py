@@ -36,6 +36,29 @@ def consume_all(bootstrap, topic, partitions, expected, timeout=60, start=None, 
     return out
 
 
+def read_values(bootstrap, topic, partition, isolation="read_committed", timeout=120):
+    """Every value of one partition from offset 0 to its end at `isolation`
+    (the last stable offset for read_committed)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "verify", "enable.auto.commit": False,
+                  "enable.partition.eof": True, "isolation.level": isolation})
+    c.assign([TopicPartition(topic, partition, 0)])
+    out = []
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            m = c.poll(1.0)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    return out
+                continue
+            out.append(m.value())
+    finally:
+        c.close()
+    raise AssertionError(f"{topic}[{partition}] not read to its end in {timeout}s ({len(out)} so far)")
+
+
 def kcat(*args, input=None, timeout=60):
     return subprocess.run(["kcat", *args], input=input, capture_output=True, timeout=timeout, check=True)
 

@@ -14,10 +14,11 @@ transaction and a read_committed consumer reads its records.
 import signal
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import cluster_factory, wait_for  # noqa: F401  (fixture)
+from helpers import read_values
 
 TXN_PARTITIONS = 6
 SETTINGS = {
@@ -40,27 +41,6 @@ def java_hash_partition(key, partitions):
     if h >= 1 << 31:
         h -= 1 << 32
     return (0 if h == -(1 << 31) else abs(h)) % partitions
-
-
-def read_committed(bootstrap, topic, timeout=60):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "verify", "enable.partition.eof": True,
-                  "isolation.level": "read_committed", "enable.auto.commit": False})
-    c.assign([TopicPartition(topic, 0, 0)])
-    out = []
-    deadline = time.time() + timeout
-    try:
-        while time.time() < deadline:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    return out
-                continue
-            out.append(m.value())
-    finally:
-        c.close()
-    return None
 
 
 def stable_offset(bootstrap, topic):
@@ -110,7 +90,7 @@ def test_new_coordinator_completes_a_prepared_commit(cluster_factory):
         except Exception:
             return False
     wait_for(completed, 90, "the new coordinator's commit marker (LSO past the transaction)")
-    assert read_committed(bootstrap, "data") == [f"v{i}".encode() for i in range(10)]
+    assert read_values(bootstrap, "data", 0, timeout=60) == [f"v{i}".encode() for i in range(10)]
     # The new coordinator found the transaction prepared and completed it.
     # (The old one's marker request may still sit in L's socket buffer and be
     # applied after the thaw; either way the commit is written once.)

@@ -28,11 +28,12 @@ import subprocess
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import cluster_factory, wait_for  # noqa: F401  (fixture)
 from conftest import ROOT
+from helpers import read_values
 
 RECORDS = int(os.environ.get("BROOK_TXN_RECORDS", "60000"))
 SEED = int(os.environ.get("BROOK_TXN_SEED", str(random.randrange(1 << 30))))
@@ -153,27 +154,6 @@ def committed_offsets(bootstrap, group):
         c.close()
 
 
-def read_partition(bootstrap, topic, partition, isolation="read_committed", timeout=120):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "verify", "enable.auto.commit": False,
-                  "enable.partition.eof": True, "isolation.level": isolation})
-    c.assign([TopicPartition(topic, partition, 0)])
-    out = []
-    deadline = time.time() + timeout
-    try:
-        while time.time() < deadline:
-            m = c.poll(1.0)
-            if m is None:
-                continue
-            if m.error():
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    return out
-                continue
-            out.append(m.value())
-    finally:
-        c.close()
-    raise AssertionError(f"{topic}[{partition}] not read to its end in {timeout}s ({len(out)} so far)")
-
-
 def seeded_cluster(cluster_factory, records):
     c = cluster_factory(settings=SETTINGS).start()
     admin = AdminClient({"bootstrap.servers": c.bootstrap})
@@ -228,7 +208,7 @@ def verify_output(c, records):
     nothing else (aborted writes repeat committed values: a leak is a duplicate)."""
     for p in range(PARTITIONS):
         expected = [f"{i:08d}".encode() for i in range(p, records, PARTITIONS)]
-        got = read_partition(c.bootstrap, "output", p)
+        got = read_values(c.bootstrap, "output", p)
         seen = set(got)
         duplicates = len(got) - len(seen)
         losses = len(set(expected) - seen)
