@@ -100,7 +100,7 @@ impl Server {
     pub fn connect(&self) -> Wire {
         let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Wire { stream, correlation_id: 0 }
+        Wire { stream, correlation_id: 0, log: self.log.clone() }
     }
 
     pub fn log_text(&self) -> String {
@@ -122,6 +122,8 @@ extern "C" {
 pub struct Wire {
     pub stream: TcpStream,
     correlation_id: i32,
+    /// The broker's log, shown when a call gets no answer.
+    log: PathBuf,
 }
 
 impl Wire {
@@ -165,7 +167,10 @@ impl Wire {
     pub fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
         let frame = self.frame(version, request);
         self.send_raw(&frame);
-        let mut body = self.read_frame().expect("response");
+        let Some(mut body) = self.read_frame() else {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            panic!("no response to api {} v{version}; broker log:\n{log}", R::KEY);
+        };
         let header = ResponseHeader::decode(&mut body, R::Response::header_version(version)).unwrap();
         assert_eq!(header.correlation_id, self.correlation_id);
         R::Response::decode(&mut body, version).unwrap()
