@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::handlers::{self, Response};
 use crate::sendfile::write_chunks;
+use crate::session::Session;
 use crate::Node;
 
 /// Why a connection was closed by the broker.
@@ -42,16 +43,18 @@ pub enum ConnectionError {
 }
 
 pub async fn serve(mut stream: TcpStream, broker: Arc<Node>) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let peer_addr = stream.peer_addr().ok();
+    let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    match serve_inner(&mut stream, &broker).await {
+    let session = Session::plaintext("PLAINTEXT", peer_addr);
+    match serve_inner(&mut stream, &broker, &session).await {
         Ok(()) => debug!(%peer, "connection closed by client"),
         Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
         Err(e) => warn!(%peer, error = %e, "closing connection"),
     }
 }
 
-async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>) -> Result<(), ConnectionError> {
+async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Session) -> Result<(), ConnectionError> {
     let max_bytes = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -64,7 +67,7 @@ async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>) -> Result<(), C
         }
         buf.advance(4);
         let frame = buf.split_to(frame_size).freeze();
-        if let Some(response) = handle_frame(broker, frame).await? {
+        if let Some(response) = handle_frame(broker, session, frame).await? {
             match response {
                 Response::Bytes(bytes) => stream.write_all(&bytes).await?,
                 Response::Chunks(chunks) => write_chunks(stream, &chunks).await?,
@@ -100,7 +103,11 @@ async fn fill(
     Ok(Some(buf.len()))
 }
 
-async fn handle_frame(broker: &Arc<Node>, mut frame: Bytes) -> Result<Option<Response>, ConnectionError> {
+async fn handle_frame(
+    broker: &Arc<Node>,
+    session: &Session,
+    mut frame: Bytes,
+) -> Result<Option<Response>, ConnectionError> {
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
@@ -118,7 +125,7 @@ async fn handle_frame(broker: &Arc<Node>, mut frame: Bytes) -> Result<Option<Res
     let malformed = |reason: String| ConnectionError::Malformed { api_key, version, reason };
     let header =
         RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
-    handlers::dispatch(broker, key, &header, frame).await.map_err(|e| match e {
+    handlers::dispatch(broker, key, &header, session, frame).await.map_err(|e| match e {
         handlers::DispatchError::Malformed(reason) => malformed(reason),
         handlers::DispatchError::Close(reason) => ConnectionError::Failed { api_key, reason },
     })

@@ -24,6 +24,7 @@ pub mod purgatory;
 pub mod replication;
 pub mod sendfile;
 pub mod server;
+pub mod session;
 pub mod startup;
 pub mod txn_verifier;
 

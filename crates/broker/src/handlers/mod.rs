@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use brook_protocol::fetch_response::Chunk;
 
+use crate::session::Session;
 use crate::Node;
 
 pub mod add_offsets_to_txn;
@@ -146,6 +147,8 @@ pub enum Response {
 pub struct RequestContext<'a> {
     pub node: &'a Arc<Node>,
     pub header: &'a RequestHeader,
+    /// The connection's listener and authenticated principal.
+    pub session: &'a Session,
 }
 
 impl RequestContext<'_> {
@@ -188,9 +191,10 @@ pub async fn dispatch(
     broker: &Arc<Node>,
     key: ApiKey,
     header: &RequestHeader,
+    session: &Session,
     mut body: Bytes,
 ) -> Result<Option<Response>, DispatchError> {
-    let ctx = RequestContext { node: broker, header };
+    let ctx = RequestContext { node: broker, header, session };
     match key {
         ApiKey::Produce => {
             let request = ProduceRequest::decode(&mut body, ctx.version()).map_err(|e| e.to_string())?;
