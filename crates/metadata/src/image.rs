@@ -51,6 +51,9 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Offset of the last applied record in the metadata log.
     pub last_offset: i64,
+    /// Client quotas by entity. Behind an `Arc` that changes identity
+    /// whenever a quota changes, so brokers notice a change by pointer.
+    pub client_quotas: std::sync::Arc<crate::client_quotas::ClientQuotas>,
 }
 
 impl MetadataImage {
@@ -157,6 +160,9 @@ impl MetadataImage {
                     b.fenced = fenced;
                 }
             }
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                crate::client_quotas::apply(std::sync::Arc::make_mut(&mut self.client_quotas), entity, key, *value);
+            }
         }
     }
 
@@ -194,6 +200,11 @@ impl MetadataImage {
         }
         if self.next_producer_id > 0 {
             out.push(MetadataRecord::ProducerIds { next_producer_id: self.next_producer_id });
+        }
+        for (entity, values) in self.client_quotas.iter() {
+            for (key, value) in values {
+                out.push(MetadataRecord::ClientQuota { entity: entity.clone(), key: key.clone(), value: Some(*value) });
+            }
         }
         out
     }
@@ -259,6 +270,11 @@ mod tests {
             MetadataRecord::TopicConfig { topic: "t".into(), name: "retention.ms".into(), value: Some("5".into()) },
             MetadataRecord::BrokerConfig { name: "log.retention.ms".into(), value: Some("7".into()) },
             MetadataRecord::ProducerIds { next_producer_id: 1000 },
+            MetadataRecord::ClientQuota {
+                entity: vec![crate::client_quotas::EntityPart { entity_type: "client-id".into(), name: None }],
+                key: "producer_byte_rate".into(),
+                value: Some(crate::client_quotas::QuotaValue(1024.0)),
+            },
         ] {
             image.apply(&r);
         }

@@ -9,6 +9,7 @@
 //! quorum; it is read once to upgrade such a data directory.
 
 pub mod broker_lifecycle;
+pub mod client_quotas;
 pub mod controller;
 pub mod image;
 pub mod log;

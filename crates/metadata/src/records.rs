@@ -62,4 +62,12 @@ pub enum MetadataRecord {
     ProducerIds {
         next_producer_id: i64,
     },
+    /// A client quota (KRaft's ClientQuotaRecord): the entity's parts
+    /// sorted by type, a name of `None` being that type's default;
+    /// `value: None` removes the key.
+    ClientQuota {
+        entity: crate::client_quotas::QuotaEntity,
+        key: String,
+        value: Option<crate::client_quotas::QuotaValue>,
+    },
 }

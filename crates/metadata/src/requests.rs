@@ -79,6 +79,10 @@ pub enum ControllerRequest {
         caught_up: bool,
         shutting_down: bool,
     },
+    /// AlterClientQuotas: each entity's changes, decided one by one.
+    AlterClientQuotas {
+        alterations: Vec<crate::client_quotas::QuotaAlteration>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +101,8 @@ pub enum ControllerReply {
     Elections(Vec<crate::broker_lifecycle::ElectionOutcome>),
     /// Per partition ((topic, partition), error code, message).
     Reassignments(Vec<((String, i32), i16, String)>),
+    /// Per alteration, in request order: (error code, message).
+    ClientQuotas(Vec<(i16, String)>),
 }
 
 /// The controller's in-memory state next to the image: broker liveness.
@@ -199,6 +205,11 @@ pub fn decide(
             .liveness
             .heartbeat(image, &state.sessions, *broker_id, incarnation, *caught_up, *shutting_down, now)
             .map(|(r, reply)| (r, ControllerReply::Heartbeat(reply))),
+        ControllerRequest::AlterClientQuotas { alterations } => {
+            let (records, outcomes) = crate::client_quotas::alter(&image.client_quotas, alterations);
+            let outcomes = outcomes.into_iter().map(|o| o.err().map_or((0, String::new()), |e| (e.code, e.message)));
+            Ok((records, ControllerReply::ClientQuotas(outcomes.collect())))
+        }
     }
 }
 
