@@ -355,6 +355,18 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         kind: long(1, I32),
         doc: "Forget an idempotent producer's state after this long without writes.",
     },
+    PropertyDef {
+        name: "quota.window.num",
+        default: "11",
+        kind: long(1, I32),
+        doc: "Samples kept to measure a client's rate against its quota.",
+    },
+    PropertyDef {
+        name: "quota.window.size.seconds",
+        default: "1",
+        kind: long(1, I32),
+        doc: "Time span of each quota sample; also the cap of a request-time throttle.",
+    },
 ];
 
 /// Names of broker properties that may be changed at runtime with
@@ -537,6 +549,10 @@ pub struct BrokerConfig {
     pub cleaner_threads: usize,
     pub cleaner_backoff_ms: u64,
     pub cleaner: brook_storage::cleaner::CleanerSettings,
+    /// `quota.window.num`
+    pub quota_window_num: usize,
+    /// `quota.window.size.seconds`, in ms
+    pub quota_window_ms: i64,
 }
 
 impl BrokerConfig {
@@ -725,6 +741,8 @@ impl BrokerConfig {
                 io_max_bytes_per_second: get("log.cleaner.io.max.bytes.per.second").parse::<f64>().unwrap_or(f64::MAX)
                     / num("log.cleaner.threads").max(1) as f64,
             },
+            quota_window_num: num("quota.window.num") as usize,
+            quota_window_ms: num("quota.window.size.seconds") * 1000,
             properties: props,
         })
     }

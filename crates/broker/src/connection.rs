@@ -67,11 +67,21 @@ async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Sessi
         }
         buf.advance(4);
         let frame = buf.split_to(frame_size).freeze();
-        if let Some(response) = handle_frame(broker, session, frame).await? {
+        let (handled, throttle_ms) = crate::quota::throttled(handle_frame(broker, session, frame)).await;
+        if let Some(response) = handled? {
             match response {
                 Response::Bytes(bytes) => stream.write_all(&bytes).await?,
                 Response::Chunks(chunks) => write_chunks(stream, &chunks).await?,
             }
+        }
+        // An over-quota client: its response (carrying throttle_time_ms) is
+        // sent at once, then this connection reads nothing more for the
+        // throttle time, as Kafka >= 2.0 mutes the channel (KIP-219). A
+        // client that honours throttle_time_ms waits anyway; an older one
+        // finds its next requests unread, so every client is slowed, and no
+        // other connection is.
+        if throttle_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(throttle_ms as u64)).await;
         }
         if buf.capacity() < 4096 {
             buf.reserve(64 * 1024);

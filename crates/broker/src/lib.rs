@@ -10,6 +10,10 @@
 //!   rules, the replica fetcher.
 //! - `purgatory.rs`: requests waiting for a watermark or data.
 //! - `coordinator/`: consumer groups.
+//! - `quota/`: client quotas (rates, throttling).
+
+// The connection's future nests every handler's (the quota wrappers add levels).
+#![recursion_limit = "256"]
 
 pub mod broker_link;
 pub mod clock;
@@ -21,6 +25,7 @@ pub mod jobs;
 pub mod meta_properties;
 pub mod node;
 pub mod purgatory;
+pub mod quota;
 pub mod replication;
 pub mod sendfile;
 pub mod server;

@@ -57,6 +57,8 @@ pub struct Node {
     pub(crate) producer_ids: Mutex<(i64, i64)>,
     /// Logs whose last cleaning failed, and until when the cleaner skips them.
     pub(crate) cleaner: CleanerScheduler,
+    /// Client quotas: measured rates and throttling.
+    pub quotas: crate::quota::QuotaManager,
 }
 
 fn submit_error(e: SubmitError) -> ControllerError {
@@ -152,6 +154,7 @@ impl Node {
 
     /// Brings hosted partitions and group ownership in line with the image.
     pub fn apply_image(&self) {
+        self.quotas.update(&self.image().client_quotas);
         if let Err(e) = self.replicas.apply_image(&self.image()) {
             warn!(error = %e, "applying metadata to logs failed");
         }

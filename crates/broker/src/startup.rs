@@ -148,7 +148,9 @@ impl Node {
             TransactionCoordinator::new(config.transactions.clone(), config.node_id, replicas.clone(), image.clone());
         let cleaner = CleanerScheduler::new(config.cleaner, config.cleaner_threads, config.cleaner_enable);
         let txn_verifier = TxnVerifier::new(config.node_id);
+        let quotas = crate::quota::QuotaManager::new(config.quota_window_num, config.quota_window_ms);
         let broker = Arc::new(Node {
+            quotas,
             txn_verifier,
             config,
             controller,
@@ -162,6 +164,7 @@ impl Node {
             cleaner,
         });
         broker.store_cluster_id();
+        broker.quotas.update(&broker.image().client_quotas);
         if broker.config.is_broker {
             broker.groups.sync_ownership();
             broker.transactions.sync_ownership();

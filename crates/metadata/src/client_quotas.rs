@@ -90,16 +90,16 @@ fn invalid(message: impl Into<String>) -> ControllerError {
 
 /// Renders an entity for messages, as `user=alice, client-id=<default>`.
 pub fn entity_string(entity: &[EntityPart]) -> String {
-    let parts: Vec<String> = entity
-        .iter()
-        .map(|p| format!("{}={}", p.entity_type, p.name.as_deref().unwrap_or("<default>")))
-        .collect();
+    let parts: Vec<String> =
+        entity.iter().map(|p| format!("{}={}", p.entity_type, p.name.as_deref().unwrap_or("<default>"))).collect();
     parts.join(", ")
 }
 
 /// Checks an entity's types and names and returns it in canonical (sorted)
 /// form with the keys it accepts.
-pub fn validate_entity(entity: &[EntityPart]) -> Result<(QuotaEntity, &'static [(&'static str, ValueType)]), ControllerError> {
+pub fn validate_entity(
+    entity: &[EntityPart],
+) -> Result<(QuotaEntity, &'static [(&'static str, ValueType)]), ControllerError> {
     if entity.is_empty() {
         return Err(invalid("Invalid empty client quota entity"));
     }
@@ -120,7 +120,9 @@ pub fn validate_entity(entity: &[EntityPart]) -> Result<(QuotaEntity, &'static [
     let has = |t: &str| sorted.iter().any(|p| p.entity_type == t);
     let keys = if has(IP) {
         if has(USER) || has(CLIENT_ID) {
-            return Err(invalid("Invalid quota entity combination, IP entity should not be combined with User or ClientId"));
+            return Err(invalid(
+                "Invalid quota entity combination, IP entity should not be combined with User or ClientId",
+            ));
         }
         let ip = sorted[0].name.as_deref();
         // Kafka also accepts a resolvable host name; Brook takes addresses
@@ -332,10 +334,8 @@ mod tests {
         let sorted = vec![part(CLIENT_ID, Some("c1")), part(USER, Some("alice"))];
         assert_eq!(q[&sorted][PRODUCER_BYTE_RATE], QuotaValue(1024.0));
         // Same value again: nothing written. Removal of an absent key: nothing.
-        let (records, outcomes) = alter(
-            &q,
-            &[alteration(e.clone(), &[(PRODUCER_BYTE_RATE, Some(1024.0)), (CONSUMER_BYTE_RATE, None)])],
-        );
+        let (records, outcomes) =
+            alter(&q, &[alteration(e.clone(), &[(PRODUCER_BYTE_RATE, Some(1024.0)), (CONSUMER_BYTE_RATE, None)])]);
         assert!(outcomes[0].is_ok() && records.is_empty());
         let (records, _) = alter(&q, &[alteration(e, &[(PRODUCER_BYTE_RATE, None)])]);
         replay(&mut q, &records);
@@ -389,7 +389,8 @@ mod tests {
         set(&mut q, vec![part(CLIENT_ID, Some("c1"))]);
         set(&mut q, vec![part(CLIENT_ID, None)]);
         let count = |c: &[(&str, i8, Option<&str>)], strict: bool| {
-            let c: Vec<FilterComponent> = c.iter().map(|(t, m, n)| (t.to_string(), *m, n.map(str::to_string))).collect();
+            let c: Vec<FilterComponent> =
+                c.iter().map(|(t, m, n)| (t.to_string(), *m, n.map(str::to_string))).collect();
             describe(&q, &c, strict).map(|v| v.len())
         };
         assert_eq!(count(&[], false), Ok(5));

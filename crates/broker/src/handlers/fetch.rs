@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::{RequestContext, Response, Versions};
 use crate::clock::now_ms;
 use crate::purgatory::WatchKey;
+use crate::quota::QuotaType;
 use crate::replication::Partition;
 
 /// Longest a fetch may park, whatever the client asks (bounds purgatory time).
@@ -92,7 +93,16 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
     let min_bytes = request.min_bytes.max(0) as usize;
     // Bounded by the broker's fetch.max.bytes whatever the client asks for.
     let cap = ctx.node.config.fetch_max_bytes;
-    let response_max_bytes = if request.max_bytes <= 0 { cap } else { (request.max_bytes as usize).min(cap) };
+    let mut response_max_bytes = if request.max_bytes <= 0 { cap } else { (request.max_bytes as usize).min(cap) };
+    // consumer_byte_rate: no more than the quota allows in its window at once (Kafka too).
+    let quota = if follower.is_none() {
+        ctx.node.quotas.max_value_in_window(QuotaType::Fetch, ctx.session, ctx.client_id())
+    } else {
+        None
+    };
+    if let Some(max) = quota {
+        response_max_bytes = response_max_bytes.min(max as usize);
+    }
     let keys: Vec<WatchKey> = wanted
         .iter()
         .filter_map(|w| w.partition.as_ref().ok())
@@ -113,10 +123,24 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
         Ok(results) => results,
         Err(()) => latest.unwrap_or_default(),
     };
+    let mut throttle_time_ms = 0;
+    if quota.is_some() {
+        // A consumer over its quota gets an empty response and its bytes are
+        // taken back, as in Kafka: it is told to wait, not sent more.
+        let bytes: usize = results.iter().flat_map(|d| &d.records).map(Chunk::len).sum();
+        let (quotas, now) = (&ctx.node.quotas, now_ms());
+        throttle_time_ms = quotas.record(QuotaType::Fetch, ctx.session, ctx.client_id(), bytes as f64, now);
+        if throttle_time_ms > 0 {
+            quotas.unrecord(QuotaType::Fetch, ctx.session, ctx.client_id(), bytes as f64, now);
+            crate::quota::note_throttle(throttle_time_ms);
+            let data = FetchResponseData { throttle_time_ms, ..Default::default() };
+            return Response::Chunks(fetch_response::encode(correlation_id, version, &data));
+        }
+    }
     for (w, data) in wanted.iter().zip(results) {
         topics[w.topic_index].partitions.push(data);
     }
-    let data = FetchResponseData { topics, ..Default::default() };
+    let data = FetchResponseData { topics, throttle_time_ms, ..Default::default() };
     Response::Chunks(fetch_response::encode(correlation_id, version, &data))
 }
 

@@ -17,6 +17,7 @@ use crate::Node;
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -26,6 +27,7 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -114,6 +116,8 @@ pub const SERVED: &[(ApiKey, Versions)] = &[
     (ApiKey::EndTxn, end_txn::VERSIONS),
     (ApiKey::DescribeTransactions, describe_transactions::VERSIONS),
     (ApiKey::ListTransactions, list_transactions::VERSIONS),
+    (ApiKey::AlterClientQuotas, alter_client_quotas::VERSIONS),
+    (ApiKey::DescribeClientQuotas, describe_client_quotas::VERSIONS),
 ];
 
 /// The versions Brook serves of `api_key`, if it serves it.
@@ -155,6 +159,11 @@ impl RequestContext<'_> {
     pub fn version(&self) -> i16 {
         self.header.request_api_version
     }
+
+    /// The request header's client id ("" when null), which quotas key on.
+    pub fn client_id(&self) -> &str {
+        self.header.client_id.as_ref().map_or("", |c| c.as_str())
+    }
 }
 
 /// Encodes a response frame: size, response header, body.
@@ -180,7 +189,16 @@ macro_rules! route {
     ($ctx:expr, $body:expr, $req:ty, $handler:path) => {{
         let version = $ctx.version();
         let request = <$req>::decode(&mut $body, version).map_err(|e| e.to_string())?;
-        let response = $handler(&$ctx, request).await;
+        // Request-time quota (KIP-124) on every API but Produce and Fetch,
+        // which have byte-rate quotas; the response carries the throttle.
+        let handling = $handler(&$ctx, request);
+        let (mut response, throttle) =
+            crate::quota::request_time(&$ctx.node.quotas, $ctx.session, $ctx.client_id(), handling).await;
+        if throttle > 0 {
+            #[allow(unused_imports)]
+            use crate::quota::{NoThrottleField, SetThrottleField};
+            (&mut crate::quota::ThrottleSlot(&mut response)).set(throttle);
+        }
         Ok(encode($ctx.header.correlation_id, version, &response).map(Some)?)
     }};
 }
@@ -197,9 +215,20 @@ pub async fn dispatch(
     let ctx = RequestContext { node: broker, header, session };
     match key {
         ApiKey::Produce => {
+            let request_bytes = body.len();
             let request = ProduceRequest::decode(&mut body, ctx.version()).map_err(|e| e.to_string())?;
             let acks = request.acks;
-            let response = produce::handle(&ctx, request).await;
+            let mut response = produce::handle(&ctx, request).await;
+            // producer_byte_rate: the request's bytes, recorded after the append (Kafka too).
+            let throttle = ctx.node.quotas.record(
+                crate::quota::QuotaType::Produce,
+                session,
+                ctx.client_id(),
+                request_bytes as f64,
+                crate::clock::now_ms(),
+            );
+            crate::quota::note_throttle(throttle);
+            response.throttle_time_ms = throttle;
             if acks == 0 {
                 // No response to carry the error: like Kafka, close the connection
                 // so the producer notices and refreshes its metadata.
@@ -260,6 +289,10 @@ pub async fn dispatch(
         ApiKey::EndTxn => route!(ctx, body, EndTxnRequest, end_txn::handle),
         ApiKey::DescribeTransactions => route!(ctx, body, DescribeTransactionsRequest, describe_transactions::handle),
         ApiKey::ListTransactions => route!(ctx, body, ListTransactionsRequest, list_transactions::handle),
+        ApiKey::AlterClientQuotas => route!(ctx, body, AlterClientQuotasRequest, alter_client_quotas::handle),
+        ApiKey::DescribeClientQuotas => {
+            route!(ctx, body, DescribeClientQuotasRequest, describe_client_quotas::handle)
+        }
         other => Err(format!("api {other:?} is not served").into()),
     }
 }
