@@ -49,6 +49,9 @@ enum Command {
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Client quotas: set and describe (users, client ids, defaults).
+    #[command(subcommand)]
+    Quota(commands::quota::QuotaCommand),
 }
 
 #[derive(Subcommand)]
@@ -119,6 +122,7 @@ fn main() {
                 Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,
+                Command::Quota(cmd) => commands::quota::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Server(_) | Command::Bench(BenchCommand::Append(_)) => unreachable!("handled above"),
             }
         }),

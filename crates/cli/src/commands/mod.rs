@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod consume;
 pub mod group;
 pub mod produce;
+pub mod quota;
 pub mod reassign;
 pub mod topic;
 pub mod txn;
