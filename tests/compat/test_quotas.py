@@ -22,8 +22,8 @@ from helpers import create_topic
 
 # How long each client runs, and from when its rate is measured: the first
 # seconds hold the burst a quota allows a new client (its first window).
-RUN_SECONDS = 14
-MEASURE_FROM = 6
+RUN_SECONDS = 18
+MEASURE_FROM = 4
 VALUE = b"x" * 1000
 # Short quota windows (quota.window.num, Kafka's property) so a client's
 # measured rate settles within the test's seconds rather than Kafka's 11.
@@ -131,7 +131,7 @@ def test_producer_byte_rate_slows_only_its_client(brook_factory):
     print(f"\nproduce: quota {quota} B/s, client-a {rate_a:.0f} B/s (values), throttles reported "
           f"{len(a.throttles)} (max {max(a.throttles, default=0):.0f} ms), client-b {rate_b:.0f} B/s")
     # The broker counts request bytes (values plus record and batch overhead): values are a little less.
-    assert 0.85 * quota <= rate_a <= 1.10 * quota, rate_a
+    assert 0.90 * quota <= rate_a <= 1.10 * quota, rate_a
     assert a.throttles and max(a.throttles) > 0
     assert not unthrottled.throttles
     assert rate_b >= 5 * quota, rate_b
@@ -144,7 +144,7 @@ def test_consumer_byte_rate_slows_only_its_client(brook_factory):
     # Batches well under what the quota allows per window: a fetch returns at
     # least one whole batch, and one the quota can never admit would starve
     # the reader (as in Kafka, whose throttled fetches answer empty).
-    p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 20, "acks": 1, "batch.size": 65536})
+    p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 20, "acks": 1, "batch.size": 16384})
     for _ in range(total // len(VALUE)):
         while True:
             try:
@@ -153,6 +153,7 @@ def test_consumer_byte_rate_slows_only_its_client(brook_factory):
             except BufferError:
                 p.poll(0.05)
     assert p.flush(60) == 0
+    del p
     quota = 300_000
     brook_cli(b.bootstrap, "quota", "set", "--client-id", "reader-a", f"consumer_byte_rate={quota}")
 
@@ -163,7 +164,7 @@ def test_consumer_byte_rate_slows_only_its_client(brook_factory):
         # configured: a throttled fetch answers nothing, so the whole
         # response's bytes decide whether it is served.
         threading.Thread(target=lambda: done.setdefault("a", consume_for(b.bootstrap, "quota-fetch", "reader-a", a,
-                                                                         RUN_SECONDS, fetch_bytes=65536))),
+                                                                         RUN_SECONDS, fetch_bytes=16384))),
         threading.Thread(target=lambda: done.setdefault("b", consume_for(b.bootstrap, "quota-fetch", "reader-b",
                                                                          unthrottled, RUN_SECONDS, total))),
     ]
@@ -180,6 +181,10 @@ def test_consumer_byte_rate_slows_only_its_client(brook_factory):
     print(f"\nfetch: quota {quota} B/s, reader-a {rate_a:.0f} B/s (values), throttles reported {len(a.throttles)} "
           f"(max {max(a.throttles, default=0):.0f} ms), reader-b {rate_b:.0f} B/s ({done['b']} B in {span_b:.1f} s)")
     assert done["a"] < total, "the throttled reader read everything: the quota did not hold"
+    # A throttled fetch answers nothing (Kafka's KIP-219 behaviour) and the
+    # windowed rate drops a whole sample at a time, so a reader's rate swings
+    # around its quota more than a producer's (a simulation of the algorithm
+    # alone gives 0.92-1.0 over this span): 15% below is allowed.
     assert 0.85 * quota <= rate_a <= 1.10 * quota, rate_a
     assert a.throttles and max(a.throttles) > 0
     assert not unthrottled.throttles
