@@ -15,6 +15,7 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from cluster import Cluster
 from conftest import BROOK_TEST_BINARY as BROOK_BIN
@@ -252,3 +253,31 @@ def test_quotas_are_on_every_broker_and_survive_restart(tmp_path):
         cluster.wait_for(everywhere, timeout=60, what="quotas on every broker after a restart")
     finally:
         cluster.stop()
+
+
+def test_request_percentage_throttles_other_apis(brook_factory):
+    """request_percentage (KIP-124) on Metadata: a client over its share of
+    handler time gets throttle_time_ms (capped at one window, as Kafka) and
+    is slowed; another client id is not."""
+    b = brook_factory(BROKER_SETTINGS).start()
+    brook_cli(b.bootstrap, "quota", "set", "--client-id", "busy", "request_percentage=0.01")
+
+    def hammer(client_id, seconds=6):
+        throttles = []
+        admin = AdminClient({"bootstrap.servers": b.bootstrap, "client.id": client_id,
+                             "throttle_cb": lambda e: throttles.append(e.throttle_time * 1000)})
+        deadline, calls = time.monotonic() + seconds, 0
+        while time.monotonic() < deadline:
+            admin.list_topics(timeout=10)
+            admin.poll(0)
+            calls += 1
+        admin.poll(0.5)
+        return calls, throttles
+
+    busy_calls, busy_throttles = hammer("busy")
+    free_calls, free_throttles = hammer("free")
+    print(f"\nrequest_percentage: busy {busy_calls} calls, throttles {len(busy_throttles)} "
+          f"(max {max(busy_throttles, default=0):.0f} ms); free {free_calls} calls, throttles {len(free_throttles)}")
+    assert busy_throttles and 0 < max(busy_throttles) <= 1000
+    assert not free_throttles
+    assert free_calls > 3 * busy_calls
