@@ -39,6 +39,9 @@ pub enum ValueType {
     Double,
 }
 
+/// The keys an entity accepts, with their value types.
+pub type KeyTypes = &'static [(&'static str, ValueType)];
+
 /// Keys valid for user and client-id entities.
 const USER_CLIENT_KEYS: &[(&str, ValueType)] = &[
     (PRODUCER_BYTE_RATE, ValueType::Long),
@@ -97,9 +100,7 @@ pub fn entity_string(entity: &[EntityPart]) -> String {
 
 /// Checks an entity's types and names and returns it in canonical (sorted)
 /// form with the keys it accepts.
-pub fn validate_entity(
-    entity: &[EntityPart],
-) -> Result<(QuotaEntity, &'static [(&'static str, ValueType)]), ControllerError> {
+pub fn validate_entity(entity: &[EntityPart]) -> Result<(QuotaEntity, KeyTypes), ControllerError> {
     if entity.is_empty() {
         return Err(invalid("Invalid empty client quota entity"));
     }
@@ -245,6 +246,9 @@ pub fn apply(quotas: &mut ClientQuotas, entity: &QuotaEntity, key: &str, value: 
 /// A DescribeClientQuotas filter component: (entity type, match type, match).
 pub type FilterComponent = (String, i8, Option<String>);
 
+/// The entities DescribeClientQuotas found, with their quotas.
+pub type Described<'a> = Vec<(&'a QuotaEntity, &'a BTreeMap<String, QuotaValue>)>;
+
 /// Why a DescribeClientQuotas request was refused: (error code, message).
 pub type DescribeError = (i16, String);
 
@@ -255,7 +259,7 @@ pub fn describe<'a>(
     quotas: &'a ClientQuotas,
     components: &[FilterComponent],
     strict: bool,
-) -> Result<Vec<(&'a QuotaEntity, &'a BTreeMap<String, QuotaValue>)>, DescribeError> {
+) -> Result<Described<'a>, DescribeError> {
     let bad = |m: String| (error_code::INVALID_REQUEST, m);
     let mut exact: BTreeMap<&str, Option<&str>> = BTreeMap::new();
     let mut specified: Vec<&str> = Vec::new();

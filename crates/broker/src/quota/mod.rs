@@ -304,7 +304,10 @@ mod tests {
 
     use super::*;
 
-    fn quotas(entries: &[(Option<Option<&str>>, Option<Option<&str>>, &str, f64)]) -> Arc<ClientQuotas> {
+    /// (user part, client-id part, key, value); `Some(None)` is a default entity.
+    type Entry<'a> = (Option<Option<&'a str>>, Option<Option<&'a str>>, &'a str, f64);
+
+    fn quotas(entries: &[Entry<'_>]) -> Arc<ClientQuotas> {
         let mut q = ClientQuotas::new();
         for (user, client, key, v) in entries {
             let mut e = Vec::new();
@@ -379,6 +382,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unnecessary_mut_passed)] // the dispatcher's form, for any response type
     fn throttle_field_is_set_where_the_response_has_one() {
         let mut r = MetadataResponse::default();
         (&mut ThrottleSlot(&mut r)).set(42);
