@@ -4,5 +4,6 @@
 //! client wire these pieces into their connections.
 
 pub mod principal;
+pub mod sasl;
 
 pub use principal::{KafkaPrincipal, SecurityProtocol};
