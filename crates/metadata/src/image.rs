@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use brook_security::sasl::scram::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
 use crate::records::MetadataRecord;
@@ -51,6 +52,8 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Offset of the last applied record in the metadata log.
     pub last_offset: i64,
+    /// SCRAM credentials by user and mechanism (KIP-554).
+    pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
 
 impl MetadataImage {
@@ -157,6 +160,9 @@ impl MetadataImage {
                     b.fenced = fenced;
                 }
             }
+            MetadataRecord::UserScramCredential { .. } | MetadataRecord::RemoveUserScramCredential { .. } => {
+                crate::scram::apply(&mut self.scram_credentials, record)
+            }
         }
     }
 
@@ -195,6 +201,7 @@ impl MetadataImage {
         if self.next_producer_id > 0 {
             out.push(MetadataRecord::ProducerIds { next_producer_id: self.next_producer_id });
         }
+        out.extend(crate::scram::to_records(&self.scram_credentials));
         out
     }
 

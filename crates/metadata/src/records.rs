@@ -62,4 +62,18 @@ pub enum MetadataRecord {
     ProducerIds {
         next_producer_id: i64,
     },
+    /// A user's SCRAM credential for one mechanism (Kafka's
+    /// UserScramCredentialRecord). Salt and keys in base64; never the password.
+    UserScramCredential {
+        name: String,
+        mechanism: String,
+        salt: String,
+        stored_key: String,
+        server_key: String,
+        iterations: i32,
+    },
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: String,
+    },
 }

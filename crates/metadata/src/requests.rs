@@ -79,6 +79,12 @@ pub enum ControllerRequest {
         caught_up: bool,
         shutting_down: bool,
     },
+    /// AlterUserScramCredentials (KIP-554): the receiving broker has
+    /// already turned each salted password into StoredKey/ServerKey.
+    AlterUserScramCredentials {
+        deletions: Vec<crate::scram::ScramDeletion>,
+        upsertions: Vec<crate::scram::ScramUpsertion>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +103,8 @@ pub enum ControllerReply {
     Elections(Vec<crate::broker_lifecycle::ElectionOutcome>),
     /// Per partition ((topic, partition), error code, message).
     Reassignments(Vec<((String, i32), i16, String)>),
+    /// Per user (user, error code, message).
+    ScramResults(Vec<(String, i16, String)>),
 }
 
 /// The controller's in-memory state next to the image: broker liveness.
@@ -199,6 +207,10 @@ pub fn decide(
             .liveness
             .heartbeat(image, &state.sessions, *broker_id, incarnation, *caught_up, *shutting_down, now)
             .map(|(r, reply)| (r, ControllerReply::Heartbeat(reply))),
+        ControllerRequest::AlterUserScramCredentials { deletions, upsertions } => {
+            let (records, results) = crate::scram::alter_credentials(image, deletions, upsertions);
+            Ok((records, ControllerReply::ScramResults(results)))
+        }
     }
 }
 

@@ -270,7 +270,13 @@ fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
 
 enum ServerState {
     ClientFirst,
-    ClientFinal { username: String, credential: ScramCredential, auth_prefix: String, gs2_header: String, nonce: String },
+    ClientFinal {
+        username: String,
+        credential: ScramCredential,
+        auth_prefix: String,
+        gs2_header: String,
+        nonce: String,
+    },
     Finished,
 }
 
@@ -489,7 +495,8 @@ mod tests {
 
     #[test]
     fn rfc7677_client_side() {
-        let mut client = ScramClient::with_nonce(ScramMechanism::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO".into());
+        let mut client =
+            ScramClient::with_nonce(ScramMechanism::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO".into());
         assert_eq!(client.first(), CLIENT_FIRST.as_bytes());
         assert_eq!(client.respond(SERVER_FIRST.as_bytes()).unwrap(), CLIENT_FINAL.as_bytes());
         client.finish(SERVER_FINAL.as_bytes()).unwrap();
@@ -576,14 +583,17 @@ mod tests {
 
     #[test]
     fn client_rejects_a_bad_server() {
-        let mut client = ScramClient::with_nonce(ScramMechanism::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO".into());
+        let mut client =
+            ScramClient::with_nonce(ScramMechanism::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO".into());
         client.first();
         // Nonce not extending ours.
         assert!(client.respond(b"r=other,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096").is_err());
-        let mut client = ScramClient::with_nonce(ScramMechanism::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO".into());
+        let mut client =
+            ScramClient::with_nonce(ScramMechanism::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO".into());
         client.first();
         assert!(client.respond(b"r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=100").is_err());
-        let mut client = ScramClient::with_nonce(ScramMechanism::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO".into());
+        let mut client =
+            ScramClient::with_nonce(ScramMechanism::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO".into());
         client.first();
         client.respond(SERVER_FIRST.as_bytes()).unwrap();
         assert!(client.finish(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G5=").is_err());
