@@ -355,6 +355,24 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         kind: long(1, I32),
         doc: "Forget an idempotent producer's state after this long without writes.",
     },
+    PropertyDef {
+        name: "sasl.enabled.mechanisms",
+        default: "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        kind: TEXT,
+        doc: "SASL mechanisms SASL_* listeners accept (per listener: listener.name.<l>.sasl.enabled.mechanisms). Kafka's default is GSSAPI, which Brook does not implement.",
+    },
+    PropertyDef {
+        name: "connections.max.reauth.ms",
+        default: "0",
+        kind: long(0, I64),
+        doc: "KIP-368: a SASL session lasts at most this long; clients re-authenticate on the same connection, others are closed. 0: sessions do not expire.",
+    },
+    PropertyDef {
+        name: "sasl.mechanism.inter.broker.protocol",
+        default: "PLAIN",
+        kind: TEXT,
+        doc: "SASL mechanism brokers use towards each other on a SASL inter-broker listener.",
+    },
 ];
 
 /// Names of broker properties that may be changed at runtime with
@@ -371,6 +389,8 @@ pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
         def.kind
     } else if name == "log.retention.ms" || name == "log.roll.ms" {
         long(-1, I64)
+    } else if crate::sasl_config::is_sasl_property(name) {
+        TEXT
     } else {
         return Err(ConfigError::Unknown(name.to_string()));
     };
@@ -537,6 +557,7 @@ pub struct BrokerConfig {
     pub cleaner_threads: usize,
     pub cleaner_backoff_ms: u64,
     pub cleaner: brook_storage::cleaner::CleanerSettings,
+    pub sasl: crate::sasl_config::SaslConfig,
 }
 
 impl BrokerConfig {
@@ -725,6 +746,7 @@ impl BrokerConfig {
                 io_max_bytes_per_second: get("log.cleaner.io.max.bytes.per.second").parse::<f64>().unwrap_or(f64::MAX)
                     / num("log.cleaner.threads").max(1) as f64,
             },
+            sasl: crate::sasl_config::SaslConfig::from_properties(&props, &get("sasl.enabled.mechanisms"))?,
             properties: props,
         })
     }
