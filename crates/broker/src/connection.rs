@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+use crate::config::NamedListener;
 use crate::handlers::{self, Response};
 use crate::sendfile::write_chunks;
 use crate::session::Session;
@@ -42,11 +43,11 @@ pub enum ConnectionError {
     Failed { api_key: i16, reason: String },
 }
 
-pub async fn serve(mut stream: TcpStream, broker: Arc<Node>) {
+pub async fn serve(mut stream: TcpStream, broker: Arc<Node>, listener: Arc<NamedListener>) {
     let peer_addr = stream.peer_addr().ok();
     let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    let session = Session::plaintext("PLAINTEXT", peer_addr);
+    let session = Session::new(&listener.name, listener.security_protocol, peer_addr);
     match serve_inner(&mut stream, &broker, &session).await {
         Ok(()) => debug!(%peer, "connection closed by client"),
         Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
