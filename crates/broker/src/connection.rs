@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::authenticator::{Authenticator, Gate};
 use crate::clock::now_ms;
+use crate::config::NamedListener;
 use crate::handlers::{self, Response};
 use crate::sendfile::write_chunks;
 use crate::session::Session;
@@ -47,11 +48,11 @@ pub enum ConnectionError {
     Auth(String),
 }
 
-pub async fn serve(mut stream: TcpStream, broker: Arc<Node>) {
+pub async fn serve(mut stream: TcpStream, broker: Arc<Node>, listener: Arc<NamedListener>) {
     let peer_addr = stream.peer_addr().ok();
     let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    let session = Session::plaintext("PLAINTEXT", peer_addr);
+    let session = Session::new(&listener.name, listener.security_protocol, peer_addr);
     let auth = crate::authenticator::for_session(&broker, &session);
     match serve_inner(&mut stream, &broker, session, auth).await {
         Ok(()) => debug!(%peer, "connection closed by client"),

@@ -30,6 +30,20 @@ pub struct BrokerImage {
     pub port: u16,
     /// Fenced brokers lead nothing and are not listed to clients.
     pub fenced: bool,
+    /// Every listener's endpoint (empty for registrations from before
+    /// named listeners: then `host`/`port` serves every listener).
+    pub endpoints: Vec<crate::records::BrokerEndpoint>,
+}
+
+impl BrokerImage {
+    /// The endpoint clients on `listener` reach this broker at; `None` if the
+    /// broker has no such listener (Kafka leaves it out of the answer).
+    pub fn endpoint(&self, listener: &str) -> Option<(&str, u16)> {
+        if self.endpoints.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.endpoints.iter().find(|e| e.listener == listener).map(|e| (e.host.as_str(), e.port))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +156,7 @@ impl MetadataImage {
             MetadataRecord::ProducerIds { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
-            MetadataRecord::RegisterBroker { broker_id, incarnation, host, port, fenced } => {
+            MetadataRecord::RegisterBroker { broker_id, incarnation, host, port, fenced, endpoints } => {
                 self.brokers.insert(
                     *broker_id,
                     BrokerImage {
@@ -151,6 +165,7 @@ impl MetadataImage {
                         host: host.clone(),
                         port: *port,
                         fenced: *fenced,
+                        endpoints: endpoints.clone(),
                     },
                 );
             }
@@ -180,6 +195,7 @@ impl MetadataImage {
                 host: b.host.clone(),
                 port: b.port,
                 fenced: b.fenced,
+                endpoints: b.endpoints.clone(),
             });
         }
         for t in self.topics.values() {
@@ -247,6 +263,7 @@ mod tests {
                 host: "h".into(),
                 port: 9,
                 fenced: false,
+                endpoints: Vec::new(),
             },
             MetadataRecord::FenceBroker { broker_id: 2 },
             MetadataRecord::Topic { name: "t".into(), topic_id: id.to_string() },
