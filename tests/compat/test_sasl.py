@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
+from confluent_kafka.admin import (AdminClient, NewTopic, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialDeletion, UserScramCredentialUpsertion)
 
+from cluster import cluster_factory, wait_for  # noqa: F401  (fixtures)
 from conftest import BROOK_TEST_BINARY, free_port
 from helpers import kcat
 
@@ -302,3 +303,94 @@ def test_v0_handshake_raw_tokens(sasl_broker):
         assert s.recv(4) == b"\0\0\0\0"  # the empty server token
         _metadata_v0(s)
         assert _response(s) is not None
+
+
+# --- the metadata log path: one AlterUserScramCredentials, every broker ------
+
+def test_a_scram_user_created_once_logs_in_on_every_broker(cluster_factory):
+    c = cluster_factory(settings={
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
+    })
+    sasl_ports = {}
+    for n in c.nodes.values():
+        sasl_ports[n.id] = free_port()
+        n.overrides["listeners"] = (f"PLAINTEXT://127.0.0.1:{n.port},CONTROLLER://127.0.0.1:{n.controller_port},"
+                                    f"SASL_PLAINTEXT://127.0.0.1:{sasl_ports[n.id]}")
+    c.start()
+    # Created through node 1 only.
+    add_scram_user(c.node(1).bootstrap, "erin", "erin-secret")
+    topic = "sasl-cluster"
+    creator = AdminClient({"bootstrap.servers": c.node(1).bootstrap})
+    creator.create_topics([NewTopic(topic, 1, 3)])[topic].result(timeout=30)
+    for node_id, port in sasl_ports.items():
+        # bootstrap to this broker alone: it must know erin from its own image
+        conf = client_conf(f"127.0.0.1:{port}", "SCRAM-SHA-512", "erin", "erin-secret")
+        p = Producer(conf)
+        p.produce(topic, f"from-{node_id}".encode())
+        assert p.flush(30) == 0, f"node {node_id}"
+        assert "principal=User:erin" in c.node(node_id).log(), f"node {node_id} did not authenticate erin"
+    # Deleting the credential (once) locks erin out everywhere.
+    admin = AdminClient({"bootstrap.servers": c.node(2).bootstrap})
+    wait_for_controller(admin)
+    for f in admin.alter_user_scram_credentials(
+            [UserScramCredentialDeletion("erin", ScramMechanism.SCRAM_SHA_512)]).values():
+        f.result(timeout=30)
+    for node_id, port in sasl_ports.items():
+        def refused():
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                assert _handshake(s, "SCRAM-SHA-512")[0] == 0
+                error, _, _, _ = _authenticate(s, b"n,,n=erin,r=abcdefgh")
+                return error == 58
+        wait_for(refused, timeout=30, what=f"node {node_id} forgets erin")
+
+
+# --- KIP-368 re-authentication ---------------------------------------------
+
+def test_clients_re_authenticate_and_stay_connected(brook_factory):
+    plain, sasl = free_port(), free_port()
+    b = brook_factory(sasl_settings(plain, sasl, {"connections.max.reauth.ms": "2000"}))
+    b.port = plain
+    b.start()
+    add_scram_user(b.bootstrap, "rita", "rita-secret")
+    conf = client_conf(f"127.0.0.1:{sasl}", "SCRAM-SHA-512", "rita", "rita-secret", **{"linger.ms": 0})
+    errors = []
+    p = Producer({**conf, "error_cb": lambda e: errors.append(e)})
+    delivered = []
+    deadline = time.time() + 7  # more than three session lifetimes
+    i = 0
+    while time.time() < deadline:
+        p.produce("sasl-reauth", f"r{i}".encode(), on_delivery=lambda err, m: delivered.append(err))
+        p.poll(0.2)
+        i += 1
+    assert p.flush(30) == 0
+    assert len(delivered) == i and all(e is None for e in delivered), delivered
+    log = b.log()
+    assert log.count("SASL re-authentication succeeded") >= 2, log[-3000:]
+    assert "expired" not in log, log[-3000:]
+    assert not [e for e in errors if e.code() == -169], errors
+
+
+def test_an_expired_session_is_closed_at_its_next_request(brook_factory):
+    """A SaslAuthenticate v0 client cannot re-authenticate; once its session
+    is past connections.max.reauth.ms its next request closes the connection."""
+    plain, sasl = free_port(), free_port()
+    b = brook_factory(sasl_settings(plain, sasl, {"connections.max.reauth.ms": "1000"}))
+    b.port = plain
+    b.start()
+    with socket.create_connection(("127.0.0.1", sasl), timeout=10) as s:
+        assert _handshake(s, "PLAIN")[0] == 0
+        error, _, _, _ = _authenticate(s, b"\0alice\0alice-secret", version=0)
+        assert error == 0
+        _metadata_v0(s)
+        assert _response(s) is not None
+        time.sleep(1.5)
+        _metadata_v0(s)
+        assert _closed(s)
+    # A v1 client learns the lifetime.
+    with socket.create_connection(("127.0.0.1", sasl), timeout=10) as s:
+        assert _handshake(s, "PLAIN")[0] == 0
+        error, _, _, lifetime = _authenticate(s, b"\0alice\0alice-secret", version=1)
+        assert (error, lifetime) == (0, 1000)
+    assert "did not re-authenticate" in b.log()
