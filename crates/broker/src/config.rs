@@ -369,6 +369,72 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "Bytes per second the cleaner reads and writes, over all cleaner threads.",
     },
     PropertyDef {
+        name: "ssl.keystore.type",
+        default: "PEM",
+        kind: Kind::Choice(&["PEM"]),
+        doc: "Format of the keystore; only PEM.",
+    },
+    PropertyDef {
+        name: "ssl.keystore.location",
+        default: "",
+        kind: TEXT,
+        doc: "PEM file with the private key and certificate chain of SSL/SASL_SSL listeners (reloaded when it changes); also the client certificate of TLS inter-broker and controller connections.",
+    },
+    PropertyDef {
+        name: "ssl.keystore.certificate.chain",
+        default: "",
+        kind: TEXT,
+        doc: "The certificate chain as inline PEM (instead of ssl.keystore.location).",
+    },
+    PropertyDef {
+        name: "ssl.keystore.key",
+        default: "",
+        kind: TEXT,
+        doc: "The private key as inline PEM (instead of ssl.keystore.location).",
+    },
+    PropertyDef {
+        name: "ssl.key.password",
+        default: "",
+        kind: TEXT,
+        doc: "Password of an encrypted key: not supported (give an unencrypted PEM key); setting it is an error.",
+    },
+    PropertyDef {
+        name: "ssl.truststore.type",
+        default: "PEM",
+        kind: Kind::Choice(&["PEM"]),
+        doc: "Format of the truststore; only PEM.",
+    },
+    PropertyDef {
+        name: "ssl.truststore.location",
+        default: "",
+        kind: TEXT,
+        doc: "PEM file of trusted CA certificates: checks client certificates and, on TLS inter-broker and controller connections, the server's.",
+    },
+    PropertyDef {
+        name: "ssl.truststore.certificates",
+        default: "",
+        kind: TEXT,
+        doc: "Trusted CA certificates as inline PEM (instead of ssl.truststore.location).",
+    },
+    PropertyDef {
+        name: "ssl.client.auth",
+        default: "none",
+        kind: Kind::Choice(&["required", "requested", "none"]),
+        doc: "Whether SSL/SASL_SSL listeners require, request or skip client certificates.",
+    },
+    PropertyDef {
+        name: "ssl.principal.mapping.rules",
+        default: "DEFAULT",
+        kind: TEXT,
+        doc: "RULE:pattern/replacement/[LU],...,DEFAULT: the principal of an SSL client from its certificate's RFC 2253 subject DN (DEFAULT: the DN itself).",
+    },
+    PropertyDef {
+        name: "ssl.endpoint.identification.algorithm",
+        default: "https",
+        kind: Kind::Choice(&["https", ""]),
+        doc: "Outgoing TLS connections (inter-broker, controller) check the server certificate names the host (https) or not (empty).",
+    },
+    PropertyDef {
         name: "producer.id.expiration.ms",
         default: "86400000",
         kind: long(1, I32),
@@ -384,6 +450,12 @@ pub fn is_dynamic_broker_property(name: &str) -> bool {
 
 /// Validates a broker property name and value.
 pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
+    // Kafka's per-listener overrides: listener.name.<listener>.<property>.
+    if let Some((_, property)) = listener_override(name) {
+        if property.starts_with("ssl.") {
+            return validate_property(property, value);
+        }
+    }
     let kind = if let Some(def) = BROKER_PROPERTIES.iter().find(|d| d.name == name) {
         def.kind
     } else if let Some(def) = topic_config::for_broker_property(name) {
@@ -398,6 +470,13 @@ pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
     }
     topic_config::check_value(kind, name, value)
         .map_err(|reason| ConfigError::Invalid { name: name.to_string(), reason })
+}
+
+/// Splits `listener.name.<listener>.<property>` into (listener, property).
+fn listener_override(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (listener, property) = rest.split_once('.')?;
+    (!listener.is_empty() && !property.is_empty()).then_some((listener, property))
 }
 
 /// All properties with docs and defaults, for `brook server --help-config` and the README.
@@ -872,6 +951,17 @@ impl BrokerConfig {
     /// The inter-broker listener's bind address.
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.listener.socket_addr()
+    }
+
+    /// A property as listener `listener` sees it: Kafka's
+    /// `listener.name.<listener>.<property>` override (listener name in lower
+    /// case, or as written), else the broker-wide value, else `None` when unset.
+    pub fn listener_property(&self, listener: &str, name: &str) -> Option<String> {
+        self.properties
+            .iter()
+            .find(|(k, _)| listener_override(k).is_some_and(|(l, p)| p == name && l.eq_ignore_ascii_case(listener)))
+            .map(|(_, v)| v.clone())
+            .or_else(|| self.properties.get(name).cloned())
     }
 
     /// The client listener named `name`.

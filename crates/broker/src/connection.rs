@@ -13,14 +13,15 @@ use std::time::Duration;
 use brook_protocol::frame::check_request_size;
 use brook_protocol::kafka_protocol::messages::{ApiKey, RequestHeader};
 use brook_protocol::kafka_protocol::protocol::Decodable;
+use brook_security::stream::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
-use crate::config::NamedListener;
 use crate::handlers::{self, Response};
-use crate::sendfile::write_chunks;
+use crate::sendfile::write_chunks_to;
+use crate::server::ListenerRuntime;
 use crate::session::Session;
 use crate::Node;
 
@@ -43,11 +44,27 @@ pub enum ConnectionError {
     Failed { api_key: i16, reason: String },
 }
 
-pub async fn serve(mut stream: TcpStream, broker: Arc<Node>, listener: Arc<NamedListener>) {
+pub async fn serve(stream: TcpStream, broker: Arc<Node>, listener: Arc<ListenerRuntime>) {
     let peer_addr = stream.peer_addr().ok();
     let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    let session = Session::new(&listener.name, listener.security_protocol, peer_addr);
+    let mut session = Session::new(&listener.config.name, listener.config.security_protocol, peer_addr);
+    let mut stream = match &listener.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => match tls.handshake(stream).await {
+            Ok((stream, principal)) => {
+                if let Some(principal) = principal {
+                    debug!(%peer, %principal, listener = %listener.config.name, "TLS client authenticated");
+                    session.principal = principal;
+                }
+                stream
+            }
+            Err(e) => {
+                warn!(%peer, listener = %listener.config.name, error = %e, "TLS handshake failed; closing connection");
+                return;
+            }
+        },
+    };
     match serve_inner(&mut stream, &broker, &session).await {
         Ok(()) => debug!(%peer, "connection closed by client"),
         Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
@@ -55,7 +72,7 @@ pub async fn serve(mut stream: TcpStream, broker: Arc<Node>, listener: Arc<Named
     }
 }
 
-async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Session) -> Result<(), ConnectionError> {
+async fn serve_inner(stream: &mut Stream, broker: &Arc<Node>, session: &Session) -> Result<(), ConnectionError> {
     let max_bytes = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -70,8 +87,11 @@ async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Sessi
         let frame = buf.split_to(frame_size).freeze();
         if let Some(response) = handle_frame(broker, session, frame).await? {
             match response {
-                Response::Bytes(bytes) => stream.write_all(&bytes).await?,
-                Response::Chunks(chunks) => write_chunks(stream, &chunks).await?,
+                Response::Bytes(bytes) => {
+                    stream.write_all(&bytes).await?;
+                    stream.flush().await?;
+                }
+                Response::Chunks(chunks) => write_chunks_to(stream, &chunks).await?,
             }
         }
         if buf.capacity() < 4096 {
@@ -83,7 +103,7 @@ async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Sessi
 /// Reads until `buf` holds at least `want` bytes. `None` on a clean EOF at a
 /// frame boundary.
 async fn fill(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     want: usize,
     idle: Duration,
