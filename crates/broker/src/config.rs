@@ -602,6 +602,64 @@ fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, SecurityProtocol>,
     Ok(out)
 }
 
+/// A property as listener `listener` sees it (see [`BrokerConfig::listener_property`]).
+fn listener_value(props: &BTreeMap<String, String>, listener: &str, name: &str) -> Option<String> {
+    props
+        .iter()
+        .find(|(k, _)| listener_override(k).is_some_and(|(l, p)| p == name && l.eq_ignore_ascii_case(listener)))
+        .map(|(_, v)| v.clone())
+        .or_else(|| props.get(name).cloned())
+}
+
+fn tls_error(listener: &str, e: brook_security::tls::TlsError) -> ConfigError {
+    ConfigError::Invalid { name: e.property.clone(), reason: format!("listener {listener}: {}", e.reason) }
+}
+
+/// The client side of TLS towards `listener` (inter-broker connections),
+/// from that listener's `ssl.*`; `None` unless it speaks TLS.
+fn client_tls(
+    props: &BTreeMap<String, String>,
+    listener: &str,
+    protocol: SecurityProtocol,
+    needed: bool,
+) -> Result<crate::broker_link::LinkTls, ConfigError> {
+    if !needed || !protocol.uses_tls() {
+        return Ok(Default::default());
+    }
+    let settings = brook_security::tls::TlsSettings::from_properties(&|n| listener_value(props, listener, n))
+        .map_err(|e| tls_error(listener, e))?;
+    Ok(crate::broker_link::LinkTls(Some(settings.client_config().map_err(|e| tls_error(listener, e))?)))
+}
+
+/// TLS of the controller listener, both sides, when it is SSL.
+fn quorum_tls(
+    props: &BTreeMap<String, String>,
+    listener: &str,
+    protocol: SecurityProtocol,
+    is_controller: bool,
+) -> Result<Option<brook_metadata::quorum::QuorumTls>, ConfigError> {
+    if !protocol.uses_tls() {
+        return Ok(None);
+    }
+    if protocol.uses_sasl() {
+        return Err(ConfigError::Invalid {
+            name: "listener.security.protocol.map".into(),
+            reason: format!("the controller listener {listener} may be PLAINTEXT or SSL"),
+        });
+    }
+    let get = |n: &str| listener_value(props, listener, n);
+    let settings = brook_security::tls::TlsSettings::from_properties(&get).map_err(|e| tls_error(listener, e))?;
+    let client = settings.client_config().map_err(|e| tls_error(listener, e))?;
+    let server = if is_controller {
+        let server = brook_security::listener_tls::ListenerTls::new(SecurityProtocol::Ssl, &get)
+            .map_err(|e| tls_error(listener, e))?;
+        Some(std::sync::Arc::new(server))
+    } else {
+        None
+    };
+    Ok(Some(brook_metadata::quorum::QuorumTls { client, server }))
+}
+
 /// The client listeners with protocols and advertised addresses, the
 /// inter-broker one, and the controller listener's protocol.
 struct ResolvedListeners {
@@ -744,6 +802,12 @@ pub struct BrokerConfig {
     /// The controller listener's name and protocol.
     pub controller_listener_name: String,
     pub controller_security_protocol: SecurityProtocol,
+    /// Client-side TLS of inter-broker connections, when the inter-broker
+    /// listener is SSL/SASL_SSL (its `ssl.*`, as Kafka reuses them).
+    pub inter_broker_tls: crate::broker_link::LinkTls,
+    /// TLS of the controller listener (server side) and of connections to
+    /// controllers (client side), when it is SSL.
+    pub controller_tls: Option<brook_metadata::quorum::QuorumTls>,
 }
 
 impl BrokerConfig {
@@ -828,6 +892,9 @@ impl BrokerConfig {
             )));
         }
         let resolved = resolve_listeners(&listeners, &get, &controller_name, is_broker)?;
+        let inter_broker_tls =
+            client_tls(&props, &resolved.inter_broker.name, resolved.inter_broker.security_protocol, is_broker)?;
+        let controller_tls = quorum_tls(&props, &controller_name, resolved.controller_protocol, is_controller)?;
         let listener = resolved.inter_broker.bind.clone();
         let advertised = resolved.inter_broker.advertised.clone();
         let dirs_text = if props.contains_key("log.dirs") || !props.contains_key("log.dir") {
@@ -910,6 +977,7 @@ impl BrokerConfig {
                 max_timeout_ms: num("transaction.max.timeout.ms") as i32,
                 abort_timed_out_interval_ms: num("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64,
                 id_expiration_ms: num("transactional.id.expiration.ms"),
+                link_tls: inter_broker_tls.clone(),
             },
             cleaner_enable: get("log.cleaner.enable").eq_ignore_ascii_case("true"),
             cleaner_threads: num("log.cleaner.threads").max(1) as usize,
@@ -925,6 +993,8 @@ impl BrokerConfig {
             inter_broker_listener: resolved.inter_broker.name,
             controller_listener_name: controller_name,
             controller_security_protocol: resolved.controller_protocol,
+            inter_broker_tls,
+            controller_tls,
         })
     }
 
