@@ -394,3 +394,68 @@ def test_an_expired_session_is_closed_at_its_next_request(brook_factory):
         error, _, _, lifetime = _authenticate(s, b"\0alice\0alice-secret", version=1)
         assert (error, lifetime) == (0, 1000)
     assert "did not re-authenticate" in b.log()
+
+
+# --- SASL_SSL: the same logins inside TLS ------------------------------------
+
+@pytest.fixture
+def sasl_ssl_broker(brook_factory, tmp_path):
+    from certs import CA, server_settings
+    ca = CA(tmp_path / "ca")
+    server = ca.issue(tmp_path / "broker", "broker1", dns=["localhost"], ips=["127.0.0.1"])
+    plain, port = free_port(), free_port()
+    settings = {
+        "listeners": f"PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": JAAS,
+        **server_settings(ca, server, client_auth="none"),
+    }
+    b = brook_factory(settings)
+    b.port = plain
+    b.start()
+    b.sasl_bootstrap = f"127.0.0.1:{port}"
+    b.ca = str(ca.cert)
+    add_scram_user(b.bootstrap, "sam", "sam-secret")
+    return b
+
+
+@pytest.mark.parametrize("mechanism,user,password", [("SCRAM-SHA-512", "sam", "sam-secret"),
+                                                     ("PLAIN", "alice", "alice-secret")])
+def test_sasl_ssl_with_every_client(sasl_ssl_broker, mechanism, user, password):
+    b = sasl_ssl_broker
+    tag = mechanism.lower()
+    # confluent-kafka
+    conf = client_conf(b.sasl_bootstrap, mechanism, user, password, **{"security.protocol": "SASL_SSL",
+                                                                       "ssl.ca.location": b.ca})
+    values = [f"ssl-{tag}-{i}".encode() for i in range(3)]
+    assert produce_consume(conf, f"ssl-ck-{tag}", values, "g-ssl") == values
+    # kcat
+    auth = ["-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={b.ca}", "-X", f"sasl.mechanisms={mechanism}",
+            "-X", f"sasl.username={user}", "-X", f"sasl.password={password}"]
+    try:
+        kcat("-b", b.sasl_bootstrap, *auth, "-P", "-t", f"ssl-kcat-{tag}", input=b"s1\ns2\n")
+        out = kcat("-b", b.sasl_bootstrap, *auth, "-C", "-t", f"ssl-kcat-{tag}", "-o", "beginning", "-c", "2", "-e")
+    except subprocess.CalledProcessError as e:
+        raise AssertionError(f"kcat failed: {e.stderr.decode(errors='replace')[-3000:]}")
+    assert out.stdout.split() == [b"s1", b"s2"]
+    # kafka-python
+    from kafka import KafkaConsumer, KafkaProducer
+    kp = dict(bootstrap_servers=b.sasl_bootstrap, security_protocol="SASL_SSL", ssl_cafile=b.ca,
+              ssl_check_hostname=False, sasl_mechanism=mechanism, sasl_plain_username=user,
+              sasl_plain_password=password)
+    p = KafkaProducer(**kp, request_timeout_ms=20000)
+    p.send(f"ssl-kp-{tag}", b"kp1")
+    p.flush(timeout=30)
+    p.close(timeout=10)
+    c = KafkaConsumer(f"ssl-kp-{tag}", **kp, auto_offset_reset="earliest", consumer_timeout_ms=20000,
+                      group_id=f"kp-ssl-{tag}")
+    got = [m.value for _, m in zip(range(1), c)]
+    c.close()
+    assert got == [b"kp1"]
+    # KafkaJS
+    rc, out = run_kafkajs(b.sasl_bootstrap, f"ssl-js-{tag}", tag, user, password, b.ca)
+    assert rc == 0, out
+    assert out["values"] == [f"sasl-js-{i}" for i in range(10)]
+    assert f"principal=User:{user}" in b.log()
