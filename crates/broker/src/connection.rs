@@ -13,13 +13,17 @@ use std::time::Duration;
 use brook_protocol::frame::check_request_size;
 use brook_protocol::kafka_protocol::messages::{ApiKey, RequestHeader};
 use brook_protocol::kafka_protocol::protocol::Decodable;
+use brook_security::stream::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+use crate::authenticator::{Authenticator, Gate};
+use crate::clock::now_ms;
 use crate::handlers::{self, Response};
-use crate::sendfile::write_chunks;
+use crate::sendfile::write_chunks_to;
+use crate::server::ListenerRuntime;
 use crate::session::Session;
 use crate::Node;
 
@@ -40,21 +44,46 @@ pub enum ConnectionError {
     Idle,
     #[error("api {api_key}: {reason}")]
     Failed { api_key: i16, reason: String },
+    /// SASL: a request before authentication, a failed exchange or an expired session.
+    #[error("{0}")]
+    Auth(String),
 }
 
-pub async fn serve(mut stream: TcpStream, broker: Arc<Node>) {
+pub async fn serve(stream: TcpStream, broker: Arc<Node>, listener: Arc<ListenerRuntime>) {
     let peer_addr = stream.peer_addr().ok();
     let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    let session = Session::plaintext("PLAINTEXT", peer_addr);
-    match serve_inner(&mut stream, &broker, &session).await {
+    let mut session = Session::new(&listener.config.name, listener.config.security_protocol, peer_addr);
+    let mut stream = match &listener.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => match tls.handshake(stream).await {
+            Ok((stream, principal)) => {
+                if let Some(principal) = principal {
+                    debug!(%peer, %principal, listener = %listener.config.name, "TLS client authenticated");
+                    session.principal = principal;
+                }
+                stream
+            }
+            Err(e) => {
+                warn!(%peer, listener = %listener.config.name, error = %e, "TLS handshake failed; closing connection");
+                return;
+            }
+        },
+    };
+    let auth = crate::authenticator::for_session(&broker, &session);
+    match serve_inner(&mut stream, &broker, session, auth).await {
         Ok(()) => debug!(%peer, "connection closed by client"),
         Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
         Err(e) => warn!(%peer, error = %e, "closing connection"),
     }
 }
 
-async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Session) -> Result<(), ConnectionError> {
+async fn serve_inner(
+    stream: &mut Stream,
+    broker: &Arc<Node>,
+    mut session: Session,
+    mut auth: Authenticator,
+) -> Result<(), ConnectionError> {
     let max_bytes = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -67,12 +96,26 @@ async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Sessi
         }
         buf.advance(4);
         let frame = buf.split_to(frame_size).freeze();
-        let (handled, throttle_ms) = crate::quota::throttled(handle_frame(broker, session, frame)).await;
+        if auth.expects_raw_token() {
+            let reply = crate::authenticator::raw_exchange(&mut auth, &mut session, &frame, now_ms())
+                .map_err(ConnectionError::Auth)?;
+            stream.write_all(&reply).await?;
+            continue;
+        }
+        let mut close_after = None;
+        let handling = handle_frame(broker, &mut auth, &mut session, frame, &mut close_after);
+        let (handled, throttle_ms) = crate::quota::throttled(handling).await;
         if let Some(response) = handled? {
             match response {
-                Response::Bytes(bytes) => stream.write_all(&bytes).await?,
-                Response::Chunks(chunks) => write_chunks(stream, &chunks).await?,
+                Response::Bytes(bytes) => {
+                    stream.write_all(&bytes).await?;
+                    stream.flush().await?;
+                }
+                Response::Chunks(chunks) => write_chunks_to(stream, &chunks).await?,
             }
+        }
+        if let Some(reason) = close_after {
+            return Err(ConnectionError::Auth(reason));
         }
         // An over-quota client: its response (carrying throttle_time_ms) is
         // sent at once, then this connection reads nothing more for the
@@ -92,7 +135,7 @@ async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Sessi
 /// Reads until `buf` holds at least `want` bytes. `None` on a clean EOF at a
 /// frame boundary.
 async fn fill(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     want: usize,
     idle: Duration,
@@ -115,8 +158,10 @@ async fn fill(
 
 async fn handle_frame(
     broker: &Arc<Node>,
-    session: &Session,
+    auth: &mut Authenticator,
+    session: &mut Session,
     mut frame: Bytes,
+    close_after: &mut Option<String>,
 ) -> Result<Option<Response>, ConnectionError> {
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
@@ -135,6 +180,16 @@ async fn handle_frame(
     let malformed = |reason: String| ConnectionError::Malformed { api_key, version, reason };
     let header =
         RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
+    match auth.gate(key, now_ms()) {
+        Gate::Serve => {}
+        Gate::Close(reason) => return Err(ConnectionError::Auth(reason)),
+        Gate::Handshake | Gate::Authenticate => {
+            let (response, close) =
+                crate::authenticator::answer(auth, session, key, &header, frame, now_ms()).map_err(malformed)?;
+            *close_after = close;
+            return Ok(Some(response));
+        }
+    }
     handlers::dispatch(broker, key, &header, session, frame).await.map_err(|e| match e {
         handlers::DispatchError::Malformed(reason) => malformed(reason),
         handlers::DispatchError::Close(reason) => ConnectionError::Failed { api_key, reason },

@@ -15,6 +15,7 @@
 // The connection's future nests every handler's (the quota wrappers add levels).
 #![recursion_limit = "256"]
 
+pub mod authenticator;
 pub mod broker_link;
 pub mod clock;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod node;
 pub mod purgatory;
 pub mod quota;
 pub mod replication;
+pub mod sasl_config;
 pub mod sendfile;
 pub mod server;
 pub mod session;
