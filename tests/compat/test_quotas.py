@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from cluster import Cluster
-from conftest import BROOK_TEST_BINARY as BROOK_BIN
+from conftest import BROOK_TEST_BINARY as BROOK_BIN, free_port
 from helpers import create_topic
 
 # How long each client runs, and from when its rate is measured: the first
@@ -60,7 +60,7 @@ class Meter:
         return got / (end - start)
 
 
-def produce_for(bootstrap, topic, client_id, meter, seconds, stop):
+def produce_for(bootstrap, topic, client_id, meter, seconds, stop, extra=None):
     def on_throttle(event):
         meter.throttles.append(event.throttle_time * 1000)
 
@@ -70,7 +70,7 @@ def produce_for(bootstrap, topic, client_id, meter, seconds, stop):
 
     p = Producer({"bootstrap.servers": bootstrap, "client.id": client_id, "linger.ms": 5, "acks": 1,
                   # A small local queue, so a throttled producer's rate is the broker's, not its buffer's.
-                  "queue.buffering.max.kbytes": 512, "throttle_cb": on_throttle})
+                  "queue.buffering.max.kbytes": 512, "throttle_cb": on_throttle, **(extra or {})})
     meter.started = time.monotonic()
     deadline = meter.started + seconds
     while time.monotonic() < deadline and not stop.is_set():
@@ -281,3 +281,40 @@ def test_request_percentage_throttles_other_apis(brook_factory):
     assert busy_throttles and 0 < max(busy_throttles) <= 1000
     assert not free_throttles
     assert free_calls > 3 * busy_calls
+
+
+def test_user_quota_keys_on_the_sasl_principal(brook_factory):
+    """A quota on user alice (KIP-55) slows alice's SASL connections and no
+    one else's, though both producers use the same client id."""
+    from test_sasl import sasl_settings  # the SASL_PLAINTEXT listener with PLAIN users alice and admin
+
+    plain, sasl = free_port(), free_port()
+    b = brook_factory({**sasl_settings(plain, sasl), **BROKER_SETTINGS})
+    b.port = plain
+    b.start()
+    create_topic(b.bootstrap, "quota-user")
+    quota = 200_000
+    brook_cli(b.bootstrap, "quota", "set", "--user", "alice", f"producer_byte_rate={quota}")
+    sasl_bootstrap = f"127.0.0.1:{sasl}"
+
+    def auth(user, password):
+        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.username": user,
+                "sasl.password": password}
+
+    alice, admin = Meter(), Meter()
+    stop = threading.Event()
+    threads = [threading.Thread(target=produce_for, args=(sasl_bootstrap, "quota-user", "same-app", m, RUN_SECONDS,
+                                                          stop, conf))
+               for m, conf in ((alice, auth("alice", "alice-secret")), (admin, auth("admin", "admin-secret")))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(RUN_SECONDS + 30)
+    stop.set()
+    assert not any(t.is_alive() for t in threads), "a producer did not finish in time"
+    rate_alice, rate_admin = alice.rate(MEASURE_FROM, RUN_SECONDS), admin.rate(MEASURE_FROM, RUN_SECONDS)
+    print(f"\nuser quota: {quota} B/s, alice {rate_alice:.0f} B/s, throttles {len(alice.throttles)}, "
+          f"admin {rate_admin:.0f} B/s, throttles {len(admin.throttles)}")
+    assert 0.90 * quota <= rate_alice <= 1.10 * quota, rate_alice
+    assert alice.throttles and not admin.throttles
+    assert rate_admin >= 5 * quota, rate_admin
