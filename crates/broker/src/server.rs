@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use brook_security::listener_tls::ListenerTls;
 
@@ -103,6 +103,19 @@ pub async fn run(broker: Arc<Node>, listener: Option<Bound>, shutdown: impl Futu
             }
             (on, accepted) = accept_any(listener.as_ref().unwrap()), if listener.as_ref().is_some_and(|b| !b.listeners.is_empty()) => match accepted {
                 Ok(stream) => {
+                    // KIP-612 connection_creation_rate: an address over its quota
+                    // has its connection held, then closed unserved (as Kafka).
+                    let throttle_ms = stream
+                        .peer_addr()
+                        .map_or(0, |peer| broker.quotas.connection_throttle_ms(peer.ip(), crate::clock::now_ms()));
+                    if throttle_ms > 0 {
+                        debug!(peer = ?stream.peer_addr().ok(), throttle_ms, "connection creation rate exceeded; closing");
+                        connections.spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(throttle_ms as u64)).await;
+                            drop(stream);
+                        });
+                        continue;
+                    }
                     connections.spawn(connection::serve(stream, broker.clone(), on));
                 }
                 Err(e) => {

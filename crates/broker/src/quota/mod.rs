@@ -30,11 +30,14 @@ pub mod resolver;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brook_metadata::client_quotas::{ClientQuotas, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE};
+use brook_metadata::client_quotas::{
+    ClientQuotas, CONNECTION_CREATION_RATE, CONSUMER_BYTE_RATE, IP, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE,
+};
 use parking_lot::{Mutex, RwLock};
 use tracing::{debug, info};
 
@@ -59,12 +62,43 @@ const SENSORS_PRUNE_AT: usize = 10_000;
 /// user tag → client id tag → rate.
 type Sensors = HashMap<String, HashMap<String, Arc<Mutex<SampledRate>>>>;
 
+/// `connection_creation_rate` of ip entities: per address, and the ip default.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct IpQuotas {
+    by_ip: HashMap<IpAddr, f64>,
+    default: Option<f64>,
+}
+
+impl IpQuotas {
+    fn build(quotas: &ClientQuotas) -> IpQuotas {
+        let mut out = IpQuotas::default();
+        for (entity, values) in quotas {
+            let (Some(value), [part]) = (values.get(CONNECTION_CREATION_RATE), entity.as_slice()) else { continue };
+            if part.entity_type != IP {
+                continue;
+            }
+            match part.name.as_deref().map(str::parse::<IpAddr>) {
+                None => out.default = Some(value.0),
+                Some(Ok(ip)) => {
+                    out.by_ip.insert(ip, value.0);
+                }
+                Some(Err(_)) => {} // the controller accepts addresses only
+            }
+        }
+        out
+    }
+}
+
 pub struct QuotaManager {
     config: RateConfig,
     enabled: [AtomicBool; 3],
     /// The image's quotas the tables were built from (by pointer) and the tables.
     tables: RwLock<(Arc<ClientQuotas>, [KeyQuotas; 3])>,
     sensors: [RwLock<Sensors>; 3],
+    ip_enabled: AtomicBool,
+    ip_quotas: RwLock<IpQuotas>,
+    /// Connections accepted per address (KIP-612).
+    ip_sensors: Mutex<HashMap<IpAddr, SampledRate>>,
 }
 
 impl QuotaManager {
@@ -75,6 +109,9 @@ impl QuotaManager {
             enabled: Default::default(),
             tables: RwLock::new((Arc::default(), Default::default())),
             sensors: Default::default(),
+            ip_enabled: AtomicBool::new(false),
+            ip_quotas: RwLock::new(IpQuotas::default()),
+            ip_sensors: Mutex::new(HashMap::new()),
         }
     }
 
@@ -87,6 +124,9 @@ impl QuotaManager {
         for (i, t) in tables.iter().enumerate() {
             self.enabled[i].store(!t.is_empty(), Ordering::Relaxed);
         }
+        let ip = IpQuotas::build(quotas);
+        self.ip_enabled.store(ip != IpQuotas::default(), Ordering::Relaxed);
+        *self.ip_quotas.write() = ip;
         *self.tables.write() = (quotas.clone(), tables);
         info!(entities = quotas.len(), "client quotas updated");
     }
@@ -153,6 +193,36 @@ impl QuotaManager {
         if let Some((_, rate)) = self.enabled(t).then(|| self.sensor(t, session, client_id)).flatten() {
             rate.lock().record(self.config, -value, now_ms);
         }
+    }
+
+    /// KIP-612: records a new connection from `ip` and returns how long to
+    /// hold it before closing it, when it exceeds the address's
+    /// `connection_creation_rate` (then it is not counted, as in Kafka); 0
+    /// to serve it. Capped at one window, as Kafka's.
+    pub fn connection_throttle_ms(&self, ip: IpAddr, now_ms: i64) -> i64 {
+        if !self.ip_enabled.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let Some(bound) = ({
+            let q = self.ip_quotas.read();
+            q.by_ip.get(&ip).copied().or(q.default)
+        }) else {
+            return 0;
+        };
+        let mut sensors = self.ip_sensors.lock();
+        if sensors.len() >= SENSORS_PRUNE_AT {
+            let config = self.config;
+            sensors.retain(|_, r| r.measure(config, now_ms) != 0.0);
+        }
+        let rate = sensors.entry(ip).or_default();
+        rate.record(self.config, 1.0, now_ms);
+        let observed = rate.measure(self.config, now_ms);
+        if observed <= bound {
+            return 0;
+        }
+        let throttle = throttle_time_ms(observed, bound, rate.window_size_ms(self.config, now_ms));
+        rate.record(self.config, -1.0, now_ms);
+        throttle.min(self.config.window_ms)
     }
 
     /// The most that can be recorded at once without a throttle for sure
@@ -299,7 +369,7 @@ throttle_field!(
 
 #[cfg(test)]
 mod tests {
-    use brook_metadata::client_quotas::{apply, EntityPart, QuotaValue, CLIENT_ID, USER};
+    use brook_metadata::client_quotas::{apply, EntityPart, QuotaValue, CLIENT_ID, IP, USER};
     use brook_security::KafkaPrincipal;
 
     use super::*;
@@ -368,6 +438,30 @@ mod tests {
         // 10 % over a 10 s span is 100 percent-seconds; 200 would wait 10 s, capped at 1 s.
         assert_eq!(m.record(QuotaType::Request, &alice, "any", 200.0, 0), 1000);
         assert_eq!(m.record(QuotaType::Request, &session("bob"), "any", 100.0, 0), 0);
+    }
+
+    #[test]
+    fn connection_creation_rate_per_ip() {
+        let m = QuotaManager::new(11, 1000);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert_eq!(m.connection_throttle_ms(a, 0), 0, "no quotas");
+        let mut q = ClientQuotas::new();
+        let ip = |name: Option<&str>| vec![EntityPart { entity_type: IP.into(), name: name.map(str::to_string) }];
+        apply(&mut q, &ip(Some("10.0.0.1")), CONNECTION_CREATION_RATE, Some(QuotaValue(1.0)));
+        apply(&mut q, &ip(None), CONNECTION_CREATION_RATE, Some(QuotaValue(100.0)));
+        m.update(&Arc::new(q));
+        // 1/s over a 10 s span: 10 connections pass, the 11th waits (capped at one window) and is not counted.
+        for _ in 0..10 {
+            assert_eq!(m.connection_throttle_ms(a, 0), 0);
+        }
+        assert_eq!(m.connection_throttle_ms(a, 0), 1000);
+        assert_eq!(m.connection_throttle_ms(a, 0), 1000);
+        // Another address falls to the ip default.
+        for _ in 0..100 {
+            assert_eq!(m.connection_throttle_ms(b, 0), 0);
+        }
+        m.update(&Arc::new(ClientQuotas::new()));
+        assert_eq!(m.connection_throttle_ms(a, 0), 0);
     }
 
     #[tokio::test]
