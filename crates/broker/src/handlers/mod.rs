@@ -201,7 +201,7 @@ macro_rules! route {
         // which have byte-rate quotas; the response carries the throttle.
         let handling = $handler(&$ctx, request);
         let (mut response, throttle) =
-            crate::quota::request_time(&$ctx.node.quotas, $ctx.session, $ctx.client_id(), handling).await;
+            crate::quota::request_time(&$ctx.node.quotas, $ctx.session, $ctx.header, handling).await;
         if throttle > 0 {
             #[allow(unused_imports)]
             use crate::quota::{NoThrottleField, SetThrottleField};

@@ -261,16 +261,24 @@ pub async fn throttled<F: Future>(handling: F) -> (F::Output, i32) {
         .await
 }
 
+/// Requests brokers send each other, which Kafka exempts from request
+/// quotas (they need ClusterAction): transaction markers, and the KIP-890
+/// partition verification of AddPartitionsToTxn (v4+, broker-only). A
+/// follower's Fetch is exempted in the Fetch handler.
+pub fn exempt(api_key: i16, version: i16) -> bool {
+    api_key == ApiKey::WriteTxnMarkers as i16 || (api_key == ApiKey::AddPartitionsToTxn as i16 && version >= 4)
+}
+
 /// Runs a handler, and if request-time quotas are configured, measures the
 /// time it spends being polled and records it as `request_percentage`;
 /// returns the throttle time (0 when none).
 pub async fn request_time<F: Future>(
     quotas: &QuotaManager,
     session: &Session,
-    client_id: &str,
+    header: &RequestHeader,
     handler: F,
 ) -> (F::Output, i32) {
-    if !quotas.enabled(QuotaType::Request) {
+    if !quotas.enabled(QuotaType::Request) || exempt(header.request_api_key, header.request_api_version) {
         return (handler.await, 0);
     }
     let mut handler = std::pin::pin!(handler);
@@ -284,6 +292,7 @@ pub async fn request_time<F: Future>(
     .await;
     // Percent of one thread per second: nanoseconds × 100 / 10⁹.
     let percent_seconds = busy.as_nanos() as f64 * 100.0 / 1e9;
+    let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
     let throttle = quotas.record(QuotaType::Request, session, client_id, percent_seconds, crate::clock::now_ms());
     note_throttle(throttle);
     (out, throttle)
@@ -438,6 +447,14 @@ mod tests {
         // 10 % over a 10 s span is 100 percent-seconds; 200 would wait 10 s, capped at 1 s.
         assert_eq!(m.record(QuotaType::Request, &alice, "any", 200.0, 0), 1000);
         assert_eq!(m.record(QuotaType::Request, &session("bob"), "any", 100.0, 0), 0);
+    }
+
+    #[test]
+    fn inter_broker_requests_are_exempt() {
+        assert!(exempt(ApiKey::WriteTxnMarkers as i16, 1));
+        assert!(exempt(ApiKey::AddPartitionsToTxn as i16, 4));
+        assert!(!exempt(ApiKey::AddPartitionsToTxn as i16, 3));
+        assert!(!exempt(ApiKey::Metadata as i16, 12));
     }
 
     #[test]
