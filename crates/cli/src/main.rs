@@ -22,6 +22,11 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     output: Output,
+    /// Client properties file with Kafka's names (security.protocol=SSL,
+    /// ssl.truststore.location or ssl.ca.location, ssl.keystore.location or
+    /// ssl.certificate.location + ssl.key.location, ...).
+    #[arg(long, global = true)]
+    command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -94,6 +99,12 @@ struct ServerArgs {
 fn main() {
     let cli = Cli::parse();
     let (bootstrap, output) = (cli.bootstrap_server, cli.output);
+    if let Some(path) = &cli.command_config {
+        if let Err(e) = apply_command_config(path) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
     let result = match cli.command {
         Command::Server(args) => server(args),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args),
@@ -195,4 +206,23 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
         _ = int.recv() => {},
     }
+}
+
+/// Reads `--command-config` and makes its security settings every client's default.
+fn apply_command_config(path: &std::path::Path) -> anyhow::Result<()> {
+    use brook_security::client_properties::{parse_properties_file, ClientSecurity};
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let pairs = parse_properties_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let security = ClientSecurity::from_properties(&pairs).with_context(|| format!("{}", path.display()))?;
+    if security.protocol.uses_sasl() {
+        anyhow::bail!(
+            "{}: security.protocol={} (SASL) is not supported by this client",
+            path.display(),
+            security.protocol
+        );
+    }
+    if let Some(tls) = security.tls_config().with_context(|| format!("{}", path.display()))? {
+        brook_client::cluster::set_default_tls(tls);
+    }
+    Ok(())
 }
