@@ -54,6 +54,9 @@ enum Command {
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Test certificates: a self-signed CA and certificates it signs (PEM).
+    #[command(subcommand)]
+    Tls(commands::tls::TlsCommand),
 }
 
 #[derive(Subcommand)]
@@ -108,6 +111,7 @@ fn main() {
     let result = match cli.command {
         Command::Server(args) => server(args),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args),
+        Command::Tls(cmd) => commands::tls::run(cmd),
         client_command => client(async move {
             match client_command {
                 Command::Topic(cmd) => commands::topic::run(&admin(&bootstrap).await?, cmd, output).await,
@@ -130,7 +134,9 @@ fn main() {
                 Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,
-                Command::Server(_) | Command::Bench(BenchCommand::Append(_)) => unreachable!("handled above"),
+                Command::Server(_) | Command::Bench(BenchCommand::Append(_)) | Command::Tls(_) => {
+                    unreachable!("handled above")
+                }
             }
         }),
     };
