@@ -240,3 +240,22 @@ def test_brook_tls_certificates_and_the_cli_over_ssl(brook_factory, tmp_path, mo
     assert refused.returncode != 0
     # Default mapping: the subject DN, most specific RDN first, as Kafka prints it.
     assert "principal=User:CN=alice,OU=eng" in b.log()
+
+
+def test_requested_client_auth_accepts_clients_without_certificates(brook_factory, pki, monkeypatch):
+    """ssl.client.auth=requested: a client without a certificate is served
+    (as ANONYMOUS), one with a certificate gets its mapped principal."""
+    monkeypatch.setenv("BROOK_LOG", "info,brook_broker::connection=debug")
+    plain, ssl_port = free_port(), free_port()
+    b = brook_factory({
+        "listeners": f"PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl_port}",
+        "ssl.principal.mapping.rules": MAPPING,
+        **server_settings(pki["ca"], pki["server"], client_auth="requested"),
+    })
+    b.port = plain
+    b.start()
+    boot = f"127.0.0.1:{ssl_port}"
+    confluent_roundtrip(boot, {"security.protocol": "SSL", "ssl.ca.location": str(pki["ca"].cert)}, "anon", n=5)
+    assert "principal=User:" not in b.log()
+    confluent_roundtrip(boot, librdkafka_ssl(pki), "with-cert", n=5)
+    assert "principal=User:ALICE" in b.log()
