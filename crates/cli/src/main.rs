@@ -22,6 +22,11 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     output: Output,
+    /// Client properties file with Kafka's names (security.protocol=SSL,
+    /// ssl.truststore.location or ssl.ca.location, ssl.keystore.location or
+    /// ssl.certificate.location + ssl.key.location, ...).
+    #[arg(long, global = true)]
+    command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +57,9 @@ enum Command {
     /// Client quotas: set and describe (users, client ids, defaults).
     #[command(subcommand)]
     Quota(commands::quota::QuotaCommand),
+    /// Test certificates: a self-signed CA and certificates it signs (PEM).
+    #[command(subcommand)]
+    Tls(commands::tls::TlsCommand),
 }
 
 #[derive(Subcommand)]
@@ -97,9 +105,16 @@ struct ServerArgs {
 fn main() {
     let cli = Cli::parse();
     let (bootstrap, output) = (cli.bootstrap_server, cli.output);
+    if let Some(path) = &cli.command_config {
+        if let Err(e) = apply_command_config(path) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
     let result = match cli.command {
         Command::Server(args) => server(args),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args),
+        Command::Tls(cmd) => commands::tls::run(cmd),
         client_command => client(async move {
             match client_command {
                 Command::Topic(cmd) => commands::topic::run(&admin(&bootstrap).await?, cmd, output).await,
@@ -123,7 +138,9 @@ fn main() {
                 Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,
                 Command::Quota(cmd) => commands::quota::run(&admin(&bootstrap).await?, cmd, output).await,
-                Command::Server(_) | Command::Bench(BenchCommand::Append(_)) => unreachable!("handled above"),
+                Command::Server(_) | Command::Bench(BenchCommand::Append(_)) | Command::Tls(_) => {
+                    unreachable!("handled above")
+                }
             }
         }),
     };
@@ -199,4 +216,23 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
         _ = int.recv() => {},
     }
+}
+
+/// Reads `--command-config` and makes its security settings every client's default.
+fn apply_command_config(path: &std::path::Path) -> anyhow::Result<()> {
+    use brook_security::client_properties::{parse_properties_file, ClientSecurity};
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let pairs = parse_properties_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let security = ClientSecurity::from_properties(&pairs).with_context(|| format!("{}", path.display()))?;
+    if security.protocol.uses_sasl() {
+        anyhow::bail!(
+            "{}: security.protocol={} (SASL) is not supported by this client",
+            path.display(),
+            security.protocol
+        );
+    }
+    if let Some(tls) = security.tls_config().with_context(|| format!("{}", path.display()))? {
+        brook_client::cluster::set_default_tls(tls);
+    }
+    Ok(())
 }

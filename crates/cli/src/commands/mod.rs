@@ -6,6 +6,7 @@ pub mod group;
 pub mod produce;
 pub mod quota;
 pub mod reassign;
+pub mod tls;
 pub mod topic;
 pub mod txn;
 
