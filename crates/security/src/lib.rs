@@ -6,3 +6,4 @@
 pub mod principal;
 
 pub use principal::{KafkaPrincipal, SecurityProtocol};
+pub mod acl;
