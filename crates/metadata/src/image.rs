@@ -51,6 +51,8 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Offset of the last applied record in the metadata log.
     pub last_offset: i64,
+    /// Every ACL, indexed for the authorizer.
+    pub acls: brook_security::acl::AclIndex,
 }
 
 impl MetadataImage {
@@ -157,6 +159,10 @@ impl MetadataImage {
                     b.fenced = fenced;
                 }
             }
+            MetadataRecord::AccessControlEntry { id, acl } => self.acls.insert(id.clone(), acl.clone()),
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                self.acls.remove(id);
+            }
         }
     }
 
@@ -194,6 +200,11 @@ impl MetadataImage {
         }
         if self.next_producer_id > 0 {
             out.push(MetadataRecord::ProducerIds { next_producer_id: self.next_producer_id });
+        }
+        let mut acls: Vec<_> = self.acls.iter().collect();
+        acls.sort();
+        for (id, acl) in acls {
+            out.push(MetadataRecord::AccessControlEntry { id: id.to_string(), acl: acl.clone() });
         }
         out
     }
@@ -259,6 +270,18 @@ mod tests {
             MetadataRecord::TopicConfig { topic: "t".into(), name: "retention.ms".into(), value: Some("5".into()) },
             MetadataRecord::BrokerConfig { name: "log.retention.ms".into(), value: Some("7".into()) },
             MetadataRecord::ProducerIds { next_producer_id: 1000 },
+            MetadataRecord::AccessControlEntry {
+                id: "a1".into(),
+                acl: brook_security::acl::AclBinding {
+                    resource_type: brook_security::acl::ResourceType::Topic,
+                    resource_name: "t".into(),
+                    pattern_type: brook_security::acl::PatternType::Prefixed,
+                    principal: "User:alice".into(),
+                    host: "*".into(),
+                    operation: brook_security::acl::AclOperation::Read,
+                    permission: brook_security::acl::AclPermission::Allow,
+                },
+            },
         ] {
             image.apply(&r);
         }

@@ -62,4 +62,13 @@ pub enum MetadataRecord {
     ProducerIds {
         next_producer_id: i64,
     },
+    /// An ACL (Kafka's AccessControlEntryRecord); `id` is a uuid.
+    AccessControlEntry {
+        id: String,
+        acl: brook_security::acl::AclBinding,
+    },
+    /// Kafka's RemoveAccessControlEntryRecord.
+    RemoveAccessControlEntry {
+        id: String,
+    },
 }

@@ -79,6 +79,12 @@ pub enum ControllerRequest {
         caught_up: bool,
         shutting_down: bool,
     },
+    CreateAcls {
+        acls: Vec<brook_security::acl::AclBinding>,
+    },
+    DeleteAcls {
+        filters: Vec<brook_security::acl::AclFilter>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +103,10 @@ pub enum ControllerReply {
     Elections(Vec<crate::broker_lifecycle::ElectionOutcome>),
     /// Per partition ((topic, partition), error code, message).
     Reassignments(Vec<((String, i32), i16, String)>),
+    /// CreateAcls: per ACL (error code, message).
+    AclsCreated(Vec<crate::acls::CreateOutcome>),
+    /// DeleteAcls: per filter.
+    AclsDeleted(Vec<crate::acls::FilterOutcome>),
 }
 
 /// The controller's in-memory state next to the image: broker liveness.
@@ -199,6 +209,14 @@ pub fn decide(
             .liveness
             .heartbeat(image, &state.sessions, *broker_id, incarnation, *caught_up, *shutting_down, now)
             .map(|(r, reply)| (r, ControllerReply::Heartbeat(reply))),
+        ControllerRequest::CreateAcls { acls } => {
+            let (records, outcomes) = crate::acls::create_acls(image, acls);
+            Ok((records, ControllerReply::AclsCreated(outcomes)))
+        }
+        ControllerRequest::DeleteAcls { filters } => {
+            let (records, outcomes) = crate::acls::delete_acls(image, filters);
+            Ok((records, ControllerReply::AclsDeleted(outcomes)))
+        }
     }
 }
 
