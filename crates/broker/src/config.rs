@@ -355,6 +355,24 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         kind: long(1, I32),
         doc: "Forget an idempotent producer's state after this long without writes.",
     },
+    PropertyDef {
+        name: "authorizer.class.name",
+        default: "",
+        kind: TEXT,
+        doc: "org.apache.kafka.metadata.authorizer.StandardAuthorizer turns on ACL authorization (ACLs live in the metadata log); empty: every request is allowed.",
+    },
+    PropertyDef {
+        name: "super.users",
+        default: "",
+        kind: TEXT,
+        doc: "Semicolon-separated principals (User:admin;User:ANONYMOUS) allowed everything. Brokers call each other as the principal of their connection: it must be a super user.",
+    },
+    PropertyDef {
+        name: "allow.everyone.if.no.acl.found",
+        default: "false",
+        kind: BOOL,
+        doc: "With the authorizer on: allow a request on a resource that has no ACL at all.",
+    },
 ];
 
 /// Names of broker properties that may be changed at runtime with
@@ -537,6 +555,8 @@ pub struct BrokerConfig {
     pub cleaner_threads: usize,
     pub cleaner_backoff_ms: u64,
     pub cleaner: brook_storage::cleaner::CleanerSettings,
+    /// The ACL authorizer; None: everything is allowed.
+    pub authorizer: Option<brook_security::acl::Authorizer>,
 }
 
 impl BrokerConfig {
@@ -725,6 +745,11 @@ impl BrokerConfig {
                 io_max_bytes_per_second: get("log.cleaner.io.max.bytes.per.second").parse::<f64>().unwrap_or(f64::MAX)
                     / num("log.cleaner.threads").max(1) as f64,
             },
+            authorizer: crate::authorization::from_config(
+                &get("authorizer.class.name"),
+                &get("super.users"),
+                get("allow.everyone.if.no.acl.found").eq_ignore_ascii_case("true"),
+            )?,
             properties: props,
         })
     }

@@ -11,6 +11,7 @@
 //! - `purgatory.rs`: requests waiting for a watermark or data.
 //! - `coordinator/`: consumer groups.
 
+pub mod authorization;
 pub mod broker_link;
 pub mod clock;
 pub mod config;

@@ -54,6 +54,11 @@ pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
+// Authorization (ACL) APIs.
+pub mod acls;
+pub mod create_acls;
+pub mod delete_acls;
+pub mod describe_acls;
 
 /// A handler's supported versions of its API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +119,9 @@ pub const SERVED: &[(ApiKey, Versions)] = &[
     (ApiKey::EndTxn, end_txn::VERSIONS),
     (ApiKey::DescribeTransactions, describe_transactions::VERSIONS),
     (ApiKey::ListTransactions, list_transactions::VERSIONS),
+    (ApiKey::DescribeAcls, describe_acls::VERSIONS),
+    (ApiKey::CreateAcls, create_acls::VERSIONS),
+    (ApiKey::DeleteAcls, delete_acls::VERSIONS),
 ];
 
 /// The versions Brook serves of `api_key`, if it serves it.
@@ -260,6 +268,9 @@ pub async fn dispatch(
         ApiKey::EndTxn => route!(ctx, body, EndTxnRequest, end_txn::handle),
         ApiKey::DescribeTransactions => route!(ctx, body, DescribeTransactionsRequest, describe_transactions::handle),
         ApiKey::ListTransactions => route!(ctx, body, ListTransactionsRequest, list_transactions::handle),
+        ApiKey::DescribeAcls => route!(ctx, body, DescribeAclsRequest, describe_acls::handle),
+        ApiKey::CreateAcls => route!(ctx, body, CreateAclsRequest, create_acls::handle),
+        ApiKey::DeleteAcls => route!(ctx, body, DeleteAclsRequest, delete_acls::handle),
         other => Err(format!("api {other:?} is not served").into()),
     }
 }
