@@ -11,7 +11,9 @@
 
 use std::sync::Arc;
 
+use brook_metadata::controller::ControllerError;
 use brook_metadata::MetadataImage;
+use brook_protocol::error_code;
 use brook_security::acl::{AclOperation, Authorizer, ResourceType, CLUSTER_NAME, STANDARD_AUTHORIZER};
 use brook_security::KafkaPrincipal;
 use tracing::debug;
@@ -90,6 +92,18 @@ impl<'a> Authz<'a> {
 
     pub fn cluster(&self, operation: AclOperation) -> bool {
         self.allows(operation, ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// Refuses a config resource (DescribeConfigs / AlterConfigs resource
+    /// types: topic 2, broker 4, broker logger 8, group 32) without
+    /// `operation` on it, with the error Kafka answers.
+    pub fn config_refusal(&self, operation: AclOperation, resource_type: i8, name: &str) -> Option<ControllerError> {
+        let (allowed, code) = match resource_type {
+            2 => (self.topic(operation, name), error_code::TOPIC_AUTHORIZATION_FAILED),
+            32 => (self.group(operation, name), error_code::GROUP_AUTHORIZATION_FAILED),
+            _ => (self.cluster(operation), error_code::CLUSTER_AUTHORIZATION_FAILED),
+        };
+        (!allowed).then(|| ControllerError::new(code, "Authorization failed."))
     }
 
     /// `operation` on at least one resource of the type (Kafka's authorizeByResourceType).
