@@ -28,11 +28,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> A
             Err(e)
         } else {
             alter(
-            ctx.node,
-            resource.resource_type,
-            resource.resource_name.as_str(),
-            &changes,
-            true,
+                ctx.node,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+                &changes,
+                true,
                 request.validate_only,
             )
             .await

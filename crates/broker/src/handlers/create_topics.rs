@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use brook_protocol::error_code;
 use brook_metadata::controller;
 use brook_metadata::requests::{ControllerReply, ControllerRequest};
+use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use brook_protocol::kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use tracing::info;
@@ -38,9 +38,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> C
         // Each list goes to its partition index, whatever the request's order.
         let assignment = controller::assignment_by_partition(num_partitions, replication_factor, &entries);
         let outcome = match &assignment {
-            _ if !cluster_create && !authz.topic(Op::Create, name) => Err(
-                brook_metadata::controller::ControllerError::new(error_code::TOPIC_AUTHORIZATION_FAILED, "Authorization failed."),
-            ),
+            _ if !cluster_create && !authz.topic(Op::Create, name) => {
+                Err(brook_metadata::controller::ControllerError::new(
+                    error_code::TOPIC_AUTHORIZATION_FAILED,
+                    "Authorization failed.",
+                ))
+            }
             Err(e) => Err(e.clone()),
             Ok(assignment) => {
                 let create = ControllerRequest::CreateTopic {

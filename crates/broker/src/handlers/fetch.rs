@@ -19,8 +19,8 @@ use brook_storage::TopicPartition;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use crate::authorization::Op;
 use super::{RequestContext, Response, Versions};
+use crate::authorization::Op;
 use crate::clock::now_ms;
 use crate::purgatory::WatchKey;
 use crate::replication::Partition;

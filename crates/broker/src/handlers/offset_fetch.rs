@@ -3,12 +3,12 @@
 //! `require_stable` (v7+), a partition an open transaction holds an offset
 //! for answers UNSTABLE_OFFSET_COMMIT (the consumer retries), as Kafka does.
 
+use brook_protocol::error_code::ErrorCode;
 use brook_protocol::kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
     OffsetFetchResponseTopics,
 };
 use brook_protocol::kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
-use brook_protocol::error_code::ErrorCode;
 use brook_protocol::kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, topic_name, RequestContext, Versions};
