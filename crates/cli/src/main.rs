@@ -49,6 +49,9 @@ enum Command {
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Access control lists (like kafka-acls.sh): add, list, remove.
+    #[command(subcommand)]
+    Acl(commands::acl::AclCommand),
 }
 
 #[derive(Subcommand)]
@@ -116,6 +119,7 @@ fn main() {
                 }
                 Command::Group(cmd) => commands::group::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Txn(cmd) => commands::txn::run(&admin(&bootstrap).await?, cmd, output).await,
+                Command::Acl(cmd) => commands::acl::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,

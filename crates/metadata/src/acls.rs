@@ -103,8 +103,10 @@ mod tests {
     fn create_validates_each_acl_and_skips_duplicates() {
         let image = MetadataImage::default();
         let good = acl("t", PatternType::Literal);
-        let (records, outcomes) =
-            create_acls(&image, &[good.clone(), acl("", PatternType::Literal), acl("t", PatternType::Match), good.clone()]);
+        let (records, outcomes) = create_acls(
+            &image,
+            &[good.clone(), acl("", PatternType::Literal), acl("t", PatternType::Match), good.clone()],
+        );
         assert_eq!(records.len(), 1);
         let codes: Vec<i16> = outcomes.iter().map(|o| o.0).collect();
         assert_eq!(codes, vec![0, error_code::INVALID_REQUEST, error_code::INVALID_REQUEST, 0]);

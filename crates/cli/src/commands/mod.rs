@@ -1,5 +1,6 @@
 //! Client-side subcommands: each talks to a broker through `brook-client`.
 
+pub mod acl;
 pub mod cluster;
 pub mod consume;
 pub mod group;
