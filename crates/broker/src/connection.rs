@@ -18,6 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+use crate::authenticator::{Authenticator, Gate};
+use crate::clock::now_ms;
+use crate::config::NamedListener;
 use crate::handlers::{self, Response};
 use crate::sendfile::write_chunks;
 use crate::session::Session;
@@ -40,21 +43,30 @@ pub enum ConnectionError {
     Idle,
     #[error("api {api_key}: {reason}")]
     Failed { api_key: i16, reason: String },
+    /// SASL: a request before authentication, a failed exchange or an expired session.
+    #[error("{0}")]
+    Auth(String),
 }
 
-pub async fn serve(mut stream: TcpStream, broker: Arc<Node>) {
+pub async fn serve(mut stream: TcpStream, broker: Arc<Node>, listener: Arc<NamedListener>) {
     let peer_addr = stream.peer_addr().ok();
     let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    let session = Session::plaintext("PLAINTEXT", peer_addr);
-    match serve_inner(&mut stream, &broker, &session).await {
+    let session = Session::new(&listener.name, listener.security_protocol, peer_addr);
+    let auth = crate::authenticator::for_session(&broker, &session);
+    match serve_inner(&mut stream, &broker, session, auth).await {
         Ok(()) => debug!(%peer, "connection closed by client"),
         Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
         Err(e) => warn!(%peer, error = %e, "closing connection"),
     }
 }
 
-async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Session) -> Result<(), ConnectionError> {
+async fn serve_inner(
+    stream: &mut TcpStream,
+    broker: &Arc<Node>,
+    mut session: Session,
+    mut auth: Authenticator,
+) -> Result<(), ConnectionError> {
     let max_bytes = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -67,11 +79,21 @@ async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Sessi
         }
         buf.advance(4);
         let frame = buf.split_to(frame_size).freeze();
-        if let Some(response) = handle_frame(broker, session, frame).await? {
+        if auth.expects_raw_token() {
+            let reply = crate::authenticator::raw_exchange(&mut auth, &mut session, &frame, now_ms())
+                .map_err(ConnectionError::Auth)?;
+            stream.write_all(&reply).await?;
+            continue;
+        }
+        let mut close_after = None;
+        if let Some(response) = handle_frame(broker, &mut auth, &mut session, frame, &mut close_after).await? {
             match response {
                 Response::Bytes(bytes) => stream.write_all(&bytes).await?,
                 Response::Chunks(chunks) => write_chunks(stream, &chunks).await?,
             }
+        }
+        if let Some(reason) = close_after {
+            return Err(ConnectionError::Auth(reason));
         }
         if buf.capacity() < 4096 {
             buf.reserve(64 * 1024);
@@ -105,8 +127,10 @@ async fn fill(
 
 async fn handle_frame(
     broker: &Arc<Node>,
-    session: &Session,
+    auth: &mut Authenticator,
+    session: &mut Session,
     mut frame: Bytes,
+    close_after: &mut Option<String>,
 ) -> Result<Option<Response>, ConnectionError> {
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
@@ -125,6 +149,16 @@ async fn handle_frame(
     let malformed = |reason: String| ConnectionError::Malformed { api_key, version, reason };
     let header =
         RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
+    match auth.gate(key, now_ms()) {
+        Gate::Serve => {}
+        Gate::Close(reason) => return Err(ConnectionError::Auth(reason)),
+        Gate::Handshake | Gate::Authenticate => {
+            let (response, close) =
+                crate::authenticator::answer(auth, session, key, &header, frame, now_ms()).map_err(malformed)?;
+            *close_after = close;
+            return Ok(Some(response));
+        }
+    }
     handlers::dispatch(broker, key, &header, session, frame).await.map_err(|e| match e {
         handlers::DispatchError::Malformed(reason) => malformed(reason),
         handlers::DispatchError::Close(reason) => ConnectionError::Failed { api_key, reason },

@@ -12,6 +12,7 @@
 //! - `coordinator/`: consumer groups.
 
 pub mod authorization;
+pub mod authenticator;
 pub mod broker_link;
 pub mod clock;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod meta_properties;
 pub mod node;
 pub mod purgatory;
 pub mod replication;
+pub mod sasl_config;
 pub mod sendfile;
 pub mod server;
 pub mod session;

@@ -202,6 +202,16 @@ async fn register(controller: &ControllerClient, config: &BrokerConfig, incarnat
         incarnation: incarnation.to_string(),
         host: config.advertised.host.clone(),
         port: config.advertised.port,
+        endpoints: config
+            .client_listeners
+            .iter()
+            .map(|l| brook_metadata::records::BrokerEndpoint {
+                listener: l.name.clone(),
+                security_protocol: l.security_protocol.name().to_string(),
+                host: l.advertised.host.clone(),
+                port: l.advertised.port,
+            })
+            .collect(),
     };
     let mut fatal = controller.guard().fatal();
     // A restart right after `kill -9` finds its previous incarnation still

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use brook_security::sasl::scram::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
 use crate::records::MetadataRecord;
@@ -29,6 +30,20 @@ pub struct BrokerImage {
     pub port: u16,
     /// Fenced brokers lead nothing and are not listed to clients.
     pub fenced: bool,
+    /// Every listener's endpoint (empty for registrations from before
+    /// named listeners: then `host`/`port` serves every listener).
+    pub endpoints: Vec<crate::records::BrokerEndpoint>,
+}
+
+impl BrokerImage {
+    /// The endpoint clients on `listener` reach this broker at; `None` if the
+    /// broker has no such listener (Kafka leaves it out of the answer).
+    pub fn endpoint(&self, listener: &str) -> Option<(&str, u16)> {
+        if self.endpoints.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.endpoints.iter().find(|e| e.listener == listener).map(|e| (e.host.as_str(), e.port))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +68,8 @@ pub struct MetadataImage {
     pub last_offset: i64,
     /// Every ACL, indexed for the authorizer.
     pub acls: brook_security::acl::AclIndex,
+    /// SCRAM credentials by user and mechanism (KIP-554).
+    pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
 
 impl MetadataImage {
@@ -141,7 +158,7 @@ impl MetadataImage {
             MetadataRecord::ProducerIds { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
-            MetadataRecord::RegisterBroker { broker_id, incarnation, host, port, fenced } => {
+            MetadataRecord::RegisterBroker { broker_id, incarnation, host, port, fenced, endpoints } => {
                 self.brokers.insert(
                     *broker_id,
                     BrokerImage {
@@ -150,6 +167,7 @@ impl MetadataImage {
                         host: host.clone(),
                         port: *port,
                         fenced: *fenced,
+                        endpoints: endpoints.clone(),
                     },
                 );
             }
@@ -162,6 +180,9 @@ impl MetadataImage {
             MetadataRecord::AccessControlEntry { id, acl } => self.acls.insert(id.clone(), acl.clone()),
             MetadataRecord::RemoveAccessControlEntry { id } => {
                 self.acls.remove(id);
+            }
+            MetadataRecord::UserScramCredential { .. } | MetadataRecord::RemoveUserScramCredential { .. } => {
+                crate::scram::apply(&mut self.scram_credentials, record)
             }
         }
     }
@@ -180,6 +201,7 @@ impl MetadataImage {
                 host: b.host.clone(),
                 port: b.port,
                 fenced: b.fenced,
+                endpoints: b.endpoints.clone(),
             });
         }
         for t in self.topics.values() {
@@ -206,6 +228,7 @@ impl MetadataImage {
         for (id, acl) in acls {
             out.push(MetadataRecord::AccessControlEntry { id: id.to_string(), acl: acl.clone() });
         }
+        out.extend(crate::scram::to_records(&self.scram_credentials));
         out
     }
 
@@ -251,6 +274,7 @@ mod tests {
                 host: "h".into(),
                 port: 9,
                 fenced: false,
+                endpoints: Vec::new(),
             },
             MetadataRecord::FenceBroker { broker_id: 2 },
             MetadataRecord::Topic { name: "t".into(), topic_id: id.to_string() },

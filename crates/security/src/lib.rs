@@ -4,6 +4,7 @@
 //! client wire these pieces into their connections.
 
 pub mod principal;
+pub mod sasl;
 
 pub use principal::{KafkaPrincipal, SecurityProtocol};
 pub mod acl;
