@@ -389,8 +389,11 @@ def test_acls_survive_restart_and_reach_every_broker(tmp_path):
                                       AclOperation.ANY, AclPermissionType.ANY)
 
         def acls_everywhere():
-            return all(len(cluster.admin(n.bootstrap).describe_acls(everything).result(timeout=10)) == 3
-                       for n in cluster.brokers)
+            for n in cluster.brokers:
+                node_admin = cluster.admin(n.bootstrap)  # alive until its answer arrives
+                if len(node_admin.describe_acls(everything).result(timeout=10)) != 3:
+                    return False
+            return True
 
         cluster.wait_for(acls_everywhere, timeout=30, what="ACLs on every broker")
         cluster.stop()
@@ -398,7 +401,8 @@ def test_acls_survive_restart_and_reach_every_broker(tmp_path):
             n.proc = None
         cluster.start()
         cluster.wait_for(acls_everywhere, timeout=60, what="ACLs on every broker after a restart")
-        bindings = cluster.admin(cluster.node(3).bootstrap).describe_acls(everything).result(timeout=10)
+        node3 = cluster.admin(cluster.node(3).bootstrap)
+        bindings = node3.describe_acls(everything).result(timeout=10)
         assert {(b.name, b.permission_type) for b in bindings} == {
             ("app-", ALLOW), ("app-group", ALLOW), ("app-secret", DENY)}
         # Still replicated and readable after the restart.
