@@ -53,7 +53,8 @@ pub struct Authz<'a> {
 
 struct Active<'a> {
     authorizer: &'a Authorizer,
-    principal: &'a KafkaPrincipal,
+    /// `Type:name`, formatted once per request.
+    principal: String,
     host: String,
     image: Arc<MetadataImage>,
 }
@@ -69,7 +70,7 @@ impl<'a> Authz<'a> {
         let Some(a) = &self.active else {
             return true;
         };
-        let decision = a.authorizer.authorize(&a.image.acls, a.principal, &a.host, operation, resource_type, name);
+        let decision = a.authorizer.authorize(&a.image.acls, &a.principal, &a.host, operation, resource_type, name);
         if decision.allowed() {
             debug!(principal = %a.principal, host = %a.host, %operation, %resource_type, name, ?decision, "authorized");
         } else {
@@ -111,7 +112,7 @@ impl<'a> Authz<'a> {
         let Some(a) = &self.active else {
             return true;
         };
-        a.authorizer.authorize_any(&a.image.acls, a.principal, &a.host, operation, resource_type)
+        a.authorizer.authorize_any(&a.image.acls, &a.principal, &a.host, operation, resource_type)
     }
 
     /// Kafka's `authorized_operations` bit field for a resource (bit = operation
@@ -129,7 +130,7 @@ impl RequestContext<'_> {
     pub fn authz(&self) -> Authz<'_> {
         let active = self.node.config.authorizer.as_ref().map(|authorizer| Active {
             authorizer,
-            principal: &self.session.principal,
+            principal: self.session.principal.to_string(),
             host: self.session.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
             image: self.node.image(),
         });

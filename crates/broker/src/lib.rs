@@ -11,8 +11,8 @@
 //! - `purgatory.rs`: requests waiting for a watermark or data.
 //! - `coordinator/`: consumer groups.
 
-pub mod authorization;
 pub mod authenticator;
+pub mod authorization;
 pub mod broker_link;
 pub mod clock;
 pub mod config;

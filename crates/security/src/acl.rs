@@ -502,16 +502,18 @@ impl Authorizer {
         Authorizer { super_users, allow_everyone_if_no_acl }
     }
 
-    pub fn is_super_user(&self, principal: &KafkaPrincipal) -> bool {
-        !self.super_users.is_empty() && self.super_users.contains(&principal.to_string())
+    /// `principal` in its `Type:name` form.
+    pub fn is_super_user(&self, principal: &str) -> bool {
+        !self.super_users.is_empty() && self.super_users.contains(principal)
     }
 
-    /// May `principal`, connected from `host`, do `operation` on the
+    /// May `principal` (`Type:name`, formatted once per connection or
+    /// request by the caller), connected from `host`, do `operation` on the
     /// resource `(resource_type, name)`? Kafka's StandardAuthorizerData.authorize.
     pub fn authorize(
         &self,
         acls: &AclIndex,
-        principal: &KafkaPrincipal,
+        principal: &str,
         host: &str,
         operation: AclOperation,
         resource_type: ResourceType,
@@ -520,12 +522,11 @@ impl Authorizer {
         if self.is_super_user(principal) {
             return Decision::SuperUser;
         }
-        let principal = principal.to_string();
         let mut any_acl = false;
         let mut allowed = false;
         for acl in acls.applying(resource_type, name) {
             any_acl = true;
-            if !acl.matches_principal(&principal) || !acl.matches_host(host) {
+            if !acl.matches_principal(principal) || !acl.matches_host(host) {
                 continue;
             }
             match acl.permission {
@@ -551,7 +552,7 @@ impl Authorizer {
     pub fn authorize_any(
         &self,
         acls: &AclIndex,
-        principal: &KafkaPrincipal,
+        principal: &str,
         host: &str,
         operation: AclOperation,
         resource_type: ResourceType,
@@ -559,8 +560,7 @@ impl Authorizer {
         if self.is_super_user(principal) {
             return true;
         }
-        let principal = principal.to_string();
-        let applies = |acl: &&AclBinding| acl.matches_principal(&principal) && acl.matches_host(host);
+        let applies = |acl: &&AclBinding| acl.matches_principal(principal) && acl.matches_host(host);
         let denies: Vec<&AclBinding> = acls
             .of_type(resource_type)
             .filter(applies)
@@ -619,8 +619,8 @@ mod tests {
         index
     }
 
-    fn user(name: &str) -> KafkaPrincipal {
-        KafkaPrincipal::user(name)
+    fn user(name: &str) -> String {
+        KafkaPrincipal::user(name).to_string()
     }
 
     fn can(auth: &Authorizer, acls: &AclIndex, who: &str, op: AclOperation, rt: ResourceType, name: &str) -> bool {
@@ -739,7 +739,7 @@ mod tests {
         assert!(auth.authorize(&acls, &user("alice"), "10.0.0.1", Read, Topic, "t").allowed());
         assert!(!auth.authorize(&acls, &user("alice"), "10.0.0.2", Read, Topic, "t").allowed());
         assert!(auth.authorize(&acls, &user("zed"), "10.0.0.2", Describe, Topic, "t").allowed());
-        let other_type = KafkaPrincipal { principal_type: "Group".into(), name: "alice".into() };
+        let other_type = KafkaPrincipal { principal_type: "Group".into(), name: "alice".into() }.to_string();
         assert!(!auth.authorize(&acls, &other_type, "10.0.0.1", Read, Topic, "t").allowed());
     }
 
@@ -748,7 +748,7 @@ mod tests {
         let acls = index(&[allow_topic("t", Literal, "User:alice", Read)]);
         let auth = Authorizer::new("User:admin; User:ANONYMOUS", false);
         assert_eq!(auth.authorize(&acls, &user("admin"), "h", Alter, Cluster, CLUSTER_NAME), Decision::SuperUser);
-        assert!(auth.authorize(&acls, &KafkaPrincipal::anonymous(), "h", Read, Topic, "t").allowed());
+        assert!(auth.authorize(&acls, &KafkaPrincipal::anonymous().to_string(), "h", Read, Topic, "t").allowed());
         assert!(!can(&auth, &acls, "bob", Read, Topic, "other"));
         assert_eq!(auth.authorize(&acls, &user("bob"), "h", Read, Topic, "other"), Decision::NoAcl(false));
         let open = Authorizer::new("", true);
