@@ -855,4 +855,31 @@ mod tests {
         })
         .is_ok());
     }
+
+    /// Cost of one decision with many ACLs (prints, asserts nothing about time):
+    /// `cargo test -p brook-security --lib authorize_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn authorize_cost() {
+        let mut acls = AclIndex::default();
+        for i in 0..5_000 {
+            acls.insert(
+                format!("l{i}"),
+                allow_topic(&format!("topic-{i}"), Literal, &format!("User:u{}", i % 50), Read),
+            );
+            let prefix = format!("team{}-{}", i % 100, "x".repeat(i % 20));
+            acls.insert(format!("p{i}"), allow_topic(&prefix, Prefixed, &format!("User:u{}", i % 50), Write));
+        }
+        let auth = Authorizer::new("User:admin", false);
+        let who = user("u7");
+        let rounds = 200_000;
+        let started = std::time::Instant::now();
+        let mut allowed = 0;
+        for i in 0..rounds {
+            let name = if i % 2 == 0 { "topic-1007" } else { "team7-xxxxxxx-orders" };
+            allowed += auth.authorize(&acls, &who, "10.0.0.1", Read, Topic, name).allowed() as usize;
+        }
+        let per = started.elapsed().as_nanos() / rounds as u128;
+        println!("{} ACLs: {per} ns per authorization ({allowed} allowed)", acls.len());
+    }
 }
