@@ -20,6 +20,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 
 from cluster import Cluster
 from conftest import BROOK_TEST_BINARY, free_port
+from helpers import kcat
 
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
@@ -288,6 +289,13 @@ def test_acl_apis_need_cluster_permissions(broker):
         kadmin.close()
     root = super_admin(broker)
     assert root.describe_acls(everything).result(timeout=30) == []
+    # KIP-554 SCRAM administration needs ALTER on the cluster too.
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+    upsert = UserScramCredentialUpsertion("carol", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"pw")
+    with pytest.raises(KafkaException) as refused:
+        for f in admin.alter_user_scram_credentials([upsert]).values():
+            f.result(timeout=30)
+    assert refused.value.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
     # ALTER on the cluster is what CreateAcls needs.
     add_acls(super_admin(broker),
              (ResourceType.BROKER, "kafka-cluster", LITERAL, "User:alice", AclOperation.ALTER, ALLOW))
@@ -317,6 +325,11 @@ def test_prefixed_acl_shows_only_own_topics(broker):
     named = admin.list_topics(topic="bob-1", timeout=10).topics["bob-1"]
     assert named.error is not None and named.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
     assert set(AdminClient(conf(broker, "bob")).list_topics(timeout=10).topics) == set()
+    # kcat's metadata listing as alice shows the same two topics.
+    listing = json.loads(kcat("-b", broker.sasl_bootstrap, "-X", "security.protocol=SASL_PLAINTEXT",
+                              "-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username=alice",
+                              "-X", f"sasl.password={PASSWORDS['alice']}", "-L", "-J").stdout)
+    assert {t["topic"] for t in listing["topics"]} == {"alice-1", "alice-2"}
     assert {"alice-1", "alice-2", "bob-1"} <= set(super_admin(broker).list_topics(timeout=10).topics)
 
 
