@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 mod bench;
 mod commands;
+mod sasl_command_config;
 
 use commands::Output;
 
@@ -22,6 +23,9 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     output: Output,
+    /// Kafka client properties (security.protocol, sasl.mechanism, sasl.jaas.config, ...).
+    #[arg(long, global = true, value_name = "FILE")]
+    command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +53,9 @@ enum Command {
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// SCRAM users: add (or change a password), list, remove.
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
 }
 
 #[derive(Subcommand)]
@@ -93,6 +100,12 @@ struct ServerArgs {
 
 fn main() {
     let cli = Cli::parse();
+    if let Some(path) = &cli.command_config {
+        if let Err(e) = sasl_command_config::apply(path) {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
     let (bootstrap, output) = (cli.bootstrap_server, cli.output);
     let result = match cli.command {
         Command::Server(args) => server(args),
@@ -116,6 +129,7 @@ fn main() {
                 }
                 Command::Group(cmd) => commands::group::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Txn(cmd) => commands::txn::run(&admin(&bootstrap).await?, cmd, output).await,
+                Command::User(cmd) => commands::user::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,

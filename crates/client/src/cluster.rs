@@ -26,6 +26,18 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Backoff before retrying a retriable error (`retry.backoff.ms`).
     pub retry_backoff: Duration,
+    /// SASL login for every broker connection (`security.protocol=SASL_*`).
+    pub sasl: Option<brook_security::sasl::client_config::SaslClientConfig>,
+}
+
+/// The process's default SASL login (the CLI's `--command-config`): every
+/// `ClientConfig::new` starts with it.
+static DEFAULT_SASL: std::sync::OnceLock<brook_security::sasl::client_config::SaslClientConfig> =
+    std::sync::OnceLock::new();
+
+/// Sets the SASL login every later `ClientConfig::new` uses (once per process).
+pub fn set_default_sasl(sasl: brook_security::sasl::client_config::SaslClientConfig) {
+    let _ = DEFAULT_SASL.set(sasl);
 }
 
 impl ClientConfig {
@@ -35,6 +47,7 @@ impl ClientConfig {
             client_id: "brook-client".to_string(),
             request_timeout: Duration::from_secs(30),
             retry_backoff: Duration::from_millis(100),
+            sasl: DEFAULT_SASL.get().cloned(),
         }
     }
 }
@@ -94,6 +107,9 @@ impl Cluster {
         }
         // Connect without holding the map: one dead broker must not stall the others.
         let conn = BrokerConnection::connect(addr, &self.config.client_id, self.config.request_timeout).await?;
+        if let Some(sasl) = &self.config.sasl {
+            crate::sasl::authenticate(&conn, sasl).await?;
+        }
         let mut conns = self.connections.lock().await;
         match conns.get(addr) {
             Some(existing) if !existing.is_closed() => Ok(existing.clone()),
