@@ -10,7 +10,6 @@ use tracing_subscriber::EnvFilter;
 
 mod bench;
 mod commands;
-mod sasl_command_config;
 
 use commands::Output;
 
@@ -23,8 +22,10 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     output: Output,
-    /// Kafka client properties (security.protocol, sasl.mechanism, sasl.jaas.config, ...).
-    #[arg(long, global = true, value_name = "FILE")]
+    /// Client properties file with Kafka's names (security.protocol=SSL,
+    /// ssl.truststore.location or ssl.ca.location, ssl.keystore.location or
+    /// ssl.certificate.location + ssl.key.location, ...).
+    #[arg(long, global = true)]
     command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -100,13 +101,13 @@ struct ServerArgs {
 
 fn main() {
     let cli = Cli::parse();
+    let (bootstrap, output) = (cli.bootstrap_server, cli.output);
     if let Some(path) = &cli.command_config {
-        if let Err(e) = sasl_command_config::apply(path) {
+        if let Err(e) = apply_command_config(path) {
             eprintln!("error: {e:#}");
-            std::process::exit(2);
+            std::process::exit(1);
         }
     }
-    let (bootstrap, output) = (cli.bootstrap_server, cli.output);
     let result = match cli.command {
         Command::Server(args) => server(args),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args),
@@ -209,4 +210,22 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
         _ = int.recv() => {},
     }
+}
+
+/// Reads `--command-config` and makes its security settings every client's default.
+fn apply_command_config(path: &std::path::Path) -> anyhow::Result<()> {
+    use brook_security::client_properties::{parse_properties_file, ClientSecurity};
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let pairs = parse_properties_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let security = ClientSecurity::from_properties(&pairs).with_context(|| format!("{}", path.display()))?;
+    if security.protocol.uses_sasl() {
+        // sasl.mechanism, sasl.jaas.config or sasl.username/sasl.password.
+        let sasl = brook_security::sasl::client_config::SaslClientConfig::from_properties(&pairs)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        brook_client::cluster::set_default_sasl(sasl);
+    }
+    if let Some(tls) = security.tls_config().with_context(|| format!("{}", path.display()))? {
+        brook_client::cluster::set_default_tls(tls);
+    }
+    Ok(())
 }
