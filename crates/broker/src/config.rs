@@ -369,6 +369,72 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "Bytes per second the cleaner reads and writes, over all cleaner threads.",
     },
     PropertyDef {
+        name: "ssl.keystore.type",
+        default: "PEM",
+        kind: Kind::Choice(&["PEM"]),
+        doc: "Format of the keystore; only PEM.",
+    },
+    PropertyDef {
+        name: "ssl.keystore.location",
+        default: "",
+        kind: TEXT,
+        doc: "PEM file with the private key and certificate chain of SSL/SASL_SSL listeners (reloaded when it changes); also the client certificate of TLS inter-broker and controller connections.",
+    },
+    PropertyDef {
+        name: "ssl.keystore.certificate.chain",
+        default: "",
+        kind: TEXT,
+        doc: "The certificate chain as inline PEM (instead of ssl.keystore.location).",
+    },
+    PropertyDef {
+        name: "ssl.keystore.key",
+        default: "",
+        kind: TEXT,
+        doc: "The private key as inline PEM (instead of ssl.keystore.location).",
+    },
+    PropertyDef {
+        name: "ssl.key.password",
+        default: "",
+        kind: TEXT,
+        doc: "Password of an encrypted key: not supported (give an unencrypted PEM key); setting it is an error.",
+    },
+    PropertyDef {
+        name: "ssl.truststore.type",
+        default: "PEM",
+        kind: Kind::Choice(&["PEM"]),
+        doc: "Format of the truststore; only PEM.",
+    },
+    PropertyDef {
+        name: "ssl.truststore.location",
+        default: "",
+        kind: TEXT,
+        doc: "PEM file of trusted CA certificates: checks client certificates and, on TLS inter-broker and controller connections, the server's.",
+    },
+    PropertyDef {
+        name: "ssl.truststore.certificates",
+        default: "",
+        kind: TEXT,
+        doc: "Trusted CA certificates as inline PEM (instead of ssl.truststore.location).",
+    },
+    PropertyDef {
+        name: "ssl.client.auth",
+        default: "none",
+        kind: Kind::Choice(&["required", "requested", "none"]),
+        doc: "Whether SSL/SASL_SSL listeners require, request or skip client certificates.",
+    },
+    PropertyDef {
+        name: "ssl.principal.mapping.rules",
+        default: "DEFAULT",
+        kind: TEXT,
+        doc: "RULE:pattern/replacement/[LU],...,DEFAULT: the principal of an SSL client from its certificate's RFC 2253 subject DN (DEFAULT: the DN itself).",
+    },
+    PropertyDef {
+        name: "ssl.endpoint.identification.algorithm",
+        default: "https",
+        kind: Kind::Choice(&["https", ""]),
+        doc: "Outgoing TLS connections (inter-broker, controller) check the server certificate names the host (https) or not (empty).",
+    },
+    PropertyDef {
         name: "producer.id.expiration.ms",
         default: "86400000",
         kind: long(1, I32),
@@ -420,6 +486,12 @@ pub fn is_dynamic_broker_property(name: &str) -> bool {
 
 /// Validates a broker property name and value.
 pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
+    // Kafka's per-listener overrides: listener.name.<listener>.<property>.
+    if let Some((_, property)) = listener_override(name) {
+        if property.starts_with("ssl.") {
+            return validate_property(property, value);
+        }
+    }
     let kind = if let Some(def) = BROKER_PROPERTIES.iter().find(|d| d.name == name) {
         def.kind
     } else if let Some(def) = topic_config::for_broker_property(name) {
@@ -436,6 +508,13 @@ pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
     }
     topic_config::check_value(kind, name, value)
         .map_err(|reason| ConfigError::Invalid { name: name.to_string(), reason })
+}
+
+/// Splits `listener.name.<listener>.<property>` into (listener, property).
+fn listener_override(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (listener, property) = rest.split_once('.')?;
+    (!listener.is_empty() && !property.is_empty()).then_some((listener, property))
 }
 
 /// All properties with docs and defaults, for `brook server --help-config` and the README.
@@ -559,6 +638,64 @@ fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, SecurityProtocol>,
         }
     }
     Ok(out)
+}
+
+/// A property as listener `listener` sees it (see [`BrokerConfig::listener_property`]).
+fn listener_value(props: &BTreeMap<String, String>, listener: &str, name: &str) -> Option<String> {
+    props
+        .iter()
+        .find(|(k, _)| listener_override(k).is_some_and(|(l, p)| p == name && l.eq_ignore_ascii_case(listener)))
+        .map(|(_, v)| v.clone())
+        .or_else(|| props.get(name).cloned())
+}
+
+fn tls_error(listener: &str, e: brook_security::tls::TlsError) -> ConfigError {
+    ConfigError::Invalid { name: e.property.clone(), reason: format!("listener {listener}: {}", e.reason) }
+}
+
+/// The client side of TLS towards `listener` (inter-broker connections),
+/// from that listener's `ssl.*`; `None` unless it speaks TLS.
+fn client_tls(
+    props: &BTreeMap<String, String>,
+    listener: &str,
+    protocol: SecurityProtocol,
+    needed: bool,
+) -> Result<crate::broker_link::LinkTls, ConfigError> {
+    if !needed || !protocol.uses_tls() {
+        return Ok(Default::default());
+    }
+    let settings = brook_security::tls::TlsSettings::from_properties(&|n| listener_value(props, listener, n))
+        .map_err(|e| tls_error(listener, e))?;
+    Ok(crate::broker_link::LinkTls(Some(settings.client_config().map_err(|e| tls_error(listener, e))?)))
+}
+
+/// TLS of the controller listener, both sides, when it is SSL.
+fn quorum_tls(
+    props: &BTreeMap<String, String>,
+    listener: &str,
+    protocol: SecurityProtocol,
+    is_controller: bool,
+) -> Result<Option<brook_metadata::quorum::QuorumTls>, ConfigError> {
+    if !protocol.uses_tls() {
+        return Ok(None);
+    }
+    if protocol.uses_sasl() {
+        return Err(ConfigError::Invalid {
+            name: "listener.security.protocol.map".into(),
+            reason: format!("the controller listener {listener} may be PLAINTEXT or SSL"),
+        });
+    }
+    let get = |n: &str| listener_value(props, listener, n);
+    let settings = brook_security::tls::TlsSettings::from_properties(&get).map_err(|e| tls_error(listener, e))?;
+    let client = settings.client_config().map_err(|e| tls_error(listener, e))?;
+    let server = if is_controller {
+        let server = brook_security::listener_tls::ListenerTls::new(SecurityProtocol::Ssl, &get)
+            .map_err(|e| tls_error(listener, e))?;
+        Some(std::sync::Arc::new(server))
+    } else {
+        None
+    };
+    Ok(Some(brook_metadata::quorum::QuorumTls { client, server }))
 }
 
 /// The client listeners with protocols and advertised addresses, the
@@ -706,6 +843,12 @@ pub struct BrokerConfig {
     /// The controller listener's name and protocol.
     pub controller_listener_name: String,
     pub controller_security_protocol: SecurityProtocol,
+    /// Client-side TLS of inter-broker connections, when the inter-broker
+    /// listener is SSL/SASL_SSL (its `ssl.*`, as Kafka reuses them).
+    pub inter_broker_tls: crate::broker_link::LinkTls,
+    /// TLS of the controller listener (server side) and of connections to
+    /// controllers (client side), when it is SSL.
+    pub controller_tls: Option<brook_metadata::quorum::QuorumTls>,
 }
 
 impl BrokerConfig {
@@ -790,6 +933,9 @@ impl BrokerConfig {
             )));
         }
         let resolved = resolve_listeners(&listeners, &get, &controller_name, is_broker)?;
+        let inter_broker_tls =
+            client_tls(&props, &resolved.inter_broker.name, resolved.inter_broker.security_protocol, is_broker)?;
+        let controller_tls = quorum_tls(&props, &controller_name, resolved.controller_protocol, is_controller)?;
         let listener = resolved.inter_broker.bind.clone();
         let advertised = resolved.inter_broker.advertised.clone();
         let dirs_text = if props.contains_key("log.dirs") || !props.contains_key("log.dir") {
@@ -872,6 +1018,7 @@ impl BrokerConfig {
                 max_timeout_ms: num("transaction.max.timeout.ms") as i32,
                 abort_timed_out_interval_ms: num("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64,
                 id_expiration_ms: num("transactional.id.expiration.ms"),
+                link_tls: inter_broker_tls.clone(),
             },
             cleaner_enable: get("log.cleaner.enable").eq_ignore_ascii_case("true"),
             cleaner_threads: num("log.cleaner.threads").max(1) as usize,
@@ -893,6 +1040,8 @@ impl BrokerConfig {
             inter_broker_listener: resolved.inter_broker.name,
             controller_listener_name: controller_name,
             controller_security_protocol: resolved.controller_protocol,
+            inter_broker_tls,
+            controller_tls,
         })
     }
 
@@ -919,6 +1068,17 @@ impl BrokerConfig {
     /// The inter-broker listener's bind address.
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.listener.socket_addr()
+    }
+
+    /// A property as listener `listener` sees it: Kafka's
+    /// `listener.name.<listener>.<property>` override (listener name in lower
+    /// case, or as written), else the broker-wide value, else `None` when unset.
+    pub fn listener_property(&self, listener: &str, name: &str) -> Option<String> {
+        self.properties
+            .iter()
+            .find(|(k, _)| listener_override(k).is_some_and(|(l, p)| p == name && l.eq_ignore_ascii_case(listener)))
+            .map(|(_, v)| v.clone())
+            .or_else(|| self.properties.get(name).cloned())
     }
 
     /// The client listener named `name`.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use brook_protocol::frame::check_request_size;
 use brook_protocol::kafka_protocol::messages::{ApiKey, RequestHeader};
 use brook_protocol::kafka_protocol::protocol::Decodable;
+use brook_security::stream::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,9 +21,9 @@ use tracing::{debug, info, warn};
 
 use crate::authenticator::{Authenticator, Gate};
 use crate::clock::now_ms;
-use crate::config::NamedListener;
 use crate::handlers::{self, Response};
-use crate::sendfile::write_chunks;
+use crate::sendfile::write_chunks_to;
+use crate::server::ListenerRuntime;
 use crate::session::Session;
 use crate::Node;
 
@@ -48,11 +49,27 @@ pub enum ConnectionError {
     Auth(String),
 }
 
-pub async fn serve(mut stream: TcpStream, broker: Arc<Node>, listener: Arc<NamedListener>) {
+pub async fn serve(stream: TcpStream, broker: Arc<Node>, listener: Arc<ListenerRuntime>) {
     let peer_addr = stream.peer_addr().ok();
     let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    let session = Session::new(&listener.name, listener.security_protocol, peer_addr);
+    let mut session = Session::new(&listener.config.name, listener.config.security_protocol, peer_addr);
+    let mut stream = match &listener.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => match tls.handshake(stream).await {
+            Ok((stream, principal)) => {
+                if let Some(principal) = principal {
+                    debug!(%peer, %principal, listener = %listener.config.name, "TLS client authenticated");
+                    session.principal = principal;
+                }
+                stream
+            }
+            Err(e) => {
+                warn!(%peer, listener = %listener.config.name, error = %e, "TLS handshake failed; closing connection");
+                return;
+            }
+        },
+    };
     let auth = crate::authenticator::for_session(&broker, &session);
     match serve_inner(&mut stream, &broker, session, auth).await {
         Ok(()) => debug!(%peer, "connection closed by client"),
@@ -62,7 +79,7 @@ pub async fn serve(mut stream: TcpStream, broker: Arc<Node>, listener: Arc<Named
 }
 
 async fn serve_inner(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     broker: &Arc<Node>,
     mut session: Session,
     mut auth: Authenticator,
@@ -88,8 +105,11 @@ async fn serve_inner(
         let mut close_after = None;
         if let Some(response) = handle_frame(broker, &mut auth, &mut session, frame, &mut close_after).await? {
             match response {
-                Response::Bytes(bytes) => stream.write_all(&bytes).await?,
-                Response::Chunks(chunks) => write_chunks(stream, &chunks).await?,
+                Response::Bytes(bytes) => {
+                    stream.write_all(&bytes).await?;
+                    stream.flush().await?;
+                }
+                Response::Chunks(chunks) => write_chunks_to(stream, &chunks).await?,
             }
         }
         if let Some(reason) = close_after {
@@ -104,7 +124,7 @@ async fn serve_inner(
 /// Reads until `buf` holds at least `want` bytes. `None` on a clean EOF at a
 /// frame boundary.
 async fn fill(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     want: usize,
     idle: Duration,

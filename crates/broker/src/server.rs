@@ -12,39 +12,57 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
+use brook_security::listener_tls::ListenerTls;
+
 use crate::config::NamedListener;
 use crate::connection;
 use crate::Node;
 
+/// A client listener as the accept loop needs it: its config and, on
+/// SSL/SASL_SSL, its TLS acceptor.
+pub struct ListenerRuntime {
+    pub config: NamedListener,
+    pub tls: Option<ListenerTls>,
+}
+
 /// The bound client listeners, one socket per listener name.
 pub struct Bound {
-    listeners: Vec<(Arc<NamedListener>, TcpListener)>,
+    listeners: Vec<(Arc<ListenerRuntime>, TcpListener)>,
 }
 
 impl Bound {
     /// The bound address of each listener, by name.
     pub fn local_addrs(&self) -> Vec<(String, std::io::Result<SocketAddr>)> {
-        self.listeners.iter().map(|(l, s)| (l.name.clone(), s.local_addr())).collect()
+        self.listeners.iter().map(|(l, s)| (l.config.name.clone(), s.local_addr())).collect()
     }
 }
 
-/// Binds every client listener. Split from [`run`] so callers learn the
-/// bound ports (port 0 in tests) before serving.
+/// Binds every client listener (loading the TLS ones' certificates). Split
+/// from [`run`] so callers learn the bound ports (port 0 in tests) before serving.
 pub async fn bind(node: &Node) -> std::io::Result<Bound> {
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
     let mut listeners = Vec::new();
     for l in &node.config.client_listeners {
-        let addr =
-            l.bind.socket_addr().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let addr = l.bind.socket_addr().map_err(|e| invalid(e.to_string()))?;
+        let tls = if l.security_protocol.uses_tls() {
+            let get = |name: &str| node.config.listener_property(&l.name, name);
+            Some(
+                ListenerTls::new(l.security_protocol, &get)
+                    .map_err(|e| invalid(format!("listener {}: {e}", l.name)))?,
+            )
+        } else {
+            None
+        };
         let socket = TcpListener::bind(addr)
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("listener {} on {addr}: {e}", l.name)))?;
-        listeners.push((Arc::new(l.clone()), socket));
+        listeners.push((Arc::new(ListenerRuntime { config: l.clone(), tls }), socket));
     }
     Ok(Bound { listeners })
 }
 
 /// Accepts on every listener; each accepted socket comes with its listener.
-async fn accept_any(bound: &Bound) -> (Arc<NamedListener>, std::io::Result<TcpStream>) {
+async fn accept_any(bound: &Bound) -> (Arc<ListenerRuntime>, std::io::Result<TcpStream>) {
     let accepts = bound
         .listeners
         .iter()
@@ -71,7 +89,7 @@ pub async fn run(broker: Arc<Node>, listener: Option<Bound>, shutdown: impl Futu
         Some(bound) => {
             for (l, socket) in &bound.listeners {
                 let addr = socket.local_addr().map_err(|e| e.to_string())?;
-                info!(listener = %l.name, protocol = %l.security_protocol, %addr, node_id = broker.config.node_id, "brook broker listening");
+                info!(listener = %l.config.name, protocol = %l.config.security_protocol, %addr, node_id = broker.config.node_id, "brook broker listening");
             }
         }
         None => info!(node_id = broker.config.node_id, "controller running"),

@@ -28,6 +28,7 @@ use crate::consumer::{coordinator, list_offsets, Tp};
 use crate::error::{check, check_message, ClientError, Result};
 
 pub mod acls;
+pub mod scram;
 pub mod transactions;
 pub use transactions::{
     producer_at_start_offset, AbortTransactionSpec, ProducerState, TransactionDescription, TransactionListing,

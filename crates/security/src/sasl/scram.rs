@@ -182,7 +182,7 @@ fn encode_saslname(s: &str) -> String {
 }
 
 /// Splits `k=value` attributes.
-fn attribute<'a>(part: &'a str, key: char) -> Option<&'a str> {
+fn attribute(part: &str, key: char) -> Option<&str> {
     let mut chars = part.chars();
     (chars.next() == Some(key) && chars.next() == Some('=')).then(|| &part[2..])
 }
@@ -342,7 +342,10 @@ impl<F: Fn(&str) -> Option<ScramCredential> + Send> SaslServer for ScramServer<F
             ServerState::ClientFirst => self.client_first(message),
             ServerState::ClientFinal { username, credential, auth_prefix, gs2_header, nonce } => {
                 let last = parse_client_final(message)?;
-                if last.nonce != nonce {
+                // Kafka accepts a final nonce that ends with the combined one
+                // (ScramSaslServer uses endsWith): librdkafka 2.0.x sends the client
+                // nonce twice. The server's fresh part is still required.
+                if !last.nonce.ends_with(&nonce) {
                     return Err(fail("Invalid SCRAM client final message: nonce mismatch"));
                 }
                 if last.channel_binding != gs2_header.as_bytes() {
@@ -556,6 +559,24 @@ mod tests {
             server.step(CLIENT_FIRST.as_bytes()).unwrap();
             assert!(server.step(last.as_bytes()).is_err(), "{last}");
         }
+    }
+
+    #[test]
+    fn a_final_nonce_ending_with_the_combined_nonce_is_accepted_as_kafka_does() {
+        // librdkafka 2.0.x repeats the client nonce in front of the combined one.
+        let credential = rfc_credential();
+        let m = ScramMechanism::Sha256;
+        let mut server = ScramServer::new(m, move |_: &str| Some(credential.clone()));
+        let Step::Challenge(first) = server.step(b"n,,n=user,r=abc").unwrap() else { panic!() };
+        let first = String::from_utf8(first).unwrap();
+        let combined = first.split(',').next().unwrap().strip_prefix("r=").unwrap().to_string();
+        let without_proof = format!("c=biws,r=abc{combined}");
+        let auth_message = format!("n=user,r=abc,{first},{without_proof}");
+        let salted = m.salted_password("pencil", &B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap(), 4096);
+        let client_key = m.hmac(&salted, b"Client Key");
+        let proof = xor(&client_key, &m.hmac(&m.hash(&client_key), auth_message.as_bytes()));
+        let last = format!("{without_proof},p={}", B64.encode(proof));
+        assert!(matches!(server.step(last.as_bytes()).unwrap(), Step::Done { .. }));
     }
 
     #[test]

@@ -92,7 +92,13 @@ final class Cluster implements AutoCloseable {
             .map(n -> "127.0.0.1:" + n.port).collect(Collectors.joining(","));
     }
 
-    /** SIGTERM, then SIGKILL after a bounded wait; the node's data stays. */
+    /** Every running node's SSL address (settings with ssl.keystore.location). */
+    String sslBootstrap() {
+        return nodes.values().stream().filter(NodeProcess::running)
+            .map(n -> "127.0.0.1:" + n.sslPort).collect(Collectors.joining(","));
+    }
+
+        /** SIGTERM, then SIGKILL after a bounded wait; the node's data stays. */
     void stop(int id) throws Exception {
         nodes.get(id).stop();
     }
@@ -179,6 +185,8 @@ final class Cluster implements AutoCloseable {
         final int id;
         final int port;
         final int controllerPort;
+        /** An SSL listener's port, used when the settings carry a keystore. */
+        final int sslPort = freePort();
         final Path dataDir;
         final File log;
         private Process process;
@@ -205,6 +213,9 @@ final class Cluster implements AutoCloseable {
                     .map(n -> n.id + "@127.0.0.1:" + n.controllerPort).collect(Collectors.joining(",")));
             }
             p.putAll(settings);
+            if (settings.containsKey("ssl.keystore.location")) {
+                p.put("listeners", p.get("listeners") + ",SSL://127.0.0.1:" + sslPort);
+            }
             return p;
         }
 
