@@ -44,6 +44,22 @@ def acl_settings(plain_port, sasl_port):
     }
 
 
+def wait_unfenced(bootstrap, timeout=30):
+    """The listener accepts before the broker is unfenced; until then
+    Metadata lists no broker and librdkafka's admin requests wait for a
+    controller that never shows. Returns once the broker is listed."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if admin.list_topics(timeout=5).brokers:
+                return
+        except KafkaException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"broker at {bootstrap} not listed in Metadata within {timeout}s")
+
+
 @pytest.fixture
 def broker(brook_factory):
     plain, sasl = free_port(), free_port()
@@ -52,6 +68,7 @@ def broker(brook_factory):
     b.start()
     b.sasl_port = sasl
     b.sasl_bootstrap = f"127.0.0.1:{sasl}"
+    wait_unfenced(b.bootstrap)
     return b
 
 
@@ -309,6 +326,7 @@ def test_acl_apis_need_cluster_permissions(broker):
 
 
 def test_security_disabled_without_authorizer(brook):
+    wait_unfenced(brook.bootstrap)
     admin = AdminClient({"bootstrap.servers": brook.bootstrap})
     binding = AclBinding(ResourceType.TOPIC, "t", LITERAL, "User:alice", "*", AclOperation.READ, ALLOW)
     with pytest.raises(KafkaException) as refused:
