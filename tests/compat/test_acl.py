@@ -399,6 +399,24 @@ def test_cli_round_trip(broker):
     assert json.loads(brook_cli(broker.bootstrap, "--output", "json", "acl", "list")) == []
 
 
+def test_cli_over_sasl(broker, tmp_path):
+    """`brook acl` as a SASL principal (--command-config): the super user
+    admin may, alice may not (CLUSTER_AUTHORIZATION_FAILED, exit code 1)."""
+    configs = {}
+    for user in ("admin", "alice"):
+        configs[user] = tmp_path / f"{user}.properties"
+        configs[user].write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+                                 f"sasl.username={user}\nsasl.password={PASSWORDS[user]}\n")
+    brook_cli(broker.sasl_bootstrap, "--command-config", str(configs["admin"]), "acl", "add", "--allow-principal",
+              "User:bob", "--operation", "Write", "--transactional-id", "tx-1")
+    listed = json.loads(brook_cli(broker.sasl_bootstrap, "--command-config", str(configs["admin"]), "--output", "json",
+                                  "acl", "list", "--transactional-id", "tx-1"))
+    assert [(a["resource_type"], a["operation"]) for a in listed] == [("TRANSACTIONAL_ID", "WRITE")]
+    refused = subprocess.run([BROOK_TEST_BINARY, "--bootstrap-server", broker.sasl_bootstrap, "--command-config",
+                              str(configs["alice"]), "acl", "list"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "authorization" in refused.stderr.lower(), refused.stderr
+
+
 def test_acls_survive_restart_and_reach_every_broker(tmp_path):
     cluster = Cluster(tmp_path, n=3, settings={"authorizer.class.name": AUTHORIZER,
                                                 "super.users": "User:ANONYMOUS"})
