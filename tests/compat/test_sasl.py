@@ -458,6 +458,16 @@ def test_sasl_ssl_with_every_client(sasl_ssl_broker, mechanism, user, password):
     rc, out = run_kafkajs(b.sasl_bootstrap, f"ssl-js-{tag}", tag, user, password, b.ca)
     assert rc == 0, out
     assert out["values"] == [f"sasl-js-{i}" for i in range(10)]
+    # brook's own CLI: TLS and SASL from one --command-config.
+    cfg = b.data_dir.parent / f"sasl-ssl-{tag}.properties"
+    cfg.write_text(f"security.protocol=SASL_SSL\nssl.ca.location={b.ca}\nsasl.mechanism={mechanism}\n"
+                   f"sasl.username={user}\nsasl.password={password}\n")
+    brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "topic", "create", f"ssl-cli-{tag}")
+    brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "produce", f"ssl-cli-{tag}",
+              input=b"x1\n")
+    out = brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "consume", f"ssl-cli-{tag}",
+                    "--from-beginning", "--max-messages", "1", "--timeout-ms", "20000")
+    assert out.stdout.split() == [b"x1"]
     assert f"principal=User:{user}" in b.log()
 
 
