@@ -531,3 +531,32 @@ def test_brook_user_cli_round_trip_and_sasl_client(sasl_broker, tmp_path):
     assert gone.returncode != 0
     missing = brook_cli("--bootstrap-server", b.bootstrap, "user", "list", "nobody", check=False)
     assert missing.returncode != 0 and b"does not exist" in missing.stderr, missing.stderr
+
+
+# --- brokers replicate to each other over SASL ---------------------------------
+
+def test_replication_over_a_sasl_inter_broker_listener(cluster_factory):
+    c = cluster_factory(settings={
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+    })
+    for n in c.nodes.values():
+        n.overrides["listeners"] = (f"PLAINTEXT://127.0.0.1:{n.port},CONTROLLER://127.0.0.1:{n.controller_port},"
+                                    f"SASL_PLAINTEXT://127.0.0.1:{free_port()}")
+    c.start()
+    admin = AdminClient({"bootstrap.servers": c.node(1).bootstrap})
+    admin.create_topics([NewTopic("sasl-replicated", 1, 3)])["sasl-replicated"].result(timeout=30)
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all"})
+    for i in range(20):
+        p.produce("sasl-replicated", f"r{i}".encode())
+    assert p.flush(30) == 0
+
+    def all_in_sync():
+        md = admin.list_topics("sasl-replicated", timeout=10).topics["sasl-replicated"].partitions[0]
+        return sorted(md.isrs) == [1, 2, 3]
+    wait_for(all_in_sync, timeout=30, what="ISR of 3 over the SASL inter-broker listener")
+    followers = [n for n in c.nodes.values() if "principal=User:admin" in n.log()]
+    assert followers, "no broker logged an inter-broker SASL login"
