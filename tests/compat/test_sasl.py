@@ -458,6 +458,16 @@ def test_sasl_ssl_with_every_client(sasl_ssl_broker, mechanism, user, password):
     rc, out = run_kafkajs(b.sasl_bootstrap, f"ssl-js-{tag}", tag, user, password, b.ca)
     assert rc == 0, out
     assert out["values"] == [f"sasl-js-{i}" for i in range(10)]
+    # brook's own CLI: TLS and SASL from one --command-config.
+    cfg = b.data_dir.parent / f"sasl-ssl-{tag}.properties"
+    cfg.write_text(f"security.protocol=SASL_SSL\nssl.ca.location={b.ca}\nsasl.mechanism={mechanism}\n"
+                   f"sasl.username={user}\nsasl.password={password}\n")
+    brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "topic", "create", f"ssl-cli-{tag}")
+    brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "produce", f"ssl-cli-{tag}",
+              input=b"x1\n")
+    out = brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "consume", f"ssl-cli-{tag}",
+                    "--from-beginning", "--max-messages", "1", "--timeout-ms", "20000")
+    assert out.stdout.split() == [b"x1"]
     assert f"principal=User:{user}" in b.log()
 
 
@@ -521,3 +531,32 @@ def test_brook_user_cli_round_trip_and_sasl_client(sasl_broker, tmp_path):
     assert gone.returncode != 0
     missing = brook_cli("--bootstrap-server", b.bootstrap, "user", "list", "nobody", check=False)
     assert missing.returncode != 0 and b"does not exist" in missing.stderr, missing.stderr
+
+
+# --- brokers replicate to each other over SASL ---------------------------------
+
+def test_replication_over_a_sasl_inter_broker_listener(cluster_factory):
+    c = cluster_factory(settings={
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+    })
+    for n in c.nodes.values():
+        n.overrides["listeners"] = (f"PLAINTEXT://127.0.0.1:{n.port},CONTROLLER://127.0.0.1:{n.controller_port},"
+                                    f"SASL_PLAINTEXT://127.0.0.1:{free_port()}")
+    c.start()
+    admin = AdminClient({"bootstrap.servers": c.node(1).bootstrap})
+    admin.create_topics([NewTopic("sasl-replicated", 1, 3)])["sasl-replicated"].result(timeout=30)
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all"})
+    for i in range(20):
+        p.produce("sasl-replicated", f"r{i}".encode())
+    assert p.flush(30) == 0
+
+    def all_in_sync():
+        md = admin.list_topics("sasl-replicated", timeout=10).topics["sasl-replicated"].partitions[0]
+        return sorted(md.isrs) == [1, 2, 3]
+    wait_for(all_in_sync, timeout=30, what="ISR of 3 over the SASL inter-broker listener")
+    followers = [n for n in c.nodes.values() if "principal=User:admin" in n.log()]
+    assert followers, "no broker logged an inter-broker SASL login"

@@ -5,9 +5,7 @@
 //! broker when its session ends is reopened (and re-authenticated) by
 //! [`crate::Cluster`] on next use.
 
-use brook_security::sasl::client_config::SaslClientConfig;
-use brook_security::sasl::plain;
-use brook_security::sasl::scram::{ScramClient, ScramMechanism};
+use brook_security::sasl::client_config::{SaslClientConfig, SaslClientExchange};
 use bytes::Bytes;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest};
 use kafka_protocol::protocol::StrBytes;
@@ -22,7 +20,7 @@ fn failed(message: impl Into<String>) -> ClientError {
     ClientError::from_code(SASL_AUTHENTICATION_FAILED, message.into())
 }
 
-async fn exchange(conn: &BrokerConnection, token: Vec<u8>) -> Result<SaslAuthenticateResponse> {
+async fn exchange_token(conn: &BrokerConnection, token: Vec<u8>) -> Result<SaslAuthenticateResponse> {
     let response = conn.send(2, &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token))).await?;
     if response.error_code != 0 {
         let message = response.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default();
@@ -44,16 +42,13 @@ pub async fn authenticate(conn: &BrokerConnection, sasl: &SaslClientConfig) -> R
             format!("SASL mechanism {} refused; the broker offers {}", sasl.mechanism, enabled.join(", ")),
         ));
     }
-    if sasl.mechanism == brook_security::sasl::PLAIN {
-        let response = exchange(conn, plain::client_message(&sasl.username, &sasl.password)).await?;
-        return Ok(response.session_lifetime_ms);
+    let mut exchange = SaslClientExchange::new(sasl).map_err(|e| ClientError::InvalidArgument(e.0))?;
+    let mut server_token = Bytes::new();
+    let mut lifetime_ms = 0;
+    while let Some(token) = exchange.next(&server_token).map_err(|e| failed(e.0))? {
+        let response = exchange_token(conn, token).await?;
+        lifetime_ms = response.session_lifetime_ms;
+        server_token = response.auth_bytes;
     }
-    let mechanism = ScramMechanism::from_name(&sasl.mechanism)
-        .ok_or_else(|| ClientError::InvalidArgument(format!("unsupported SASL mechanism {}", sasl.mechanism)))?;
-    let mut client = ScramClient::new(mechanism, &sasl.username, &sasl.password);
-    let server_first = exchange(conn, client.first()).await?;
-    let client_final = client.respond(&server_first.auth_bytes).map_err(|e| failed(e.0))?;
-    let server_final = exchange(conn, client_final).await?;
-    client.finish(&server_final.auth_bytes).map_err(|e| failed(e.0))?;
-    Ok(server_final.session_lifetime_ms)
+    Ok(lifetime_ms)
 }

@@ -63,6 +63,55 @@ impl SaslClientConfig {
     }
 }
 
+/// The client side of one exchange, whatever the mechanism: the first
+/// token, then one answer per server token until the server's last one is
+/// checked. Pure; the caller moves the tokens (SaslAuthenticate).
+pub enum SaslClientExchange {
+    Plain { token: Vec<u8>, sent: bool },
+    Scram { client: super::scram::ScramClient, step: u8 },
+}
+
+impl SaslClientExchange {
+    pub fn new(config: &SaslClientConfig) -> Result<SaslClientExchange, SaslError> {
+        if config.mechanism == PLAIN {
+            return Ok(SaslClientExchange::Plain {
+                token: super::plain::client_message(&config.username, &config.password),
+                sent: false,
+            });
+        }
+        let m = super::scram::ScramMechanism::from_name(&config.mechanism)
+            .ok_or_else(|| SaslError::new(format!("unsupported SASL mechanism {}", config.mechanism)))?;
+        Ok(SaslClientExchange::Scram {
+            client: super::scram::ScramClient::new(m, &config.username, &config.password),
+            step: 0,
+        })
+    }
+
+    /// The next token to send, given the server's last token (ignored for
+    /// the first call). `None`: the exchange is complete and the server proved
+    /// itself where the mechanism can (SCRAM).
+    pub fn next(&mut self, server_token: &[u8]) -> Result<Option<Vec<u8>>, SaslError> {
+        match self {
+            SaslClientExchange::Plain { token, sent } => {
+                if *sent {
+                    return Ok(None);
+                }
+                *sent = true;
+                Ok(Some(std::mem::take(token)))
+            }
+            SaslClientExchange::Scram { client, step } => {
+                *step += 1;
+                match *step {
+                    1 => Ok(Some(client.first())),
+                    2 => client.respond(server_token).map(Some),
+                    3 => client.finish(server_token).map(|()| None),
+                    _ => Err(SaslError::new("SCRAM exchange already complete")),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +141,32 @@ mod tests {
             ("sasl.jaas.config", r#"x.ScramLoginModule required username="a" password="b";"#),
         ]))
         .is_err());
+    }
+
+    #[test]
+    fn exchanges_against_the_servers() {
+        use crate::sasl::scram::{ScramCredential, ScramMechanism, ScramServer};
+        use crate::sasl::{SaslServer, Step};
+        let config = SaslClientConfig { mechanism: "SCRAM-SHA-256".into(), username: "u".into(), password: "p".into() };
+        let credential = ScramCredential::from_password(ScramMechanism::Sha256, "p", b"salt", 4096);
+        let mut server = ScramServer::new(ScramMechanism::Sha256, move |_: &str| Some(credential.clone()));
+        let mut client = SaslClientExchange::new(&config).unwrap();
+        let mut server_token = Vec::new();
+        let mut rounds = 0;
+        while let Some(token) = client.next(&server_token).unwrap() {
+            rounds += 1;
+            server_token = match server.step(&token).unwrap() {
+                Step::Challenge(t) => t,
+                Step::Done { user, token } => {
+                    assert_eq!(user, "u");
+                    token
+                }
+            };
+        }
+        assert_eq!(rounds, 2);
+        let plain = SaslClientConfig { mechanism: "PLAIN".into(), username: "u".into(), password: "p".into() };
+        let mut client = SaslClientExchange::new(&plain).unwrap();
+        assert_eq!(client.next(b"").unwrap(), Some(b"\0u\0p".to_vec()));
+        assert_eq!(client.next(b"").unwrap(), None);
     }
 }
