@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
                                    NewTopic, ResourcePatternType, ResourceType)
 
-from cluster import Cluster
+from cluster import Cluster, cluster_factory, wait_for  # noqa: F401  (fixtures)
 from conftest import BROOK_TEST_BINARY, free_port
 from helpers import kcat
 
@@ -465,3 +465,45 @@ def test_acls_survive_restart_and_reach_every_broker(tmp_path):
             c.close()
     finally:
         cluster.stop()
+
+
+def test_three_nodes_with_sasl_inter_broker_and_only_the_broker_user_super(cluster_factory):
+    """The recommended production shape: brokers log in to each other as
+    User:admin over SASL and only that user is super; the PLAINTEXT
+    listener's anonymous principal gets nothing. Replication (follower
+    Fetch needs CLUSTER_ACTION) and acks=all still work."""
+    c = cluster_factory(settings={
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+        "authorizer.class.name": AUTHORIZER,
+        "super.users": "User:admin",
+    })
+    sasl_ports = {}
+    for n in c.nodes.values():
+        sasl_ports[n.id] = free_port()
+        n.overrides["listeners"] = (f"PLAINTEXT://127.0.0.1:{n.port},CONTROLLER://127.0.0.1:{n.controller_port},"
+                                    f"SASL_PLAINTEXT://127.0.0.1:{sasl_ports[n.id]}")
+    c.start()
+    sasl_bootstrap = ",".join(f"127.0.0.1:{p}" for p in sasl_ports.values())
+    as_admin = {"bootstrap.servers": sasl_bootstrap, "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "PLAIN", "sasl.username": "admin", "sasl.password": PASSWORDS["admin"]}
+    admin = AdminClient(as_admin)
+    wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, timeout=60, what="three brokers listed")
+    admin.create_topics([NewTopic("guarded", 1, 3)])["guarded"].result(timeout=30)
+    p = Producer({**as_admin, "acks": "all"})
+    for i in range(20):
+        p.produce("guarded", b"%d" % i)
+    assert p.flush(60) == 0
+
+    def all_in_sync():
+        md = admin.list_topics("guarded", timeout=10).topics["guarded"].partitions[0]
+        return sorted(md.isrs) == [1, 2, 3]
+    wait_for(all_in_sync, timeout=30, what="ISR of 3 with the authorizer on")
+    # The anonymous PLAINTEXT principal is not a super user here: nothing is visible to it.
+    anonymous = AdminClient({"bootstrap.servers": c.node(1).bootstrap})
+    assert "guarded" not in anonymous.list_topics(timeout=10).topics
+    named = anonymous.list_topics(topic="guarded", timeout=10).topics["guarded"]
+    assert named.error is not None and named.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
