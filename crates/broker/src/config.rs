@@ -453,6 +453,24 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "Time span of each quota sample; also the cap of a request-time throttle.",
     },
     PropertyDef {
+        name: "authorizer.class.name",
+        default: "",
+        kind: TEXT,
+        doc: "org.apache.kafka.metadata.authorizer.StandardAuthorizer turns on ACL authorization (ACLs live in the metadata log); empty: every request is allowed.",
+    },
+    PropertyDef {
+        name: "super.users",
+        default: "",
+        kind: TEXT,
+        doc: "Semicolon-separated principals (User:admin;User:ANONYMOUS) allowed everything. Brokers call each other as the principal of their connection: it must be a super user.",
+    },
+    PropertyDef {
+        name: "allow.everyone.if.no.acl.found",
+        default: "false",
+        kind: BOOL,
+        doc: "With the authorizer on: allow a request on a resource that has no ACL at all.",
+    },
+    PropertyDef {
         name: "sasl.enabled.mechanisms",
         default: "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
         kind: TEXT,
@@ -660,7 +678,7 @@ fn client_tls(
     }
     let settings = brook_security::tls::TlsSettings::from_properties(&|n| listener_value(props, listener, n))
         .map_err(|e| tls_error(listener, e))?;
-    Ok(crate::broker_link::LinkTls(Some(settings.client_config().map_err(|e| tls_error(listener, e))?)))
+    Ok(crate::broker_link::LinkTls(Some(settings.client_config().map_err(|e| tls_error(listener, e))?), None))
 }
 
 /// TLS of the controller listener, both sides, when it is SSL.
@@ -830,6 +848,8 @@ pub struct BrokerConfig {
     pub quota_window_num: usize,
     /// `quota.window.size.seconds`, in ms
     pub quota_window_ms: i64,
+    /// The ACL authorizer; None: everything is allowed.
+    pub authorizer: Option<brook_security::acl::Authorizer>,
     pub sasl: crate::sasl_config::SaslConfig,
     /// Every client listener (not the controller's), in `listeners` order of name.
     pub client_listeners: Vec<NamedListener>,
@@ -929,8 +949,12 @@ impl BrokerConfig {
             )));
         }
         let resolved = resolve_listeners(&listeners, &get, &controller_name, is_broker)?;
-        let inter_broker_tls =
+        let mut inter_broker_tls =
             client_tls(&props, &resolved.inter_broker.name, resolved.inter_broker.security_protocol, is_broker)?;
+        let sasl = crate::sasl_config::SaslConfig::from_properties(&props, &get("sasl.enabled.mechanisms"))?;
+        if is_broker && resolved.inter_broker.security_protocol.uses_sasl() {
+            inter_broker_tls.1 = Some(sasl.inter_broker_login(&resolved.inter_broker.name)?);
+        }
         let controller_tls = quorum_tls(&props, &controller_name, resolved.controller_protocol, is_controller)?;
         let listener = resolved.inter_broker.bind.clone();
         let advertised = resolved.inter_broker.advertised.clone();
@@ -1027,7 +1051,12 @@ impl BrokerConfig {
             },
             quota_window_num: num("quota.window.num") as usize,
             quota_window_ms: num("quota.window.size.seconds") * 1000,
-            sasl: crate::sasl_config::SaslConfig::from_properties(&props, &get("sasl.enabled.mechanisms"))?,
+            authorizer: crate::authorization::from_config(
+                &get("authorizer.class.name"),
+                &get("super.users"),
+                get("allow.everyone.if.no.acl.found").eq_ignore_ascii_case("true"),
+            )?,
+            sasl,
             properties: props,
             client_listeners: resolved.client,
             inter_broker_listener: resolved.inter_broker.name,

@@ -16,6 +16,7 @@
 #![recursion_limit = "256"]
 
 pub mod authenticator;
+pub mod authorization;
 pub mod broker_link;
 pub mod clock;
 pub mod config;

@@ -60,6 +60,12 @@ enum Command {
     /// Test certificates: a self-signed CA and certificates it signs (PEM).
     #[command(subcommand)]
     Tls(commands::tls::TlsCommand),
+    /// Access control lists (like kafka-acls.sh): add, list, remove.
+    #[command(subcommand)]
+    Acl(commands::acl::AclCommand),
+    /// SCRAM users: add (or change a password), list, remove.
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
 }
 
 #[derive(Subcommand)]
@@ -134,6 +140,8 @@ fn main() {
                 }
                 Command::Group(cmd) => commands::group::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Txn(cmd) => commands::txn::run(&admin(&bootstrap).await?, cmd, output).await,
+                Command::Acl(cmd) => commands::acl::run(&admin(&bootstrap).await?, cmd, output).await,
+                Command::User(cmd) => commands::user::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,
@@ -225,11 +233,10 @@ fn apply_command_config(path: &std::path::Path) -> anyhow::Result<()> {
     let pairs = parse_properties_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let security = ClientSecurity::from_properties(&pairs).with_context(|| format!("{}", path.display()))?;
     if security.protocol.uses_sasl() {
-        anyhow::bail!(
-            "{}: security.protocol={} (SASL) is not supported by this client",
-            path.display(),
-            security.protocol
-        );
+        // sasl.mechanism, sasl.jaas.config or sasl.username/sasl.password.
+        let sasl = brook_security::sasl::client_config::SaslClientConfig::from_properties(&pairs)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        brook_client::cluster::set_default_sasl(sasl);
     }
     if let Some(tls) = security.tls_config().with_context(|| format!("{}", path.display()))? {
         brook_client::cluster::set_default_tls(tls);

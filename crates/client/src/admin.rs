@@ -27,7 +27,9 @@ use crate::cluster::{ClientConfig, Cluster, TopicMetadata};
 use crate::consumer::{coordinator, list_offsets, Tp};
 use crate::error::{check, check_message, ClientError, Result};
 
+pub mod acls;
 pub mod quotas;
+pub mod scram;
 pub mod transactions;
 pub use quotas::{ClientQuotaEntry, QuotaEntity, QuotaMatch};
 pub use transactions::{

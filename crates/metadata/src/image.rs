@@ -69,6 +69,8 @@ pub struct MetadataImage {
     /// Client quotas by entity. Behind an `Arc` that changes identity
     /// whenever a quota changes, so brokers notice a change by pointer.
     pub client_quotas: std::sync::Arc<crate::client_quotas::ClientQuotas>,
+    /// Every ACL, indexed for the authorizer.
+    pub acls: brook_security::acl::AclIndex,
     /// SCRAM credentials by user and mechanism (KIP-554).
     pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
@@ -181,6 +183,10 @@ impl MetadataImage {
             MetadataRecord::ClientQuota { entity, key, value } => {
                 crate::client_quotas::apply(std::sync::Arc::make_mut(&mut self.client_quotas), entity, key, *value);
             }
+            MetadataRecord::AccessControlEntry { id, acl } => self.acls.insert(id.clone(), acl.clone()),
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                self.acls.remove(id);
+            }
             MetadataRecord::UserScramCredential { .. } | MetadataRecord::RemoveUserScramCredential { .. } => {
                 crate::scram::apply(&mut self.scram_credentials, record)
             }
@@ -227,6 +233,11 @@ impl MetadataImage {
             for (key, value) in values {
                 out.push(MetadataRecord::ClientQuota { entity: entity.clone(), key: key.clone(), value: Some(*value) });
             }
+        }
+        let mut acls: Vec<_> = self.acls.iter().collect();
+        acls.sort();
+        for (id, acl) in acls {
+            out.push(MetadataRecord::AccessControlEntry { id: id.to_string(), acl: acl.clone() });
         }
         out.extend(crate::scram::to_records(&self.scram_credentials));
         out
@@ -298,6 +309,18 @@ mod tests {
                 entity: vec![crate::client_quotas::EntityPart { entity_type: "client-id".into(), name: None }],
                 key: "producer_byte_rate".into(),
                 value: Some(crate::client_quotas::QuotaValue(1024.0)),
+            },
+            MetadataRecord::AccessControlEntry {
+                id: "a1".into(),
+                acl: brook_security::acl::AclBinding {
+                    resource_type: brook_security::acl::ResourceType::Topic,
+                    resource_name: "t".into(),
+                    pattern_type: brook_security::acl::PatternType::Prefixed,
+                    principal: "User:alice".into(),
+                    host: "*".into(),
+                    operation: brook_security::acl::AclOperation::Read,
+                    permission: brook_security::acl::AclPermission::Allow,
+                },
             },
         ] {
             image.apply(&r);

@@ -8,6 +8,7 @@
 //! [`MetadataLog`] is the single-node metadata log of Brook before the
 //! quorum; it is read once to upgrade such a data directory.
 
+pub mod acls;
 pub mod broker_lifecycle;
 pub mod client_quotas;
 pub mod controller;

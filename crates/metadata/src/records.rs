@@ -74,6 +74,15 @@ pub enum MetadataRecord {
         key: String,
         value: Option<crate::client_quotas::QuotaValue>,
     },
+    /// An ACL (Kafka's AccessControlEntryRecord); `id` is a uuid.
+    AccessControlEntry {
+        id: String,
+        acl: brook_security::acl::AclBinding,
+    },
+    /// Kafka's RemoveAccessControlEntryRecord.
+    RemoveAccessControlEntry {
+        id: String,
+    },
     /// A user's SCRAM credential for one mechanism (Kafka's
     /// UserScramCredentialRecord). Salt and keys in base64; never the password.
     UserScramCredential {

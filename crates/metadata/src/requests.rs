@@ -86,6 +86,12 @@ pub enum ControllerRequest {
     AlterClientQuotas {
         alterations: Vec<crate::client_quotas::QuotaAlteration>,
     },
+    CreateAcls {
+        acls: Vec<brook_security::acl::AclBinding>,
+    },
+    DeleteAcls {
+        filters: Vec<brook_security::acl::AclFilter>,
+    },
     /// AlterUserScramCredentials (KIP-554): the receiving broker has
     /// already turned each salted password into StoredKey/ServerKey.
     AlterUserScramCredentials {
@@ -112,6 +118,10 @@ pub enum ControllerReply {
     Reassignments(Vec<((String, i32), i16, String)>),
     /// Per alteration, in request order: (error code, message).
     ClientQuotas(Vec<(i16, String)>),
+    /// CreateAcls: per ACL (error code, message).
+    AclsCreated(Vec<crate::acls::CreateOutcome>),
+    /// DeleteAcls: per filter.
+    AclsDeleted(Vec<crate::acls::FilterOutcome>),
     /// Per user (user, error code, message).
     ScramResults(Vec<(String, i16, String)>),
 }
@@ -216,6 +226,14 @@ pub fn decide(
             let (records, outcomes) = crate::client_quotas::alter(&image.client_quotas, alterations);
             let outcomes = outcomes.into_iter().map(|o| o.err().map_or((0, String::new()), |e| (e.code, e.message)));
             Ok((records, ControllerReply::ClientQuotas(outcomes.collect())))
+        }
+        ControllerRequest::CreateAcls { acls } => {
+            let (records, outcomes) = crate::acls::create_acls(image, acls);
+            Ok((records, ControllerReply::AclsCreated(outcomes)))
+        }
+        ControllerRequest::DeleteAcls { filters } => {
+            let (records, outcomes) = crate::acls::delete_acls(image, filters);
+            Ok((records, ControllerReply::AclsDeleted(outcomes)))
         }
         ControllerRequest::AlterUserScramCredentials { deletions, upsertions } => {
             let (records, results) = crate::scram::alter_credentials(image, deletions, upsertions);

@@ -12,3 +12,4 @@ pub mod stream;
 pub mod tls;
 
 pub use principal::{KafkaPrincipal, SecurityProtocol};
+pub mod acl;

@@ -19,6 +19,7 @@ use brook_storage::TopicPartition;
 
 use super::end_txn::fenced_for_version;
 use super::{topic_name, RequestContext, Versions};
+use crate::authorization::Op;
 use crate::coordinator::txn::state::TxnVersion;
 
 /// The versions this handler serves (ApiVersions lists them).
@@ -42,6 +43,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: AddPartitionsToTxnRequest
         )
         .await;
         return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(topic_results(codes));
+    }
+    // Kafka: brokers (v4+) need CLUSTER_ACTION on the cluster.
+    if !ctx.authz().cluster(Op::ClusterAction) {
+        return AddPartitionsToTxnResponse::default().with_error_code(ErrorCode::CLUSTER_AUTHORIZATION_FAILED.code());
     }
     let mut results = Vec::with_capacity(request.transactions.len());
     for txn in &request.transactions {
@@ -77,6 +82,29 @@ async fn add(
         .iter()
         .flat_map(|t| t.partitions.iter().map(move |p| TopicPartition::new(t.name.as_str(), *p)))
         .collect();
+    // Kafka (clients, before v4): WRITE on the transactional id, then WRITE on
+    // each topic; a refused topic fails and nothing is added.
+    if version < BROKER_VERSION {
+        let authz = ctx.authz();
+        if !authz.transactional_id(Op::Write, transactional_id) {
+            return all(partitions, ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        }
+        let denied: BTreeSet<&str> =
+            topics.iter().map(|t| t.name.as_str()).filter(|t| !authz.topic(Op::Write, t)).collect();
+        if !denied.is_empty() {
+            return partitions
+                .into_iter()
+                .map(|tp| {
+                    let code = if denied.contains(tp.topic.as_str()) {
+                        ErrorCode::TOPIC_AUTHORIZATION_FAILED
+                    } else {
+                        ErrorCode::OPERATION_NOT_ATTEMPTED
+                    };
+                    (tp, code)
+                })
+                .collect();
+        }
+    }
     let coordinator = &ctx.node.transactions;
     if verify_only {
         return match coordinator.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions) {

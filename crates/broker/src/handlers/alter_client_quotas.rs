@@ -12,6 +12,7 @@ use brook_protocol::kafka_protocol::messages::alter_client_quotas_response::{Ent
 use brook_protocol::kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse};
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 1);
@@ -33,14 +34,18 @@ pub async fn handle(ctx: &RequestContext<'_>, request: AlterClientQuotasRequest)
         })
         .collect();
     let count = alterations.len();
-    let outcomes =
+    // Kafka: ALTER_CONFIGS on the cluster, else every entry is refused.
+    let outcomes = if !ctx.authz().cluster(Op::AlterConfigs) {
+        vec![(error_code::CLUSTER_AUTHORIZATION_FAILED, "Authorization failed.".to_string()); count]
+    } else {
         match ctx.node.execute(ControllerRequest::AlterClientQuotas { alterations }, request.validate_only).await {
             Ok(ControllerReply::ClientQuotas(outcomes)) if outcomes.len() == count => outcomes,
             Ok(other) => {
                 vec![(error_code::UNKNOWN_SERVER_ERROR, format!("unexpected controller reply {other:?}")); count]
             }
             Err(e) => vec![(e.code, e.message); count],
-        };
+        }
+    };
     let entries = request
         .entries
         .iter()

@@ -13,6 +13,7 @@ use brook_protocol::kafka_protocol::messages::{
 use tracing::info;
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 0);
@@ -21,6 +22,12 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    // Kafka: ALTER on the cluster.
+    if !ctx.authz().cluster(Op::Alter) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(brook_protocol::error_code::CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(Some(str_bytes("Cluster authorization failed.")));
+    }
     let items: Vec<(String, i32, Option<Vec<i32>>)> = request
         .topics
         .iter()

@@ -13,6 +13,7 @@ use brook_security::sasl::scram::{ScramCredential, ScramMechanism};
 use tracing::info;
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 0);
@@ -28,14 +29,21 @@ pub async fn handle(
         .iter()
         .map(|u| upsertion(u.name.as_str(), u.mechanism, u.iterations, &u.salt, &u.salted_password))
         .collect();
+    // Kafka: ALTER on the cluster, else every user gets CLUSTER_AUTHORIZATION_FAILED.
+    let allowed = ctx.authz().cluster(Op::Alter);
     let mut users: Vec<String> =
         deletions.iter().map(|d| d.name.clone()).chain(upsertions.iter().map(|u| u.name.clone())).collect();
     users.sort();
     users.dedup();
-    let results = match ctx.node.submit(ControllerRequest::AlterUserScramCredentials { deletions, upsertions }).await {
-        Ok(ControllerReply::ScramResults(results)) => results,
-        Ok(other) => users.into_iter().map(|u| (u, -1, format!("unexpected controller reply {other:?}"))).collect(),
-        Err(e) => users.into_iter().map(|u| (u, e.code, e.message.clone())).collect(),
+    let refused = brook_protocol::error_code::CLUSTER_AUTHORIZATION_FAILED;
+    let results = if !allowed {
+        users.into_iter().map(|u| (u, refused, "Cluster authorization failed.".to_string())).collect()
+    } else {
+        match ctx.node.submit(ControllerRequest::AlterUserScramCredentials { deletions, upsertions }).await {
+            Ok(ControllerReply::ScramResults(results)) => results,
+            Ok(other) => users.into_iter().map(|u| (u, -1, format!("unexpected controller reply {other:?}"))).collect(),
+            Err(e) => users.into_iter().map(|u| (u, e.code, e.message.clone())).collect(),
+        }
     };
     for (user, code, _) in &results {
         if *code == 0 {

@@ -7,14 +7,26 @@ use brook_protocol::kafka_protocol::messages::{CreatePartitionsRequest, CreatePa
 use tracing::info;
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 3);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
+    let authz = ctx.authz();
     for topic in &request.topics {
         let name = topic.name.as_str();
+        // Kafka: ALTER on the topic.
+        if !authz.topic(Op::Alter, name) {
+            results.push(
+                CreatePartitionsTopicResult::default()
+                    .with_name(topic.name.clone())
+                    .with_error_code(brook_protocol::error_code::TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(str_bytes("The topic authorization is failed."))),
+            );
+            continue;
+        }
         // The controller checks the lists (registered brokers, counts) and keeps them as given.
         let assignment =
             topic.assignments.as_ref().map(|a| a.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect());

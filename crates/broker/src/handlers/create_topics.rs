@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 
 use brook_metadata::controller;
 use brook_metadata::requests::{ControllerReply, ControllerRequest};
+use brook_protocol::error_code;
 use brook_protocol::kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use brook_protocol::kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use tracing::info;
 
 use super::configs::topic_entries;
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(2, 7);
@@ -18,6 +20,9 @@ pub const VERSIONS: Versions = Versions::new(2, 7);
 pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let broker = ctx.node;
     let mut results = Vec::with_capacity(request.topics.len());
+    // Kafka: CREATE on the cluster, or else on each topic.
+    let authz = ctx.authz();
+    let cluster_create = authz.cluster(Op::Create);
     for topic in &request.topics {
         let name = topic.name.as_str();
         let configs: BTreeMap<String, String> = topic
@@ -33,6 +38,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> C
         // Each list goes to its partition index, whatever the request's order.
         let assignment = controller::assignment_by_partition(num_partitions, replication_factor, &entries);
         let outcome = match &assignment {
+            _ if !cluster_create && !authz.topic(Op::Create, name) => {
+                Err(brook_metadata::controller::ControllerError::new(
+                    error_code::TOPIC_AUTHORIZATION_FAILED,
+                    "Authorization failed.",
+                ))
+            }
             Err(e) => Err(e.clone()),
             Ok(assignment) => {
                 let create = ControllerRequest::CreateTopic {
@@ -76,7 +87,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> C
                 };
                 result.num_partitions = partitions;
                 result.replication_factor = replication;
-                if ctx.version() >= 5 && !request.validate_only {
+                if ctx.version() >= 5 && !request.validate_only && !authz.topic(Op::DescribeConfigs, name) {
+                    result.topic_config_error_code = error_code::TOPIC_AUTHORIZATION_FAILED;
+                } else if ctx.version() >= 5 && !request.validate_only {
                     result.configs = topic_entries(broker, &image, name).map(|entries| {
                         entries
                             .into_iter()

@@ -10,6 +10,7 @@ use brook_storage::TopicPartition;
 use tracing::info;
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 2);
@@ -17,13 +18,17 @@ pub const VERSIONS: Versions = Versions::new(0, 2);
 pub async fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
     let mut changed = false;
+    let authz = ctx.authz();
     for topic in request.topics {
+        // Kafka: DELETE on the topic.
+        let allowed = authz.topic(Op::Delete, topic.name.as_str());
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
             let mut out =
                 DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index).with_low_watermark(-1);
             let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
             match ctx.node.leader_partition(&tp) {
+                _ if !allowed => out.error_code = brook_protocol::error_code::TOPIC_AUTHORIZATION_FAILED,
                 Err(code) => out.error_code = code.code(),
                 Ok(partition) => match partition.delete_records_before(p.offset) {
                     Ok(low) => {

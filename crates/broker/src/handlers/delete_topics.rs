@@ -9,6 +9,7 @@ use tracing::info;
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(1, 6);
@@ -18,11 +19,20 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteTopicsRequest) -> D
         request.topic_names.iter().map(|n| (Some(n.as_str().to_string()), Uuid::nil())).collect();
     targets.extend(request.topics.iter().map(|t| (t.name.as_ref().map(|n| n.as_str().to_string()), t.topic_id)));
     let mut responses = Vec::with_capacity(targets.len());
+    // Kafka: DELETE on each topic; by id, a topic without DESCRIBE stays unknown.
+    let authz = ctx.authz();
     for (name, id) in targets {
         let name = name.or_else(|| ctx.node.image().topic_by_id(&id).map(|t| t.name.clone()));
         let mut result = DeletableTopicResult::default().with_topic_id(id);
         match name {
             None => result.error_code = error_code::UNKNOWN_TOPIC_ID,
+            Some(name) if !id.is_nil() && !authz.topic(Op::Describe, &name) => {
+                result.error_code = error_code::UNKNOWN_TOPIC_ID
+            }
+            Some(name) if !authz.topic(Op::Delete, &name) => {
+                result.name = Some(topic_name(&name));
+                result.error_code = error_code::TOPIC_AUTHORIZATION_FAILED;
+            }
             Some(name) => {
                 result.name = Some(topic_name(&name));
                 let known_id = ctx.node.image().topic(&name).map(|t| t.id);

@@ -10,6 +10,7 @@ use brook_protocol::kafka_protocol::messages::describe_client_quotas_response::{
 use brook_protocol::kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotasResponse};
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 1);
@@ -20,6 +21,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeClientQuotasReque
         .iter()
         .map(|c| (c.entity_type.as_str().to_string(), c.match_type, c._match.as_ref().map(|m| m.as_str().to_string())))
         .collect();
+    // Kafka: DESCRIBE_CONFIGS on the cluster.
+    if !ctx.authz().cluster(Op::DescribeConfigs) {
+        return DescribeClientQuotasResponse::default()
+            .with_error_code(brook_protocol::error_code::CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(Some(str_bytes("Authorization failed.")))
+            .with_entries(None);
+    }
     let image = ctx.node.image();
     match client_quotas::describe(&image.client_quotas, &components, request.strict) {
         Err((code, message)) => DescribeClientQuotasResponse::default()

@@ -7,6 +7,7 @@ use brook_protocol::kafka_protocol::messages::describe_cluster_response::Describ
 use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 2);
@@ -36,6 +37,15 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeClusterRequest) -
         .with_brokers(brokers);
     if ctx.version() >= 1 {
         response.endpoint_type = 1; // brokers
+    }
+    // Open to every principal, as in Kafka; the operations need DESCRIBE on the cluster.
+    if request.include_cluster_authorized_operations {
+        let authz = ctx.authz();
+        response.cluster_authorized_operations = if authz.cluster(Op::Describe) {
+            authz.operations_bits(brook_security::acl::ResourceType::Cluster, brook_security::acl::CLUSTER_NAME)
+        } else {
+            0
+        };
     }
     response
 }

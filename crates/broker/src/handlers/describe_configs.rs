@@ -10,6 +10,7 @@ use brook_protocol::kafka_protocol::messages::{DescribeConfigsRequest, DescribeC
 
 use super::configs::{broker_entries, is_our_broker, topic_entries, RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(1, 4);
@@ -18,9 +19,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) -
     let image = ctx.node.image();
     let version = ctx.version();
     let mut results = Vec::with_capacity(request.resources.len());
+    let authz = ctx.authz();
     for resource in request.resources {
         let name = resource.resource_name.as_str();
+        // Kafka: DESCRIBE_CONFIGS on the topic or the cluster.
+        let refusal = authz.config_refusal(Op::DescribeConfigs, resource.resource_type, name);
         let entries = match resource.resource_type {
+            _ if refusal.is_some() => Err(refusal.map(|e| (e.code, e.message)).unwrap_or_default()),
             RESOURCE_TOPIC => topic_entries(ctx.node, &image, name)
                 .ok_or((error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist."))),
             RESOURCE_BROKER if is_our_broker(ctx.node, name) => Ok(broker_entries(ctx.node, &image)),

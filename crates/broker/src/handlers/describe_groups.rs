@@ -4,16 +4,24 @@
 use brook_protocol::kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use brook_protocol::kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
+use brook_security::acl::ResourceType;
+
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 5);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let groups = request
+    // Kafka: DESCRIBE on each group.
+    let authz = ctx.authz();
+    let groups: Vec<DescribedGroup> = request
         .groups
         .iter()
         .map(|id| match ctx.node.groups.check(id.as_str()).map(|_| ctx.node.groups.describe(id.as_str())) {
+            _ if !authz.group(Op::Describe, id.as_str()) => DescribedGroup::default()
+                .with_group_id(id.clone())
+                .with_error_code(brook_protocol::error_code::GROUP_AUTHORIZATION_FAILED),
             Err(code) => DescribedGroup::default().with_group_id(id.clone()).with_error_code(code.code()),
             Ok(None) => DescribedGroup::default().with_group_id(id.clone()).with_group_state(str_bytes("Dead")),
             Ok(Some(g)) => DescribedGroup::default()
@@ -38,6 +46,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeGroupsRequest) ->
                         })
                         .collect(),
                 ),
+        })
+        .map(|mut g| {
+            if request.include_authorized_operations && g.error_code == 0 {
+                g.authorized_operations = authz.operations_bits(ResourceType::Group, g.group_id.as_str());
+            }
+            g
         })
         .collect();
     DescribeGroupsResponse::default().with_groups(groups)

@@ -9,20 +9,27 @@ use brook_protocol::kafka_protocol::messages::{DescribeProducersRequest, Describ
 use brook_storage::TopicPartition;
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 0);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DescribeProducersRequest) -> DescribeProducersResponse {
+    let authz = ctx.authz();
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            // Kafka: READ on the topic.
+            let allowed = authz.topic(Op::Read, topic.name.as_str());
             let partitions = topic
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let out = PartitionResponse::default().with_partition_index(index);
+                    if !allowed {
+                        return out.with_error_code(brook_protocol::error_code::TOPIC_AUTHORIZATION_FAILED);
+                    }
                     let tp = TopicPartition::new(topic.name.as_str(), index);
                     match ctx.node.leader_partition(&tp).and_then(|p| p.producers()) {
                         Err(code) => out.with_error_code(code.code()),

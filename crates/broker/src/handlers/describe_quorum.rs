@@ -8,6 +8,7 @@ use brook_protocol::kafka_protocol::messages::describe_quorum_response::{Partiti
 use brook_protocol::kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
 
 use super::{str_bytes, topic_name, RequestContext, Versions};
+use crate::authorization::Op;
 use crate::node::CONTROLLER_TIMEOUT;
 
 /// Kafka's name for the metadata log's topic.
@@ -17,6 +18,10 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 pub const VERSIONS: Versions = Versions::new(0, 1);
 
 pub async fn handle(ctx: &RequestContext<'_>, _request: DescribeQuorumRequest) -> DescribeQuorumResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if !ctx.authz().cluster(Op::Describe) {
+        return DescribeQuorumResponse::default().with_error_code(error_code::CLUSTER_AUTHORIZATION_FAILED);
+    }
     let status = match ctx.node.controller.describe_quorum(CONTROLLER_TIMEOUT).await {
         Ok(s) => s,
         Err(e) => {

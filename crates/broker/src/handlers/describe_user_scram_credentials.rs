@@ -16,6 +16,7 @@ use brook_protocol::kafka_protocol::messages::{
 };
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 0);
@@ -24,6 +25,12 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if !ctx.authz().cluster(Op::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(brook_protocol::error_code::CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(Some(str_bytes("Cluster authorization failed.")));
+    }
     let image = ctx.node.image();
     let users = request.users.map(|u| u.into_iter().map(|u| u.name.to_string()).collect::<Vec<_>>());
     DescribeUserScramCredentialsResponse::default().with_results(describe(&image.scram_credentials, users))

@@ -10,6 +10,7 @@ use brook_protocol::kafka_protocol::messages::elect_leaders_response::{Partition
 use brook_protocol::kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
 use super::{str_bytes, topic_name, RequestContext, Versions};
+use crate::authorization::Op;
 
 const PREFERRED: i8 = 0;
 
@@ -21,7 +22,16 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ElectLeadersRequest) -> E
         .topic_partitions
         .as_ref()
         .map(|ts| ts.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic.to_string(), *p))).collect());
-    let outcomes: Vec<((String, i32), i16, String)> = if ctx.version() >= 1 && request.election_type != PREFERRED {
+    // Kafka: ALTER on the cluster.
+    let allowed = ctx.authz().cluster(Op::Alter);
+    let outcomes: Vec<((String, i32), i16, String)> = if !allowed {
+        let refused = |tp| (tp, error_code::CLUSTER_AUTHORIZATION_FAILED, String::new());
+        let outcomes = wanted.clone().unwrap_or_default().into_iter().map(refused).collect();
+        if wanted.is_none() || ctx.version() >= 1 {
+            return ElectLeadersResponse::default().with_error_code(error_code::CLUSTER_AUTHORIZATION_FAILED);
+        }
+        outcomes
+    } else if ctx.version() >= 1 && request.election_type != PREFERRED {
         let message = "unclean leader election is not supported".to_string();
         wanted
             .clone()

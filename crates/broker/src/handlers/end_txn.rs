@@ -7,6 +7,7 @@ use brook_protocol::error_code::ErrorCode;
 use brook_protocol::kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 use crate::coordinator::txn::state::TxnVersion;
 
 /// The versions this handler serves (ApiVersions lists them).
@@ -17,6 +18,13 @@ const TV2_VERSION: i16 = 5;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: EndTxnRequest) -> EndTxnResponse {
     let node = ctx.node;
+    // Kafka: WRITE on the transactional id.
+    if !ctx.authz().transactional_id(Op::Write, request.transactional_id.as_str()) {
+        return EndTxnResponse::default()
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+            .with_error_code(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code());
+    }
     let version = if ctx.version() >= TV2_VERSION { TxnVersion::V2 } else { TxnVersion::V0 };
     let allocate = || async { node.next_producer_id().await.map_err(|e| ErrorCode::from_code(e.code)) };
     let result = node

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::{RequestContext, Response, Versions};
+use crate::authorization::Op;
 use crate::clock::now_ms;
 use crate::purgatory::WatchKey;
 use crate::quota::QuotaType;
@@ -55,6 +56,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
     let follower = (replica_id >= 0).then_some(replica_id);
     let mut topics: Vec<FetchTopicData> = Vec::with_capacity(request.topics.len());
     let mut wanted = Vec::new();
+    // Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ on each topic.
+    let authz = ctx.authz();
+    let follower_allowed = follower.is_some() && authz.cluster(Op::ClusterAction);
     for topic in &request.topics {
         let (name, id) = if version >= 13 {
             match image.topic_by_id(&topic.topic_id) {
@@ -66,6 +70,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
             let id = image.topic(&name).map(|t| t.id).unwrap_or_default();
             (name, id)
         };
+        let allowed = if follower.is_some() { follower_allowed } else { authz.topic(Op::Read, &name) };
         let topic_index = topics.len();
         topics.push(FetchTopicData {
             name: Bytes::from(name.clone().into_bytes()),
@@ -75,6 +80,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
         for p in &topic.partitions {
             let partition = if name.is_empty() {
                 Err(ErrorCode::UNKNOWN_TOPIC_ID)
+            } else if !allowed {
+                Err(ErrorCode::TOPIC_AUTHORIZATION_FAILED)
             } else {
                 ctx.node.leader_partition(&TopicPartition::new(name.clone(), p.partition))
             };

@@ -9,6 +9,7 @@ use brook_protocol::kafka_protocol::messages::find_coordinator_response::Coordin
 use brook_protocol::kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 use crate::coordinator::group::coordinator::OffsetsTopicChange;
 use crate::coordinator::group::store;
 use crate::coordinator::group::OFFSETS_TOPIC;
@@ -63,6 +64,17 @@ const TRANSACTION_KEY: i8 = 1;
 /// The coordinator of `key`: (node id, host, port).
 async fn locate(ctx: &RequestContext<'_>, key_type: i8, key: &str) -> Result<(i32, String, u16), (i16, &'static str)> {
     let broker = ctx.node;
+    // Kafka: DESCRIBE on the group or the transactional id.
+    let authz = ctx.authz();
+    match key_type {
+        GROUP_KEY if !authz.group(Op::Describe, key) => {
+            return Err((ec::GROUP_AUTHORIZATION_FAILED, "Group authorization failed."))
+        }
+        TRANSACTION_KEY if !authz.transactional_id(Op::Describe, key) => {
+            return Err((ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "Transactional Id authorization failed."))
+        }
+        _ => {}
+    }
     let (topic, partition) = match key_type {
         GROUP_KEY => {
             ensure_offsets_topic(broker).await.map_err(|code| (code.code(), "the offsets topic is not available"))?;

@@ -14,6 +14,7 @@ use brook_protocol::kafka_protocol::messages::{IncrementalAlterConfigsRequest, I
 
 use super::configs::{alter, outcome_fields, RESOURCE_TOPIC};
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The new value of a list config after APPEND (2) or SUBTRACT (3).
 fn edit_list(
@@ -63,6 +64,7 @@ pub async fn handle(
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
+    let authz = ctx.authz();
     for resource in request.resources {
         let mut changes = BTreeMap::new();
         let mut invalid = None;
@@ -91,6 +93,11 @@ pub async fn handle(
                     ))
                 }
             }
+        }
+        // Kafka: ALTER_CONFIGS on the topic or the cluster, before anything else.
+        if let Some(e) = authz.config_refusal(Op::AlterConfigs, resource.resource_type, resource.resource_name.as_str())
+        {
+            invalid = Some(e);
         }
         let outcome = match invalid {
             Some(e) => Err(e),

@@ -10,12 +10,27 @@ use brook_protocol::kafka_protocol::messages::{InitProducerIdRequest, InitProduc
 use tracing::info;
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 5);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+    // Kafka: WRITE on the transactional id; without one (idempotent producer),
+    // IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+    let authz = ctx.authz();
+    match &request.transactional_id {
+        Some(id) if !authz.transactional_id(Op::Write, id.as_str()) => {
+            return response.with_error_code(error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        }
+        None if !authz.cluster(Op::IdempotentWrite)
+            && !authz.any_of_type(Op::Write, brook_security::acl::ResourceType::Topic) =>
+        {
+            return response.with_error_code(error_code::CLUSTER_AUTHORIZATION_FAILED)
+        }
+        _ => {}
+    }
     if let Some(transactional_id) = &request.transactional_id {
         return match transactional(ctx, transactional_id.as_str(), &request).await {
             Ok((id, epoch)) => response.with_producer_id(ProducerId(id)).with_producer_epoch(epoch),

@@ -5,6 +5,7 @@ use brook_protocol::kafka_protocol::messages::join_group_response::JoinGroupResp
 use brook_protocol::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 use crate::coordinator::group::state::{JoinRequest, Protocol};
 
 /// The versions this handler serves (ApiVersions lists them).
@@ -12,6 +13,12 @@ pub const VERSIONS: Versions = Versions::new(0, 9);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version();
+    if !ctx.authz().group(Op::Read, request.group_id.as_str()) {
+        return JoinGroupResponse::default()
+            .with_error_code(brook_protocol::error_code::GROUP_AUTHORIZATION_FAILED)
+            .with_generation_id(-1)
+            .with_protocol_name((version < 7).then(|| str_bytes("")));
+    }
     let join = JoinRequest {
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),

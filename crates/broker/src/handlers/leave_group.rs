@@ -5,11 +5,15 @@ use brook_protocol::kafka_protocol::messages::leave_group_response::MemberRespon
 use brook_protocol::kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 5);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
+    if !ctx.authz().group(Op::Read, request.group_id.as_str()) {
+        return LeaveGroupResponse::default().with_error_code(ec::GROUP_AUTHORIZATION_FAILED);
+    }
     let batch = ctx.version() >= 3;
     let members: Vec<(String, Option<String>)> = if batch {
         request

@@ -8,6 +8,7 @@ use brook_protocol::kafka_protocol::messages::list_groups_response::ListedGroup;
 use brook_protocol::kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 use crate::coordinator::group::coordinator::GroupDescription;
 
 /// The versions this handler serves (ApiVersions lists them).
@@ -19,7 +20,12 @@ const CLASSIC: &str = "classic";
 pub async fn handle(ctx: &RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
     let states: Vec<String> = request.states_filter.iter().map(|s| s.as_str().to_string()).collect();
     let types: Vec<String> = request.types_filter.iter().map(|s| s.as_str().to_string()).collect();
-    let groups = listed(ctx.node.groups.list(), ctx.version(), &states, &types);
+    let mut groups = listed(ctx.node.groups.list(), ctx.version(), &states, &types);
+    // Kafka: DESCRIBE on the cluster lists every group, else those with DESCRIBE on the group.
+    let authz = ctx.authz();
+    if !authz.cluster(Op::Describe) {
+        groups.retain(|g| authz.group(Op::Describe, g.group_id.as_str()));
+    }
     ListGroupsResponse::default().with_groups(groups)
 }
 

@@ -12,6 +12,7 @@ use brook_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsRe
 use brook_storage::TopicPartition;
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 use crate::replication::{Isolation, OffsetQuery};
 
 const LATEST: i64 = -1;
@@ -25,7 +26,10 @@ pub const VERSIONS: Versions = Versions::new(1, 8);
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let version = ctx.version();
     let mut topics = Vec::with_capacity(request.topics.len());
+    let authz = ctx.authz();
     for topic in request.topics {
+        // Kafka: DESCRIBE on the topic.
+        let allowed = authz.topic(Op::Describe, topic.name.as_str());
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in topic.partitions {
             let mut out = ListOffsetsPartitionResponse::default()
@@ -33,6 +37,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(-1);
+            if !allowed {
+                out.error_code = error_code::TOPIC_AUTHORIZATION_FAILED;
+                partitions.push(out);
+                continue;
+            }
             let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
             let partition = match ctx.node.leader_partition(&tp) {
                 Ok(p) => p,

@@ -12,6 +12,7 @@ use brook_protocol::kafka_protocol::messages::{
 };
 
 use super::{topic_name, RequestContext, Versions};
+use crate::authorization::Op;
 
 fn ids(v: &[i32]) -> Vec<BrokerId> {
     v.iter().map(|b| BrokerId(*b)).collect()
@@ -24,6 +25,14 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if !ctx.authz().cluster(Op::Describe) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(brook_protocol::error_code::CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(Some(brook_protocol::kafka_protocol::protocol::StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )));
+    }
     let image = ctx.node.image();
     let wanted = |topic: &str, partition: i32| match &request.topics {
         None => true,

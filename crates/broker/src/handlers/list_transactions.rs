@@ -9,6 +9,7 @@ use brook_protocol::kafka_protocol::messages::{
 };
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 use crate::clock::now_ms;
 use crate::coordinator::txn::state::TxnState;
 
@@ -34,7 +35,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListTransactionsRequest) 
     }
     let producer_ids: Vec<i64> = request.producer_id_filters.iter().map(|p| p.0).collect();
     let open_longer_than_ms = if ctx.version() >= 1 { request.duration_filter } else { -1 };
-    let listed = ctx.node.transactions.list(&states, &producer_ids, open_longer_than_ms, now_ms());
+    let mut listed = ctx.node.transactions.list(&states, &producer_ids, open_longer_than_ms, now_ms());
+    // Kafka: only transactional ids the principal may DESCRIBE.
+    let authz = ctx.authz();
+    listed.retain(|t| authz.transactional_id(Op::Describe, &t.transactional_id));
     response.with_transaction_states(
         listed
             .into_iter()

@@ -17,7 +17,9 @@ use tracing::info;
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name, RequestContext, Versions};
+use crate::authorization::Op;
 use crate::Node;
+use brook_security::acl::ResourceType;
 
 /// Creates `name` with the broker's defaults; `Ok` also if it already exists.
 pub async fn auto_create(broker: &Node, name: &str) -> Result<(), ErrorCode> {
@@ -89,16 +91,36 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     let allow_auto_create =
         (ctx.version() < 4 || request.allow_auto_topic_creation) && broker.config.auto_create_topics;
     let mut topics = Vec::new();
+    // Kafka: DESCRIBE on a topic to see it (unauthorized topics are left out
+    // of the all-topics list), CREATE on the cluster or the topic to auto-create it.
+    let authz = ctx.authz();
+    let refused = |name: &str| {
+        MetadataResponseTopic::default()
+            .with_error_code(error_code::TOPIC_AUTHORIZATION_FAILED)
+            .with_name(Some(topic_name(name)))
+            .with_topic_id(Uuid::nil())
+    };
     match &request.topics {
         None => {
             let image = client_image(broker);
-            topics.extend(image.topics.values().map(|t| describe_topic(&image, t)));
+            topics.extend(
+                image.topics.values().filter(|t| authz.topic(Op::Describe, &t.name)).map(|t| describe_topic(&image, t)),
+            );
         }
         Some(requested) => {
             for t in requested {
                 let name = match &t.name {
                     Some(n) => n.as_str().to_string(),
                     None => match broker.image().topic_by_id(&t.topic_id) {
+                        // Topic ids are not secret: the error names the id, not the topic.
+                        Some(topic) if !authz.topic(Op::Describe, &topic.name) => {
+                            topics.push(
+                                MetadataResponseTopic::default()
+                                    .with_error_code(error_code::TOPIC_AUTHORIZATION_FAILED)
+                                    .with_topic_id(t.topic_id),
+                            );
+                            continue;
+                        }
                         Some(topic) => topic.name.clone(),
                         None => {
                             topics.push(
@@ -110,7 +132,15 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                         }
                     },
                 };
+                if !authz.topic(Op::Describe, &name) {
+                    topics.push(refused(&name));
+                    continue;
+                }
                 if broker.image().topic(&name).is_none() && allow_auto_create {
+                    if !authz.cluster(Op::Create) && !authz.topic(Op::Create, &name) {
+                        topics.push(refused(&name));
+                        continue;
+                    }
                     if let Err(code) = auto_create(broker, &name).await {
                         topics.push(
                             MetadataResponseTopic::default()
@@ -131,6 +161,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                     ),
                 }
             }
+        }
+    }
+    if request.include_topic_authorized_operations {
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+            t.topic_authorized_operations = authz.operations_bits(ResourceType::Topic, &name);
         }
     }
     let image = broker.image();

@@ -60,6 +60,11 @@ pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
+// Authorization (ACL) APIs.
+pub mod acls;
+pub mod create_acls;
+pub mod delete_acls;
+pub mod describe_acls;
 
 /// A handler's supported versions of its API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +127,9 @@ pub const SERVED: &[(ApiKey, Versions)] = &[
     (ApiKey::ListTransactions, list_transactions::VERSIONS),
     (ApiKey::AlterClientQuotas, alter_client_quotas::VERSIONS),
     (ApiKey::DescribeClientQuotas, describe_client_quotas::VERSIONS),
+    (ApiKey::DescribeAcls, describe_acls::VERSIONS),
+    (ApiKey::CreateAcls, create_acls::VERSIONS),
+    (ApiKey::DeleteAcls, delete_acls::VERSIONS),
     (ApiKey::SaslHandshake, sasl_handshake::VERSIONS),
     (ApiKey::SaslAuthenticate, sasl_authenticate::VERSIONS),
     (ApiKey::DescribeUserScramCredentials, describe_user_scram_credentials::VERSIONS),
@@ -301,6 +309,9 @@ pub async fn dispatch(
         ApiKey::DescribeClientQuotas => {
             route!(ctx, body, DescribeClientQuotasRequest, describe_client_quotas::handle)
         }
+        ApiKey::DescribeAcls => route!(ctx, body, DescribeAclsRequest, describe_acls::handle),
+        ApiKey::CreateAcls => route!(ctx, body, CreateAclsRequest, create_acls::handle),
+        ApiKey::DeleteAcls => route!(ctx, body, DeleteAclsRequest, delete_acls::handle),
         ApiKey::SaslHandshake => route!(ctx, body, SaslHandshakeRequest, sasl_handshake::handle),
         ApiKey::SaslAuthenticate => route!(ctx, body, SaslAuthenticateRequest, sasl_authenticate::handle),
         ApiKey::DescribeUserScramCredentials => {

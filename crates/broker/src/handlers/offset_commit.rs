@@ -9,6 +9,7 @@ use brook_protocol::kafka_protocol::messages::offset_commit_response::{
 use brook_protocol::kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 use crate::clock::now_ms;
 use crate::coordinator::group::coordinator::{Committing, OffsetCommit};
 use crate::coordinator::group::state::CommittedOffset;
@@ -18,8 +19,14 @@ pub const VERSIONS: Versions = Versions::new(2, 8);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let now = now_ms();
+    // Kafka: READ on the group, then READ on each topic.
+    let authz = ctx.authz();
+    if !authz.group(Op::Read, request.group_id.as_str()) {
+        return refused(&request, ErrorCode::GROUP_AUTHORIZATION_FAILED);
+    }
+    let allowed: Vec<bool> = request.topics.iter().map(|t| authz.topic(Op::Read, t.name.as_str())).collect();
     let mut commits = Vec::new();
-    for topic in &request.topics {
+    for (topic, _) in request.topics.iter().zip(&allowed).filter(|(_, a)| **a) {
         for p in &topic.partitions {
             commits.push(OffsetCommit {
                 topic: topic.name.to_string(),
@@ -45,6 +52,33 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
     let topics = request
         .topics
         .iter()
+        .zip(&allowed)
+        .map(|(t, allowed)| {
+            OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
+                t.partitions
+                    .iter()
+                    .map(|p| {
+                        let code = if *allowed {
+                            codes.next().unwrap_or_default()
+                        } else {
+                            ErrorCode::TOPIC_AUTHORIZATION_FAILED.code()
+                        };
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Every partition of the request answered with `code`.
+fn refused(request: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
+    let topics = request
+        .topics
+        .iter()
         .map(|t| {
             OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
                 t.partitions
@@ -52,7 +86,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
                     .map(|p| {
                         OffsetCommitResponsePartition::default()
                             .with_partition_index(p.partition_index)
-                            .with_error_code(codes.next().unwrap_or_default())
+                            .with_error_code(code.code())
                     })
                     .collect(),
             )

@@ -3,6 +3,7 @@
 //! `require_stable` (v7+), a partition an open transaction holds an offset
 //! for answers UNSTABLE_OFFSET_COMMIT (the consumer retries), as Kafka does.
 
+use brook_protocol::error_code::ErrorCode;
 use brook_protocol::kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
     OffsetFetchResponseTopics,
@@ -11,6 +12,7 @@ use brook_protocol::kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchRe
 use brook_protocol::kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, topic_name, RequestContext, Versions};
+use crate::authorization::Op;
 use crate::coordinator::group::coordinator::FetchedOffset;
 
 /// Answers grouped by topic, in request order.
@@ -30,6 +32,20 @@ fn fetch(
             None => out.push((fetched.topic.clone(), vec![fetched])),
         }
     }
+    // Kafka: offsets of topics the principal may not DESCRIBE are hidden
+    // (left out of "all topics", TOPIC_AUTHORIZATION_FAILED when named).
+    let authz = ctx.authz();
+    let all_topics = wanted.is_none();
+    out.retain_mut(|(topic, partitions)| {
+        if authz.topic(Op::Describe, topic) {
+            return true;
+        }
+        for f in partitions.iter_mut() {
+            f.committed = None;
+            f.error = ErrorCode::TOPIC_AUTHORIZATION_FAILED;
+        }
+        !all_topics
+    });
     out
 }
 
@@ -50,6 +66,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
             .groups
             .iter()
             .map(|g| {
+                if !ctx.authz().group(Op::Describe, g.group_id.as_str()) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(ErrorCode::GROUP_AUTHORIZATION_FAILED.code());
+                }
                 if let Err(code) = ctx.node.groups.check(g.group_id.as_str()) {
                     return OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id.clone())
@@ -81,6 +102,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
+    }
+    if !ctx.authz().group(Op::Describe, request.group_id.as_str()) {
+        return OffsetFetchResponse::default().with_error_code(ErrorCode::GROUP_AUTHORIZATION_FAILED.code());
     }
     if let Err(code) = ctx.node.groups.check(request.group_id.as_str()) {
         return OffsetFetchResponse::default().with_error_code(code.code());

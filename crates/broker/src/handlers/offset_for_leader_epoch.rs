@@ -9,19 +9,27 @@ use brook_protocol::kafka_protocol::messages::{OffsetForLeaderEpochRequest, Offs
 use brook_storage::TopicPartition;
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(2, 4);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
+    // Kafka: CLUSTER_ACTION on the cluster (followers), else DESCRIBE on each topic (consumers, KIP-320).
+    let authz = ctx.authz();
+    let cluster_action = authz.cluster(Op::ClusterAction);
     for topic in request.topics {
+        let allowed = cluster_action || authz.topic(Op::Describe, topic.topic.as_str());
         let partitions = topic
             .partitions
             .iter()
             .map(|p| {
                 let out =
                     EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
+                if !allowed {
+                    return out.with_error_code(brook_protocol::error_code::TOPIC_AUTHORIZATION_FAILED);
+                }
                 let tp = TopicPartition::new(topic.topic.as_str(), p.partition);
                 let partition = match ctx.node.leader_partition(&tp) {
                     Ok(p) => p,

@@ -28,6 +28,7 @@ use futures::future::join_all;
 use tracing::debug;
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
 use crate::coordinator::txn::coordinator::TRANSACTION_STATE_TOPIC;
@@ -141,7 +142,18 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
     let mut responses = Vec::with_capacity(request.topic_data.len());
     // (topic index, partition index, partition, last offset) of appends to wait for.
     let mut waits = Vec::new();
+    // Kafka: WRITE on the transactional id (if any), then WRITE on each topic.
+    let authz = ctx.authz();
+    let txn_id_allowed =
+        request.transactional_id.as_ref().is_none_or(|id| authz.transactional_id(Op::Write, id.as_str()));
     for topic in request.topic_data {
+        let refused_by_acl = if !txn_id_allowed {
+            Some(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        } else if !authz.topic(Op::Write, topic.name.as_str()) {
+            Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED)
+        } else {
+            None
+        };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let mut response = PartitionProduceResponse::default()
@@ -152,6 +164,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Produc
             let tp = TopicPartition::new(topic.name.as_str(), data.index);
             let outcome = if !(-1..=1).contains(&acks) {
                 Err(ErrorCode::INVALID_REQUIRED_ACKS.into())
+            } else if let Some(code) = refused_by_acl {
+                Err(code.into())
             } else if tp.topic == OFFSETS_TOPIC || tp.topic == TRANSACTION_STATE_TOPIC {
                 // Only the coordinators write there (Kafka: internal topics).
                 Err(Refused {

@@ -5,11 +5,15 @@ use brook_protocol::error_code as ec;
 use brook_protocol::kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::{str_bytes, RequestContext, Versions};
+use crate::authorization::Op;
 
 /// The versions this handler serves (ApiVersions lists them).
 pub const VERSIONS: Versions = Versions::new(0, 5);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+    if !ctx.authz().group(Op::Read, request.group_id.as_str()) {
+        return SyncGroupResponse::default().with_error_code(ec::GROUP_AUTHORIZATION_FAILED);
+    }
     let assignments = request.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
     let result = ctx
         .node

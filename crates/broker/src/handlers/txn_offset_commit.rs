@@ -14,6 +14,7 @@ use brook_protocol::kafka_protocol::messages::txn_offset_commit_response::{
 use brook_protocol::kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 use crate::clock::now_ms;
 use crate::coordinator::group::coordinator::{OffsetCommit, TxnProducer};
 use crate::coordinator::group::state::CommittedOffset;
@@ -26,9 +27,22 @@ pub const VERSIONS: Versions = Versions::new(0, 5);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let now = now_ms();
+    // Kafka: WRITE on the transactional id, READ on the group, READ on each topic.
+    let authz = ctx.authz();
+    let count = request.topics.iter().map(|t| t.partitions.len()).sum();
+    if !authz.transactional_id(Op::Write, request.transactional_id.as_str()) {
+        return respond(&request, vec![ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED.code(); count]);
+    }
+    if !authz.group(Op::Read, request.group_id.as_str()) {
+        return respond(&request, vec![ErrorCode::GROUP_AUTHORIZATION_FAILED.code(); count]);
+    }
+    let allowed: Vec<bool> = request.topics.iter().map(|t| authz.topic(Op::Read, t.name.as_str())).collect();
     let commits = request
         .topics
         .iter()
+        .zip(&allowed)
+        .filter(|(_, a)| **a)
+        .map(|(t, _)| t)
         .flat_map(|topic| {
             topic.partitions.iter().map(move |p| OffsetCommit {
                 topic: topic.name.to_string(),
@@ -60,7 +74,16 @@ pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -
         commits,
     );
     super::offset_commit::wait_replicated(ctx, committing, &mut codes).await;
-    respond(&request, codes)
+    // Refused topics get TOPIC_AUTHORIZATION_FAILED in their place.
+    let mut codes = codes.into_iter();
+    let all_codes = request
+        .topics
+        .iter()
+        .zip(&allowed)
+        .flat_map(|(t, a)| t.partitions.iter().map(move |_| *a))
+        .map(|a| if a { codes.next().unwrap_or_default() } else { ErrorCode::TOPIC_AUTHORIZATION_FAILED.code() })
+        .collect();
+    respond(&request, all_codes)
 }
 
 /// KIP-890: the group's offsets partition must be in the producer's

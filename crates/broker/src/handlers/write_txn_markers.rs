@@ -20,6 +20,7 @@ use brook_storage::TopicPartition;
 use futures::future::join_all;
 
 use super::{RequestContext, Versions};
+use crate::authorization::Op;
 use crate::clock::now_ms;
 use crate::coordinator::group::OFFSETS_TOPIC;
 
@@ -31,6 +32,9 @@ const REPLICATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn handle(ctx: &RequestContext<'_>, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
     let mut results = Vec::with_capacity(request.markers.len());
+    // Kafka: ALTER or CLUSTER_ACTION on the cluster (brokers send markers: their principal needs it).
+    let authz = ctx.authz();
+    let allowed = authz.cluster(Op::Alter) || authz.cluster(Op::ClusterAction);
     for marker in &request.markers {
         let kind = if marker.transaction_result { ControlType::Commit } else { ControlType::Abort };
         let producer_id = marker.producer_id.0;
@@ -39,6 +43,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: WriteTxnMarkersRequest) -
             for &index in &topic.partition_indexes {
                 let tp = TopicPartition::new(topic.name.as_str(), index);
                 writes.push(async move {
+                    if !allowed {
+                        return Err(ErrorCode::CLUSTER_AUTHORIZATION_FAILED);
+                    }
                     let partition = ctx.node.leader_partition(&tp)?;
                     let (epoch, last) = partition.append_marker(
                         producer_id,

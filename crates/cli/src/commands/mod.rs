@@ -1,5 +1,6 @@
 //! Client-side subcommands: each talks to a broker through `brook-client`.
 
+pub mod acl;
 pub mod cluster;
 pub mod consume;
 pub mod group;
@@ -9,6 +10,7 @@ pub mod reassign;
 pub mod tls;
 pub mod topic;
 pub mod txn;
+pub mod user;
 
 /// Human tables by default; JSON for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]

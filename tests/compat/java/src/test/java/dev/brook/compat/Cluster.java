@@ -92,6 +92,12 @@ final class Cluster implements AutoCloseable {
             .map(n -> "127.0.0.1:" + n.port).collect(Collectors.joining(","));
     }
 
+    /** Every running node's SASL_PLAINTEXT address (settings with sasl.enabled.mechanisms). */
+    String saslBootstrap() {
+        return nodes.values().stream().filter(NodeProcess::running)
+            .map(n -> "127.0.0.1:" + n.saslPort).collect(Collectors.joining(","));
+    }
+
     /** Every running node's SSL address (settings with ssl.keystore.location). */
     String sslBootstrap() {
         return nodes.values().stream().filter(NodeProcess::running)
@@ -187,6 +193,8 @@ final class Cluster implements AutoCloseable {
         final int controllerPort;
         /** An SSL listener's port, used when the settings carry a keystore. */
         final int sslPort = freePort();
+        /** A SASL_PLAINTEXT listener's port, used when the settings enable SASL mechanisms. */
+        final int saslPort = freePort();
         final Path dataDir;
         final File log;
         private Process process;
@@ -215,6 +223,9 @@ final class Cluster implements AutoCloseable {
             p.putAll(settings);
             if (settings.containsKey("ssl.keystore.location")) {
                 p.put("listeners", p.get("listeners") + ",SSL://127.0.0.1:" + sslPort);
+            }
+            if (settings.containsKey("sasl.enabled.mechanisms")) {
+                p.put("listeners", p.get("listeners") + ",SASL_PLAINTEXT://127.0.0.1:" + saslPort);
             }
             return p;
         }
