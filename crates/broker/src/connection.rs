@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_protocol::frame::check_request_size;
-use brook_protocol::kafka_protocol::messages::{ApiKey, RequestHeader};
-use brook_protocol::kafka_protocol::protocol::Decodable;
+use brook_protocol::kafka_protocol::messages::ApiKey;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use crate::handlers::{self, Response};
+use crate::request::{decode_request, DecodeError};
 use crate::sendfile::write_chunks;
 use crate::session::Session;
 use crate::Node;
@@ -30,10 +30,8 @@ pub enum ConnectionError {
     Io(#[from] std::io::Error),
     #[error("bad frame: {0}")]
     Frame(#[from] brook_protocol::frame::FrameError),
-    #[error("unknown api key {0}")]
-    UnknownApi(i16),
-    #[error("unsupported version {version} of api {api_key} (supported {min}..={max})")]
-    UnsupportedVersion { api_key: i16, version: i16, min: i16, max: i16 },
+    #[error("{0}")]
+    Request(#[from] DecodeError),
     #[error("malformed request (api {api_key} v{version}): {reason}")]
     Malformed { api_key: i16, version: i16, reason: String },
     #[error("idle for longer than connections.max.idle.ms")]
@@ -106,26 +104,21 @@ async fn fill(
 async fn handle_frame(
     broker: &Arc<Node>,
     session: &Session,
-    mut frame: Bytes,
+    frame: Bytes,
 ) -> Result<Option<Response>, ConnectionError> {
-    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let Some(handlers::Versions { min, max }) = handlers::versions(api_key) else {
-        return Err(ConnectionError::UnknownApi(api_key));
-    };
-    let key = ApiKey::try_from(api_key).map_err(|_| ConnectionError::UnknownApi(api_key))?;
-    if version < min || version > max {
-        if key == ApiKey::ApiVersions {
+    let request = match decode_request(frame) {
+        Ok(request) => request,
+        Err(DecodeError::UnsupportedVersion { api_key, version, correlation_id, .. })
+            if api_key == ApiKey::ApiVersions as i16 =>
+        {
             info!(version, "ApiVersions version not supported; answering with v0 UNSUPPORTED_VERSION");
             return Ok(Some(handlers::api_versions::unsupported_version_response(correlation_id)));
         }
-        return Err(ConnectionError::UnsupportedVersion { api_key, version, min, max });
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let (api_key, version) = (request.header.request_api_key, request.header.request_api_version);
     let malformed = |reason: String| ConnectionError::Malformed { api_key, version, reason };
-    let header =
-        RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
-    handlers::dispatch(broker, key, &header, session, frame).await.map_err(|e| match e {
+    handlers::dispatch(broker, request.key, &request.header, session, request.body).await.map_err(|e| match e {
         handlers::DispatchError::Malformed(reason) => malformed(reason),
         handlers::DispatchError::Close(reason) => ConnectionError::Failed { api_key, reason },
     })

@@ -22,6 +22,7 @@ pub mod meta_properties;
 pub mod node;
 pub mod purgatory;
 pub mod replication;
+pub mod request;
 pub mod sendfile;
 pub mod server;
 pub mod session;
