@@ -252,7 +252,11 @@ pub fn validate_stored(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     if computed != header.crc {
         return Err(BatchError::CrcMismatch { stored: header.crc, computed });
     }
-    if header.record_count < 0 || header.last_offset_delta < 0 || header.record_count > header.last_offset_delta + 1 {
+    // In i64: a leader's lastOffsetDelta of i32::MAX must not overflow.
+    if header.record_count < 0
+        || header.last_offset_delta < 0
+        || header.record_count as i64 > header.last_offset_delta as i64 + 1
+    {
         return Err(BatchError::InconsistentCount {
             count: header.record_count,
             last_offset_delta: header.last_offset_delta,
@@ -539,6 +543,27 @@ mod tests {
         let header = validate(&data, 1 << 20).unwrap();
         assert!(header.is_transactional() && !header.is_control());
         assert_eq!(parse_control_batch(&data), None);
+    }
+
+    /// Found by fuzz/record_batch: lastOffsetDelta = i32::MAX overflowed
+    /// the count check of a stored (replicated) batch.
+    #[test]
+    fn fuzz_validate_stored_max_last_offset_delta() {
+        let input: &[u8] = &[
+            255, 255, 255, 255, 255, 255, 255, 79, 0, 0, 0, 21, 255, 255, 255, 255, 2, 230, 185, 255, 255, 255, 255,
+            127, 255, 255, 255, 255, 255, 255, 255, 0, 0, 3, 232, 0, 0, 0, 0, 0, 3, 0, 232, 0, 0, 0, 0, 0, 0, 0, 7,
+            255, 1, 255, 255, 255, 254, 0, 0, 7, 255, 1, 255, 255, 255, 254, 8, 0, 0, 160, 160, 160, 160, 17, 0, 36, 0,
+            160, 160, 160, 160, 160, 160, 160, 85, 160, 160, 0, 0, 3, 0,
+        ];
+        let mut fixed = input.to_vec();
+        let length = (fixed.len() - LOG_OVERHEAD_BYTES) as i32;
+        fixed[8..12].copy_from_slice(&length.to_be_bytes());
+        let crc = compute_crc(&fixed);
+        fixed[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(BatchHeader::parse(&fixed).unwrap().last_offset_delta, i32::MAX);
+        // The count check passes (a compacted batch may hold fewer records); the codec bits do not.
+        assert_eq!(validate_stored(&fixed), Err(BatchError::UnknownCompression(7)));
+        let _ = validate_stored(&input);
     }
 
     #[test]
