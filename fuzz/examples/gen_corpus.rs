@@ -135,6 +135,12 @@ fn metadata_records() -> Vec<MetadataRecord> {
             host: "h".into(),
             port: 9092,
             fenced: true,
+            endpoints: vec![brook_metadata::records::BrokerEndpoint {
+                listener: "PLAINTEXT".into(),
+                security_protocol: "PLAINTEXT".into(),
+                host: "h".into(),
+                port: 9092,
+            }],
         },
         MetadataRecord::UnfenceBroker { broker_id: 1 },
         MetadataRecord::Topic { name: "t".into(), topic_id: topic_id.clone() },
@@ -213,6 +219,29 @@ fn controller_rpc(dir: &Path) {
     write(dir, "responses", &responses);
 }
 
+fn sasl(plain_dir: &Path, scram_dir: &Path) {
+    use brook_security::sasl::plain;
+    use brook_security::sasl::scram::{ScramClient, ScramCredential, ScramMechanism, ScramServer};
+    use brook_security::sasl::{SaslServer, Step};
+    write(plain_dir, "alice", &plain::client_message("alice", "alice-secret"));
+    write(plain_dir, "authzid", b"alice\0alice\0wrong");
+    // Whole exchanges the sasl_scram target completes (its server nonce,
+    // salt and password).
+    for (selector, mechanism) in [(0u8, ScramMechanism::Sha256), (1, ScramMechanism::Sha512)] {
+        let credential =
+            ScramCredential::from_password(mechanism, "alice-secret", b"fuzz-salt", ScramMechanism::MIN_ITERATIONS);
+        let mut server =
+            ScramServer::with_nonce(mechanism, |_: &str| Some(credential.clone()), "fuzzservernonce".to_string());
+        let mut client = ScramClient::with_nonce(mechanism, "alice", "alice-secret", "clientnonce".to_string());
+        let first = client.first();
+        let Ok(Step::Challenge(server_first)) = server.step(&first) else { panic!("scram seed: first step") };
+        let last = client.respond(&server_first).unwrap();
+        assert!(matches!(server.step(&last), Ok(Step::Done { .. })), "scram seed: final step");
+        let input = [&[selector][..], &first, &[0], &last].concat();
+        write(scram_dir, &format!("{mechanism:?}").to_lowercase(), &input);
+    }
+}
+
 fn main() {
     let root = Path::new("fuzz/corpus");
     request_frames(&root.join("request_frame"));
@@ -220,4 +249,5 @@ fn main() {
     producer_state(&root.join("producer_state"));
     controller_rpc(&root.join("controller_rpc"));
     metadata(&root.join("metadata_records"));
+    sasl(&root.join("sasl_plain"), &root.join("sasl_scram"));
 }

@@ -7,25 +7,40 @@ use std::time::Duration;
 
 use brook_protocol::frame;
 use brook_protocol::kafka_protocol::protocol::{Request, StrBytes};
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+
+use brook_security::stream::Stream;
 
 /// How long a connect or one request/response exchange may take.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The client side of TLS for inter-broker connections (`None`: plain TCP),
+/// built from the inter-broker listener's `ssl.*` properties.
+#[derive(Clone, Default)]
+pub struct LinkTls(pub Option<Arc<rustls::ClientConfig>>);
+
+impl std::fmt::Debug for LinkTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "LinkTls(TLS)" } else { "LinkTls(plain)" })
+    }
+}
+
 pub struct BrokerLink {
-    stream: TcpStream,
+    stream: Stream,
     correlation_id: i32,
     client_id: StrBytes,
     max_response_bytes: usize,
 }
 
 impl BrokerLink {
-    pub async fn connect(addr: &str, client_id: String, max_response_bytes: usize) -> std::io::Result<BrokerLink> {
-        let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-        let _ = stream.set_nodelay(true);
+    pub async fn connect(
+        addr: &str,
+        client_id: String,
+        max_response_bytes: usize,
+        tls: &LinkTls,
+    ) -> std::io::Result<BrokerLink> {
+        let stream = Stream::connect(addr, tls.0.as_ref(), IO_TIMEOUT).await?;
         Ok(BrokerLink { stream, correlation_id: 0, client_id: StrBytes::from_string(client_id), max_response_bytes })
     }
 
@@ -37,6 +52,7 @@ impl BrokerLink {
         let max = self.max_response_bytes;
         let exchange = async {
             self.stream.write_all(&request).await?;
+            self.stream.flush().await?;
             frame::read_response_frame(&mut self.stream, max).await
         };
         let body = tokio::time::timeout(IO_TIMEOUT, exchange)

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use brook_metadata::topic_config::{self, Kind};
+use brook_security::SecurityProtocol;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -236,13 +237,31 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         name: "listeners",
         default: "PLAINTEXT://127.0.0.1:9092",
         kind: TEXT,
-        doc: "Where the node listens: PLAINTEXT://host:port for clients, plus the controller listener.",
+        doc: "Where the node listens: NAME://host:port,... (client listeners, plus the controller listener); each NAME's protocol comes from listener.security.protocol.map.",
     },
     PropertyDef {
         name: "advertised.listeners",
         default: "",
         kind: TEXT,
-        doc: "Address given to clients in Metadata; defaults to listeners.",
+        doc: "NAME://host:port given to clients of listener NAME in Metadata; a listener not named here advertises its listeners address.",
+    },
+    PropertyDef {
+        name: "listener.security.protocol.map",
+        default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        kind: TEXT,
+        doc: "NAME:PROTOCOL,... the security protocol of each listener name (the controller listener is PLAINTEXT unless mapped).",
+    },
+    PropertyDef {
+        name: "inter.broker.listener.name",
+        default: "",
+        kind: TEXT,
+        doc: "Listener brokers reach each other on (replication, transaction markers); defaults to the listener named by security.inter.broker.protocol.",
+    },
+    PropertyDef {
+        name: "security.inter.broker.protocol",
+        default: "PLAINTEXT",
+        kind: Kind::Choice(&["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
+        doc: "Used when inter.broker.listener.name is not set: the listener of that name is the inter-broker one.",
     },
     PropertyDef { name: "log.dirs", default: "./brook-data", kind: TEXT, doc: "Comma-separated data directories." },
     PropertyDef { name: "log.dir", default: "", kind: TEXT, doc: "Alias of log.dirs (used when log.dirs is not set)." },
@@ -350,10 +369,94 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "Bytes per second the cleaner reads and writes, over all cleaner threads.",
     },
     PropertyDef {
+        name: "ssl.keystore.type",
+        default: "PEM",
+        kind: Kind::Choice(&["PEM"]),
+        doc: "Format of the keystore; only PEM.",
+    },
+    PropertyDef {
+        name: "ssl.keystore.location",
+        default: "",
+        kind: TEXT,
+        doc: "PEM file with the private key and certificate chain of SSL/SASL_SSL listeners (reloaded when it changes); also the client certificate of TLS inter-broker and controller connections.",
+    },
+    PropertyDef {
+        name: "ssl.keystore.certificate.chain",
+        default: "",
+        kind: TEXT,
+        doc: "The certificate chain as inline PEM (instead of ssl.keystore.location).",
+    },
+    PropertyDef {
+        name: "ssl.keystore.key",
+        default: "",
+        kind: TEXT,
+        doc: "The private key as inline PEM (instead of ssl.keystore.location).",
+    },
+    PropertyDef {
+        name: "ssl.key.password",
+        default: "",
+        kind: TEXT,
+        doc: "Password of an encrypted key: not supported (give an unencrypted PEM key); setting it is an error.",
+    },
+    PropertyDef {
+        name: "ssl.truststore.type",
+        default: "PEM",
+        kind: Kind::Choice(&["PEM"]),
+        doc: "Format of the truststore; only PEM.",
+    },
+    PropertyDef {
+        name: "ssl.truststore.location",
+        default: "",
+        kind: TEXT,
+        doc: "PEM file of trusted CA certificates: checks client certificates and, on TLS inter-broker and controller connections, the server's.",
+    },
+    PropertyDef {
+        name: "ssl.truststore.certificates",
+        default: "",
+        kind: TEXT,
+        doc: "Trusted CA certificates as inline PEM (instead of ssl.truststore.location).",
+    },
+    PropertyDef {
+        name: "ssl.client.auth",
+        default: "none",
+        kind: Kind::Choice(&["required", "requested", "none"]),
+        doc: "Whether SSL/SASL_SSL listeners require, request or skip client certificates.",
+    },
+    PropertyDef {
+        name: "ssl.principal.mapping.rules",
+        default: "DEFAULT",
+        kind: TEXT,
+        doc: "RULE:pattern/replacement/[LU],...,DEFAULT: the principal of an SSL client from its certificate's RFC 2253 subject DN (DEFAULT: the DN itself).",
+    },
+    PropertyDef {
+        name: "ssl.endpoint.identification.algorithm",
+        default: "https",
+        kind: Kind::Choice(&["https", ""]),
+        doc: "Outgoing TLS connections (inter-broker, controller) check the server certificate names the host (https) or not (empty).",
+    },
+    PropertyDef {
         name: "producer.id.expiration.ms",
         default: "86400000",
         kind: long(1, I32),
         doc: "Forget an idempotent producer's state after this long without writes.",
+    },
+    PropertyDef {
+        name: "sasl.enabled.mechanisms",
+        default: "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        kind: TEXT,
+        doc: "SASL mechanisms SASL_* listeners accept (per listener: listener.name.<l>.sasl.enabled.mechanisms). Kafka's default is GSSAPI, which Brook does not implement.",
+    },
+    PropertyDef {
+        name: "connections.max.reauth.ms",
+        default: "0",
+        kind: long(0, I64),
+        doc: "KIP-368: a SASL session lasts at most this long; clients re-authenticate on the same connection, others are closed. 0: sessions do not expire.",
+    },
+    PropertyDef {
+        name: "sasl.mechanism.inter.broker.protocol",
+        default: "PLAIN",
+        kind: TEXT,
+        doc: "SASL mechanism brokers use towards each other on a SASL inter-broker listener.",
     },
 ];
 
@@ -365,12 +468,20 @@ pub fn is_dynamic_broker_property(name: &str) -> bool {
 
 /// Validates a broker property name and value.
 pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
+    // Kafka's per-listener overrides: listener.name.<listener>.<property>.
+    if let Some((_, property)) = listener_override(name) {
+        if property.starts_with("ssl.") {
+            return validate_property(property, value);
+        }
+    }
     let kind = if let Some(def) = BROKER_PROPERTIES.iter().find(|d| d.name == name) {
         def.kind
     } else if let Some(def) = topic_config::for_broker_property(name) {
         def.kind
     } else if name == "log.retention.ms" || name == "log.roll.ms" {
         long(-1, I64)
+    } else if crate::sasl_config::is_sasl_property(name) {
+        TEXT
     } else {
         return Err(ConfigError::Unknown(name.to_string()));
     };
@@ -379,6 +490,13 @@ pub fn validate_property(name: &str, value: &str) -> Result<(), ConfigError> {
     }
     topic_config::check_value(kind, name, value)
         .map_err(|reason| ConfigError::Invalid { name: name.to_string(), reason })
+}
+
+/// Splits `listener.name.<listener>.<property>` into (listener, property).
+fn listener_override(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (listener, property) = rest.split_once('.')?;
+    (!listener.is_empty() && !property.is_empty()).then_some((listener, property))
 }
 
 /// All properties with docs and defaults, for `brook server --help-config` and the README.
@@ -441,34 +559,193 @@ pub fn from_env(vars: impl Iterator<Item = (String, String)>) -> Result<Vec<(Str
     Ok(out)
 }
 
-/// A listener address; only PLAINTEXT is implemented.
+/// A listener address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub host: String,
     pub port: u16,
 }
 
-/// Parses `NAME://host:port,...`; names other than PLAINTEXT and the
-/// controller listener's are refused (no TLS or SASL yet).
-fn parse_listeners(name: &str, value: &str, controller_name: &str) -> Result<BTreeMap<String, Listener>, ConfigError> {
+impl Listener {
+    /// The socket address to bind (an empty host is every interface).
+    pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let host = if self.host.is_empty() { "0.0.0.0" } else { &self.host };
+        let text = if host.contains(':') { format!("[{host}]:{}", self.port) } else { format!("{host}:{}", self.port) };
+        text.parse().map_err(|_| ConfigError::Invalid {
+            name: "listeners".into(),
+            reason: format!("'{host}' is not an IP address"),
+        })
+    }
+}
+
+/// A client listener: its name, the security protocol it speaks, where it
+/// binds and the address clients connected to it are given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedListener {
+    pub name: String,
+    pub security_protocol: SecurityProtocol,
+    pub bind: Listener,
+    pub advertised: Listener,
+}
+
+/// Parses `NAME://host:port,...` (names upper-cased, as Kafka normalises them).
+fn parse_listeners(name: &str, value: &str) -> Result<BTreeMap<String, Listener>, ConfigError> {
     let invalid = |reason: String| ConfigError::Invalid { name: name.to_string(), reason };
     let mut out = BTreeMap::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (scheme, rest) =
             item.split_once("://").ok_or_else(|| invalid(format!("'{item}' is not NAME://host:port")))?;
-        if scheme != "PLAINTEXT" && scheme != controller_name {
-            return Err(invalid(format!(
-                "'{item}': only PLAINTEXT:// and {controller_name}:// (controller.listener.names) listeners are supported"
-            )));
+        let scheme = scheme.to_ascii_uppercase();
+        if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(invalid(format!("'{item}': '{scheme}' is not a listener name")));
         }
         let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(format!("'{item}' has no port")))?;
         let port = port.parse().map_err(|_| invalid(format!("'{port}' is not a port")))?;
-        if out.insert(scheme.to_string(), Listener { host: host.trim_matches(['[', ']']).to_string(), port }).is_some()
-        {
+        if out.insert(scheme.clone(), Listener { host: host.trim_matches(['[', ']']).to_string(), port }).is_some() {
             return Err(invalid(format!("listener {scheme} is given twice")));
         }
     }
     Ok(out)
+}
+
+/// Parses `listener.security.protocol.map` (`NAME:PROTOCOL,...`).
+fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, SecurityProtocol>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name: "listener.security.protocol.map".into(), reason };
+    let mut out = BTreeMap::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, protocol) = item.split_once(':').ok_or_else(|| invalid(format!("'{item}' is not NAME:PROTOCOL")))?;
+        let protocol: SecurityProtocol = protocol.trim().parse().map_err(|e: String| invalid(e))?;
+        if out.insert(name.trim().to_ascii_uppercase(), protocol).is_some() {
+            return Err(invalid(format!("listener {name} is mapped twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// A property as listener `listener` sees it (see [`BrokerConfig::listener_property`]).
+fn listener_value(props: &BTreeMap<String, String>, listener: &str, name: &str) -> Option<String> {
+    props
+        .iter()
+        .find(|(k, _)| listener_override(k).is_some_and(|(l, p)| p == name && l.eq_ignore_ascii_case(listener)))
+        .map(|(_, v)| v.clone())
+        .or_else(|| props.get(name).cloned())
+}
+
+fn tls_error(listener: &str, e: brook_security::tls::TlsError) -> ConfigError {
+    ConfigError::Invalid { name: e.property.clone(), reason: format!("listener {listener}: {}", e.reason) }
+}
+
+/// The client side of TLS towards `listener` (inter-broker connections),
+/// from that listener's `ssl.*`; `None` unless it speaks TLS.
+fn client_tls(
+    props: &BTreeMap<String, String>,
+    listener: &str,
+    protocol: SecurityProtocol,
+    needed: bool,
+) -> Result<crate::broker_link::LinkTls, ConfigError> {
+    if !needed || !protocol.uses_tls() {
+        return Ok(Default::default());
+    }
+    let settings = brook_security::tls::TlsSettings::from_properties(&|n| listener_value(props, listener, n))
+        .map_err(|e| tls_error(listener, e))?;
+    Ok(crate::broker_link::LinkTls(Some(settings.client_config().map_err(|e| tls_error(listener, e))?)))
+}
+
+/// TLS of the controller listener, both sides, when it is SSL.
+fn quorum_tls(
+    props: &BTreeMap<String, String>,
+    listener: &str,
+    protocol: SecurityProtocol,
+    is_controller: bool,
+) -> Result<Option<brook_metadata::quorum::QuorumTls>, ConfigError> {
+    if !protocol.uses_tls() {
+        return Ok(None);
+    }
+    if protocol.uses_sasl() {
+        return Err(ConfigError::Invalid {
+            name: "listener.security.protocol.map".into(),
+            reason: format!("the controller listener {listener} may be PLAINTEXT or SSL"),
+        });
+    }
+    let get = |n: &str| listener_value(props, listener, n);
+    let settings = brook_security::tls::TlsSettings::from_properties(&get).map_err(|e| tls_error(listener, e))?;
+    let client = settings.client_config().map_err(|e| tls_error(listener, e))?;
+    let server = if is_controller {
+        let server = brook_security::listener_tls::ListenerTls::new(SecurityProtocol::Ssl, &get)
+            .map_err(|e| tls_error(listener, e))?;
+        Some(std::sync::Arc::new(server))
+    } else {
+        None
+    };
+    Ok(Some(brook_metadata::quorum::QuorumTls { client, server }))
+}
+
+/// The client listeners with protocols and advertised addresses, the
+/// inter-broker one, and the controller listener's protocol.
+struct ResolvedListeners {
+    client: Vec<NamedListener>,
+    inter_broker: NamedListener,
+    controller_protocol: SecurityProtocol,
+}
+
+fn resolve_listeners(
+    listeners: &BTreeMap<String, Listener>,
+    get: &dyn Fn(&str) -> String,
+    controller_name: &str,
+    is_broker: bool,
+) -> Result<ResolvedListeners, ConfigError> {
+    let map = parse_protocol_map(&get("listener.security.protocol.map"))?;
+    // Kafka maps a controller listener absent from the map to PLAINTEXT.
+    let protocol_of = |name: &str| -> Result<SecurityProtocol, ConfigError> {
+        match map.get(name) {
+            Some(p) => Ok(*p),
+            None if name == controller_name => Ok(SecurityProtocol::Plaintext),
+            None => Err(ConfigError::Invalid {
+                name: "listener.security.protocol.map".into(),
+                reason: format!("listener {name} has no security protocol; add {name}:PROTOCOL"),
+            }),
+        }
+    };
+    let advertised_text = get("advertised.listeners");
+    let advertised = parse_listeners("advertised.listeners", &advertised_text)?;
+    if let Some(name) = advertised.keys().find(|n| !listeners.contains_key(*n) || *n == controller_name) {
+        return Err(ConfigError::Invalid {
+            name: "advertised.listeners".into(),
+            reason: format!("{name} is not a client listener in listeners"),
+        });
+    }
+    let mut client = Vec::new();
+    for (name, bind) in listeners.iter().filter(|(n, _)| *n != controller_name) {
+        client.push(NamedListener {
+            name: name.clone(),
+            security_protocol: protocol_of(name)?,
+            bind: bind.clone(),
+            advertised: advertised.get(name).cloned().unwrap_or_else(|| bind.clone()),
+        });
+    }
+    let controller_protocol = protocol_of(controller_name)?;
+    let inter_name = match get("inter.broker.listener.name") {
+        n if !n.is_empty() => n.to_ascii_uppercase(),
+        _ => get("security.inter.broker.protocol").to_ascii_uppercase(),
+    };
+    let inter_broker = match client.iter().find(|l| l.name == inter_name) {
+        Some(l) => l.clone(),
+        None if is_broker => {
+            return Err(ConfigError::Invalid {
+                name: "inter.broker.listener.name".into(),
+                reason: format!(
+                    "a broker needs the inter-broker listener {inter_name} in listeners (set inter.broker.listener.name to one of them)"
+                ),
+            })
+        }
+        None => NamedListener {
+            name: inter_name,
+            security_protocol: SecurityProtocol::Plaintext,
+            bind: Listener { host: "127.0.0.1".into(), port: 0 },
+            advertised: Listener { host: "127.0.0.1".into(), port: 0 },
+        },
+    };
+    Ok(ResolvedListeners { client, inter_broker, controller_protocol })
 }
 
 /// Parses `controller.quorum.voters`: `id@host:port,...`.
@@ -537,6 +814,21 @@ pub struct BrokerConfig {
     pub cleaner_threads: usize,
     pub cleaner_backoff_ms: u64,
     pub cleaner: brook_storage::cleaner::CleanerSettings,
+    pub sasl: crate::sasl_config::SaslConfig,
+    /// Every client listener (not the controller's), in `listeners` order of name.
+    pub client_listeners: Vec<NamedListener>,
+    /// The listener brokers connect to each other on; `listener` and
+    /// `advertised` are its addresses.
+    pub inter_broker_listener: String,
+    /// The controller listener's name and protocol.
+    pub controller_listener_name: String,
+    pub controller_security_protocol: SecurityProtocol,
+    /// Client-side TLS of inter-broker connections, when the inter-broker
+    /// listener is SSL/SASL_SSL (its `ssl.*`, as Kafka reuses them).
+    pub inter_broker_tls: crate::broker_link::LinkTls,
+    /// TLS of the controller listener (server side) and of connections to
+    /// controllers (client side), when it is SSL.
+    pub controller_tls: Option<brook_metadata::quorum::QuorumTls>,
 }
 
 impl BrokerConfig {
@@ -586,7 +878,8 @@ impl BrokerConfig {
                 reason: "exactly one listener name, other than PLAINTEXT".into(),
             });
         }
-        let listeners = parse_listeners("listeners", &get("listeners"), &controller_name)?;
+        let controller_name = controller_name.to_ascii_uppercase();
+        let listeners = parse_listeners("listeners", &get("listeners"))?;
         let voters = parse_voters(&get("controller.quorum.voters"))?;
         let controller_listener = listeners.get(&controller_name).cloned();
         let voters_error = |reason: String| ConfigError::Invalid { name: "controller.quorum.voters".into(), reason };
@@ -619,24 +912,12 @@ impl BrokerConfig {
                 "node.id {node_id} is a voter but process.roles={roles} has no controller"
             )));
         }
-        let plaintext = listeners.get("PLAINTEXT").cloned();
-        if is_broker && plaintext.is_none() {
-            return Err(ConfigError::Invalid {
-                name: "listeners".into(),
-                reason: "a broker needs a PLAINTEXT://host:port listener".into(),
-            });
-        }
-        let listener = plaintext.unwrap_or(Listener { host: "127.0.0.1".into(), port: 0 });
-        let advertised =
-            match props.get("advertised.listeners") {
-                Some(v) => parse_listeners("advertised.listeners", v, &controller_name)?
-                    .remove("PLAINTEXT")
-                    .ok_or_else(|| ConfigError::Invalid {
-                        name: "advertised.listeners".into(),
-                        reason: "needs a PLAINTEXT://host:port entry".into(),
-                    })?,
-                None => listener.clone(),
-            };
+        let resolved = resolve_listeners(&listeners, &get, &controller_name, is_broker)?;
+        let inter_broker_tls =
+            client_tls(&props, &resolved.inter_broker.name, resolved.inter_broker.security_protocol, is_broker)?;
+        let controller_tls = quorum_tls(&props, &controller_name, resolved.controller_protocol, is_controller)?;
+        let listener = resolved.inter_broker.bind.clone();
+        let advertised = resolved.inter_broker.advertised.clone();
         let dirs_text = if props.contains_key("log.dirs") || !props.contains_key("log.dir") {
             get("log.dirs")
         } else {
@@ -651,11 +932,13 @@ impl BrokerConfig {
             .get("metadata.log.dir")
             .map(PathBuf::from)
             .unwrap_or_else(|| log_dirs[0].join("__cluster_metadata-0"));
-        if advertised.host == "0.0.0.0" || advertised.host == "::" {
-            return Err(ConfigError::Invalid {
-                name: "advertised.listeners".into(),
-                reason: "a wildcard address cannot be advertised; set advertised.listeners".into(),
-            });
+        for l in &resolved.client {
+            if l.advertised.host == "0.0.0.0" || l.advertised.host == "::" {
+                return Err(ConfigError::Invalid {
+                    name: "advertised.listeners".into(),
+                    reason: format!("a wildcard address cannot be advertised ({}); set advertised.listeners", l.name),
+                });
+            }
         }
         Ok(BrokerConfig {
             node_id,
@@ -715,6 +998,7 @@ impl BrokerConfig {
                 max_timeout_ms: num("transaction.max.timeout.ms") as i32,
                 abort_timed_out_interval_ms: num("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64,
                 id_expiration_ms: num("transactional.id.expiration.ms"),
+                link_tls: inter_broker_tls.clone(),
             },
             cleaner_enable: get("log.cleaner.enable").eq_ignore_ascii_case("true"),
             cleaner_threads: num("log.cleaner.threads").max(1) as usize,
@@ -725,7 +1009,14 @@ impl BrokerConfig {
                 io_max_bytes_per_second: get("log.cleaner.io.max.bytes.per.second").parse::<f64>().unwrap_or(f64::MAX)
                     / num("log.cleaner.threads").max(1) as f64,
             },
+            sasl: crate::sasl_config::SaslConfig::from_properties(&props, &get("sasl.enabled.mechanisms"))?,
             properties: props,
+            client_listeners: resolved.client,
+            inter_broker_listener: resolved.inter_broker.name,
+            controller_listener_name: controller_name,
+            controller_security_protocol: resolved.controller_protocol,
+            inter_broker_tls,
+            controller_tls,
         })
     }
 
@@ -749,17 +1040,25 @@ impl BrokerConfig {
             .collect()
     }
 
+    /// The inter-broker listener's bind address.
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
-        let host = if self.listener.host.is_empty() { "0.0.0.0" } else { &self.listener.host };
-        let text = if host.contains(':') {
-            format!("[{host}]:{}", self.listener.port)
-        } else {
-            format!("{host}:{}", self.listener.port)
-        };
-        text.parse().map_err(|_| ConfigError::Invalid {
-            name: "listeners".into(),
-            reason: format!("'{host}' is not an IP address"),
-        })
+        self.listener.socket_addr()
+    }
+
+    /// A property as listener `listener` sees it: Kafka's
+    /// `listener.name.<listener>.<property>` override (listener name in lower
+    /// case, or as written), else the broker-wide value, else `None` when unset.
+    pub fn listener_property(&self, listener: &str, name: &str) -> Option<String> {
+        self.properties
+            .iter()
+            .find(|(k, _)| listener_override(k).is_some_and(|(l, p)| p == name && l.eq_ignore_ascii_case(listener)))
+            .map(|(_, v)| v.clone())
+            .or_else(|| self.properties.get(name).cloned())
+    }
+
+    /// The client listener named `name`.
+    pub fn client_listener(&self, name: &str) -> Option<&NamedListener> {
+        self.client_listeners.iter().find(|l| l.name == name)
     }
 }
 
@@ -814,5 +1113,66 @@ mod tests {
         let props = parse_properties("# c\nnode.id=3\n\nlisteners = PLAINTEXT://127.0.0.1:1\n").unwrap();
         assert_eq!(props, s(&[("node.id", "3"), ("listeners", "PLAINTEXT://127.0.0.1:1")]));
         assert!(parse_properties("garbage").is_err());
+    }
+
+    #[test]
+    fn named_listeners_protocols_and_advertised_addresses() {
+        let c = BrokerConfig::from_settings(&s(&[
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,external://0.0.0.0:9094,CONTROLLER://127.0.0.1:9095",
+            ),
+            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SSL:SSL,EXTERNAL:SASL_SSL"),
+            ("advertised.listeners", "EXTERNAL://broker1.example:19094"),
+        ]))
+        .unwrap();
+        let names: Vec<_> = c.client_listeners.iter().map(|l| (l.name.as_str(), l.security_protocol)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("EXTERNAL", SecurityProtocol::SaslSsl),
+                ("PLAINTEXT", SecurityProtocol::Plaintext),
+                ("SSL", SecurityProtocol::Ssl)
+            ]
+        );
+        let ext = c.client_listener("EXTERNAL").unwrap();
+        assert_eq!(ext.bind, Listener { host: "0.0.0.0".into(), port: 9094 });
+        assert_eq!(ext.advertised, Listener { host: "broker1.example".into(), port: 19094 });
+        assert_eq!(c.client_listener("SSL").unwrap().advertised.port, 9093);
+        // The controller listener is not a client one and defaults to PLAINTEXT.
+        assert!(c.client_listener("CONTROLLER").is_none());
+        assert_eq!(c.controller_security_protocol, SecurityProtocol::Plaintext);
+        // security.inter.broker.protocol=PLAINTEXT picks the PLAINTEXT listener.
+        assert_eq!(c.inter_broker_listener, "PLAINTEXT");
+        assert_eq!(c.listener.port, 9092);
+    }
+
+    #[test]
+    fn inter_broker_listener_choice_and_errors() {
+        let c = BrokerConfig::from_settings(&s(&[
+            ("listeners", "SSL://127.0.0.1:9093,INTERNAL://127.0.0.1:9094"),
+            ("listener.security.protocol.map", "SSL:SSL,INTERNAL:SSL"),
+            ("inter.broker.listener.name", "INTERNAL"),
+        ]))
+        .unwrap();
+        assert_eq!(c.inter_broker_listener, "INTERNAL");
+        assert_eq!(c.advertised.port, 9094);
+        let c = BrokerConfig::from_settings(&s(&[
+            ("listeners", "SSL://127.0.0.1:9093"),
+            ("security.inter.broker.protocol", "SSL"),
+        ]))
+        .unwrap();
+        assert_eq!(c.inter_broker_listener, "SSL");
+        let invalid =
+            |pairs: &[(&str, &str)]| matches!(BrokerConfig::from_settings(&s(pairs)), Err(ConfigError::Invalid { .. }));
+        // No PLAINTEXT listener for the default inter-broker protocol.
+        assert!(invalid(&[("listeners", "SSL://127.0.0.1:9093")]));
+        // A name without a protocol.
+        assert!(invalid(&[("listeners", "PLAINTEXT://127.0.0.1:1,FOO://127.0.0.1:2")]));
+        // Advertising a listener that does not exist.
+        assert!(invalid(&[("advertised.listeners", "SSL://h:1")]));
+        assert!(invalid(&[("listener.security.protocol.map", "PLAINTEXT:TLS")]));
+        assert!(invalid(&[("listeners", "PLAINTEXT://127.0.0.1:1,PLAINTEXT://127.0.0.1:2")]));
+        assert!(invalid(&[("listeners", "PLAINTEXT://0.0.0.0:1")]));
     }
 }

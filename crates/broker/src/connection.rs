@@ -12,14 +12,18 @@ use std::time::Duration;
 
 use brook_protocol::frame::check_request_size;
 use brook_protocol::kafka_protocol::messages::ApiKey;
+use brook_security::stream::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+use crate::authenticator::{Authenticator, Gate};
+use crate::clock::now_ms;
 use crate::handlers::{self, Response};
-use crate::request::{decode_request, DecodeError};
-use crate::sendfile::write_chunks;
+use crate::request::{decode_body, decode_header, DecodeError};
+use crate::sendfile::write_chunks_to;
+use crate::server::ListenerRuntime;
 use crate::session::Session;
 use crate::Node;
 
@@ -38,21 +42,46 @@ pub enum ConnectionError {
     Idle,
     #[error("api {api_key}: {reason}")]
     Failed { api_key: i16, reason: String },
+    /// SASL: a request before authentication, a failed exchange or an expired session.
+    #[error("{0}")]
+    Auth(String),
 }
 
-pub async fn serve(mut stream: TcpStream, broker: Arc<Node>) {
+pub async fn serve(stream: TcpStream, broker: Arc<Node>, listener: Arc<ListenerRuntime>) {
     let peer_addr = stream.peer_addr().ok();
     let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    let session = Session::plaintext("PLAINTEXT", peer_addr);
-    match serve_inner(&mut stream, &broker, &session).await {
+    let mut session = Session::new(&listener.config.name, listener.config.security_protocol, peer_addr);
+    let mut stream = match &listener.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => match tls.handshake(stream).await {
+            Ok((stream, principal)) => {
+                if let Some(principal) = principal {
+                    debug!(%peer, %principal, listener = %listener.config.name, "TLS client authenticated");
+                    session.principal = principal;
+                }
+                stream
+            }
+            Err(e) => {
+                warn!(%peer, listener = %listener.config.name, error = %e, "TLS handshake failed; closing connection");
+                return;
+            }
+        },
+    };
+    let auth = crate::authenticator::for_session(&broker, &session);
+    match serve_inner(&mut stream, &broker, session, auth).await {
         Ok(()) => debug!(%peer, "connection closed by client"),
         Err(ConnectionError::Io(e)) => debug!(%peer, error = %e, "connection closed"),
         Err(e) => warn!(%peer, error = %e, "closing connection"),
     }
 }
 
-async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Session) -> Result<(), ConnectionError> {
+async fn serve_inner(
+    stream: &mut Stream,
+    broker: &Arc<Node>,
+    mut session: Session,
+    mut auth: Authenticator,
+) -> Result<(), ConnectionError> {
     let max_bytes = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -65,11 +94,24 @@ async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Sessi
         }
         buf.advance(4);
         let frame = buf.split_to(frame_size).freeze();
-        if let Some(response) = handle_frame(broker, session, frame).await? {
+        if auth.expects_raw_token() {
+            let reply = crate::authenticator::raw_exchange(&mut auth, &mut session, &frame, now_ms())
+                .map_err(ConnectionError::Auth)?;
+            stream.write_all(&reply).await?;
+            continue;
+        }
+        let mut close_after = None;
+        if let Some(response) = handle_frame(broker, &mut auth, &mut session, frame, &mut close_after).await? {
             match response {
-                Response::Bytes(bytes) => stream.write_all(&bytes).await?,
-                Response::Chunks(chunks) => write_chunks(stream, &chunks).await?,
+                Response::Bytes(bytes) => {
+                    stream.write_all(&bytes).await?;
+                    stream.flush().await?;
+                }
+                Response::Chunks(chunks) => write_chunks_to(stream, &chunks).await?,
             }
+        }
+        if let Some(reason) = close_after {
+            return Err(ConnectionError::Auth(reason));
         }
         if buf.capacity() < 4096 {
             buf.reserve(64 * 1024);
@@ -80,7 +122,7 @@ async fn serve_inner(stream: &mut TcpStream, broker: &Arc<Node>, session: &Sessi
 /// Reads until `buf` holds at least `want` bytes. `None` on a clean EOF at a
 /// frame boundary.
 async fn fill(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     want: usize,
     idle: Duration,
@@ -103,11 +145,13 @@ async fn fill(
 
 async fn handle_frame(
     broker: &Arc<Node>,
-    session: &Session,
-    frame: Bytes,
+    auth: &mut Authenticator,
+    session: &mut Session,
+    mut frame: Bytes,
+    close_after: &mut Option<String>,
 ) -> Result<Option<Response>, ConnectionError> {
-    let request = match decode_request(frame) {
-        Ok(request) => request,
+    let (key, header) = match decode_header(&mut frame) {
+        Ok(decoded) => decoded,
         Err(DecodeError::UnsupportedVersion { api_key, version, correlation_id, .. })
             if api_key == ApiKey::ApiVersions as i16 =>
         {
@@ -116,9 +160,20 @@ async fn handle_frame(
         }
         Err(e) => return Err(e.into()),
     };
-    let (api_key, version) = (request.header.request_api_key, request.header.request_api_version);
+    let (api_key, version) = (header.request_api_key, header.request_api_version);
     let malformed = |reason: String| ConnectionError::Malformed { api_key, version, reason };
-    handlers::dispatch(broker, request.key, &request.header, session, request.body).await.map_err(|e| match e {
+    let gate = auth.gate(key, now_ms());
+    if let Gate::Close(reason) = gate {
+        return Err(ConnectionError::Auth(reason));
+    }
+    let body = decode_body(key, version, &mut frame)?;
+    if let Gate::Handshake | Gate::Authenticate = gate {
+        let (response, close) =
+            crate::authenticator::answer(auth, session, key, &header, body, now_ms()).map_err(malformed)?;
+        *close_after = close;
+        return Ok(Some(response));
+    }
+    handlers::dispatch(broker, key, &header, session, body).await.map_err(|e| match e {
         handlers::DispatchError::Malformed(reason) => malformed(reason),
         handlers::DispatchError::Close(reason) => ConnectionError::Failed { api_key, reason },
     })

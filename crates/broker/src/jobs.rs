@@ -56,6 +56,7 @@ pub fn spawn_all(node: &Arc<Node>, tasks: &mut JoinSet<()>) {
         replicas: node.replicas.clone(),
         image: node.image_watch(),
         settings: c.replica_fetch,
+        tls: c.inter_broker_tls.clone(),
     }));
     tasks.spawn(node.clone().follow_images());
 }

@@ -11,6 +11,7 @@
 //! - `purgatory.rs`: requests waiting for a watermark or data.
 //! - `coordinator/`: consumer groups.
 
+pub mod authenticator;
 pub mod broker_link;
 pub mod clock;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod node;
 pub mod purgatory;
 pub mod replication;
 pub mod request;
+pub mod sasl_config;
 pub mod sendfile;
 pub mod server;
 pub mod session;

@@ -32,8 +32,19 @@ pub enum DecodeError {
     Malformed { api_key: i16, version: i16, reason: String },
 }
 
-/// Decodes `frame` (a request without its 4-byte size prefix).
+/// Decodes `frame` (a request without its 4-byte size prefix): header,
+/// then body.
 pub fn decode_request(mut frame: Bytes) -> Result<DecodedRequest, DecodeError> {
+    let (key, header) = decode_header(&mut frame)?;
+    let body = decode_body(key, header.request_api_version, &mut frame)?;
+    Ok(DecodedRequest { key, header, body })
+}
+
+/// Decodes the header at the start of `frame`, leaving the body: the API
+/// key and version must be served. The connection checks authentication
+/// between header and body, so an unauthenticated client's bodies are
+/// never decoded.
+pub fn decode_header(frame: &mut Bytes) -> Result<(ApiKey, RequestHeader), DecodeError> {
     if frame.len() < REQUEST_HEADER_MIN_BYTES {
         return Err(DecodeError::Short(frame.len()));
     }
@@ -47,10 +58,14 @@ pub fn decode_request(mut frame: Bytes) -> Result<DecodedRequest, DecodeError> {
     if version < min || version > max {
         return Err(DecodeError::UnsupportedVersion { api_key, version, min, max, correlation_id });
     }
-    let header = RequestHeader::decode(&mut frame, key.request_header_version(version))
+    let header = RequestHeader::decode(frame, key.request_header_version(version))
         .map_err(|e| malformed(api_key, version, e))?;
-    let body = RequestKind::decode(key, &mut frame, version).map_err(|e| malformed(api_key, version, e))?;
-    Ok(DecodedRequest { key, header, body })
+    Ok((key, header))
+}
+
+/// Decodes the body of a request of `key` at `version` (a served one).
+pub fn decode_body(key: ApiKey, version: i16, body: &mut Bytes) -> Result<RequestKind, DecodeError> {
+    RequestKind::decode(key, body, version).map_err(|e| malformed(key as i16, version, e))
 }
 
 fn malformed(api_key: i16, version: i16, e: impl std::fmt::Display) -> DecodeError {

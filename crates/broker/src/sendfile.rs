@@ -1,6 +1,8 @@
 //! Writing responses: plain bytes with `write_all`, file regions with
 //! sendfile(2) straight from the page cache to the socket (no user-space
 //! copy), driven by tokio's readiness so the task never blocks the runtime.
+//! A TLS connection must encrypt every byte, so there file regions are read
+//! (pread, off the runtime) and written through the TLS stream.
 
 use std::io;
 use std::os::unix::io::AsRawFd;
@@ -50,3 +52,36 @@ pub async fn write_chunks(stream: &mut TcpStream, chunks: &[Chunk]) -> io::Resul
     }
     Ok(())
 }
+
+/// Writes a chunked response to a connection's stream: sendfile on plain
+/// TCP, read-and-write through TLS.
+pub async fn write_chunks_to(stream: &mut brook_security::stream::Stream, chunks: &[Chunk]) -> io::Result<()> {
+    if let Some(tcp) = stream.as_plain() {
+        return write_chunks(tcp, chunks).await;
+    }
+    for chunk in chunks {
+        match chunk {
+            Chunk::Bytes(bytes) => stream.write_all(bytes).await?,
+            Chunk::File(region) => {
+                let mut position = region.position;
+                let end = region.position + region.length as u64;
+                while position < end {
+                    let len = ((end - position) as usize).min(COPY_CHUNK);
+                    let file = region.file.clone();
+                    let buf = tokio::task::spawn_blocking(move || {
+                        let mut buf = vec![0u8; len];
+                        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, position).map(|()| buf)
+                    })
+                    .await
+                    .map_err(io::Error::other)??;
+                    stream.write_all(&buf).await?;
+                    position += len as u64;
+                }
+            }
+        }
+    }
+    stream.flush().await
+}
+
+/// Bytes read from a log file per TLS write.
+const COPY_CHUNK: usize = 256 * 1024;

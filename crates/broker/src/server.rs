@@ -6,30 +6,75 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
+use brook_security::listener_tls::ListenerTls;
+
+use crate::config::NamedListener;
 use crate::connection;
 use crate::Node;
 
-/// Binds the configured listener. Split from [`run`] so callers learn the
-/// bound port (port 0 in tests) before serving.
-pub async fn bind(node: &Node) -> std::io::Result<TcpListener> {
-    let addr =
-        node.config.bind_addr().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    TcpListener::bind(addr).await
+/// A client listener as the accept loop needs it: its config and, on
+/// SSL/SASL_SSL, its TLS acceptor.
+pub struct ListenerRuntime {
+    pub config: NamedListener,
+    pub tls: Option<ListenerTls>,
+}
+
+/// The bound client listeners, one socket per listener name.
+pub struct Bound {
+    listeners: Vec<(Arc<ListenerRuntime>, TcpListener)>,
+}
+
+impl Bound {
+    /// The bound address of each listener, by name.
+    pub fn local_addrs(&self) -> Vec<(String, std::io::Result<SocketAddr>)> {
+        self.listeners.iter().map(|(l, s)| (l.config.name.clone(), s.local_addr())).collect()
+    }
+}
+
+/// Binds every client listener (loading the TLS ones' certificates). Split
+/// from [`run`] so callers learn the bound ports (port 0 in tests) before serving.
+pub async fn bind(node: &Node) -> std::io::Result<Bound> {
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let mut listeners = Vec::new();
+    for l in &node.config.client_listeners {
+        let addr = l.bind.socket_addr().map_err(|e| invalid(e.to_string()))?;
+        let tls = if l.security_protocol.uses_tls() {
+            let get = |name: &str| node.config.listener_property(&l.name, name);
+            Some(
+                ListenerTls::new(l.security_protocol, &get)
+                    .map_err(|e| invalid(format!("listener {}: {e}", l.name)))?,
+            )
+        } else {
+            None
+        };
+        let socket = TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("listener {} on {addr}: {e}", l.name)))?;
+        listeners.push((Arc::new(ListenerRuntime { config: l.clone(), tls }), socket));
+    }
+    Ok(Bound { listeners })
+}
+
+/// Accepts on every listener; each accepted socket comes with its listener.
+async fn accept_any(bound: &Bound) -> (Arc<ListenerRuntime>, std::io::Result<TcpStream>) {
+    let accepts = bound
+        .listeners
+        .iter()
+        .map(|(l, s)| Box::pin(async move { (l.clone(), s.accept().await.map(|(stream, _)| stream)) }));
+    futures::future::select_all(accepts).await.0
 }
 
 /// Serves until `shutdown` resolves, then shuts down cleanly: controlled
 /// shutdown (the controller fences this broker at once), connections
 /// closed, storage flushed. Returns an error if the node must stop because
 /// it does not belong to the quorum's cluster.
-pub async fn run(
-    broker: Arc<Node>,
-    listener: Option<TcpListener>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
+pub async fn run(broker: Arc<Node>, listener: Option<Bound>, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let mut background = JoinSet::new();
     if broker.config.is_broker {
         crate::jobs::spawn_all(&broker, &mut background);
@@ -41,8 +86,11 @@ pub async fn run(
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     match &listener {
-        Some(l) => {
-            info!(addr = %l.local_addr().map_err(|e| e.to_string())?, node_id = broker.config.node_id, "brook broker listening")
+        Some(bound) => {
+            for (l, socket) in &bound.listeners {
+                let addr = socket.local_addr().map_err(|e| e.to_string())?;
+                info!(listener = %l.config.name, protocol = %l.config.security_protocol, %addr, node_id = broker.config.node_id, "brook broker listening");
+            }
         }
         None => info!(node_id = broker.config.node_id, "controller running"),
     }
@@ -53,9 +101,9 @@ pub async fn run(
                 if changed.is_err() { break None; }
                 if let Some(message) = fatal.borrow().clone() { break Some(message); }
             }
-            accepted = async { listener.as_ref().unwrap().accept().await }, if listener.is_some() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(connection::serve(stream, broker.clone()));
+            (on, accepted) = accept_any(listener.as_ref().unwrap()), if listener.as_ref().is_some_and(|b| !b.listeners.is_empty()) => match accepted {
+                Ok(stream) => {
+                    connections.spawn(connection::serve(stream, broker.clone(), on));
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");

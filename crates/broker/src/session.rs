@@ -27,4 +27,15 @@ impl Session {
             principal: KafkaPrincipal::anonymous(),
         }
     }
+
+    /// A new connection on a listener speaking `protocol`: anonymous until
+    /// TLS (a client certificate) or SASL says otherwise.
+    pub fn new(listener: &str, protocol: SecurityProtocol, peer: Option<SocketAddr>) -> Session {
+        Session {
+            listener: listener.to_string(),
+            security_protocol: protocol,
+            peer,
+            principal: KafkaPrincipal::anonymous(),
+        }
+    }
 }

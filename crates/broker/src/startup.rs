@@ -112,7 +112,11 @@ impl Node {
             config.voters.clone()
         };
         let needed = if config.is_controller { voters.len() / 2 + 1 } else { 1 };
-        let guard = ClusterIdGuard::new(meta.cluster_id.clone(), needed);
+        let guard = ClusterIdGuard::with_tls(
+            meta.cluster_id.clone(),
+            needed,
+            config.controller_tls.as_ref().map(|t| t.client.clone()),
+        );
         let quorum = if config.is_controller {
             let listen = config.controller_listener.as_ref().map(|l| format!("{}:{}", l.host, l.port));
             let quorum = Quorum::start(QuorumConfig {
@@ -124,6 +128,7 @@ impl Node {
                 leader_rebalance: config.leader_rebalance,
                 base_image,
                 guard: guard.clone(),
+                tls: config.controller_tls.clone(),
             })
             .await?;
             Some(quorum)
@@ -147,7 +152,7 @@ impl Node {
         let transactions =
             TransactionCoordinator::new(config.transactions.clone(), config.node_id, replicas.clone(), image.clone());
         let cleaner = CleanerScheduler::new(config.cleaner, config.cleaner_threads, config.cleaner_enable);
-        let txn_verifier = TxnVerifier::new(config.node_id);
+        let txn_verifier = TxnVerifier::new(config.node_id, config.inter_broker_tls.clone());
         let broker = Arc::new(Node {
             txn_verifier,
             config,
@@ -202,6 +207,16 @@ async fn register(controller: &ControllerClient, config: &BrokerConfig, incarnat
         incarnation: incarnation.to_string(),
         host: config.advertised.host.clone(),
         port: config.advertised.port,
+        endpoints: config
+            .client_listeners
+            .iter()
+            .map(|l| brook_metadata::records::BrokerEndpoint {
+                listener: l.name.clone(),
+                security_protocol: l.security_protocol.name().to_string(),
+                host: l.advertised.host.clone(),
+                port: l.advertised.port,
+            })
+            .collect(),
     };
     let mut fatal = controller.guard().fatal();
     // A restart right after `kill -9` finds its previous incarnation still

@@ -82,11 +82,12 @@ pub struct TxnQuestion<'a> {
 pub struct TxnVerifier {
     node_id: i32,
     links: Mutex<HashMap<i32, Vec<BrokerLink>>>,
+    tls: crate::broker_link::LinkTls,
 }
 
 impl TxnVerifier {
-    pub fn new(node_id: i32) -> TxnVerifier {
-        TxnVerifier { node_id, links: Mutex::new(HashMap::new()) }
+    pub fn new(node_id: i32, tls: crate::broker_link::LinkTls) -> TxnVerifier {
+        TxnVerifier { node_id, links: Mutex::new(HashMap::new()), tls }
     }
 
     /// Asks `coordinator` (the leader of the id's `__transaction_state`
@@ -146,12 +147,17 @@ impl TxnVerifier {
         let pooled = self.links.lock().get_mut(&coordinator).and_then(Vec::pop);
         let mut link = match pooled {
             Some(link) => link,
-            None => BrokerLink::connect(&addr, format!("brook-txn-verifier-{}", self.node_id), MAX_RESPONSE_BYTES)
-                .await
-                .map_err(|e| {
-                    debug!(coordinator, error = %e, "cannot reach the transaction coordinator");
-                    unavailable
-                })?,
+            None => BrokerLink::connect(
+                &addr,
+                format!("brook-txn-verifier-{}", self.node_id),
+                MAX_RESPONSE_BYTES,
+                &self.tls,
+            )
+            .await
+            .map_err(|e| {
+                debug!(coordinator, error = %e, "cannot reach the transaction coordinator");
+                unavailable
+            })?,
         };
         let response = link.send(question.check.version(), &request).await.map_err(|e| {
             debug!(coordinator, error = %e, "transaction verification failed");

@@ -37,7 +37,9 @@ fn txn_id(text: &str) -> TransactionalId {
 
 async fn link(cluster: &Cluster, id: i32) -> BrokerLink {
     let port = cluster.node(id).config.advertised.port;
-    BrokerLink::connect(&format!("127.0.0.1:{port}"), "txn-test".into(), 1 << 20).await.expect("connect")
+    BrokerLink::connect(&format!("127.0.0.1:{port}"), "txn-test".into(), 1 << 20, &Default::default())
+        .await
+        .expect("connect")
 }
 
 /// The coordinator of `transactional_id`, once FindCoordinator names one

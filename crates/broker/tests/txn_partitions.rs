@@ -33,7 +33,9 @@ fn s(text: &str) -> StrBytes {
 
 async fn link(cluster: &Cluster, id: i32) -> BrokerLink {
     let port = cluster.node(id).config.advertised.port;
-    BrokerLink::connect(&format!("127.0.0.1:{port}"), "txn-partition-test".into(), 1 << 20).await.expect("connect")
+    BrokerLink::connect(&format!("127.0.0.1:{port}"), "txn-partition-test".into(), 1 << 20, &Default::default())
+        .await
+        .expect("connect")
 }
 
 /// A link to the coordinator of `transactional_id` and a settled producer id and epoch.

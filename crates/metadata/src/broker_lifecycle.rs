@@ -206,6 +206,7 @@ impl BrokerLiveness {
             host: host.to_string(),
             port,
             fenced: true,
+            endpoints: Vec::new(),
         });
         self.last_seen.insert(broker_id, now);
         self.moved_off.remove(&broker_id);

@@ -495,6 +495,7 @@ mod tests {
             host: "h".into(),
             port: 1,
             fenced: false,
+            endpoints: Vec::new(),
         });
         let defaults = ClusterDefaults { num_partitions: 3, replication_factor: 1, live_brokers: &[1] };
         let configs = BTreeMap::new();
@@ -533,6 +534,7 @@ mod tests {
                 host: "h".into(),
                 port: 9000 + id as u16,
                 fenced: fenced.contains(&id),
+                endpoints: Vec::new(),
             });
         }
         image

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use brook_security::sasl::scram::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
 use crate::records::MetadataRecord;
@@ -29,6 +30,20 @@ pub struct BrokerImage {
     pub port: u16,
     /// Fenced brokers lead nothing and are not listed to clients.
     pub fenced: bool,
+    /// Every listener's endpoint (empty for registrations from before
+    /// named listeners: then `host`/`port` serves every listener).
+    pub endpoints: Vec<crate::records::BrokerEndpoint>,
+}
+
+impl BrokerImage {
+    /// The endpoint clients on `listener` reach this broker at; `None` if the
+    /// broker has no such listener (Kafka leaves it out of the answer).
+    pub fn endpoint(&self, listener: &str) -> Option<(&str, u16)> {
+        if self.endpoints.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.endpoints.iter().find(|e| e.listener == listener).map(|e| (e.host.as_str(), e.port))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +66,8 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Offset of the last applied record in the metadata log.
     pub last_offset: i64,
+    /// SCRAM credentials by user and mechanism (KIP-554).
+    pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
 
 impl MetadataImage {
@@ -139,7 +156,7 @@ impl MetadataImage {
             MetadataRecord::ProducerIds { next_producer_id } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
-            MetadataRecord::RegisterBroker { broker_id, incarnation, host, port, fenced } => {
+            MetadataRecord::RegisterBroker { broker_id, incarnation, host, port, fenced, endpoints } => {
                 self.brokers.insert(
                     *broker_id,
                     BrokerImage {
@@ -148,6 +165,7 @@ impl MetadataImage {
                         host: host.clone(),
                         port: *port,
                         fenced: *fenced,
+                        endpoints: endpoints.clone(),
                     },
                 );
             }
@@ -156,6 +174,9 @@ impl MetadataImage {
                 if let Some(b) = self.brokers.get_mut(broker_id) {
                     b.fenced = fenced;
                 }
+            }
+            MetadataRecord::UserScramCredential { .. } | MetadataRecord::RemoveUserScramCredential { .. } => {
+                crate::scram::apply(&mut self.scram_credentials, record)
             }
         }
     }
@@ -174,6 +195,7 @@ impl MetadataImage {
                 host: b.host.clone(),
                 port: b.port,
                 fenced: b.fenced,
+                endpoints: b.endpoints.clone(),
             });
         }
         for t in self.topics.values() {
@@ -195,6 +217,7 @@ impl MetadataImage {
         if self.next_producer_id > 0 {
             out.push(MetadataRecord::ProducerIds { next_producer_id: self.next_producer_id });
         }
+        out.extend(crate::scram::to_records(&self.scram_credentials));
         out
     }
 
@@ -240,6 +263,7 @@ mod tests {
                 host: "h".into(),
                 port: 9,
                 fenced: false,
+                endpoints: Vec::new(),
             },
             MetadataRecord::FenceBroker { broker_id: 2 },
             MetadataRecord::Topic { name: "t".into(), topic_id: id.to_string() },

@@ -16,6 +16,7 @@ pub mod quorum;
 pub mod reassignment;
 pub mod records;
 pub mod requests;
+pub mod scram;
 pub mod topic_config;
 
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};

@@ -144,6 +144,7 @@ mod tests {
                 host: "h".into(),
                 port: 1,
                 fenced: false,
+                endpoints: Vec::new(),
             });
         }
         let id = uuid::Uuid::new_v4();

@@ -38,6 +38,10 @@ pub enum MetadataRecord {
         host: String,
         port: u16,
         fenced: bool,
+        /// Every listener of the broker (`host`/`port` is the inter-broker
+        /// one). Absent in records written before named listeners.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        endpoints: Vec<BrokerEndpoint>,
     },
     FenceBroker {
         broker_id: i32,
@@ -62,4 +66,28 @@ pub enum MetadataRecord {
     ProducerIds {
         next_producer_id: i64,
     },
+    /// A user's SCRAM credential for one mechanism (Kafka's
+    /// UserScramCredentialRecord). Salt and keys in base64; never the password.
+    UserScramCredential {
+        name: String,
+        mechanism: String,
+        salt: String,
+        stored_key: String,
+        server_key: String,
+        iterations: i32,
+    },
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: String,
+    },
+}
+
+/// One client listener of a broker: clients connected on listener `listener`
+/// are given this host and port (Kafka answers Metadata per listener).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerEndpoint {
+    pub listener: String,
+    pub security_protocol: String,
+    pub host: String,
+    pub port: u16,
 }

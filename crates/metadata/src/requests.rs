@@ -72,12 +72,21 @@ pub enum ControllerRequest {
         incarnation: String,
         host: String,
         port: u16,
+        /// Every listener's endpoint; absent from requests of older brokers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        endpoints: Vec<crate::records::BrokerEndpoint>,
     },
     BrokerHeartbeat {
         broker_id: i32,
         incarnation: String,
         caught_up: bool,
         shutting_down: bool,
+    },
+    /// AlterUserScramCredentials (KIP-554): the receiving broker has
+    /// already turned each salted password into StoredKey/ServerKey.
+    AlterUserScramCredentials {
+        deletions: Vec<crate::scram::ScramDeletion>,
+        upsertions: Vec<crate::scram::ScramUpsertion>,
     },
 }
 
@@ -97,6 +106,8 @@ pub enum ControllerReply {
     Elections(Vec<crate::broker_lifecycle::ElectionOutcome>),
     /// Per partition ((topic, partition), error code, message).
     Reassignments(Vec<((String, i32), i16, String)>),
+    /// Per user (user, error code, message).
+    ScramResults(Vec<(String, i16, String)>),
 }
 
 /// The controller's in-memory state next to the image: broker liveness.
@@ -185,20 +196,20 @@ pub fn decide(
         }
         ControllerRequest::AllocateProducerIds => controller::allocate_producer_ids(image, PRODUCER_ID_BLOCK)
             .map(|(r, first)| (r, ControllerReply::ProducerIds { first, count: PRODUCER_ID_BLOCK })),
-        ControllerRequest::RegisterBroker { broker_id, incarnation, host, port } => done(state.liveness.register(
-            image,
-            &state.sessions,
-            *broker_id,
-            incarnation,
-            host,
-            *port,
-            now,
-            session_timeout_ms,
-        )),
+        ControllerRequest::RegisterBroker { broker_id, incarnation, host, port, endpoints } => done(
+            state
+                .liveness
+                .register(image, &state.sessions, *broker_id, incarnation, host, *port, now, session_timeout_ms)
+                .map(|(records, ())| (with_endpoints(records, *broker_id, endpoints), ())),
+        ),
         ControllerRequest::BrokerHeartbeat { broker_id, incarnation, caught_up, shutting_down } => state
             .liveness
             .heartbeat(image, &state.sessions, *broker_id, incarnation, *caught_up, *shutting_down, now)
             .map(|(r, reply)| (r, ControllerReply::Heartbeat(reply))),
+        ControllerRequest::AlterUserScramCredentials { deletions, upsertions } => {
+            let (records, results) = crate::scram::alter_credentials(image, deletions, upsertions);
+            Ok((records, ControllerReply::ScramResults(results)))
+        }
     }
 }
 
@@ -242,4 +253,21 @@ pub fn tick(
 pub fn new_cluster_record() -> MetadataRecord {
     let cluster_id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
     MetadataRecord::Cluster { cluster_id }
+}
+
+/// Puts a registering broker's listener endpoints on its RegisterBroker record
+/// (the liveness rules only decide whether it may register).
+fn with_endpoints(
+    mut records: Vec<MetadataRecord>,
+    id: i32,
+    endpoints: &[crate::records::BrokerEndpoint],
+) -> Vec<MetadataRecord> {
+    for record in &mut records {
+        if let MetadataRecord::RegisterBroker { broker_id, endpoints: e, .. } = record {
+            if *broker_id == id {
+                *e = endpoints.to_vec();
+            }
+        }
+    }
+    records
 }

@@ -18,12 +18,16 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeClusterRequest) -
         .brokers
         .values()
         .filter(|b| !b.fenced || request.include_fenced_brokers)
-        .map(|b| {
-            DescribeClusterBroker::default()
-                .with_is_fenced(b.fenced)
-                .with_broker_id(BrokerId(b.id))
-                .with_host(str_bytes(&b.host))
-                .with_port(b.port as i32)
+        // Each broker's endpoint on the listener this client came in on.
+        .filter_map(|b| {
+            let (host, port) = b.endpoint(&ctx.session.listener)?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_is_fenced(b.fenced)
+                    .with_broker_id(BrokerId(b.id))
+                    .with_host(str_bytes(host))
+                    .with_port(port as i32),
+            )
         })
         .collect();
     let mut response = DescribeClusterResponse::default()

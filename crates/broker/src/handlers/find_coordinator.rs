@@ -81,8 +81,14 @@ async fn locate(ctx: &RequestContext<'_>, key_type: i8, key: &str) -> Result<(i3
     };
     let image = broker.image();
     let leader = image.topic(topic).and_then(|t| t.partitions.get(&partition)).map_or(-1, |p| p.leader);
-    match image.brokers.get(&leader).filter(|b| !b.fenced) {
-        Some(b) => Ok((b.id, b.host.clone(), b.port)),
+    // The coordinator's endpoint on the listener this client came in on.
+    match image
+        .brokers
+        .get(&leader)
+        .filter(|b| !b.fenced)
+        .and_then(|b| Some((b.id, b.endpoint(&ctx.session.listener)?)))
+    {
+        Some((id, (host, port))) => Ok((id, host.to_string(), port)),
         None => Err((ec::COORDINATOR_NOT_AVAILABLE, "the coordinator's partition has no leader")),
     }
 }

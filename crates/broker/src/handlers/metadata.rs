@@ -138,11 +138,15 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
         .brokers
         .values()
         .filter(|b| !b.fenced)
-        .map(|b| {
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.id))
-                .with_host(str_bytes(&b.host))
-                .with_port(b.port as i32)
+        // Each broker's endpoint on the listener this client came in on.
+        .filter_map(|b| {
+            let (host, port) = b.endpoint(&ctx.session.listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(str_bytes(host))
+                    .with_port(port as i32),
+            )
         })
         .collect();
     MetadataResponse::default()

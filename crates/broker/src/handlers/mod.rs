@@ -19,6 +19,7 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod configs;
 pub mod create_partitions;
@@ -32,6 +33,7 @@ pub mod describe_groups;
 pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_transactions;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
@@ -51,6 +53,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
@@ -114,6 +118,10 @@ pub const SERVED: &[(ApiKey, Versions)] = &[
     (ApiKey::EndTxn, end_txn::VERSIONS),
     (ApiKey::DescribeTransactions, describe_transactions::VERSIONS),
     (ApiKey::ListTransactions, list_transactions::VERSIONS),
+    (ApiKey::SaslHandshake, sasl_handshake::VERSIONS),
+    (ApiKey::SaslAuthenticate, sasl_authenticate::VERSIONS),
+    (ApiKey::DescribeUserScramCredentials, describe_user_scram_credentials::VERSIONS),
+    (ApiKey::AlterUserScramCredentials, alter_user_scram_credentials::VERSIONS),
 ];
 
 /// The versions Brook serves of `api_key`, if it serves it.
@@ -261,6 +269,14 @@ pub async fn dispatch(
         ApiKey::EndTxn => route!(ctx, body, EndTxnRequest, end_txn::handle),
         ApiKey::DescribeTransactions => route!(ctx, body, DescribeTransactionsRequest, describe_transactions::handle),
         ApiKey::ListTransactions => route!(ctx, body, ListTransactionsRequest, list_transactions::handle),
+        ApiKey::SaslHandshake => route!(ctx, body, SaslHandshakeRequest, sasl_handshake::handle),
+        ApiKey::SaslAuthenticate => route!(ctx, body, SaslAuthenticateRequest, sasl_authenticate::handle),
+        ApiKey::DescribeUserScramCredentials => {
+            route!(ctx, body, DescribeUserScramCredentialsRequest, describe_user_scram_credentials::handle)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            route!(ctx, body, AlterUserScramCredentialsRequest, alter_user_scram_credentials::handle)
+        }
         other => Err(format!("api {other:?} is not served").into()),
     }
 }

@@ -67,6 +67,8 @@ pub struct FetcherContext {
     pub replicas: Arc<ReplicaManager>,
     pub image: watch::Receiver<Arc<MetadataImage>>,
     pub settings: FetcherSettings,
+    /// TLS for connections to leaders (the inter-broker listener's).
+    pub tls: crate::broker_link::LinkTls,
 }
 
 /// Starts and stops fetchers as the set of followed leaders changes.
@@ -107,7 +109,7 @@ async fn fetch_from(ctx: FetcherContext, leader: i32) {
                 tokio::time::sleep(RETRY_BACKOFF).await;
                 continue;
             };
-            match BrokerLink::connect(&addr, client_id.clone(), max_response).await {
+            match BrokerLink::connect(&addr, client_id.clone(), max_response, &ctx.tls).await {
                 Ok(l) => link = Some(l),
                 Err(e) => {
                     debug!(leader, %addr, error = %e, "cannot reach leader");

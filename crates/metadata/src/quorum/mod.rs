@@ -30,10 +30,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use brook_security::stream::Stream;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tracing::{debug, error, info, warn};
 
@@ -103,6 +104,24 @@ pub struct QuorumConfig {
     /// The image to start from when no snapshot exists (an upgraded single-node log).
     pub base_image: Option<MetadataImage>,
     pub guard: Arc<ClusterIdGuard>,
+    /// TLS of the controller listener (an SSL controller listener); the
+    /// client side is in `guard.client`.
+    pub tls: Option<QuorumTls>,
+}
+
+/// TLS of an SSL controller listener: the server side (controllers only)
+/// and the client side every node uses towards controllers (Kafka reuses
+/// the listener's `ssl.*` for both).
+#[derive(Clone)]
+pub struct QuorumTls {
+    pub client: Arc<rustls::ClientConfig>,
+    pub server: Option<Arc<brook_security::listener_tls::ListenerTls>>,
+}
+
+impl std::fmt::Debug for QuorumTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QuorumTls")
+    }
 }
 
 /// Knows this node's cluster id and stops the node when the quorum says it
@@ -118,9 +137,18 @@ pub struct ClusterIdGuard {
 
 impl ClusterIdGuard {
     pub fn new(ours: Option<String>, needed: usize) -> Arc<ClusterIdGuard> {
+        Self::with_tls(ours, needed, None)
+    }
+
+    /// A guard whose connections to controllers use TLS with `tls`.
+    pub fn with_tls(
+        ours: Option<String>,
+        needed: usize,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Arc<ClusterIdGuard> {
         let (fatal, _) = watch::channel(None);
         Arc::new(ClusterIdGuard {
-            client: RpcClient::default(),
+            client: RpcClient::new(tls),
             ours: RwLock::new(ours),
             reports: Mutex::new(HashMap::new()),
             needed: needed.max(1),
@@ -331,7 +359,8 @@ impl Quorum {
             let listener =
                 TcpListener::bind(addr).await.map_err(|source| QuorumError::Bind { addr: addr.clone(), source })?;
             info!(%addr, "controller listener bound");
-            tokio::spawn(quorum.clone().serve(listener));
+            let tls = config.tls.as_ref().and_then(|t| t.server.clone());
+            tokio::spawn(quorum.clone().serve(listener, tls));
         }
         tokio::spawn(quorum.clone().run_controller());
         if config.listen.is_some() {
@@ -583,9 +612,13 @@ impl Quorum {
         self.sm.update_since(after)
     }
 
-    async fn serve(self: Arc<Self>, listener: TcpListener) {
+    async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<Arc<brook_security::listener_tls::ListenerTls>>,
+    ) {
         loop {
-            let (mut stream, peer) = match listener.accept().await {
+            let (tcp, peer) = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(error = %e, "controller listener accept failed");
@@ -593,9 +626,20 @@ impl Quorum {
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
+            let _ = tcp.set_nodelay(true);
             let quorum = self.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
+                let mut stream = match tls {
+                    None => Stream::Plain(tcp),
+                    Some(tls) => match tls.handshake(tcp).await {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            warn!(%peer, error = %e, "TLS handshake failed on the controller listener; closing");
+                            return;
+                        }
+                    },
+                };
                 loop {
                     let envelope = match rpc::read_frame::<Envelope>(&mut stream).await {
                         Ok(Some(e)) => e,
@@ -647,7 +691,7 @@ impl Quorum {
     /// ends; a close by the peer means that process is gone.
     async fn hold_session(
         self: &Arc<Self>,
-        mut stream: TcpStream,
+        mut stream: Stream,
         cluster_id: Option<String>,
         node_id: i32,
         incarnation: String,

@@ -19,8 +19,10 @@ use openraft::raft::{
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use brook_security::stream::Stream;
 
 use super::state_machine::MetadataUpdate;
 use super::TypeConfig;
@@ -144,16 +146,28 @@ pub async fn write_frame<T: Serialize>(stream: &mut (impl AsyncWrite + Unpin), v
     buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
     buf.extend_from_slice(&body);
     stream.write_all(&buf).await?;
+    stream.flush().await?;
     Ok(())
 }
 
 /// Idle connections per address, reused request after request.
 #[derive(Default)]
 pub struct RpcClient {
-    idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+    idle: Mutex<HashMap<String, Vec<Stream>>>,
+    /// TLS towards an SSL controller listener.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl RpcClient {
+    pub fn new(tls: Option<Arc<rustls::ClientConfig>>) -> RpcClient {
+        RpcClient { idle: Mutex::new(HashMap::new()), tls }
+    }
+
+    /// Connects to a controller listener (TLS when configured).
+    pub async fn connect(&self, addr: &str, timeout: Duration) -> std::io::Result<Stream> {
+        Stream::connect(addr, self.tls.as_ref(), timeout).await
+    }
+
     /// One request, one response, within `timeout`. A connection that failed
     /// is dropped; a good one goes back to the pool.
     pub async fn call(&self, addr: &str, envelope: &Envelope, timeout: Duration) -> Result<RpcResponse, RpcError> {
@@ -161,11 +175,7 @@ impl RpcClient {
         let attempt = async {
             let mut stream = match pooled {
                 Some(s) => s,
-                None => {
-                    let s = TcpStream::connect(addr).await?;
-                    let _ = s.set_nodelay(true);
-                    s
-                }
+                None => self.connect(addr, timeout).await?,
             };
             write_frame(&mut stream, envelope).await?;
             let response = read_frame::<RpcResponse>(&mut stream)

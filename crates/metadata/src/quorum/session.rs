@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use brook_security::stream::Stream;
 use tracing::{debug, info};
 
 use super::rpc::{read_frame, write_frame, Envelope, RpcError, RpcRequest, RpcResponse};
@@ -78,13 +78,11 @@ enum Ended {
 
 async fn hold(node_id: i32, incarnation: &str, addr: &str, guard: &ClusterIdGuard) -> Ended {
     // Only the connect has a deadline: nothing reached the voter yet.
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Ended::Error(e.to_string()),
-        Err(_) => return Ended::Error("connect timed out".into()),
+    let stream = match guard.client.connect(addr, CONNECT_TIMEOUT).await {
+        Ok(s) => s,
+        Err(e) => return Ended::Error(e.to_string()),
     };
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let hello = Envelope {
         cluster_id: guard.ours(),
         request: RpcRequest::Session { node_id, incarnation: incarnation.to_string() },
@@ -131,7 +129,7 @@ pub enum Closed {
 }
 
 /// Voter side: reads pings until the connection ends, and says how.
-pub async fn drain(stream: &mut TcpStream) -> Closed {
+pub async fn drain(stream: &mut Stream) -> Closed {
     loop {
         match read_frame::<Envelope>(stream).await {
             Ok(Some(_)) => {}

@@ -70,6 +70,8 @@ pub struct TransactionConfig {
     pub abort_timed_out_interval_ms: u64,
     /// `transactional.id.expiration.ms`
     pub id_expiration_ms: i64,
+    /// TLS of marker connections to partition leaders (inter-broker listener).
+    pub link_tls: crate::broker_link::LinkTls,
 }
 
 /// DescribeTransactions' view of one id.
@@ -115,6 +117,7 @@ impl TransactionCoordinator {
         replicas: Arc<ReplicaManager>,
         image: watch::Receiver<Arc<MetadataImage>>,
     ) -> Arc<TransactionCoordinator> {
+        let markers = MarkerSender::new(node_id, image.clone(), config.link_tls.clone());
         Arc::new_cyclic(|this| TransactionCoordinator {
             config,
             txns: Mutex::new(HashMap::new()),
@@ -122,7 +125,7 @@ impl TransactionCoordinator {
             loading: Mutex::new(HashMap::new()),
             syncing: Mutex::new(()),
             replicas,
-            markers: MarkerSender::new(node_id, image.clone()),
+            markers,
             image,
             runtime: Handle::current(),
             this: this.clone(),
@@ -762,6 +765,7 @@ mod tests {
             max_timeout_ms: 900_000,
             abort_timed_out_interval_ms: 10_000,
             id_expiration_ms: 604_800_000,
+            link_tls: Default::default(),
         }
     }
 

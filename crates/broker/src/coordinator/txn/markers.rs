@@ -85,14 +85,20 @@ pub struct MarkerSender {
     client_id: String,
     image: watch::Receiver<Arc<MetadataImage>>,
     links: Mutex<HashMap<i32, Link>>,
+    tls: crate::broker_link::LinkTls,
 }
 
 impl MarkerSender {
-    pub fn new(node_id: i32, image: watch::Receiver<Arc<MetadataImage>>) -> MarkerSender {
+    pub fn new(
+        node_id: i32,
+        image: watch::Receiver<Arc<MetadataImage>>,
+        tls: crate::broker_link::LinkTls,
+    ) -> MarkerSender {
         MarkerSender {
             client_id: format!("brook-transaction-coordinator-{node_id}"),
             image,
             links: Mutex::new(HashMap::new()),
+            tls,
         }
     }
 
@@ -169,7 +175,7 @@ impl MarkerSender {
         let link = self.links.lock().entry(broker).or_default().clone();
         let mut link = link.lock().await;
         if link.is_none() {
-            *link = Some(BrokerLink::connect(addr, self.client_id.clone(), RESPONSE_MAX_BYTES).await?);
+            *link = Some(BrokerLink::connect(addr, self.client_id.clone(), RESPONSE_MAX_BYTES, &self.tls).await?);
         }
         let Some(connection) = link.as_mut() else { unreachable!("connected above") };
         let result = connection.send(MARKERS_VERSION, request).await;
