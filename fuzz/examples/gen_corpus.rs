@@ -242,6 +242,31 @@ fn sasl(plain_dir: &Path, scram_dir: &Path) {
     }
 }
 
+fn group_subscription(dir: &Path) {
+    use brook_protocol::kafka_protocol::messages::consumer_protocol_subscription::TopicPartition;
+    use brook_protocol::kafka_protocol::messages::ConsumerProtocolSubscription;
+    for version in 0..=3i16 {
+        let mut subscription = ConsumerProtocolSubscription::default()
+            .with_topics(vec![StrBytes::from_static_str("t1"), StrBytes::from_static_str("t2")])
+            .with_user_data(Some(Bytes::from_static(b"ud")));
+        if version >= 1 {
+            subscription = subscription.with_owned_partitions(vec![TopicPartition::default()
+                .with_topic(TopicName(StrBytes::from_static_str("t1")))
+                .with_partitions(vec![0, 1])]);
+        }
+        if version >= 2 {
+            subscription = subscription.with_generation_id(3);
+        }
+        if version >= 3 {
+            subscription = subscription.with_rack_id(Some(StrBytes::from_static_str("r1")));
+        }
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&version.to_be_bytes());
+        subscription.encode(&mut buf, version).unwrap();
+        write(dir, &format!("v{version}"), &buf);
+    }
+}
+
 fn main() {
     let root = Path::new("fuzz/corpus");
     request_frames(&root.join("request_frame"));
@@ -250,4 +275,5 @@ fn main() {
     controller_rpc(&root.join("controller_rpc"));
     metadata(&root.join("metadata_records"));
     sasl(&root.join("sasl_plain"), &root.join("sasl_scram"));
+    group_subscription(&root.join("group_subscription"));
 }
