@@ -114,3 +114,14 @@ def server_settings(ca, server, client_auth="required"):
         "ssl.truststore.location": str(ca.cert),
         "ssl.client.auth": client_auth,
     }
+
+
+if __name__ == "__main__":
+    # python3 certs.py DIR: DIR/ca/ca.pem, DIR/server (localhost, 127.0.0.1)
+    # and DIR/alice (CN=alice,OU=eng,O=Brook), for the Java and Go tests.
+    import sys
+
+    out = Path(sys.argv[1])
+    authority = CA(out / "ca")
+    authority.issue(out / "server", "localhost", dns=["localhost"], ips=["127.0.0.1"])
+    authority.issue(out / "alice", "alice", ou="eng", o="Brook")

@@ -458,4 +458,105 @@ def test_sasl_ssl_with_every_client(sasl_ssl_broker, mechanism, user, password):
     rc, out = run_kafkajs(b.sasl_bootstrap, f"ssl-js-{tag}", tag, user, password, b.ca)
     assert rc == 0, out
     assert out["values"] == [f"sasl-js-{i}" for i in range(10)]
+    # brook's own CLI: TLS and SASL from one --command-config.
+    cfg = b.data_dir.parent / f"sasl-ssl-{tag}.properties"
+    cfg.write_text(f"security.protocol=SASL_SSL\nssl.ca.location={b.ca}\nsasl.mechanism={mechanism}\n"
+                   f"sasl.username={user}\nsasl.password={password}\n")
+    brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "topic", "create", f"ssl-cli-{tag}")
+    brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "produce", f"ssl-cli-{tag}",
+              input=b"x1\n")
+    out = brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "consume", f"ssl-cli-{tag}",
+                    "--from-beginning", "--max-messages", "1", "--timeout-ms", "20000")
+    assert out.stdout.split() == [b"x1"]
     assert f"principal=User:{user}" in b.log()
+
+
+# --- brook's own CLI: `brook user` and --command-config ----------------------
+
+def brook_cli(*args, input=None, check=True, timeout=60):
+    proc = subprocess.run([BROOK_TEST_BINARY, *args], input=input, capture_output=True, timeout=timeout,
+                          env={"PATH": "/usr/bin:/bin"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"brook {' '.join(args)} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
+    return proc
+
+
+def test_brook_user_cli_round_trip_and_sasl_client(sasl_broker, tmp_path):
+    b = sasl_broker
+    wait_for_controller(AdminClient({"bootstrap.servers": b.bootstrap}))
+    brook_cli("--bootstrap-server", b.bootstrap, "user", "add", "uma", "--password", "uma-secret",
+              "--mechanism", "SCRAM-SHA-512", "--iterations", "8192")
+    brook_cli("--bootstrap-server", b.bootstrap, "user", "add", "uma", "--password", "uma-secret",
+              "--mechanism", "SCRAM-SHA-256")
+    listed = json.loads(brook_cli("--bootstrap-server", b.bootstrap, "--output", "json", "user", "list").stdout)
+    assert listed == [{"user": "uma", "credentials": [{"mechanism": "SCRAM-SHA-256", "iterations": 4096},
+                                                      {"mechanism": "SCRAM-SHA-512", "iterations": 8192}]}]
+    # Too few iterations: Kafka's UNACCEPTABLE_CREDENTIAL.
+    bad = brook_cli("--bootstrap-server", b.bootstrap, "user", "add", "x", "--password", "p", "--iterations", "100",
+                    check=False)
+    assert bad.returncode != 0 and b"iterations" in bad.stderr.lower(), bad.stderr
+
+    # A third-party client logs in with the password brook salted.
+    conf = client_conf(b.sasl_bootstrap, "SCRAM-SHA-512", "uma", "uma-secret")
+    assert produce_consume(conf, "sasl-cli-ck", [b"c1"], "g-cli") == [b"c1"]
+
+    # brook's own producer and consumer over SASL_PLAINTEXT, JAAS style (SCRAM) and librdkafka style (PLAIN).
+    scram = tmp_path / "scram.properties"
+    scram.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
+                     "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+                     "username=\"uma\" password=\"uma-secret\";\n")
+    plain = tmp_path / "plain.properties"
+    plain.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.username=alice\n"
+                     "sasl.password=alice-secret\n")
+    for cfg, topic in [(scram, "sasl-cli-scram"), (plain, "sasl-cli-plain")]:
+        brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "topic", "create", topic)
+        brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "produce", topic,
+                  input=b"a\nb\n")
+        out = brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(cfg), "consume", topic,
+                        "--from-beginning", "--max-messages", "2", "--timeout-ms", "20000")
+        assert out.stdout.split() == [b"a", b"b"]
+    assert "principal=User:uma" in b.log() and "principal=User:alice" in b.log()
+    wrong = tmp_path / "wrong.properties"
+    wrong.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.username=uma\n"
+                     "sasl.password=nope\n")
+    failed = brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(wrong), "topic", "list",
+                       check=False)
+    assert failed.returncode != 0 and b"SASL" in failed.stderr, failed.stderr
+
+    brook_cli("--bootstrap-server", b.bootstrap, "user", "remove", "uma", "--mechanism", "SCRAM-SHA-512")
+    listed = json.loads(brook_cli("--bootstrap-server", b.bootstrap, "--output", "json", "user", "list").stdout)
+    assert listed == [{"user": "uma", "credentials": [{"mechanism": "SCRAM-SHA-256", "iterations": 4096}]}]
+    gone = brook_cli("--bootstrap-server", b.sasl_bootstrap, "--command-config", str(scram), "topic", "list",
+                     check=False)
+    assert gone.returncode != 0
+    missing = brook_cli("--bootstrap-server", b.bootstrap, "user", "list", "nobody", check=False)
+    assert missing.returncode != 0 and b"does not exist" in missing.stderr, missing.stderr
+
+
+# --- brokers replicate to each other over SASL ---------------------------------
+
+def test_replication_over_a_sasl_inter_broker_listener(cluster_factory):
+    c = cluster_factory(settings={
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+    })
+    for n in c.nodes.values():
+        n.overrides["listeners"] = (f"PLAINTEXT://127.0.0.1:{n.port},CONTROLLER://127.0.0.1:{n.controller_port},"
+                                    f"SASL_PLAINTEXT://127.0.0.1:{free_port()}")
+    c.start()
+    admin = AdminClient({"bootstrap.servers": c.node(1).bootstrap})
+    admin.create_topics([NewTopic("sasl-replicated", 1, 3)])["sasl-replicated"].result(timeout=30)
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all"})
+    for i in range(20):
+        p.produce("sasl-replicated", f"r{i}".encode())
+    assert p.flush(30) == 0
+
+    def all_in_sync():
+        md = admin.list_topics("sasl-replicated", timeout=10).topics["sasl-replicated"].partitions[0]
+        return sorted(md.isrs) == [1, 2, 3]
+    wait_for(all_in_sync, timeout=30, what="ISR of 3 over the SASL inter-broker listener")
+    followers = [n for n in c.nodes.values() if "principal=User:admin" in n.log()]
+    assert followers, "no broker logged an inter-broker SASL login"

@@ -10,15 +10,19 @@ use brook_protocol::kafka_protocol::protocol::{Request, StrBytes};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
+use brook_protocol::kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+use brook_security::sasl::client_config::{SaslClientConfig, SaslClientExchange};
 use brook_security::stream::Stream;
 
 /// How long a connect or one request/response exchange may take.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client side of TLS for inter-broker connections (`None`: plain TCP),
-/// built from the inter-broker listener's `ssl.*` properties.
+/// built from the inter-broker listener's `ssl.*` properties; and the SASL
+/// login (`sasl.mechanism.inter.broker.protocol` with the listener's JAAS
+/// username/password) when that listener is SASL_PLAINTEXT or SASL_SSL.
 #[derive(Clone, Default)]
-pub struct LinkTls(pub Option<Arc<rustls::ClientConfig>>);
+pub struct LinkTls(pub Option<Arc<rustls::ClientConfig>>, pub Option<SaslClientConfig>);
 
 impl std::fmt::Debug for LinkTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,7 +45,33 @@ impl BrokerLink {
         tls: &LinkTls,
     ) -> std::io::Result<BrokerLink> {
         let stream = Stream::connect(addr, tls.0.as_ref(), IO_TIMEOUT).await?;
-        Ok(BrokerLink { stream, correlation_id: 0, client_id: StrBytes::from_string(client_id), max_response_bytes })
+        let mut link =
+            BrokerLink { stream, correlation_id: 0, client_id: StrBytes::from_string(client_id), max_response_bytes };
+        if let Some(sasl) = &tls.1 {
+            link.authenticate(sasl).await?;
+        }
+        Ok(link)
+    }
+
+    /// SaslHandshake v1, then SaslAuthenticate v1 until the exchange is done.
+    async fn authenticate(&mut self, sasl: &SaslClientConfig) -> std::io::Result<()> {
+        let refused = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+        let mechanism = StrBytes::from_string(sasl.mechanism.clone());
+        let handshake = self.send(1, &SaslHandshakeRequest::default().with_mechanism(mechanism)).await?;
+        if handshake.error_code != 0 {
+            return Err(refused(format!("inter-broker SASL mechanism {} refused", sasl.mechanism)));
+        }
+        let mut exchange = SaslClientExchange::new(sasl).map_err(|e| refused(e.0))?;
+        let mut server_token = bytes::Bytes::new();
+        while let Some(token) = exchange.next(&server_token).map_err(|e| refused(e.0))? {
+            let response = self.send(1, &SaslAuthenticateRequest::default().with_auth_bytes(token.into())).await?;
+            if response.error_code != 0 {
+                let message = response.error_message.map(|m| m.to_string()).unwrap_or_default();
+                return Err(refused(format!("inter-broker SASL authentication failed: {message}")));
+            }
+            server_token = response.auth_bytes;
+        }
+        Ok(())
     }
 
     /// Sends `request` at `version` and waits for its answer.

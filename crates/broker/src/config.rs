@@ -648,7 +648,7 @@ fn client_tls(
     }
     let settings = brook_security::tls::TlsSettings::from_properties(&|n| listener_value(props, listener, n))
         .map_err(|e| tls_error(listener, e))?;
-    Ok(crate::broker_link::LinkTls(Some(settings.client_config().map_err(|e| tls_error(listener, e))?)))
+    Ok(crate::broker_link::LinkTls(Some(settings.client_config().map_err(|e| tls_error(listener, e))?), None))
 }
 
 /// TLS of the controller listener, both sides, when it is SSL.
@@ -913,8 +913,12 @@ impl BrokerConfig {
             )));
         }
         let resolved = resolve_listeners(&listeners, &get, &controller_name, is_broker)?;
-        let inter_broker_tls =
+        let mut inter_broker_tls =
             client_tls(&props, &resolved.inter_broker.name, resolved.inter_broker.security_protocol, is_broker)?;
+        let sasl = crate::sasl_config::SaslConfig::from_properties(&props, &get("sasl.enabled.mechanisms"))?;
+        if is_broker && resolved.inter_broker.security_protocol.uses_sasl() {
+            inter_broker_tls.1 = Some(sasl.inter_broker_login(&resolved.inter_broker.name)?);
+        }
         let controller_tls = quorum_tls(&props, &controller_name, resolved.controller_protocol, is_controller)?;
         let listener = resolved.inter_broker.bind.clone();
         let advertised = resolved.inter_broker.advertised.clone();
@@ -1009,7 +1013,7 @@ impl BrokerConfig {
                 io_max_bytes_per_second: get("log.cleaner.io.max.bytes.per.second").parse::<f64>().unwrap_or(f64::MAX)
                     / num("log.cleaner.threads").max(1) as f64,
             },
-            sasl: crate::sasl_config::SaslConfig::from_properties(&props, &get("sasl.enabled.mechanisms"))?,
+            sasl,
             properties: props,
             client_listeners: resolved.client,
             inter_broker_listener: resolved.inter_broker.name,

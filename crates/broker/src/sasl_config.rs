@@ -19,8 +19,9 @@
 
 use std::collections::BTreeMap;
 
+use brook_security::sasl::client_config::SaslClientConfig;
 use brook_security::sasl::jaas::JaasConfig;
-use brook_security::sasl::{PLAIN, SUPPORTED_MECHANISMS};
+use brook_security::sasl::{PLAIN, SCRAM_SHA_256, SCRAM_SHA_512, SUPPORTED_MECHANISMS};
 
 use crate::config::ConfigError;
 
@@ -58,6 +59,9 @@ pub struct SaslConfig {
     pub max_reauth_ms: i64,
     listener_max_reauth_ms: BTreeMap<String, i64>,
     pub inter_broker_mechanism: String,
+    /// This broker's own logins (JAAS `username`/`password`) by (lower-case
+    /// listener or "", mechanism), for connecting to other brokers.
+    client_logins: BTreeMap<(String, String), (String, String)>,
 }
 
 fn mechanisms(name: &str, value: &str) -> Result<Vec<String>, ConfigError> {
@@ -81,6 +85,20 @@ fn reauth_ms(name: &str, value: &str) -> Result<i64, ConfigError> {
         name: name.to_string(),
         reason: "expected a non-negative number of milliseconds".into(),
     })
+}
+
+fn scram_jaas(name: &str, value: &str) -> Result<JaasConfig, ConfigError> {
+    let jaas = JaasConfig::parse(value).map_err(|e| ConfigError::Invalid { name: name.to_string(), reason: e.0 })?;
+    if !jaas.login_module.ends_with("ScramLoginModule") {
+        return Err(ConfigError::Invalid {
+            name: name.to_string(),
+            reason: format!(
+                "expected org.apache.kafka.common.security.scram.ScramLoginModule, not {}",
+                jaas.login_module
+            ),
+        });
+    }
+    Ok(jaas)
 }
 
 fn plain_jaas(name: &str, value: &str) -> Result<JaasConfig, ConfigError> {
@@ -126,6 +144,13 @@ impl SaslConfig {
                 config.plain_users.insert(String::new(), jaas.plain_users());
                 config.plain_client =
                     jaas.option("username").zip(jaas.option("password")).map(|(u, p)| (u.into(), p.into()));
+                config.add_login("", PLAIN, &jaas);
+            }
+        }
+        for m in [SCRAM_SHA_256, SCRAM_SHA_512] {
+            let name = format!("{}.sasl.jaas.config", m.to_ascii_lowercase());
+            if let Some(value) = props.get(&name) {
+                config.add_login("", m, &scram_jaas(&name, value)?);
             }
         }
         for (name, value) in props {
@@ -141,12 +166,52 @@ impl SaslConfig {
                     config.listener_max_reauth_ms.insert(listener, reauth_ms(name, value)?);
                 }
                 s if s.eq_ignore_ascii_case("plain.sasl.jaas.config") || s == "sasl.jaas.config" => {
-                    config.plain_users.insert(listener, plain_jaas(name, value)?.plain_users());
+                    let jaas = plain_jaas(name, value)?;
+                    config.plain_users.insert(listener.clone(), jaas.plain_users());
+                    config.add_login(&listener, PLAIN, &jaas);
                 }
-                _ => {}
+                s => {
+                    for m in [SCRAM_SHA_256, SCRAM_SHA_512] {
+                        if s.eq_ignore_ascii_case(&format!("{m}.sasl.jaas.config")) {
+                            config.add_login(&listener, m, &scram_jaas(name, value)?);
+                        }
+                    }
+                }
             }
         }
         Ok(config)
+    }
+
+    fn add_login(&mut self, listener: &str, mechanism: &str, jaas: &JaasConfig) {
+        if let (Some(u), Some(p)) = (jaas.option("username"), jaas.option("password")) {
+            self.client_logins.insert((listener.to_string(), mechanism.to_string()), (u.to_string(), p.to_string()));
+        }
+    }
+
+    /// How this broker logs in to other brokers on the SASL inter-broker
+    /// listener: `sasl.mechanism.inter.broker.protocol` with the username and
+    /// password of that listener's JAAS entry for the mechanism.
+    pub fn inter_broker_login(&self, listener: &str) -> Result<SaslClientConfig, ConfigError> {
+        let mechanism = &self.inter_broker_mechanism;
+        let invalid =
+            |reason: String| ConfigError::Invalid { name: "sasl.mechanism.inter.broker.protocol".into(), reason };
+        if !self.mechanisms(listener).contains(mechanism) {
+            return Err(invalid(format!("{mechanism} is not enabled on the inter-broker listener {listener}")));
+        }
+        let lower = listener.to_ascii_lowercase();
+        let (username, password) = self
+            .client_logins
+            .get(&(lower.clone(), mechanism.clone()))
+            .or_else(|| self.client_logins.get(&(String::new(), mechanism.clone())))
+            .cloned()
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the inter-broker listener {listener} is SASL: set listener.name.{lower}.{}.sasl.jaas.config \
+                     with username and password",
+                    mechanism.to_ascii_lowercase()
+                ))
+            })?;
+        Ok(SaslClientConfig { mechanism: mechanism.clone(), username, password })
     }
 
     /// The mechanisms a listener accepts.
@@ -213,5 +278,32 @@ mod tests {
         assert!(is_sasl_property("listener.name.x.sasl.enabled.mechanisms"));
         assert!(!is_sasl_property("listener.name.x.ssl.keystore.location"));
         assert!(!is_sasl_property("gssapi.sasl.jaas.config"));
+    }
+
+    #[test]
+    fn inter_broker_logins() {
+        let c = SaslConfig::from_properties(
+            &props(&[
+                ("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"),
+                (
+                    "listener.name.internal.scram-sha-512.sasl.jaas.config",
+                    r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="b";"#,
+                ),
+            ]),
+            "PLAIN,SCRAM-SHA-512",
+        )
+        .unwrap();
+        let login = c.inter_broker_login("INTERNAL").unwrap();
+        assert_eq!((login.mechanism.as_str(), login.username.as_str()), ("SCRAM-SHA-512", "broker"));
+        assert!(c.inter_broker_login("OTHER").is_err());
+        let plain =
+            SaslConfig::from_properties(&props(&[("listener.name.internal.plain.sasl.jaas.config", JAAS)]), "PLAIN")
+                .unwrap();
+        assert_eq!(plain.inter_broker_login("INTERNAL").unwrap().username, "admin");
+        assert!(SaslConfig::from_properties(
+            &props(&[("listener.name.x.scram-sha-256.sasl.jaas.config", JAAS)]),
+            "PLAIN"
+        )
+        .is_err());
     }
 }

@@ -22,6 +22,11 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     output: Output,
+    /// Client properties file with Kafka's names (security.protocol=SSL,
+    /// ssl.truststore.location or ssl.ca.location, ssl.keystore.location or
+    /// ssl.certificate.location + ssl.key.location, ...).
+    #[arg(long, global = true)]
+    command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +54,9 @@ enum Command {
     /// Benchmarks and load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// SCRAM users: add (or change a password), list, remove.
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
 }
 
 #[derive(Subcommand)]
@@ -94,6 +102,12 @@ struct ServerArgs {
 fn main() {
     let cli = Cli::parse();
     let (bootstrap, output) = (cli.bootstrap_server, cli.output);
+    if let Some(path) = &cli.command_config {
+        if let Err(e) = apply_command_config(path) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
     let result = match cli.command {
         Command::Server(args) => server(args),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args),
@@ -116,6 +130,7 @@ fn main() {
                 }
                 Command::Group(cmd) => commands::group::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Txn(cmd) => commands::txn::run(&admin(&bootstrap).await?, cmd, output).await,
+                Command::User(cmd) => commands::user::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,
@@ -195,4 +210,22 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
         _ = int.recv() => {},
     }
+}
+
+/// Reads `--command-config` and makes its security settings every client's default.
+fn apply_command_config(path: &std::path::Path) -> anyhow::Result<()> {
+    use brook_security::client_properties::{parse_properties_file, ClientSecurity};
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let pairs = parse_properties_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let security = ClientSecurity::from_properties(&pairs).with_context(|| format!("{}", path.display()))?;
+    if security.protocol.uses_sasl() {
+        // sasl.mechanism, sasl.jaas.config or sasl.username/sasl.password.
+        let sasl = brook_security::sasl::client_config::SaslClientConfig::from_properties(&pairs)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        brook_client::cluster::set_default_sasl(sasl);
+    }
+    if let Some(tls) = security.tls_config().with_context(|| format!("{}", path.display()))? {
+        brook_client::cluster::set_default_tls(tls);
+    }
+    Ok(())
 }

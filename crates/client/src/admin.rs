@@ -27,6 +27,7 @@ use crate::cluster::{ClientConfig, Cluster, TopicMetadata};
 use crate::consumer::{coordinator, list_offsets, Tp};
 use crate::error::{check, check_message, ClientError, Result};
 
+pub mod scram;
 pub mod transactions;
 pub use transactions::{
     producer_at_start_offset, AbortTransactionSpec, ProducerState, TransactionDescription, TransactionListing,

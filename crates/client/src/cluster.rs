@@ -26,6 +26,30 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Backoff before retrying a retriable error (`retry.backoff.ms`).
     pub retry_backoff: Duration,
+    /// SASL login for every broker connection (`security.protocol=SASL_*`).
+    pub sasl: Option<brook_security::sasl::client_config::SaslClientConfig>,
+    /// TLS for every broker connection (`security.protocol=SSL`); see
+    /// `brook_security::client_properties`.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+/// The process's default SASL login (the CLI's `--command-config`): every
+/// `ClientConfig::new` starts with it.
+static DEFAULT_SASL: std::sync::OnceLock<brook_security::sasl::client_config::SaslClientConfig> =
+    std::sync::OnceLock::new();
+
+/// Sets the SASL login every later `ClientConfig::new` uses (once per process).
+pub fn set_default_sasl(sasl: brook_security::sasl::client_config::SaslClientConfig) {
+    let _ = DEFAULT_SASL.set(sasl);
+}
+
+/// The process's default client TLS (the CLI's `--command-config`): every
+/// `ClientConfig::new` starts with it, so each command need not carry it.
+static DEFAULT_TLS: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+
+/// Sets the TLS every later `ClientConfig::new` uses (once per process).
+pub fn set_default_tls(tls: std::sync::Arc<rustls::ClientConfig>) {
+    let _ = DEFAULT_TLS.set(tls);
 }
 
 impl ClientConfig {
@@ -35,6 +59,8 @@ impl ClientConfig {
             client_id: "brook-client".to_string(),
             request_timeout: Duration::from_secs(30),
             retry_backoff: Duration::from_millis(100),
+            sasl: DEFAULT_SASL.get().cloned(),
+            tls: DEFAULT_TLS.get().cloned(),
         }
     }
 }
@@ -93,7 +119,16 @@ impl Cluster {
             }
         }
         // Connect without holding the map: one dead broker must not stall the others.
-        let conn = BrokerConnection::connect(addr, &self.config.client_id, self.config.request_timeout).await?;
+        let conn = BrokerConnection::connect_tls(
+            addr,
+            &self.config.client_id,
+            self.config.request_timeout,
+            self.config.tls.as_ref(),
+        )
+        .await?;
+        if let Some(sasl) = &self.config.sasl {
+            crate::sasl::authenticate(&conn, sasl).await?;
+        }
         let mut conns = self.connections.lock().await;
         match conns.get(addr) {
             Some(existing) if !existing.is_closed() => Ok(existing.clone()),

@@ -11,13 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_protocol::frame;
+use brook_security::stream::Stream;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Request, StrBytes};
 use parking_lot::Mutex;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::oneshot;
 
 use crate::error::{ClientError, Result};
@@ -29,7 +28,7 @@ type Pending = Arc<Mutex<Option<HashMap<i32, oneshot::Sender<Bytes>>>>>;
 
 pub struct BrokerConnection {
     addr: String,
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<WriteHalf<Stream>>,
     pending: Pending,
     next_correlation_id: AtomicI32,
     client_id: StrBytes,
@@ -41,12 +40,24 @@ pub struct BrokerConnection {
 impl BrokerConnection {
     /// Connects and negotiates API versions.
     pub async fn connect(addr: &str, client_id: &str, request_timeout: Duration) -> Result<Arc<BrokerConnection>> {
-        let stream = tokio::time::timeout(request_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ClientError::Timeout(format!("connecting to {addr}")))?
-            .map_err(|e| ClientError::Connect(addr.to_string(), e))?;
-        stream.set_nodelay(true).ok();
-        let (mut reader, writer) = stream.into_split();
+        Self::connect_tls(addr, client_id, request_timeout, None).await
+    }
+
+    /// Connects (over TLS when `tls` is given) and negotiates API versions.
+    pub async fn connect_tls(
+        addr: &str,
+        client_id: &str,
+        request_timeout: Duration,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Arc<BrokerConnection>> {
+        let stream = Stream::connect(addr, tls, request_timeout).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                ClientError::Timeout(format!("connecting to {addr}"))
+            } else {
+                ClientError::Connect(addr.to_string(), e)
+            }
+        })?;
+        let (mut reader, writer) = tokio::io::split(stream);
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let reader_pending = pending.clone();
         tokio::spawn(async move {
@@ -120,7 +131,9 @@ impl BrokerConnection {
         let version =
             self.version(ApiKey::try_from(R::KEY).map_err(|_| ClientError::Protocol("bad key".into()))?, client_max)?;
         let (frame, _) = self.frame(version, request)?;
-        self.writer.lock().await.write_all(&frame).await.map_err(|e| ClientError::Io(self.addr.clone(), e))
+        let mut writer = self.writer.lock().await;
+        writer.write_all(&frame).await.map_err(|e| ClientError::Io(self.addr.clone(), e))?;
+        writer.flush().await.map_err(|e| ClientError::Io(self.addr.clone(), e))
     }
 
     fn frame<R: Request>(&self, version: i16, request: &R) -> Result<(Bytes, i32)> {
@@ -140,6 +153,9 @@ impl BrokerConnection {
         {
             let mut writer = self.writer.lock().await;
             if let Err(e) = writer.write_all(&frame).await {
+                return Err(ClientError::Io(self.addr.clone(), e));
+            }
+            if let Err(e) = writer.flush().await {
                 return Err(ClientError::Io(self.addr.clone(), e));
             }
         }

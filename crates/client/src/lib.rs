@@ -10,6 +10,7 @@ pub mod error;
 pub mod partitioner;
 pub mod producer;
 pub mod records;
+pub mod sasl;
 
 pub use cluster::{ClientConfig, Cluster};
 pub use error::{ClientError, Result};

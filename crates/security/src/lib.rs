@@ -3,6 +3,7 @@
 //! The broker, the quorum and the client wire these pieces into their
 //! connections; `stream` is the one byte stream (plain or TLS) they share.
 
+pub mod client_properties;
 pub mod listener_tls;
 pub mod principal;
 pub mod principal_mapping;

@@ -45,7 +45,15 @@ pub enum ClientAuth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     File(PathBuf),
-    Inline { chain: String, key: String },
+    /// Chain and key in separate PEM files (librdkafka's names).
+    Files {
+        chain: PathBuf,
+        key: PathBuf,
+    },
+    Inline {
+        chain: String,
+        key: String,
+    },
 }
 
 /// Where trusted CA certificates come from.
@@ -146,8 +154,10 @@ impl TlsSettings {
     /// Files whose change should reload the config.
     pub fn files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        if let Some(KeySource::File(p)) = &self.keystore {
-            out.push(p.clone());
+        match &self.keystore {
+            Some(KeySource::File(p)) => out.push(p.clone()),
+            Some(KeySource::Files { chain, key }) => out.extend([chain.clone(), key.clone()]),
+            _ => {}
         }
         if let Some(TrustSource::File(p)) = &self.truststore {
             out.push(p.clone());
@@ -160,6 +170,10 @@ impl TlsSettings {
             None => return Ok(None),
             Some(KeySource::File(path)) => (read(path, "ssl.keystore.location")?, "ssl.keystore.location"),
             Some(KeySource::Inline { chain, key }) => (format!("{key}\n{chain}"), "ssl.keystore.certificate.chain"),
+            Some(KeySource::Files { chain, key }) => (
+                format!("{}\n{}", read(key, "ssl.key.location")?, read(chain, "ssl.certificate.location")?),
+                "ssl.certificate.location",
+            ),
         };
         if pem.contains("ENCRYPTED PRIVATE KEY") {
             return Err(err(property, "the private key is encrypted; encrypted keys are not supported"));

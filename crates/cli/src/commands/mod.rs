@@ -7,6 +7,7 @@ pub mod produce;
 pub mod reassign;
 pub mod topic;
 pub mod txn;
+pub mod user;
 
 /// Human tables by default; JSON for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]

@@ -7,6 +7,7 @@
 //!   salted credentials from the metadata log.
 //! - [`jaas`]: Kafka's `sasl.jaas.config` strings.
 
+pub mod client_config;
 pub mod jaas;
 pub mod plain;
 pub mod scram;

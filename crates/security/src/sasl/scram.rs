@@ -182,7 +182,7 @@ fn encode_saslname(s: &str) -> String {
 }
 
 /// Splits `k=value` attributes.
-fn attribute<'a>(part: &'a str, key: char) -> Option<&'a str> {
+fn attribute(part: &str, key: char) -> Option<&str> {
     let mut chars = part.chars();
     (chars.next() == Some(key) && chars.next() == Some('=')).then(|| &part[2..])
 }

@@ -92,7 +92,19 @@ final class Cluster implements AutoCloseable {
             .map(n -> "127.0.0.1:" + n.port).collect(Collectors.joining(","));
     }
 
-    /** SIGTERM, then SIGKILL after a bounded wait; the node's data stays. */
+    /** Every running node's SASL_PLAINTEXT address (settings with sasl.enabled.mechanisms). */
+    String saslBootstrap() {
+        return nodes.values().stream().filter(NodeProcess::running)
+            .map(n -> "127.0.0.1:" + n.saslPort).collect(Collectors.joining(","));
+    }
+
+    /** Every running node's SSL address (settings with ssl.keystore.location). */
+    String sslBootstrap() {
+        return nodes.values().stream().filter(NodeProcess::running)
+            .map(n -> "127.0.0.1:" + n.sslPort).collect(Collectors.joining(","));
+    }
+
+        /** SIGTERM, then SIGKILL after a bounded wait; the node's data stays. */
     void stop(int id) throws Exception {
         nodes.get(id).stop();
     }
@@ -179,6 +191,10 @@ final class Cluster implements AutoCloseable {
         final int id;
         final int port;
         final int controllerPort;
+        /** An SSL listener's port, used when the settings carry a keystore. */
+        final int sslPort = freePort();
+        /** A SASL_PLAINTEXT listener's port, used when the settings enable SASL mechanisms. */
+        final int saslPort = freePort();
         final Path dataDir;
         final File log;
         private Process process;
@@ -205,6 +221,12 @@ final class Cluster implements AutoCloseable {
                     .map(n -> n.id + "@127.0.0.1:" + n.controllerPort).collect(Collectors.joining(",")));
             }
             p.putAll(settings);
+            if (settings.containsKey("ssl.keystore.location")) {
+                p.put("listeners", p.get("listeners") + ",SSL://127.0.0.1:" + sslPort);
+            }
+            if (settings.containsKey("sasl.enabled.mechanisms")) {
+                p.put("listeners", p.get("listeners") + ",SASL_PLAINTEXT://127.0.0.1:" + saslPort);
+            }
             return p;
         }
 
