@@ -204,3 +204,58 @@ def test_certificates_reload_when_their_files_change(tls_broker, pki, tmp_path):
     assert served_certificate(port, pki).serial_number == renewed.serial
     assert "do not load; keeping the previous ones" in tls_broker.log()
     confluent_roundtrip(tls_broker.ssl_bootstrap, librdkafka_ssl(pki), "after-reload", n=5)
+
+
+def test_brook_tls_certificates_and_the_cli_over_ssl(brook_factory, tmp_path, monkeypatch):
+    """`brook tls` makes the CA and certificates; the default principal is the
+    RFC 2253 subject DN; the brook CLI speaks SSL with --command-config."""
+    from conftest import BROOK_TEST_BINARY
+    monkeypatch.setenv("BROOK_LOG", "info,brook_broker::connection=debug")
+    run = lambda *a: subprocess.run([BROOK_TEST_BINARY, *a], check=True, capture_output=True, timeout=30, text=True)
+    run("tls", "ca", "--out", str(tmp_path / "ca"))
+    run("tls", "cert", "--ca", str(tmp_path / "ca"), "--name", "localhost", "--dns", "localhost",
+        "--ip", "127.0.0.1", "--out", str(tmp_path / "server"))
+    run("tls", "cert", "--ca", str(tmp_path / "ca"), "--name", "alice", "--ou", "eng", "--out", str(tmp_path / "alice"))
+    plain, ssl_port = free_port(), free_port()
+    b = brook_factory({
+        "listeners": f"PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl_port}",
+        "ssl.keystore.location": str(tmp_path / "server" / "keystore.pem"),
+        "ssl.truststore.location": str(tmp_path / "ca" / "ca.pem"),
+        "ssl.client.auth": "required",
+    })
+    b.port = plain
+    b.start()
+    props = tmp_path / "client.properties"
+    props.write_text(f"security.protocol=SSL\nssl.truststore.location={tmp_path / 'ca' / 'ca.pem'}\n"
+                     f"ssl.keystore.location={tmp_path / 'alice' / 'keystore.pem'}\n")
+    boot = f"127.0.0.1:{ssl_port}"
+    run("--bootstrap-server", boot, "--command-config", str(props), "topic", "create", "cli-ssl")
+    subprocess.run([BROOK_TEST_BINARY, "--bootstrap-server", boot, "--command-config", str(props), "produce",
+                    "cli-ssl"], input="one\ntwo\n", check=True, capture_output=True, timeout=30, text=True)
+    listed = run("--bootstrap-server", boot, "--command-config", str(props), "topic", "list").stdout
+    assert "cli-ssl" in listed
+    # Without the client properties the SSL port refuses the CLI.
+    refused = subprocess.run([BROOK_TEST_BINARY, "--bootstrap-server", boot, "topic", "list"],
+                             capture_output=True, timeout=60, text=True)
+    assert refused.returncode != 0
+    # Default mapping: the subject DN, most specific RDN first, as Kafka prints it.
+    assert "principal=User:CN=alice,OU=eng" in b.log()
+
+
+def test_requested_client_auth_accepts_clients_without_certificates(brook_factory, pki, monkeypatch):
+    """ssl.client.auth=requested: a client without a certificate is served
+    (as ANONYMOUS), one with a certificate gets its mapped principal."""
+    monkeypatch.setenv("BROOK_LOG", "info,brook_broker::connection=debug")
+    plain, ssl_port = free_port(), free_port()
+    b = brook_factory({
+        "listeners": f"PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl_port}",
+        "ssl.principal.mapping.rules": MAPPING,
+        **server_settings(pki["ca"], pki["server"], client_auth="requested"),
+    })
+    b.port = plain
+    b.start()
+    boot = f"127.0.0.1:{ssl_port}"
+    confluent_roundtrip(boot, {"security.protocol": "SSL", "ssl.ca.location": str(pki["ca"].cert)}, "anon", n=5)
+    assert "principal=User:" not in b.log()
+    confluent_roundtrip(boot, librdkafka_ssl(pki), "with-cert", n=5)
+    assert "principal=User:ALICE" in b.log()

@@ -1179,4 +1179,39 @@ mod tests {
         assert!(invalid(&[("listeners", "PLAINTEXT://127.0.0.1:1,PLAINTEXT://127.0.0.1:2")]));
         assert!(invalid(&[("listeners", "PLAINTEXT://0.0.0.0:1")]));
     }
+
+    #[test]
+    fn ssl_properties_and_per_listener_overrides() {
+        let c = BrokerConfig::from_settings(&s(&[
+            ("listeners", "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,INTERNAL://127.0.0.1:9094"),
+            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SSL:SSL,INTERNAL:SSL"),
+            ("ssl.keystore.location", "/etc/brook/broker.pem"),
+            ("ssl.client.auth", "required"),
+            ("listener.name.internal.ssl.keystore.location", "/etc/brook/internal.pem"),
+            ("listener.name.internal.ssl.client.auth", "none"),
+        ]))
+        .unwrap();
+        assert_eq!(c.listener_property("SSL", "ssl.keystore.location").as_deref(), Some("/etc/brook/broker.pem"));
+        assert_eq!(
+            c.listener_property("INTERNAL", "ssl.keystore.location").as_deref(),
+            Some("/etc/brook/internal.pem")
+        );
+        assert_eq!(c.listener_property("INTERNAL", "ssl.client.auth").as_deref(), Some("none"));
+        assert_eq!(c.listener_property("SSL", "ssl.truststore.location"), None);
+        let invalid =
+            |pairs: &[(&str, &str)]| matches!(BrokerConfig::from_settings(&s(pairs)), Err(ConfigError::Invalid { .. }));
+        assert!(invalid(&[("ssl.client.auth", "sometimes")]));
+        assert!(invalid(&[("listener.name.ssl.ssl.keystore.type", "JKS")]));
+        assert!(matches!(
+            BrokerConfig::from_settings(&s(&[("listener.name.ssl.ssl.no.such", "1")])),
+            Err(ConfigError::Unknown(_))
+        ));
+        // A TLS inter-broker listener builds its client side at startup: a
+        // missing truststore file is a configuration error, not a runtime one.
+        assert!(invalid(&[
+            ("listeners", "SSL://127.0.0.1:9093"),
+            ("security.inter.broker.protocol", "SSL"),
+            ("ssl.truststore.location", "/no/such/ca.pem"),
+        ]));
+    }
 }

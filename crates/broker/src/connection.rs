@@ -62,6 +62,11 @@ pub async fn serve(stream: TcpStream, broker: Arc<Node>, listener: Arc<ListenerR
                 }
                 stream
             }
+            // A peer that connects and closes at once (a port probe) is no failure.
+            Err(e) if e.contains("eof") || e.contains("EOF") => {
+                debug!(%peer, listener = %listener.config.name, error = %e, "closed before the TLS handshake");
+                return;
+            }
             Err(e) => {
                 warn!(%peer, listener = %listener.config.name, error = %e, "TLS handshake failed; closing connection");
                 return;

@@ -101,7 +101,7 @@ pub async fn run(broker: Arc<Node>, listener: Option<Bound>, shutdown: impl Futu
                 if changed.is_err() { break None; }
                 if let Some(message) = fatal.borrow().clone() { break Some(message); }
             }
-            (on, accepted) = accept_any(listener.as_ref().unwrap()), if listener.as_ref().is_some_and(|b| !b.listeners.is_empty()) => match accepted {
+            (on, accepted) = async { accept_any(listener.as_ref().unwrap()).await }, if listener.as_ref().is_some_and(|b| !b.listeners.is_empty()) => match accepted {
                 Ok(stream) => {
                     connections.spawn(connection::serve(stream, broker.clone(), on));
                 }

@@ -70,6 +70,15 @@ impl Node {
     /// Starts this node's roles. Returns once the broker (if any) is
     /// registered, caught up and has its logs open; it is then ready to serve.
     pub async fn start(config: BrokerConfig) -> Result<Arc<Node>, BrokerError> {
+        // A TLS listener whose certificates do not load stops the node here,
+        // before it registers, not when it binds.
+        if config.is_broker {
+            for l in config.client_listeners.iter().filter(|l| l.security_protocol.uses_tls()) {
+                let get = |name: &str| config.listener_property(&l.name, name);
+                brook_security::listener_tls::ListenerTls::new(l.security_protocol, &get)
+                    .map_err(|e| BrokerError::Refused(format!("listener {}: {e}", l.name)))?;
+            }
+        }
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| BrokerError::Io { path, source }

@@ -57,6 +57,9 @@ enum Command {
     /// SCRAM users: add (or change a password), list, remove.
     #[command(subcommand)]
     User(commands::user::UserCommand),
+    /// Test certificates: a self-signed CA and certificates it signs (PEM).
+    #[command(subcommand)]
+    Tls(commands::tls::TlsCommand),
 }
 
 #[derive(Subcommand)]
@@ -111,6 +114,7 @@ fn main() {
     let result = match cli.command {
         Command::Server(args) => server(args),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args),
+        Command::Tls(cmd) => commands::tls::run(cmd),
         client_command => client(async move {
             match client_command {
                 Command::Topic(cmd) => commands::topic::run(&admin(&bootstrap).await?, cmd, output).await,
@@ -134,7 +138,9 @@ fn main() {
                 Command::Bench(BenchCommand::Produce(args)) => bench::produce::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::Consume(args)) => bench::consume::run(&bootstrap, args, output).await,
                 Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(&bootstrap, args, output).await,
-                Command::Server(_) | Command::Bench(BenchCommand::Append(_)) => unreachable!("handled above"),
+                Command::Server(_) | Command::Bench(BenchCommand::Append(_)) | Command::Tls(_) => {
+                    unreachable!("handled above")
+                }
             }
         }),
     };

@@ -5,6 +5,7 @@ pub mod consume;
 pub mod group;
 pub mod produce;
 pub mod reassign;
+pub mod tls;
 pub mod topic;
 pub mod txn;
 pub mod user;
