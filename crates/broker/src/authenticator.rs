@@ -22,13 +22,13 @@
 
 use std::sync::Arc;
 
-use brook_protocol::kafka_protocol::messages::{ApiKey, RequestHeader, SaslAuthenticateRequest, SaslHandshakeRequest};
-use brook_protocol::kafka_protocol::protocol::Decodable;
+use brook_protocol::kafka_protocol::messages::{
+    ApiKey, RequestHeader, RequestKind, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use brook_security::sasl::plain::PlainServer;
 use brook_security::sasl::scram::{ScramCredential, ScramMechanism, ScramServer};
 use brook_security::sasl::{SaslServer, Step, PLAIN};
 use brook_security::{KafkaPrincipal, SecurityProtocol};
-use bytes::Bytes;
 
 use crate::handlers::{self, Response};
 use crate::session::Session;
@@ -293,19 +293,19 @@ pub fn answer(
     session: &mut Session,
     key: ApiKey,
     header: &RequestHeader,
-    mut body: Bytes,
+    body: RequestKind,
     now_ms: i64,
 ) -> Result<(Response, Option<String>), String> {
     let version = header.request_api_version;
     let correlation_id = header.correlation_id;
     match key {
         ApiKey::SaslHandshake => {
-            let request = SaslHandshakeRequest::decode(&mut body, version).map_err(|e| e.to_string())?;
+            let request: SaslHandshakeRequest = crate::request::take(body)?;
             let (response, close) = handlers::sasl_handshake::respond(auth, version, &request);
             Ok((handlers::encode(correlation_id, version, &response)?, close))
         }
         ApiKey::SaslAuthenticate => {
-            let request = SaslAuthenticateRequest::decode(&mut body, version).map_err(|e| e.to_string())?;
+            let request: SaslAuthenticateRequest = crate::request::take(body)?;
             let (response, close) =
                 handlers::sasl_authenticate::respond(auth, session, Some(version), &request.auth_bytes, now_ms);
             Ok((handlers::encode(correlation_id, version, &response)?, close))

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_protocol::frame::check_request_size;
-use brook_protocol::kafka_protocol::messages::{ApiKey, RequestHeader};
-use brook_protocol::kafka_protocol::protocol::Decodable;
+use brook_protocol::kafka_protocol::messages::ApiKey;
 use brook_security::stream::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,6 +21,7 @@ use tracing::{debug, info, warn};
 use crate::authenticator::{Authenticator, Gate};
 use crate::clock::now_ms;
 use crate::handlers::{self, Response};
+use crate::request::{decode_body, decode_header, DecodeError};
 use crate::sendfile::write_chunks_to;
 use crate::server::ListenerRuntime;
 use crate::session::Session;
@@ -34,10 +34,8 @@ pub enum ConnectionError {
     Io(#[from] std::io::Error),
     #[error("bad frame: {0}")]
     Frame(#[from] brook_protocol::frame::FrameError),
-    #[error("unknown api key {0}")]
-    UnknownApi(i16),
-    #[error("unsupported version {version} of api {api_key} (supported {min}..={max})")]
-    UnsupportedVersion { api_key: i16, version: i16, min: i16, max: i16 },
+    #[error("{0}")]
+    Request(#[from] DecodeError),
     #[error("malformed request (api {api_key} v{version}): {reason}")]
     Malformed { api_key: i16, version: i16, reason: String },
     #[error("idle for longer than connections.max.idle.ms")]
@@ -168,34 +166,32 @@ async fn handle_frame(
     mut frame: Bytes,
     close_after: &mut Option<String>,
 ) -> Result<Option<Response>, ConnectionError> {
-    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let Some(handlers::Versions { min, max }) = handlers::versions(api_key) else {
-        return Err(ConnectionError::UnknownApi(api_key));
-    };
-    let key = ApiKey::try_from(api_key).map_err(|_| ConnectionError::UnknownApi(api_key))?;
-    if version < min || version > max {
-        if key == ApiKey::ApiVersions {
+    let (key, header) = match decode_header(&mut frame) {
+        Ok(decoded) => decoded,
+        Err(DecodeError::UnsupportedVersion { api_key, version, correlation_id, .. })
+            if api_key == ApiKey::ApiVersions as i16 =>
+        {
             info!(version, "ApiVersions version not supported; answering with v0 UNSUPPORTED_VERSION");
             return Ok(Some(handlers::api_versions::unsupported_version_response(correlation_id)));
         }
-        return Err(ConnectionError::UnsupportedVersion { api_key, version, min, max });
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let (api_key, version) = (header.request_api_key, header.request_api_version);
     let malformed = |reason: String| ConnectionError::Malformed { api_key, version, reason };
-    let header =
-        RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
-    match auth.gate(key, now_ms()) {
-        Gate::Serve => {}
-        Gate::Close(reason) => return Err(ConnectionError::Auth(reason)),
-        Gate::Handshake | Gate::Authenticate => {
-            let (response, close) =
-                crate::authenticator::answer(auth, session, key, &header, frame, now_ms()).map_err(malformed)?;
-            *close_after = close;
-            return Ok(Some(response));
-        }
+    let gate = auth.gate(key, now_ms());
+    if let Gate::Close(reason) = gate {
+        return Err(ConnectionError::Auth(reason));
     }
-    handlers::dispatch(broker, key, &header, session, frame).await.map_err(|e| match e {
+    // The body's size on the wire: what producer_byte_rate counts.
+    let request_bytes = frame.len();
+    let body = decode_body(key, version, &mut frame)?;
+    if let Gate::Handshake | Gate::Authenticate = gate {
+        let (response, close) =
+            crate::authenticator::answer(auth, session, key, &header, body, now_ms()).map_err(malformed)?;
+        *close_after = close;
+        return Ok(Some(response));
+    }
+    handlers::dispatch(broker, key, &header, session, body, request_bytes).await.map_err(|e| match e {
         handlers::DispatchError::Malformed(reason) => malformed(reason),
         handlers::DispatchError::Close(reason) => ConnectionError::Failed { api_key, reason },
     })

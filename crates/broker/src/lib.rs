@@ -29,6 +29,7 @@ pub mod node;
 pub mod purgatory;
 pub mod quota;
 pub mod replication;
+pub mod request;
 pub mod sasl_config;
 pub mod sendfile;
 pub mod server;

@@ -252,7 +252,11 @@ pub fn validate_stored(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     if computed != header.crc {
         return Err(BatchError::CrcMismatch { stored: header.crc, computed });
     }
-    if header.record_count < 0 || header.last_offset_delta < 0 || header.record_count > header.last_offset_delta + 1 {
+    // In i64: a leader's lastOffsetDelta of i32::MAX must not overflow.
+    if header.record_count < 0
+        || header.last_offset_delta < 0
+        || header.record_count as i64 > header.last_offset_delta as i64 + 1
+    {
         return Err(BatchError::InconsistentCount {
             count: header.record_count,
             last_offset_delta: header.last_offset_delta,
@@ -541,6 +545,27 @@ mod tests {
         assert_eq!(parse_control_batch(&data), None);
     }
 
+    /// Found by fuzz/record_batch: lastOffsetDelta = i32::MAX overflowed
+    /// the count check of a stored (replicated) batch.
+    #[test]
+    fn fuzz_validate_stored_max_last_offset_delta() {
+        let input: &[u8] = &[
+            255, 255, 255, 255, 255, 255, 255, 79, 0, 0, 0, 21, 255, 255, 255, 255, 2, 230, 185, 255, 255, 255, 255,
+            127, 255, 255, 255, 255, 255, 255, 255, 0, 0, 3, 232, 0, 0, 0, 0, 0, 3, 0, 232, 0, 0, 0, 0, 0, 0, 0, 7,
+            255, 1, 255, 255, 255, 254, 0, 0, 7, 255, 1, 255, 255, 255, 254, 8, 0, 0, 160, 160, 160, 160, 17, 0, 36, 0,
+            160, 160, 160, 160, 160, 160, 160, 85, 160, 160, 0, 0, 3, 0,
+        ];
+        let mut fixed = input.to_vec();
+        let length = (fixed.len() - LOG_OVERHEAD_BYTES) as i32;
+        fixed[8..12].copy_from_slice(&length.to_be_bytes());
+        let crc = compute_crc(&fixed);
+        fixed[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(BatchHeader::parse(&fixed).unwrap().last_offset_delta, i32::MAX);
+        // The count check passes (a compacted batch may hold fewer records); the codec bits do not.
+        assert_eq!(validate_stored(&fixed), Err(BatchError::UnknownCompression(7)));
+        let _ = validate_stored(&input);
+    }
+
     #[test]
     fn split_two_batches() {
         let mut two = build_batch(&[(None, Some(b"a"))], 1);
@@ -554,18 +579,27 @@ mod tests {
 /// (offset delta, timestamp) of each record of one batch, decompressing if
 /// needed. Only for the rare record-level searches (ListOffsets by
 /// timestamp), never on the produce or fetch path. A batch that does not
-/// decode yields nothing.
+/// decode yields nothing. Produced batches are stored without their records
+/// being parsed, so this reads a client's bytes: it uses the bounded
+/// decoders of [`crate::records`] (kafka-protocol's batch decoder
+/// pre-allocates from counts in the records and overflows on timestamps).
 pub fn record_timestamps(batch: &[u8]) -> Vec<(i32, i64)> {
     let Ok(header) = BatchHeader::parse(batch) else { return Vec::new() };
-    let mut bytes = bytes::Bytes::copy_from_slice(batch);
-    match kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes) {
-        // LogAppendTime: every record's timestamp is the batch's append time.
-        Ok(set) if header.is_log_append_time() => {
-            set.records.iter().map(|r| ((r.offset - header.base_offset) as i32, header.max_timestamp)).collect()
-        }
-        Ok(set) => set.records.iter().map(|r| ((r.offset - header.base_offset) as i32, r.timestamp)).collect(),
-        Err(_) => Vec::new(),
-    }
+    let Ok(payload) = crate::records::payload(batch, &header) else { return Vec::new() };
+    let Ok(records) = crate::records::parse_records(&payload, header.record_count) else { return Vec::new() };
+    records
+        .iter()
+        .map(|r| {
+            // LogAppendTime: every record's timestamp is the batch's append time.
+            let timestamp = if header.is_log_append_time() {
+                header.max_timestamp
+            } else {
+                // Wraps on overflow, as Kafka's long arithmetic does.
+                header.base_timestamp.wrapping_add(r.timestamp_delta)
+            };
+            (r.offset_delta, timestamp)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -577,5 +611,55 @@ mod record_tests {
         let batch = build_batch(&[(None, Some(b"a")), (Some(b"k"), Some(b"bb")), (None, None)], 500);
         assert_eq!(record_timestamps(&batch), vec![(0, 500), (1, 500), (2, 500)]);
         assert!(record_timestamps(&batch[..70]).is_empty());
+        let gzip = crate::records::recompress(&batch, Compression::Gzip, Default::default()).unwrap();
+        assert_eq!(record_timestamps(&gzip), vec![(0, 500), (1, 500), (2, 500)]);
+        let mut append_time = batch.clone();
+        let (head, records) = append_time.split_at_mut(BATCH_HEADER_BYTES);
+        set_log_append_time(head, records, 900);
+        assert_eq!(record_timestamps(&append_time), vec![(0, 900), (1, 900), (2, 900)]);
+    }
+
+    /// Found by fuzz/record_batch: a record's timestamp delta that
+    /// overflows the base timestamp panicked in kafka-protocol's decoder.
+    #[test]
+    fn fuzz_record_timestamps_overflowing_delta() {
+        let batch = [
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x41, 0x8d, 0xff, 0xff, 0xff, 0x02, 0xe8,
+            0x9b, 0xc5, 0xf4, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x00,
+            0xcf, 0x8b, 0x01, 0x00, 0xe5, 0x68, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x02, 0x1c, 0x9f, 0x96, 0x9f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x06, 0x6b, 0x65, 0x79, 0x0a, 0x76, 0x61,
+            0x5b, 0x6c, 0x2d, 0x75, 0x65, 0x00, 0x10, 0x00, 0x00, 0x02, 0x01, 0x04, 0x76, 0x40, 0x32, 0x00,
+        ];
+        let mut fixed = batch.to_vec();
+        let length = (fixed.len() - LOG_OVERHEAD_BYTES) as i32;
+        fixed[8..12].copy_from_slice(&length.to_be_bytes());
+        let crc = compute_crc(&fixed);
+        fixed[17..21].copy_from_slice(&crc.to_be_bytes());
+        let _ = validate(&fixed, usize::MAX);
+        let _ = record_timestamps(&fixed);
+        let _ = record_timestamps(&batch);
+    }
+
+    /// A record declaring 2^31-1 headers made kafka-protocol's decoder
+    /// reserve a map of that size (an abort, not an error).
+    #[test]
+    fn record_timestamps_huge_header_count_is_nothing() {
+        let mut record = vec![0u8]; // attributes
+        put_varlong(&mut record, 0); // timestamp delta
+        put_varlong(&mut record, 0); // offset delta
+        put_varbytes(&mut record, None);
+        put_varbytes(&mut record, Some(b"v"));
+        put_varlong(&mut record, i32::MAX as i64); // header count
+        let mut batch = build_batch(&[(None, Some(b"v"))], 1);
+        batch.truncate(BATCH_HEADER_BYTES);
+        put_varlong(&mut batch, record.len() as i64);
+        batch.extend_from_slice(&record);
+        let length = (batch.len() - LOG_OVERHEAD_BYTES) as i32;
+        batch[8..12].copy_from_slice(&length.to_be_bytes());
+        let crc = compute_crc(&batch);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(validate(&batch, usize::MAX).is_ok());
+        assert!(record_timestamps(&batch).is_empty());
     }
 }

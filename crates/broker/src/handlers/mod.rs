@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use brook_protocol::kafka_protocol::messages::*;
-use brook_protocol::kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use brook_protocol::kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use bytes::Bytes;
 
 use brook_protocol::fetch_response::Chunk;
@@ -204,7 +204,7 @@ pub fn topic_name(s: &str) -> TopicName {
 macro_rules! route {
     ($ctx:expr, $body:expr, $req:ty, $handler:path) => {{
         let version = $ctx.version();
-        let request = <$req>::decode(&mut $body, version).map_err(|e| e.to_string())?;
+        let request: $req = crate::request::take($body)?;
         // Request-time quota (KIP-124) on every API but Produce and Fetch,
         // which have byte-rate quotas; the response carries the throttle.
         let handling = $handler(&$ctx, request);
@@ -219,20 +219,21 @@ macro_rules! route {
     }};
 }
 
-/// Decodes the body, runs the handler, encodes the answer. `Ok(None)` means
-/// no response (acks=0 produce). `Err` means a malformed request.
+/// Runs the handler of a request decoded by [`crate::request::decode_request`]
+/// and encodes the answer. `Ok(None)` means no response (acks=0 produce).
+/// `Err` means a malformed request.
 pub async fn dispatch(
     broker: &Arc<Node>,
     key: ApiKey,
     header: &RequestHeader,
     session: &Session,
-    mut body: Bytes,
+    body: RequestKind,
+    request_bytes: usize,
 ) -> Result<Option<Response>, DispatchError> {
     let ctx = RequestContext { node: broker, header, session };
     match key {
         ApiKey::Produce => {
-            let request_bytes = body.len();
-            let request = ProduceRequest::decode(&mut body, ctx.version()).map_err(|e| e.to_string())?;
+            let request: ProduceRequest = crate::request::take(body)?;
             let acks = request.acks;
             let mut response = produce::handle(&ctx, request).await;
             // producer_byte_rate: the request's bytes, recorded after the append (Kafka too).
@@ -260,7 +261,7 @@ pub async fn dispatch(
             Ok(encode(header.correlation_id, ctx.version(), &response).map(Some)?)
         }
         ApiKey::Fetch => {
-            let request = FetchRequest::decode(&mut body, ctx.version()).map_err(|e| e.to_string())?;
+            let request: FetchRequest = crate::request::take(body)?;
             Ok(Some(fetch::handle(&ctx, request).await))
         }
         ApiKey::ApiVersions => route!(ctx, body, ApiVersionsRequest, api_versions::handle),

@@ -817,23 +817,26 @@ fn describe(group: &Group) -> GroupDescription {
 
 /// Topics in the members' consumer-protocol subscriptions.
 fn subscribed_topics(group: &Group) -> Vec<String> {
-    use brook_protocol::kafka_protocol::messages::ConsumerProtocolSubscription;
-    use brook_protocol::kafka_protocol::protocol::Decodable;
     if group.protocol_type.as_deref() != Some("consumer") {
         return Vec::new();
     }
     let protocol = group.protocol.clone().unwrap_or_default();
-    let mut topics = Vec::new();
-    for m in group.members.values() {
-        let mut metadata = m.metadata(&protocol);
-        if metadata.len() < 2 {
-            continue;
-        }
-        let version = i16::from_be_bytes([metadata[0], metadata[1]]);
-        metadata = metadata.slice(2..);
-        if let Ok(sub) = ConsumerProtocolSubscription::decode(&mut metadata, version.clamp(0, 3)) {
-            topics.extend(sub.topics.iter().map(|t| t.to_string()));
-        }
+    group.members.values().flat_map(|m| subscription_topics(m.metadata(&protocol))).collect()
+}
+
+/// The topics of one member's consumer-protocol subscription (JoinGroup
+/// metadata, a client's bytes: fuzzed by fuzz/group_subscription); none
+/// if it does not decode.
+pub fn subscription_topics(mut metadata: bytes::Bytes) -> Vec<String> {
+    use brook_protocol::kafka_protocol::messages::ConsumerProtocolSubscription;
+    use brook_protocol::kafka_protocol::protocol::Decodable;
+    if metadata.len() < 2 {
+        return Vec::new();
     }
-    topics
+    let version = i16::from_be_bytes([metadata[0], metadata[1]]);
+    metadata = metadata.slice(2..);
+    match ConsumerProtocolSubscription::decode(&mut metadata, version.clamp(0, 3)) {
+        Ok(sub) => sub.topics.iter().map(|t| t.to_string()).collect(),
+        Err(_) => Vec::new(),
+    }
 }
