@@ -36,11 +36,12 @@ def consume_all(bootstrap, topic, partitions, expected, timeout=60, start=None, 
     return out
 
 
-def read_values(bootstrap, topic, partition, isolation="read_committed", timeout=120):
+def read_values(bootstrap, topic, partition, isolation="read_committed", timeout=120, conf=None):
     """Every value of one partition from offset 0 to its end at `isolation`
-    (the last stable offset for read_committed)."""
+    (the last stable offset for read_committed). `conf`: extra client
+    settings (TLS, SASL)."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "verify", "enable.auto.commit": False,
-                  "enable.partition.eof": True, "isolation.level": isolation})
+                  "enable.partition.eof": True, "isolation.level": isolation, **(conf or {})})
     c.assign([TopicPartition(topic, partition, 0)])
     out = []
     deadline = time.time() + timeout

@@ -3,13 +3,12 @@ all speak TLS with client certificates: acks=all produce survives the
 partition leader being killed -9 and restarted, no acknowledged record lost,
 and the restarted node catches up (replication over TLS) and rejoins the ISR."""
 
-import time
-
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from certs import CA
 from cluster import cluster_factory, wait_for  # noqa: F401  (fixture)
+from helpers import read_values
 
 
 def tls_cluster(cluster_factory, tmp_path):
@@ -53,26 +52,6 @@ def produce(bootstrap, conf, topic, values, timeout=40):
     return acked, errors
 
 
-def read_all(bootstrap, conf, topic, timeout=60):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "tls-reader", "enable.partition.eof": True,
-                  "auto.offset.reset": "earliest", **conf})
-    c.assign([TopicPartition(topic, 0, 0)])
-    out, deadline = [], time.time() + timeout
-    try:
-        while time.time() < deadline:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    return out
-                continue
-            out.append(m.value())
-    finally:
-        c.close()
-    raise AssertionError(f"did not reach the end of {topic} in {timeout}s ({len(out)} records)")
-
-
 def test_tls_cluster_loses_no_acknowledged_record_when_the_leader_is_killed(cluster_factory, tmp_path):
     c, conf = tls_cluster(cluster_factory, tmp_path)
     boot = c.bootstrap
@@ -100,7 +79,7 @@ def test_tls_cluster_loses_no_acknowledged_record_when_the_leader_is_killed(clus
     assert errors == []
     acked += last
 
-    values = read_all(boot, conf, "tls-repl")
+    values = read_values(boot, "tls-repl", 0, isolation="read_uncommitted", timeout=60, conf=conf)
     missing = set(acked) - set(values)
     assert not missing, f"{len(missing)} acknowledged records lost, e.g. {sorted(missing)[:5]}"
     logs = c.logs()

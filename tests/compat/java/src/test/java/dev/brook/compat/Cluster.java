@@ -98,6 +98,12 @@ final class Cluster implements AutoCloseable {
             .map(n -> "127.0.0.1:" + n.saslPort).collect(Collectors.joining(","));
     }
 
+    /** Every running node's SASL_SSL address (settings with both a keystore and SASL mechanisms). */
+    String saslSslBootstrap() {
+        return nodes.values().stream().filter(NodeProcess::running)
+            .map(n -> "127.0.0.1:" + n.saslSslPort).collect(Collectors.joining(","));
+    }
+
     /** Every running node's SSL address (settings with ssl.keystore.location). */
     String sslBootstrap() {
         return nodes.values().stream().filter(NodeProcess::running)
@@ -195,6 +201,8 @@ final class Cluster implements AutoCloseable {
         final int sslPort = freePort();
         /** A SASL_PLAINTEXT listener's port, used when the settings enable SASL mechanisms. */
         final int saslPort = freePort();
+        /** A SASL_SSL listener's port, used when the settings carry a keystore and SASL mechanisms. */
+        final int saslSslPort = freePort();
         final Path dataDir;
         final File log;
         private Process process;
@@ -226,6 +234,9 @@ final class Cluster implements AutoCloseable {
             }
             if (settings.containsKey("sasl.enabled.mechanisms")) {
                 p.put("listeners", p.get("listeners") + ",SASL_PLAINTEXT://127.0.0.1:" + saslPort);
+            }
+            if (settings.containsKey("ssl.keystore.location") && settings.containsKey("sasl.enabled.mechanisms")) {
+                p.put("listeners", p.get("listeners") + ",SASL_SSL://127.0.0.1:" + saslSslPort);
             }
             return p;
         }

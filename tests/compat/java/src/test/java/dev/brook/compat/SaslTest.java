@@ -56,6 +56,22 @@ class SaslTest {
         return p;
     }
 
+    /** Subscribes with `cp` and reads until `count` values arrive (60 s at most). */
+    static List<String> readBack(Properties cp, String topic, int count) {
+        List<String> got = new ArrayList<>();
+        try (KafkaConsumer<String, String> consumer =
+                 new KafkaConsumer<>(cp, new StringDeserializer(), new StringDeserializer())) {
+            consumer.subscribe(List.of(topic));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (got.size() < count && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
+                    got.add(r.value());
+                }
+            }
+        }
+        return got;
+    }
+
     @Test
     void scramAndPlainWithReauthentication() throws Exception {
         try (Cluster cluster = Cluster.start(1, Map.of(
@@ -92,17 +108,7 @@ class SaslTest {
                 Properties cp = sasl(bootstrap, login[0], login[1], login[2]);
                 cp.put(ConsumerConfig.GROUP_ID_CONFIG, "java-sasl-" + login[1]);
                 cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-                List<String> got = new ArrayList<>();
-                try (KafkaConsumer<String, String> consumer =
-                         new KafkaConsumer<>(cp, new StringDeserializer(), new StringDeserializer())) {
-                    consumer.subscribe(List.of(login[3]));
-                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-                    while (got.size() < 20 && System.nanoTime() < deadline) {
-                        for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
-                            got.add(r.value());
-                        }
-                    }
-                }
+                List<String> got = readBack(cp, login[3], 20);
                 assertEquals(20, got.size(), "records read back as " + login[1]);
                 assertEquals(login[1] + "-0", got.get(0));
                 assertEquals(login[1] + "-19", got.get(19));

@@ -34,7 +34,8 @@ import org.junit.jupiter.api.Timeout;
  *  without a certificate is refused. Certificates come from tests/compat/certs.py. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class SslClientCertificateTest {
-    private static Path makeCerts() throws Exception {
+    /** A test CA, server and client (alice) certificates from tests/compat/certs.py. */
+    static Path makeCerts() throws Exception {
         Path dir = Files.createTempDirectory("brook-java-certs-");
         Path script = Paths.get(System.getProperty("user.dir")).resolve("../certs.py").normalize();
         Process p = new ProcessBuilder("python3", script.toString(), dir.toString()).inheritIO().start();
