@@ -447,6 +447,18 @@ const BROKER_PROPERTIES: &[PropertyDef] = &[
         doc: "Samples kept to measure a client's rate against its quota.",
     },
     PropertyDef {
+        name: "admin.http.listener",
+        default: "http://127.0.0.1:9644",
+        kind: TEXT,
+        doc: "The admin HTTP listener (/metrics, /health/live, /health/ready, the web console) as http://host:port, or none. When left at its default and the port is taken, the broker runs without it (with a warning).",
+    },
+    PropertyDef {
+        name: "metrics.per.partition",
+        default: "true",
+        kind: BOOL,
+        doc: "Export per-partition series (log size, offsets, group lag by partition); false keeps only per-topic and broker-wide series, for clusters with many partitions.",
+    },
+    PropertyDef {
         name: "quota.window.size.seconds",
         default: "1",
         kind: long(1, I32),
@@ -848,6 +860,10 @@ pub struct BrokerConfig {
     pub quota_window_num: usize,
     /// `quota.window.size.seconds`, in ms
     pub quota_window_ms: i64,
+    /// `admin.http.listener`: where /metrics, /health and the console are served.
+    pub admin_http: crate::admin_http::AdminAddress,
+    /// `metrics.per.partition`
+    pub metrics_per_partition: bool,
     /// The ACL authorizer; None: everything is allowed.
     pub authorizer: Option<brook_security::acl::Authorizer>,
     pub sasl: crate::sasl_config::SaslConfig,
@@ -1051,6 +1067,12 @@ impl BrokerConfig {
             },
             quota_window_num: num("quota.window.num") as usize,
             quota_window_ms: num("quota.window.size.seconds") * 1000,
+            admin_http: crate::admin_http::AdminAddress::parse(
+                &get("admin.http.listener"),
+                props.contains_key("admin.http.listener"),
+            )
+            .map_err(|reason| ConfigError::Invalid { name: "admin.http.listener".into(), reason })?,
+            metrics_per_partition: get("metrics.per.partition").eq_ignore_ascii_case("true"),
             authorizer: crate::authorization::from_config(
                 &get("authorizer.class.name"),
                 &get("super.users"),

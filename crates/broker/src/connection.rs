@@ -73,6 +73,7 @@ pub async fn serve(stream: TcpStream, broker: Arc<Node>, listener: Arc<ListenerR
             }
         },
     };
+    let _counted = broker.metrics.connection_opened(&listener.config.name);
     let auth = crate::authenticator::for_session(&broker, &session);
     match serve_inner(&mut stream, &broker, session, auth).await {
         Ok(()) => debug!(%peer, "connection closed by client"),

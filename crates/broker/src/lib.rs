@@ -11,10 +11,13 @@
 //! - `purgatory.rs`: requests waiting for a watermark or data.
 //! - `coordinator/`: consumer groups.
 //! - `quota/`: client quotas (rates, throttling).
+//! - `admin_http/`: the admin HTTP listener (/metrics, /health, the console);
+//!   `metrics/`: the broker's metrics.
 
 // The connection's future nests every handler's (the quota wrappers add levels).
 #![recursion_limit = "256"]
 
+pub mod admin_http;
 pub mod authenticator;
 pub mod authorization;
 pub mod broker_link;
@@ -25,6 +28,7 @@ pub mod coordinator;
 pub mod handlers;
 pub mod jobs;
 pub mod meta_properties;
+pub mod metrics;
 pub mod node;
 pub mod purgatory;
 pub mod quota;

@@ -59,6 +59,8 @@ pub struct Node {
     pub(crate) cleaner: CleanerScheduler,
     /// Client quotas: measured rates and throttling.
     pub quotas: crate::quota::QuotaManager,
+    /// What /metrics exports.
+    pub metrics: Arc<crate::metrics::BrokerMetrics>,
 }
 
 fn submit_error(e: SubmitError) -> ControllerError {

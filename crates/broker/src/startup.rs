@@ -164,6 +164,7 @@ impl Node {
         let txn_verifier = TxnVerifier::new(config.node_id, config.inter_broker_tls.clone());
         let quotas = crate::quota::QuotaManager::new(config.quota_window_num, config.quota_window_ms);
         let broker = Arc::new(Node {
+            metrics: crate::metrics::BrokerMetrics::new(),
             quotas,
             txn_verifier,
             config,

@@ -202,10 +202,16 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     let config = load_config(&args).context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        // The admin listener answers /health/live (and "not ready") while the node starts.
+        let admin = brook_broker::admin_http::AdminState::new();
+        if let Some(listener) = brook_broker::admin_http::bind(&config.admin_http).await? {
+            tokio::spawn(brook_broker::admin_http::serve(listener, admin.clone()));
+        }
         let broker = tokio::select! {
             started = brook_broker::Node::start(config) => started.context("starting the node")?,
             _ = shutdown_signal() => return Ok(()),
         };
+        admin.set_node(broker.clone());
         let listener = if broker.config.is_broker {
             Some(brook_broker::server::bind(&broker).await.context("binding the listener")?)
         } else {

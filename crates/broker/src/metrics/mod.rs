@@ -1,0 +1,65 @@
+//! Broker metrics, named after Kafka's JMX MBeans as the Prometheus JMX
+//! exporter renders them (`kafka.server:type=X,name=Y` becomes
+//! `kafka_server_x_y`), so dashboards and alerts written for Kafka
+//! translate. Hot paths only touch pre-registered atomics (handles cached
+//! where they are used); state that already exists elsewhere (partitions,
+//! ISR, groups) is read at scrape time, never duplicated.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::Node;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub listener: String,
+}
+
+/// Every metric the broker updates as it works.
+pub struct BrokerMetrics {
+    registry: Registry,
+    /// kafka.server:type=socket-server-metrics,listener=L connection-count
+    pub connections: Family<ListenerLabels, Gauge>,
+}
+
+impl BrokerMetrics {
+    pub fn new() -> Arc<BrokerMetrics> {
+        let mut registry = Registry::default();
+        let connections = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "kafka_server_socket_server_metrics_connection_count",
+            "Open client connections, by listener",
+            connections.clone(),
+        );
+        Arc::new(BrokerMetrics { registry, connections })
+    }
+
+    /// Counts a connection on `listener` until the returned guard is dropped.
+    pub fn connection_opened(&self, listener: &str) -> ConnectionGuard {
+        let gauge = self.connections.get_or_create(&ListenerLabels { listener: listener.to_string() }).clone();
+        gauge.inc();
+        ConnectionGuard(gauge)
+    }
+}
+
+/// Decrements the connection count when the connection ends.
+pub struct ConnectionGuard(Gauge);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// The Prometheus text exposition of every metric of `node`.
+pub fn render(node: &Node) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &node.metrics.registry) {
+        tracing::warn!(error = %e, "encoding metrics failed");
+    }
+    out
+}
