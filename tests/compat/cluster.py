@@ -151,7 +151,9 @@ class Node:
         if netns:
             self.port = 9092 if "broker" in roles else None
             self.controller_port = 9093 if "controller" in roles else None
+            self.admin_port = 9644
         else:
+            self.admin_port = free_port()
             self.port = free_port() if "broker" in roles else None
             self.controller_port = free_port() if "controller" in roles else None
         self.overrides = {}  # per-node settings on top of the cluster's
@@ -168,6 +170,11 @@ class Node:
         assert self.is_broker, f"node {self.id} has no PLAINTEXT listener"
         return f"{self.host}:{self.port}"
 
+    @property
+    def admin_url(self):
+        """The admin HTTP listener: /metrics, /health/*, the console."""
+        return f"http://{self.host}:{self.admin_port}"
+
     def settings(self, extra=None):
         listeners = []
         if self.port is not None:
@@ -181,6 +188,7 @@ class Node:
             "controller.listener.names": "CONTROLLER",
             "controller.quorum.voters": self.cluster.voters,
             "log.dirs": str(self.data_dir),
+            "admin.http.listener": self.admin_url,
         }
         s.update(self.cluster.settings)
         s.update(self.overrides)

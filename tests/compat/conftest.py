@@ -40,6 +40,7 @@ class Brook:
     def __init__(self, data_dir, settings=None):
         self.data_dir = Path(data_dir)
         self.port = free_port()
+        self.admin_port = free_port()
         self.settings = dict(settings or {})
         self.proc = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-broker.log"
@@ -48,9 +49,15 @@ class Brook:
     def bootstrap(self):
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def admin_url(self):
+        """The admin HTTP listener: /metrics, /health/*, the console."""
+        return f"http://127.0.0.1:{self.admin_port}"
+
     def start(self, timeout=30):
         args = [BROOK_TEST_BINARY, "server", "--set", f"log.dirs={self.data_dir}",
-                "--set", f"listeners=PLAINTEXT://127.0.0.1:{self.port}"]
+                "--set", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "--set", f"admin.http.listener={self.admin_url}"]
         for k, v in self.settings.items():
             args += ["--set", f"{k}={v}"]
         log = open(self.log_path, "ab")
