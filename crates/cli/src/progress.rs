@@ -28,12 +28,15 @@ pub fn enabled() -> bool {
 }
 
 /// A bar on stderr (a spinner when `len` is unknown), or a hidden one.
-pub fn bar(len: Option<u64>, style: ProgressStyle) -> ProgressBar {
+pub fn bar(len: Option<u64>, style: ProgressStyle, prefix: &str) -> ProgressBar {
     if !enabled() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr()).with_style(style);
-    // Keeps the elapsed time and spinner moving while nothing arrives.
+    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr())
+        .with_style(style)
+        .with_prefix(prefix.to_string());
+    // Keeps the elapsed time and spinner moving while nothing arrives (and
+    // draws at once: style and prefix must be set before).
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
@@ -43,8 +46,8 @@ pub fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).expect("valid progress template").progress_chars("=> ")
 }
 
-const RECORDS_BAR: &str = "{prefix} [{elapsed_precise}] [{bar:30}] {pos}/{len} records, {rates} (eta {eta})";
-const RECORDS_SPINNER: &str = "{spinner} {prefix} [{elapsed_precise}] {pos} records, {rates}";
+const RECORDS_BAR: &str = "{prefix} [{bar:20}] {pos}/{len} records, {rates}, {elapsed} (eta {eta})";
+const RECORDS_SPINNER: &str = "{spinner} {prefix} {pos} records, {rates}, {elapsed}";
 
 /// Records and bytes moved by one or more tasks: records done against a
 /// total (or a spinner without one), bytes, and the average rates since the
@@ -66,7 +69,7 @@ impl Throughput {
                 write!(w, "{:.1} MB, {:.0} records/s, {:.1} MB/s", b / 1e6, state.pos() as f64 / secs, b / secs / 1e6);
         };
         let template = if total_records.is_some() { RECORDS_BAR } else { RECORDS_SPINNER };
-        let bar = bar(total_records, style(template).with_key("rates", rates)).with_prefix(what.to_string());
+        let bar = bar(total_records, style(template).with_key("rates", rates), what);
         Throughput { bar, bytes }
     }
 
@@ -98,9 +101,8 @@ pub struct Input {
 }
 
 const INPUT_BAR: &str =
-    "{prefix} [{elapsed_precise}] [{bar:30}] {binary_bytes}/{binary_total_bytes}, {records}, {binary_bytes_per_sec} (eta {eta})";
-const INPUT_SPINNER: &str =
-    "{spinner} {prefix} [{elapsed_precise}] {binary_bytes} read, {records}, {binary_bytes_per_sec}";
+    "{prefix} [{bar:20}] {binary_bytes}/{binary_total_bytes}, {records}, {binary_bytes_per_sec}, {elapsed} (eta {eta})";
+const INPUT_SPINNER: &str = "{spinner} {prefix} {binary_bytes} read, {records}, {binary_bytes_per_sec}, {elapsed}";
 
 impl Input {
     pub fn new(what: &str, size: Option<u64>) -> Input {
@@ -111,7 +113,7 @@ impl Input {
             let _ = write!(w, "{n} records, {:.0} records/s", n as f64 / state.elapsed().as_secs_f64().max(1e-3));
         };
         let template = if size.is_some() { INPUT_BAR } else { INPUT_SPINNER };
-        let bar = bar(size, style(template).with_key("records", key)).with_prefix(what.to_string());
+        let bar = bar(size, style(template).with_key("records", key), what);
         Input { bar, records }
     }
 

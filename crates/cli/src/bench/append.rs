@@ -119,7 +119,10 @@ pub fn run(args: AppendArgs) -> anyhow::Result<()> {
         let repeat = args.repeat.max(1);
         let bar = progress::bar(
             Some(4 * repeat as u64 * (args.size_mib << 20)),
-            progress::style("{prefix} {msg:26} [{elapsed_precise}] [{bar:30}] {binary_bytes}/{binary_total_bytes}, {binary_bytes_per_sec}"),
+            progress::style(
+                "{prefix} {msg:26} [{bar:20}] {binary_bytes}/{binary_total_bytes}, {binary_bytes_per_sec}, {elapsed}",
+            ),
+            &format!("run 1/{repeat}"),
         );
         for run in 1..=repeat {
             bar.set_prefix(format!("run {run}/{repeat}"));

@@ -72,7 +72,7 @@ pub async fn reassign(admin: &Admin, args: ReassignArgs, output: Output) -> anyh
     let plan = vec![(args.topic, args.partition, target)];
     let outcomes = admin.reassign(&plan).await?;
     report(output, &outcomes, &plan)?;
-    wait_for(admin, &plan, args.wait).await
+    wait_for(admin, "reassign", &plan, args.wait).await
 }
 
 pub async fn list(admin: &Admin, output: Output) -> anyhow::Result<()> {
@@ -131,20 +131,26 @@ pub async fn drain(admin: &Admin, broker: i32, wait: WaitArgs, output: Output) -
     }
     let outcomes = admin.reassign(&plan).await?;
     report(output, &outcomes, &plan)?;
-    wait_for(admin, &plan, wait).await
+    wait_for(admin, "drain", &plan, wait).await
 }
 
 /// With `--wait`: polls until every partition of the plan is done, showing
 /// how many have moved. Done means no longer listed as reassigning and, for a
 /// move, the replica set equal to the target's (both answers may come from
 /// brokers whose metadata lags; together they cannot claim a move too early).
-async fn wait_for(admin: &Admin, plan: &[(String, i32, Option<Vec<i32>>)], wait: WaitArgs) -> anyhow::Result<()> {
+async fn wait_for(
+    admin: &Admin,
+    what: &str,
+    plan: &[(String, i32, Option<Vec<i32>>)],
+    wait: WaitArgs,
+) -> anyhow::Result<()> {
     if !wait.wait || plan.is_empty() {
         return Ok(());
     }
     let bar = progress::bar(
         Some(plan.len() as u64),
-        progress::style("{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} partitions moved {msg}"),
+        progress::style("{spinner} {prefix} [{bar:20}] {pos}/{len} partitions moved, {elapsed} {msg}"),
+        what,
     );
     let deadline = Instant::now() + Duration::from_secs(wait.wait_timeout_secs);
     loop {
