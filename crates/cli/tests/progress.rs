@@ -174,3 +174,121 @@ fn format_mib(bytes: usize) -> String {
         format!("{:.2} MiB", kib / 1024.0)
     }
 }
+
+/// Three combined broker+controller nodes of the real binary, killed by pid on drop.
+struct Trio {
+    children: Vec<std::process::Child>,
+    bootstrap: String,
+}
+
+impl Drop for Trio {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_trio(dir: &Path) -> Trio {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let voters: Vec<String> = ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
+    let mut trio = Trio { children: Vec::new(), bootstrap: format!("127.0.0.1:{}", ports[0].0) };
+    for (i, (p, c)) in ports.iter().enumerate() {
+        let id = i + 1;
+        let log = std::fs::File::create(dir.join(format!("node{id}.log"))).unwrap();
+        let mut cmd = Command::new(BROOK);
+        cmd.arg("server");
+        for s in [
+            format!("node.id={id}"),
+            "process.roles=broker,controller".to_string(),
+            format!("listeners=PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c}"),
+            "controller.listener.names=CONTROLLER".to_string(),
+            format!("controller.quorum.voters={}", voters.join(",")),
+            format!("log.dirs={}", dir.join(format!("node{id}")).display()),
+            "broker.session.timeout.ms=4000".to_string(),
+            "broker.heartbeat.interval.ms=500".to_string(),
+        ] {
+            cmd.arg("--set").arg(s);
+        }
+        for (k, _) in std::env::vars() {
+            if k.starts_with("BROOK_") && k != "BROOK_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        trio.children.push(cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().expect("spawn brook"));
+    }
+    // Ready: three unfenced brokers in the metadata (bounded).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = run(
+            Command::new(BROOK).args(["--bootstrap-server", &trio.bootstrap, "--output", "json", "cluster", "info"]),
+            Duration::from_secs(30),
+        );
+        let live = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .map_or(0, |v| v["brokers"].as_array().map_or(0, |b| b.iter().filter(|b| b["fenced"] == false).count()));
+        if live == 3 {
+            return trio;
+        }
+        let logs: String =
+            (1..=3).map(|i| std::fs::read_to_string(dir.join(format!("node{i}.log"))).unwrap_or_default()).collect();
+        assert!(Instant::now() < deadline, "three brokers not up within 60 s:\n{logs}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `{partition: replicas}` of a topic, from `brook topic describe --output json`.
+fn replicas(bootstrap: &str, topic: &str) -> Vec<Vec<i64>> {
+    let out = brook(bootstrap, &["--output", "json", "topic", "describe", topic]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["replicas"].as_array().unwrap().iter().map(|r| r.as_i64().unwrap()).collect())
+        .collect()
+}
+
+#[test]
+fn drain_and_reassign_wait_until_moved_with_a_bar_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let trio = start_trio(dir.path());
+    let b = trio.bootstrap.clone();
+    brook(&b, &["topic", "create", "moving", "--partitions", "3", "--replication-factor", "2"]);
+    let (file, _) = lines_file(dir.path(), 5_000);
+    brook(&b, &["produce", "moving", "--file", file.to_str().unwrap()]);
+    let before = replicas(&b, "moving");
+    let on_3 = before.iter().filter(|r| r.contains(&3)).count();
+    assert!(on_3 > 0, "broker 3 holds replicas: {before:?}");
+
+    // Piped: the plan on stdout exactly as without --wait, nothing on stderr,
+    // and once it returns no replica is left on broker 3.
+    let out = brook(&b, &["cluster", "drain", "3", "--wait", "--wait-timeout-secs", "90"]);
+    let after = replicas(&b, "moving");
+    assert!(after.iter().all(|r| !r.contains(&3) && r.len() == 2), "--wait returned before the moves: {after:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), on_3, "{stdout}");
+    assert!(stdout.lines().all(|l| l.starts_with("moving-") && l.contains(" -> [")), "{stdout}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    // A terminal: a bar of partitions moved while it waits.
+    if !script_available() {
+        println!("skipped the terminal half: util-linux `script` is not installed");
+        return;
+    }
+    let target = format!("3,{}", after[0][0]);
+    let shown = under_pty(&format!(
+        "'{BROOK}' --bootstrap-server {b} cluster reassign moving --partition 0 --replicas {target} --wait --wait-timeout-secs 90"
+    ));
+    assert!(shown.contains("reassign [") && shown.contains("/1 partitions moved"), "no reassign bar in {shown:?}");
+    let mut now = replicas(&b, "moving")[0].clone();
+    now.sort_unstable();
+    let mut want: Vec<i64> = target.split(',').map(|x| x.parse().unwrap()).collect();
+    want.sort_unstable();
+    assert_eq!(now, want, "--wait returned before the move");
+}
