@@ -117,6 +117,11 @@ impl Input {
         Input { bar, records }
     }
 
+    /// No bar at all (lines typed on a terminal: a redrawn status line would garble them).
+    pub fn hidden() -> Input {
+        Input { bar: ProgressBar::hidden(), records: Arc::new(AtomicU64::new(0)) }
+    }
+
     pub fn add(&self, records: u64, bytes: u64) {
         self.records.fetch_add(records, Ordering::Relaxed);
         self.bar.inc(bytes);

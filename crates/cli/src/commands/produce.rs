@@ -70,7 +70,8 @@ pub async fn run(bootstrap: &str, args: ProduceArgs, output: Output) -> anyhow::
             (Box::new(std::io::BufReader::new(std::io::stdin())), size)
         }
     };
-    let progress = progress::Input::new("produce", input);
+    let typed = args.file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let progress = if typed { progress::Input::hidden() } else { progress::Input::new("produce", input) };
     // Counts handed to the bar every 256 lines, not per record.
     let (mut lines_pending, mut bytes_pending) = (0u64, 0u64);
     let mut deliveries = Vec::new();
