@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 mod bench;
 mod commands;
+mod progress;
 
 use commands::Output;
 
@@ -27,6 +28,10 @@ struct Cli {
     /// ssl.certificate.location + ssl.key.location, ...).
     #[arg(long, global = true)]
     command_config: Option<PathBuf>,
+    /// No progress bars or live status on stderr (they are only drawn on a
+    /// terminal anyway; BROOK_NO_PROGRESS=1 does the same).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +85,8 @@ enum ClusterCommand {
     Drain {
         /// The broker to empty.
         broker: i32,
+        #[command(flatten)]
+        wait: commands::reassign::WaitArgs,
     },
 }
 
@@ -111,6 +118,7 @@ struct ServerArgs {
 fn main() {
     let cli = Cli::parse();
     let (bootstrap, output) = (cli.bootstrap_server, cli.output);
+    progress::set_quiet(cli.quiet);
     if let Some(path) = &cli.command_config {
         if let Err(e) = apply_command_config(path) {
             eprintln!("error: {e:#}");
@@ -135,8 +143,8 @@ fn main() {
                 Command::Cluster(ClusterCommand::Reassignments) => {
                     commands::reassign::list(&admin(&bootstrap).await?, output).await
                 }
-                Command::Cluster(ClusterCommand::Drain { broker }) => {
-                    commands::reassign::drain(&admin(&bootstrap).await?, broker, output).await
+                Command::Cluster(ClusterCommand::Drain { broker, wait }) => {
+                    commands::reassign::drain(&admin(&bootstrap).await?, broker, wait, output).await
                 }
                 Command::Group(cmd) => commands::group::run(&admin(&bootstrap).await?, cmd, output).await,
                 Command::Txn(cmd) => commands::txn::run(&admin(&bootstrap).await?, cmd, output).await,

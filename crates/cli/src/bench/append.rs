@@ -10,6 +10,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use brook_protocol::batch::build_batch;
 use brook_storage::{LogConfig, PartitionLog};
+use indicatif::ProgressBar;
+
+use crate::progress;
 
 #[derive(clap::Args)]
 pub struct AppendArgs {
@@ -45,7 +48,8 @@ fn settle() {
     let _ = Command::new("sync").status();
 }
 
-fn dd(dir: &Path, size_mib: u64, fdatasync: bool) -> anyhow::Result<Figure> {
+fn dd(dir: &Path, size_mib: u64, fdatasync: bool, bar: &ProgressBar) -> anyhow::Result<Figure> {
+    bar.set_message(if fdatasync { "dd conv=fdatasync" } else { "dd (page cache)" });
     settle();
     let file = dir.join("dd.bin");
     let mut cmd = Command::new("dd");
@@ -57,13 +61,17 @@ fn dd(dir: &Path, size_mib: u64, fdatasync: bool) -> anyhow::Result<Figure> {
     let out = cmd.output().context("running dd")?;
     let seconds = start.elapsed().as_secs_f64();
     std::fs::remove_file(&file).ok();
+    // dd is another process: its bytes count once it is done.
+    bar.inc(size_mib << 20);
     if !out.status.success() {
         bail!("dd failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(Figure { mib_per_s: size_mib as f64 / seconds, seconds })
 }
 
-fn append(dir: &Path, args: &AppendArgs, fsync_at_end: bool) -> anyhow::Result<Figure> {
+fn append(dir: &Path, args: &AppendArgs, fsync_at_end: bool, bar: &ProgressBar) -> anyhow::Result<Figure> {
+    bar.set_message(if fsync_at_end { "brook append + fsync" } else { "brook append (page cache)" });
+    let phase_end = bar.position() + (args.size_mib << 20);
     let log_dir = dir.join("bench-0");
     let _ = std::fs::remove_dir_all(&log_dir);
     let mut log = PartitionLog::open(&log_dir, LogConfig::default(), None, None, false)?;
@@ -76,13 +84,18 @@ fn append(dir: &Path, args: &AppendArgs, fsync_at_end: bool) -> anyhow::Result<F
     settle();
     let batches = total / batch.len() as u64;
     let start = Instant::now();
-    for _ in 0..batches {
+    for i in 1..=batches {
         log.append_as_leader(&batch, 0, 1_700_000_000_000)?;
+        // Every 256 batches (4 MiB at the default size), not per batch.
+        if i % 256 == 0 {
+            bar.inc(256 * batch.len() as u64);
+        }
     }
     if fsync_at_end {
         log.flush()?;
     }
     let seconds = start.elapsed().as_secs_f64();
+    bar.set_position(phase_end);
     drop(log);
     std::fs::remove_dir_all(&log_dir).ok();
     let mib = (batches * batch.len() as u64) as f64 / (1024.0 * 1024.0);
@@ -102,12 +115,23 @@ pub fn run(args: AppendArgs) -> anyhow::Result<()> {
         );
         // Interleaved repetitions; the median of each resists page-cache and writeback noise.
         let (mut dd_cache, mut brook_cache, mut dd_sync, mut brook_sync) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..args.repeat.max(1) {
-            dd_cache.push(dd(&dir, args.size_mib, false)?);
-            brook_cache.push(append(&dir, &args, false)?);
-            dd_sync.push(dd(&dir, args.size_mib, true)?);
-            brook_sync.push(append(&dir, &args, true)?);
+        // Bytes written by all four measurements of every run.
+        let repeat = args.repeat.max(1);
+        let bar = progress::bar(
+            Some(4 * repeat as u64 * (args.size_mib << 20)),
+            progress::style(
+                "{prefix} {msg:26} [{bar:20}] {binary_bytes}/{binary_total_bytes}, {binary_bytes_per_sec}, {elapsed}",
+            ),
+            &format!("run 1/{repeat}"),
+        );
+        for run in 1..=repeat {
+            bar.set_prefix(format!("run {run}/{repeat}"));
+            dd_cache.push(dd(&dir, args.size_mib, false, &bar)?);
+            brook_cache.push(append(&dir, &args, false, &bar)?);
+            dd_sync.push(dd(&dir, args.size_mib, true, &bar)?);
+            brook_sync.push(append(&dir, &args, true, &bar)?);
         }
+        bar.finish_and_clear();
         let (dd_cache, brook_cache, dd_sync, brook_sync) =
             (median(dd_cache), median(brook_cache), median(dd_sync), median(brook_sync));
         println!("(median of {} runs each)", args.repeat.max(1));

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::report::Meter;
 use crate::commands::Output;
+use crate::progress::Throughput;
 
 #[derive(clap::Args)]
 pub struct ConsumeBenchArgs {
@@ -41,6 +42,7 @@ pub async fn run(bootstrap: &str, args: ConsumeBenchArgs, output: Output) -> any
     let mut meter = Meter::new();
     let mut last = Instant::now();
     let mut first_record: Option<Duration> = None;
+    let progress = Throughput::new("consume", (target > 0).then_some(target));
     while meter.records < target {
         let records = consumer.poll(Duration::from_millis(500)).await?;
         if records.is_empty() {
@@ -51,13 +53,16 @@ pub async fn run(bootstrap: &str, args: ConsumeBenchArgs, output: Output) -> any
         }
         first_record.get_or_insert(meter.start.elapsed());
         last = Instant::now();
+        let bytes_before = meter.bytes;
         for r in &records {
             meter.records += 1;
             meter.bytes +=
                 r.value.as_ref().map_or(0, |v| v.len()) as u64 + r.key.as_ref().map_or(0, |k| k.len()) as u64;
         }
-        meter.maybe_progress("consume");
+        // One update per fetched batch.
+        progress.add(records.len() as u64, meter.bytes - bytes_before);
     }
+    progress.finish();
     meter.summary(
         "consume",
         output,

@@ -13,6 +13,7 @@ use super::produce::ensure_topic;
 use super::report::Meter;
 use crate::commands::produce::parse_acks;
 use crate::commands::Output;
+use crate::progress::Throughput;
 
 #[derive(clap::Args)]
 pub struct E2eBenchArgs {
@@ -66,7 +67,10 @@ pub async fn run(bootstrap: &str, args: E2eBenchArgs, output: Output) -> anyhow:
     });
     let mut meter = Meter::new();
     let mut idle = Instant::now();
+    // Records received by the consumer against those the producer will send.
+    let progress = Throughput::new("e2e", Some(total));
     while meter.records < total && idle.elapsed() < Duration::from_secs(10) {
+        let (records_before, bytes_before) = (meter.records, meter.bytes);
         for r in consumer.poll(Duration::from_millis(200)).await? {
             let Some(v) = r.value.as_ref().filter(|v| v.len() >= 8) else { continue };
             let sent = u64::from_be_bytes(v[..8].try_into().unwrap());
@@ -76,8 +80,10 @@ pub async fn run(bootstrap: &str, args: E2eBenchArgs, output: Output) -> anyhow:
             meter.bytes += v.len() as u64;
             idle = Instant::now();
         }
-        meter.maybe_progress("e2e");
+        // One update per poll.
+        progress.add(meter.records - records_before, meter.bytes - bytes_before);
     }
+    progress.finish();
     producer_task.await??;
     meter.summary(
         "e2e",

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::report::Meter;
 use crate::commands::produce::parse_acks;
 use crate::commands::Output;
+use crate::progress::{Tally, Throughput};
 
 #[derive(clap::Args, Clone)]
 pub struct ProduceBenchArgs {
@@ -82,10 +83,13 @@ pub async fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyh
 
 pub async fn run(bootstrap: &str, args: ProduceBenchArgs, output: Output) -> anyhow::Result<()> {
     ensure_topic(bootstrap, &args.topic, args.partitions).await?;
+    // Acknowledged records, all producers together.
+    let total_records = args.duration_secs.is_none().then(|| args.num_records * args.producers.max(1) as u64);
+    let progress = Throughput::new("produce", total_records);
     let mut tasks = Vec::new();
     for _ in 0..args.producers.max(1) {
-        let (bootstrap, args) = (bootstrap.to_string(), args.clone());
-        tasks.push(tokio::spawn(async move { one_producer(&bootstrap, &args).await }));
+        let (bootstrap, args, progress) = (bootstrap.to_string(), args.clone(), progress.clone());
+        tasks.push(tokio::spawn(async move { one_producer(&bootstrap, &args, &progress).await }));
     }
     let mut total = Meter::new();
     for t in tasks {
@@ -94,6 +98,7 @@ pub async fn run(bootstrap: &str, args: ProduceBenchArgs, output: Output) -> any
         total.bytes += m.bytes;
         total.latency_us.add(&m.latency_us).ok();
     }
+    progress.finish();
     total.summary(
         "produce",
         output,
@@ -103,7 +108,7 @@ pub async fn run(bootstrap: &str, args: ProduceBenchArgs, output: Output) -> any
     Ok(())
 }
 
-async fn one_producer(bootstrap: &str, args: &ProduceBenchArgs) -> anyhow::Result<Meter> {
+async fn one_producer(bootstrap: &str, args: &ProduceBenchArgs, progress: &Throughput) -> anyhow::Result<Meter> {
     let mut config = ProducerConfig::new(bootstrap);
     config.acks = parse_acks(&args.acks)?;
     config.enable_idempotence = args.idempotence;
@@ -125,6 +130,7 @@ async fn one_producer(bootstrap: &str, args: &ProduceBenchArgs) -> anyhow::Resul
     let mut pending: VecDeque<(Instant, DeliveryFuture)> = VecDeque::new();
     let end = args.duration_secs.map(|d| Instant::now() + Duration::from_secs(d));
     let mut sent: u64 = 0;
+    let mut tally = Tally::new();
     loop {
         if end.map_or(sent >= args.num_records, |e| Instant::now() >= e) {
             break;
@@ -141,12 +147,14 @@ async fn one_producer(bootstrap: &str, args: &ProduceBenchArgs) -> anyhow::Resul
         pending.push_back((Instant::now(), producer.send(record).await?));
         sent += 1;
         drain(&mut pending, &mut meter, args.record_size)?;
-        if sent.is_multiple_of(4096) {
-            meter.maybe_progress("produce");
+        // The bar at batch granularity: a clock read every 64 records (every record when rate-limited).
+        if args.throughput > 0 || sent.is_multiple_of(64) {
+            tally.report(progress, meter.records, meter.bytes, false);
         }
     }
     producer.flush().await?;
     drain(&mut pending, &mut meter, args.record_size)?;
+    tally.report(progress, meter.records, meter.bytes, true);
     Ok(meter)
 }
 

@@ -1,5 +1,5 @@
-//! Shared reporting for the load generators: a live progress line and a
-//! summary with hdrhistogram latency percentiles, human or JSON.
+//! Shared reporting for the load generators: a summary with hdrhistogram
+//! latency percentiles, human or JSON (the live bar is `crate::progress`).
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,6 @@ use crate::commands::Output;
 
 pub struct Meter {
     pub start: Instant,
-    last_print: Instant,
     pub records: u64,
     pub bytes: u64,
     /// Latencies in microseconds.
@@ -19,10 +18,8 @@ pub struct Meter {
 
 impl Meter {
     pub fn new() -> Meter {
-        let now = Instant::now();
         Meter {
-            start: now,
-            last_print: now,
+            start: Instant::now(),
             records: 0,
             bytes: 0,
             latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).unwrap(),
@@ -31,30 +28,6 @@ impl Meter {
 
     pub fn record_latency(&mut self, latency: Duration) {
         let _ = self.latency_us.record((latency.as_micros() as u64).max(1));
-    }
-
-    /// Prints a progress line to stderr about once a second.
-    pub fn maybe_progress(&mut self, what: &str) {
-        if self.last_print.elapsed() < Duration::from_secs(1) {
-            return;
-        }
-        self.last_print = Instant::now();
-        let secs = self.start.elapsed().as_secs_f64();
-        let lat = if self.latency_us.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", latency p50 {:.2} ms, max {:.2} ms",
-                self.latency_us.value_at_quantile(0.5) as f64 / 1000.0,
-                self.latency_us.max() as f64 / 1000.0
-            )
-        };
-        eprintln!(
-            "{what}: {} records, {:.0} records/s, {:.1} MB/s{lat}",
-            self.records,
-            self.records as f64 / secs,
-            self.bytes as f64 / secs / 1e6
-        );
     }
 
     pub fn summary(&self, what: &str, output: Output, extra: serde_json::Value) {

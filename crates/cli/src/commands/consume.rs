@@ -1,10 +1,12 @@
 //! `brook consume TOPIC`: print records with a format string.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use brook_client::consumer::{Assignor, Consumer, ConsumerConfig, OffsetReset};
 use brook_client::ConsumerRecord;
+
+use crate::progress::Throughput;
 
 #[derive(clap::Args)]
 pub struct ConsumeArgs {
@@ -112,8 +114,11 @@ pub async fn run(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
     let mut printed = 0usize;
     let mut next_offsets: std::collections::HashMap<(String, i32), i64> = std::collections::HashMap::new();
     let mut last_record = Instant::now();
-    let stdout = std::io::stdout();
-    'outer: loop {
+    // Records printed against --max-messages, or a spinner without it.
+    let progress = Throughput::new("consume", args.max_messages.map(|m| m as u64));
+    let stdout_is_terminal = std::io::stdout().is_terminal();
+    let mut text = Vec::new();
+    loop {
         let records = consumer.poll(Duration::from_millis(200)).await?;
         if records.is_empty() {
             if args.timeout_ms.is_some_and(|t| last_record.elapsed() >= Duration::from_millis(t)) {
@@ -122,23 +127,41 @@ pub async fn run(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
             continue;
         }
         last_record = Instant::now();
-        let mut out = stdout.lock();
+        // A poll's records go out in one write, so a bar on the same terminal
+        // is lifted once per batch rather than per line.
+        text.clear();
+        let (mut done, mut bytes, printed_before) = (false, 0u64, printed);
         for r in &records {
-            writeln!(out, "{}", format_record(&args.format, r))?;
+            writeln!(text, "{}", format_record(&args.format, r))?;
             printed += 1;
+            bytes += r.value.as_ref().map_or(0, |v| v.len()) as u64 + r.key.as_ref().map_or(0, |k| k.len()) as u64;
             next_offsets.insert((r.topic.to_string(), r.partition), r.offset + 1);
             if args.max_messages.is_some_and(|m| printed >= m) {
-                out.flush()?;
-                break 'outer;
+                done = true;
+                break;
             }
         }
-        out.flush()?;
+        let write = || -> std::io::Result<()> {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&text)?;
+            out.flush()
+        };
+        if stdout_is_terminal && !progress.is_hidden() {
+            progress.bar().suspend(write)?;
+        } else {
+            write()?;
+        }
+        progress.add((printed - printed_before) as u64, bytes);
+        if done {
+            break;
+        }
         if args.group.is_some() {
             // Commit exactly what was printed.
             let offsets: Vec<_> = next_offsets.drain().collect();
             consumer.commit_offsets(&offsets).await?;
         }
     }
+    progress.finish();
     if args.group.is_some() && !next_offsets.is_empty() {
         let offsets: Vec<_> = next_offsets.drain().collect();
         consumer.commit_offsets(&offsets).await?;

@@ -2,12 +2,14 @@
 //! between brokers (AlterPartitionReassignments) while they are written.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use brook_client::admin::Admin;
 use clap::Args;
 use serde_json::json;
 
 use super::Output;
+use crate::progress;
 
 #[derive(Args)]
 pub struct ReassignArgs {
@@ -20,6 +22,19 @@ pub struct ReassignArgs {
     /// Cancel the partition's ongoing reassignment instead.
     #[arg(long, conflicts_with = "replicas")]
     pub cancel: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Clone, Copy)]
+pub struct WaitArgs {
+    /// Wait until every partition has moved (a progress bar on a terminal);
+    /// without it the command returns once the controller accepted the plan.
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting (non-zero exit, naming the partitions still moving) after this long.
+    #[arg(long, default_value_t = 600, requires = "wait")]
+    pub wait_timeout_secs: u64,
 }
 
 fn report(
@@ -56,7 +71,8 @@ pub async fn reassign(admin: &Admin, args: ReassignArgs, output: Output) -> anyh
     let target = if args.cancel { None } else { Some(args.replicas) };
     let plan = vec![(args.topic, args.partition, target)];
     let outcomes = admin.reassign(&plan).await?;
-    report(output, &outcomes, &plan)
+    report(output, &outcomes, &plan)?;
+    wait_for(admin, "reassign", &plan, args.wait).await
 }
 
 pub async fn list(admin: &Admin, output: Output) -> anyhow::Result<()> {
@@ -80,7 +96,7 @@ pub async fn list(admin: &Admin, output: Output) -> anyhow::Result<()> {
 
 /// Moves every replica off `broker`: each to the live broker holding the
 /// fewest replicas that the partition does not already use.
-pub async fn drain(admin: &Admin, broker: i32, output: Output) -> anyhow::Result<()> {
+pub async fn drain(admin: &Admin, broker: i32, wait: WaitArgs, output: Output) -> anyhow::Result<()> {
     let cluster = admin.describe_cluster().await?;
     let live: Vec<i32> = cluster.brokers.iter().filter(|b| !b.fenced && b.id != broker).map(|b| b.id).collect();
     let topics = admin.list_topics().await?;
@@ -114,5 +130,71 @@ pub async fn drain(admin: &Admin, broker: i32, output: Output) -> anyhow::Result
         return Ok(());
     }
     let outcomes = admin.reassign(&plan).await?;
-    report(output, &outcomes, &plan)
+    report(output, &outcomes, &plan)?;
+    wait_for(admin, "drain", &plan, wait).await
+}
+
+/// With `--wait`: polls until every partition of the plan is done, showing
+/// how many have moved. Done means no longer listed as reassigning and, for a
+/// move, the replica set equal to the target's (both answers may come from
+/// brokers whose metadata lags; together they cannot claim a move too early).
+async fn wait_for(
+    admin: &Admin,
+    what: &str,
+    plan: &[(String, i32, Option<Vec<i32>>)],
+    wait: WaitArgs,
+) -> anyhow::Result<()> {
+    if !wait.wait || plan.is_empty() {
+        return Ok(());
+    }
+    let bar = progress::bar(
+        Some(plan.len() as u64),
+        progress::style("{spinner} {prefix} [{bar:20}] {pos}/{len} partitions moved, {elapsed} {msg}"),
+        what,
+    );
+    let deadline = Instant::now() + Duration::from_secs(wait.wait_timeout_secs);
+    loop {
+        let ongoing = admin.list_reassignments().await?;
+        let topics = admin.list_topics().await?;
+        let moving: Vec<String> = plan
+            .iter()
+            .filter(|(t, p, target)| {
+                let listed = ongoing.iter().any(|(ot, op, ..)| ot == t && op == p);
+                let replicas = topics
+                    .iter()
+                    .find(|m| &m.name == t)
+                    .and_then(|m| m.partitions.iter().find(|x| x.partition == *p))
+                    .map(|x| x.replicas.clone());
+                let placed = match (target, replicas) {
+                    (None, _) => true,
+                    (Some(target), Some(mut now)) => {
+                        let mut target = target.clone();
+                        target.sort_unstable();
+                        now.sort_unstable();
+                        target == now
+                    }
+                    (Some(_), None) => false,
+                };
+                listed || !placed
+            })
+            .map(|(t, p, _)| format!("{t}-{p}"))
+            .collect();
+        bar.set_position((plan.len() - moving.len()) as u64);
+        if moving.is_empty() {
+            bar.finish_and_clear();
+            return Ok(());
+        }
+        let shown = moving.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        bar.set_message(format!("(moving: {shown}{})", if moving.len() > 3 { ", ..." } else { "" }));
+        if Instant::now() >= deadline {
+            bar.abandon();
+            anyhow::bail!(
+                "{} partition(s) still moving after {} s: {}",
+                moving.len(),
+                wait.wait_timeout_secs,
+                moving.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
