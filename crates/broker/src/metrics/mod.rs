@@ -14,6 +14,10 @@ use prometheus_client::registry::Registry;
 
 use crate::Node;
 
+pub mod requests;
+pub mod runtime;
+pub mod traffic;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ListenerLabels {
     pub listener: String,
@@ -24,6 +28,11 @@ pub struct BrokerMetrics {
     registry: Registry,
     /// kafka.server:type=socket-server-metrics,listener=L connection-count
     pub connections: Family<ListenerLabels, Gauge>,
+    /// kafka.network:type=RequestMetrics (requests.rs)
+    pub requests: requests::RequestMetrics,
+    /// kafka.server:type=BrokerTopicMetrics, LogFlushStats (traffic.rs);
+    /// its per-topic handles are given to each partition.
+    pub traffic: Arc<traffic::TrafficMetrics>,
 }
 
 impl BrokerMetrics {
@@ -35,7 +44,13 @@ impl BrokerMetrics {
             "Open client connections, by listener",
             connections.clone(),
         );
-        Arc::new(BrokerMetrics { registry, connections })
+        let requests = requests::RequestMetrics::new();
+        requests.register(&mut registry);
+        let traffic = Arc::new(traffic::TrafficMetrics::new());
+        traffic.register(&mut registry);
+        traffic.observe_flushes();
+        runtime::RuntimeCollector::register(&mut registry);
+        Arc::new(BrokerMetrics { registry, connections, requests, traffic })
     }
 
     /// Counts a connection on `listener` until the returned guard is dropped.
