@@ -173,6 +173,15 @@ def test_traffic_and_request_metrics_single_node(brook_factory):
     wait_for(lambda: value(scrape(brook.admin_url), errors[0], request=errors[1], error=errors[2]) >= 1, 10,
              "the Metadata error to be counted")
 
+    # A request the broker cannot serve closes the connection and counts
+    # too: Metadata v99 is UNSUPPORTED_VERSION.
+    with socket.create_connection(("127.0.0.1", brook.port), timeout=10) as s:
+        frame = struct.pack(">hhih", 3, 99, 1, 0)
+        s.sendall(struct.pack(">i", len(frame)) + frame)
+        assert s.recv(100) == b"", "the broker should close the connection"
+    wait_for(lambda: value(scrape(brook.admin_url), errors[0], request="Metadata", error="UNSUPPORTED_VERSION") >= 1,
+             10, "the unsupported version to be counted")
+
     # The tokio equivalents of Kafka's idle ratios: 0..1 once a window passed.
     time.sleep(1.1)
     scrape(brook.admin_url)

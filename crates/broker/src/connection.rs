@@ -169,9 +169,8 @@ fn closing_error(e: &ConnectionError) -> Option<(i16, ErrorCode)> {
         ConnectionError::Request(DecodeError::UnsupportedVersion { api_key, .. }) => {
             Some((*api_key, ErrorCode::UNSUPPORTED_VERSION))
         }
-        ConnectionError::Request(DecodeError::Malformed { api_key, .. }) | ConnectionError::Malformed { api_key, .. } => {
-            Some((*api_key, ErrorCode::INVALID_REQUEST))
-        }
+        ConnectionError::Request(DecodeError::Malformed { api_key, .. })
+        | ConnectionError::Malformed { api_key, .. } => Some((*api_key, ErrorCode::INVALID_REQUEST)),
         _ => None,
     }
 }
@@ -250,7 +249,8 @@ mod tests {
 
     #[test]
     fn closes_for_undecodable_requests_count_as_kafka_errors() {
-        let unsupported = DecodeError::UnsupportedVersion { api_key: 3, version: 99, min: 0, max: 12, correlation_id: 1 };
+        let unsupported =
+            DecodeError::UnsupportedVersion { api_key: 3, version: 99, min: 0, max: 12, correlation_id: 1 };
         assert_eq!(closing_error(&unsupported.into()), Some((3, ErrorCode::UNSUPPORTED_VERSION)));
         let malformed = ConnectionError::Malformed { api_key: 0, version: 9, reason: "x".into() };
         assert_eq!(closing_error(&malformed), Some((0, ErrorCode::INVALID_REQUEST)));

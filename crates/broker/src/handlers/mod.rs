@@ -218,7 +218,8 @@ macro_rules! route {
         {
             #[allow(unused_imports)]
             use crate::metrics::requests::{CountErrors, NoErrorCounts};
-            (&crate::metrics::requests::ErrorSlot(&response)).count(&$ctx.node.metrics.requests, $ctx.header.request_api_key);
+            (&crate::metrics::requests::ErrorSlot(&response))
+                .count(&$ctx.node.metrics.requests, $ctx.header.request_api_key);
         }
         Ok(encode($ctx.header.correlation_id, version, &response).map(Some)?)
     }};

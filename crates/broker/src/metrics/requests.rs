@@ -27,18 +27,14 @@ use brook_protocol::kafka_protocol::messages::*;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use super::latency::TimeHistogram;
 
 /// Slots for API keys 0..API_SLOTS-1; the last one stands for any key
 /// outside the table (only reachable through malformed frames).
 pub const API_SLOTS: usize = 128;
 const UNKNOWN_SLOT: usize = API_SLOTS - 1;
-
-/// Latency buckets in milliseconds: sub-millisecond appends up to a
-/// long-polling fetch's 30 s cap.
-pub const TIME_BUCKETS_MS: [f64; 17] =
-    [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabel {
@@ -51,17 +47,13 @@ pub struct ErrorLabels {
     pub error: &'static str,
 }
 
-fn time_histogram() -> Histogram {
-    Histogram::new(TIME_BUCKETS_MS)
-}
-
-type HistogramFamily = Family<RequestLabel, Histogram, fn() -> Histogram>;
+type HistogramFamily = Family<RequestLabel, TimeHistogram>;
 
 /// The handles of one API, cached for its requests.
 pub struct ApiHandles {
     requests: Counter,
-    total_time: Histogram,
-    queue_time: Histogram,
+    total_time: TimeHistogram,
+    queue_time: TimeHistogram,
 }
 
 pub struct RequestMetrics {
@@ -100,8 +92,8 @@ impl RequestMetrics {
         RequestMetrics {
             requests: Family::default(),
             errors: Family::default(),
-            total_time: Family::new_with_constructor(time_histogram),
-            queue_time: Family::new_with_constructor(time_histogram),
+            total_time: Family::default(),
+            queue_time: Family::default(),
             per_api: (0..API_SLOTS).map(|_| OnceLock::new()).collect(),
         }
     }
@@ -144,8 +136,8 @@ impl RequestMetrics {
     pub fn record(&self, api_key: i16, queue: Duration, total: Duration) {
         let api = self.api(api_key);
         api.requests.inc();
-        api.queue_time.observe(millis(queue));
-        api.total_time.observe(millis(total));
+        api.queue_time.observe(queue);
+        api.total_time.observe(total);
     }
 
     /// One error code in a response of `api_key` (or a connection closed
@@ -168,10 +160,6 @@ impl Default for RequestMetrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// The error codes a response carries, top level and per topic, partition,
@@ -341,9 +329,18 @@ mod tests {
         assert!(out.contains("kafka_network_requestmetrics_requests_total{request=\"Metadata\"} 1"), "{out}");
         assert!(out.contains("kafka_network_requestmetrics_totaltimems_count{request=\"Produce\"} 2"), "{out}");
         // 3 ms falls in the 5 ms bucket, not the 2.5 ms one.
-        assert!(out.contains("kafka_network_requestmetrics_totaltimems_bucket{le=\"2.5\",request=\"Produce\"} 0"), "{out}");
-        assert!(out.contains("kafka_network_requestmetrics_totaltimems_bucket{le=\"5.0\",request=\"Produce\"} 2"), "{out}");
-        assert!(out.contains("kafka_network_requestmetrics_requestqueuetimems_bucket{le=\"0.1\",request=\"Produce\"} 2"), "{out}");
+        assert!(
+            out.contains("kafka_network_requestmetrics_totaltimems_bucket{le=\"2.5\",request=\"Produce\"} 0"),
+            "{out}"
+        );
+        assert!(
+            out.contains("kafka_network_requestmetrics_totaltimems_bucket{le=\"5.0\",request=\"Produce\"} 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("kafka_network_requestmetrics_requestqueuetimems_bucket{le=\"0.1\",request=\"Produce\"} 2"),
+            "{out}"
+        );
         // APIs never used have no series.
         assert!(!out.contains("request=\"Fetch\""), "{out}");
     }
@@ -363,11 +360,15 @@ mod tests {
         (&ErrorSlot(&DescribeQuorumResponse::default())).count(&m, 55);
         let out = render(&m);
         assert!(
-            out.contains("kafka_network_requestmetrics_errors_total{request=\"Produce\",error=\"NOT_LEADER_OR_FOLLOWER\"} 2"),
+            out.contains(
+                "kafka_network_requestmetrics_errors_total{request=\"Produce\",error=\"NOT_LEADER_OR_FOLLOWER\"} 2"
+            ),
             "{out}"
         );
         assert!(
-            out.contains("kafka_network_requestmetrics_errors_total{request=\"Produce\",error=\"UNKNOWN_TOPIC_OR_PARTITION\"} 1"),
+            out.contains(
+                "kafka_network_requestmetrics_errors_total{request=\"Produce\",error=\"UNKNOWN_TOPIC_OR_PARTITION\"} 1"
+            ),
             "{out}"
         );
         assert!(!out.contains("error=\"NONE\""), "{out}");

@@ -18,10 +18,9 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::requests::TIME_BUCKETS_MS;
+use super::latency::TimeHistogram;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
@@ -37,7 +36,7 @@ pub struct TrafficMetrics {
     all_messages_in: Counter,
     replication_bytes_in: Counter,
     replication_bytes_out: Counter,
-    flush_time: Histogram,
+    flush_time: TimeHistogram,
 }
 
 /// One topic's counters, held by each of its partitions on this broker.
@@ -95,7 +94,7 @@ impl TrafficMetrics {
             all_messages_in: Counter::default(),
             replication_bytes_in: Counter::default(),
             replication_bytes_out: Counter::default(),
-            flush_time: Histogram::new(TIME_BUCKETS_MS),
+            flush_time: TimeHistogram::default(),
         }
     }
 
@@ -103,9 +102,8 @@ impl TrafficMetrics {
         let topic_help = |what: &str, mbean: &str| {
             format!("{what}, by topic (kafka.server:type=BrokerTopicMetrics,name={mbean},topic=T)")
         };
-        let all_help = |what: &str, mbean: &str| {
-            format!("{what}, all topics (kafka.server:type=BrokerTopicMetrics,name={mbean})")
-        };
+        let all_help =
+            |what: &str, mbean: &str| format!("{what}, all topics (kafka.server:type=BrokerTopicMetrics,name={mbean})");
         let in_what = "Record batch bytes appended by producers";
         let out_what = "Record bytes sent to consumers in fetch responses";
         let msg_what = "Records appended by producers, from batch header counts";
@@ -185,9 +183,7 @@ impl TrafficMetrics {
     /// (Rust tests), the first one created gets every flush.
     pub fn observe_flushes(&self) {
         let histogram = self.flush_time.clone();
-        brook_storage::partition_log::set_flush_observer(Box::new(move |d: Duration| {
-            histogram.observe(d.as_secs_f64() * 1000.0)
-        }));
+        brook_storage::partition_log::set_flush_observer(Box::new(move |d: Duration| histogram.observe(d)));
     }
 }
 
