@@ -214,7 +214,8 @@ def test_replication_bytes_and_not_leader_errors_three_nodes(tmp_path):
         assert bytes_in > RECORDS * len(VALUE)
         # Followers fetch everything (acks=all waited for them): the leader
         # sent at least bytes_in to each, and each appended exactly bytes_in.
-        assert value(on_leader, "kafka_server_brokertopicmetrics_replicationbytesout_total") >= 2 * bytes_in
+        wait_for(lambda: value(scrape(leader.admin_url), "kafka_server_brokertopicmetrics_replicationbytesout_total")
+                 >= 2 * bytes_in, 30, "the leader to send the records to both followers")
         for f in followers:
             wait_for(lambda: value(scrape(f.admin_url), "kafka_server_brokertopicmetrics_replicationbytesin_total")
                      >= bytes_in, 30, f"node {f.id} to replicate")
