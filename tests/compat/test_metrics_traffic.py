@@ -164,6 +164,10 @@ def test_traffic_and_request_metrics_single_node(brook_factory):
         assert value(after_consume, "kafka_network_requestmetrics_requests_total", request=api) > value(
             after_produce, "kafka_network_requestmetrics_requests_total", request=api), api
     assert value(after_consume, "kafka_network_requestmetrics_totaltimems_count", request="Fetch") > 0
+    # As Kafka, a consumer's fetches are also FetchConsumer (no follower here).
+    assert value(after_consume, "kafka_network_requestmetrics_requests_total", request="FetchConsumer") == value(
+        after_consume, "kafka_network_requestmetrics_requests_total", request="Fetch")
+    assert value(after_consume, "kafka_network_requestmetrics_requests_total", request="FetchFollower") == 0
 
     # An error: Metadata for a topic that does not exist (auto-creation off).
     errors = ("kafka_network_requestmetrics_errors_total", "Metadata", "UNKNOWN_TOPIC_OR_PARTITION")
@@ -216,6 +220,8 @@ def test_replication_bytes_and_not_leader_errors_three_nodes(tmp_path):
         # sent at least bytes_in to each, and each appended exactly bytes_in.
         wait_for(lambda: value(scrape(leader.admin_url), "kafka_server_brokertopicmetrics_replicationbytesout_total")
                  >= 2 * bytes_in, 30, "the leader to send the records to both followers")
+        assert value(scrape(leader.admin_url), "kafka_network_requestmetrics_requests_total",
+                     request="FetchFollower") > 0
         for f in followers:
             wait_for(lambda: value(scrape(f.admin_url), "kafka_server_brokertopicmetrics_replicationbytesin_total")
                      >= bytes_in, 30, f"node {f.id} to replicate")

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use brook_protocol::error_code::ErrorCode;
 use brook_protocol::frame::check_request_size;
-use brook_protocol::kafka_protocol::messages::ApiKey;
+use brook_protocol::kafka_protocol::messages::{ApiKey, RequestKind};
 use brook_security::stream::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -115,10 +115,13 @@ async fn serve_inner(
         let mut started = None;
         let handling = handle_frame(broker, &mut auth, &mut session, frame, &mut close_after, &mut started);
         let (handled, throttle_ms) = crate::quota::throttled(handling).await;
-        let record = |started: Option<(i16, Instant)>| {
-            if let Some((api_key, at)) = started {
-                let queue = at.saturating_duration_since(ready_at);
-                broker.metrics.requests.record(api_key, queue, ready_at.elapsed());
+        let record = |started: Option<Started>| {
+            if let Some(Started { api_key, at, fetch_from_follower }) = started {
+                let (queue, total) = (at.saturating_duration_since(ready_at), ready_at.elapsed());
+                match fetch_from_follower {
+                    Some(follower) => broker.metrics.requests.record_fetch(follower, queue, total),
+                    None => broker.metrics.requests.record(api_key, queue, total),
+                }
             }
         };
         let handled = match handled {
@@ -157,6 +160,14 @@ async fn serve_inner(
             buf.reserve(64 * 1024);
         }
     }
+}
+
+/// When a request's handler started, for the request metrics.
+struct Started {
+    api_key: i16,
+    at: Instant,
+    /// For a Fetch: whether a follower replica sent it.
+    fetch_from_follower: Option<bool>,
 }
 
 /// The API and Kafka error a closed connection counts as in the request
@@ -207,7 +218,7 @@ async fn handle_frame(
     session: &mut Session,
     mut frame: Bytes,
     close_after: &mut Option<String>,
-    started: &mut Option<(i16, Instant)>,
+    started: &mut Option<Started>,
 ) -> Result<Option<Response>, ConnectionError> {
     let (key, header) = match decode_header(&mut frame) {
         Ok(decoded) => decoded,
@@ -215,7 +226,7 @@ async fn handle_frame(
             if api_key == ApiKey::ApiVersions as i16 =>
         {
             info!(version, "ApiVersions version not supported; answering with v0 UNSUPPORTED_VERSION");
-            *started = Some((api_key, Instant::now()));
+            *started = Some(Started { api_key, at: Instant::now(), fetch_from_follower: None });
             broker.metrics.requests.error(api_key, ErrorCode::UNSUPPORTED_VERSION.code());
             return Ok(Some(handlers::api_versions::unsupported_version_response(correlation_id)));
         }
@@ -230,7 +241,13 @@ async fn handle_frame(
     // The body's size on the wire: what producer_byte_rate counts.
     let request_bytes = frame.len();
     let body = decode_body(key, version, &mut frame)?;
-    *started = Some((api_key, Instant::now()));
+    // Kafka times a fetch also as FetchFollower (a replica id) or FetchConsumer.
+    let fetch_from_follower = match &body {
+        RequestKind::Fetch(f) if version >= 15 => Some(f.replica_state.replica_id.0 >= 0),
+        RequestKind::Fetch(f) => Some(f.replica_id.0 >= 0),
+        _ => None,
+    };
+    *started = Some(Started { api_key, at: Instant::now(), fetch_from_follower });
     if let Gate::Handshake | Gate::Authenticate = gate {
         let (response, close) =
             crate::authenticator::answer(auth, session, key, &header, body, now_ms()).map_err(malformed)?;

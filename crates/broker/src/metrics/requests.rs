@@ -35,6 +35,10 @@ use super::latency::TimeHistogram;
 /// outside the table (only reachable through malformed frames).
 pub const API_SLOTS: usize = 128;
 const UNKNOWN_SLOT: usize = API_SLOTS - 1;
+/// Kafka also times Fetch as `FetchConsumer` or `FetchFollower`; they get
+/// two slots past any real API key.
+pub const FETCH_CONSUMER: i16 = 125;
+pub const FETCH_FOLLOWER: i16 = 126;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabel {
@@ -70,6 +74,8 @@ pub fn api_name(api_key: i16) -> &'static str {
     let names = NAMES.get_or_init(|| {
         (0..API_SLOTS)
             .map(|k| match ApiKey::try_from(k as i16) {
+                _ if k == FETCH_CONSUMER as usize => "FetchConsumer",
+                _ if k == FETCH_FOLLOWER as usize => "FetchFollower",
                 // Leaked once per process: at most API_SLOTS short strings.
                 Ok(key) if k != UNKNOWN_SLOT => &*format!("{key:?}").leak(),
                 _ => "Unknown",
@@ -138,6 +144,13 @@ impl RequestMetrics {
         api.requests.inc();
         api.queue_time.observe(queue);
         api.total_time.observe(total);
+    }
+
+    /// A Fetch, recorded as `Fetch` and, as Kafka does, as `FetchFollower`
+    /// (a replica's) or `FetchConsumer`.
+    pub fn record_fetch(&self, from_follower: bool, queue: Duration, total: Duration) {
+        self.record(ApiKey::Fetch as i16, queue, total);
+        self.record(if from_follower { FETCH_FOLLOWER } else { FETCH_CONSUMER }, queue, total);
     }
 
     /// One error code in a response of `api_key` (or a connection closed
@@ -316,6 +329,10 @@ mod tests {
         assert_eq!(api_name(-1), "Unknown");
         assert_eq!(api_name(500), "Unknown");
         assert_eq!(api_name(API_SLOTS as i16 - 1), "Unknown");
+        assert_eq!(api_name(FETCH_CONSUMER), "FetchConsumer");
+        assert_eq!(api_name(FETCH_FOLLOWER), "FetchFollower");
+        // The extra slots are no real API's.
+        assert!(ApiKey::try_from(FETCH_CONSUMER).is_err() && ApiKey::try_from(FETCH_FOLLOWER).is_err());
     }
 
     #[test]
@@ -324,6 +341,7 @@ mod tests {
         m.record(0, Duration::from_micros(50), Duration::from_millis(3));
         m.record(0, Duration::from_micros(50), Duration::from_millis(3));
         m.record(3, Duration::ZERO, Duration::from_millis(40));
+        m.record_fetch(true, Duration::ZERO, Duration::from_millis(1));
         let out = render(&m);
         assert!(out.contains("kafka_network_requestmetrics_requests_total{request=\"Produce\"} 2"), "{out}");
         assert!(out.contains("kafka_network_requestmetrics_requests_total{request=\"Metadata\"} 1"), "{out}");
@@ -341,8 +359,11 @@ mod tests {
             out.contains("kafka_network_requestmetrics_requestqueuetimems_bucket{le=\"0.1\",request=\"Produce\"} 2"),
             "{out}"
         );
+        assert!(out.contains("kafka_network_requestmetrics_requests_total{request=\"Fetch\"} 1"), "{out}");
+        assert!(out.contains("kafka_network_requestmetrics_requests_total{request=\"FetchFollower\"} 1"), "{out}");
         // APIs never used have no series.
-        assert!(!out.contains("request=\"Fetch\""), "{out}");
+        assert!(!out.contains("request=\"FetchConsumer\""), "{out}");
+        assert!(!out.contains("request=\"ListOffsets\""), "{out}");
     }
 
     #[test]
