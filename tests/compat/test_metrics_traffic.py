@@ -20,10 +20,10 @@ from helpers import consume_all, crc32c, create_topic
 
 RECORDS = 200
 VALUE = b"v" * 100
-# A v2 record adds at most: length (2-byte varint here), attributes (1),
-# timestamp delta (<= 5 for a delta under ~4 hours... bounded at 5),
-# offset delta (<= 2 for 200 records), key length (1, null key), value
-# length (2), header count (1): 14 bytes. A batch header is 61 bytes.
+# A v2 record adds at most: its length (a 2-byte varint here), attributes
+# (1), timestamp delta (a varint, at most 5 bytes), offset delta (at most 2
+# for 200 records), key length (1, null key), value length (2) and header
+# count (1): 14 bytes. A batch header is 61 bytes.
 RECORD_OVERHEAD = 14
 BATCH_OVERHEAD = 61
 
