@@ -8,10 +8,11 @@
 //! v0 UNSUPPORTED_VERSION answer) is logged and the connection closed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use brook_protocol::error_code::ErrorCode;
 use brook_protocol::frame::check_request_size;
-use brook_protocol::kafka_protocol::messages::ApiKey;
+use brook_protocol::kafka_protocol::messages::{ApiKey, RequestKind};
 use brook_security::stream::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -91,13 +92,17 @@ async fn serve_inner(
     let max_bytes = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    // When the last read returned: a frame is complete from the read that
+    // completed it (request metrics time requests from there).
+    let mut last_read = Instant::now();
     loop {
-        let Some(size) = fill(stream, &mut buf, 4, idle).await? else { return Ok(()) };
+        let Some(size) = fill(stream, &mut buf, 4, idle, &mut last_read).await? else { return Ok(()) };
         debug_assert!(size >= 4);
         let frame_size = check_request_size(buf[..4].try_into().unwrap(), max_bytes)?;
-        if fill(stream, &mut buf, 4 + frame_size, idle).await?.is_none() {
+        if fill(stream, &mut buf, 4 + frame_size, idle, &mut last_read).await?.is_none() {
             return Ok(());
         }
+        let ready_at = last_read;
         buf.advance(4);
         let frame = buf.split_to(frame_size).freeze();
         if auth.expects_raw_token() {
@@ -107,9 +112,29 @@ async fn serve_inner(
             continue;
         }
         let mut close_after = None;
-        let handling = handle_frame(broker, &mut auth, &mut session, frame, &mut close_after);
+        let mut started = None;
+        let handling = handle_frame(broker, &mut auth, &mut session, frame, &mut close_after, &mut started);
         let (handled, throttle_ms) = crate::quota::throttled(handling).await;
-        if let Some(response) = handled? {
+        let record = |started: Option<Started>| {
+            if let Some(Started { api_key, at, fetch_from_follower }) = started {
+                let (queue, total) = (at.saturating_duration_since(ready_at), ready_at.elapsed());
+                match fetch_from_follower {
+                    Some(follower) => broker.metrics.requests.record_fetch(follower, queue, total),
+                    None => broker.metrics.requests.record(api_key, queue, total),
+                }
+            }
+        };
+        let handled = match handled {
+            Ok(handled) => handled,
+            Err(e) => {
+                record(started);
+                if let Some((api_key, code)) = closing_error(&e) {
+                    broker.metrics.requests.error(api_key, code.code());
+                }
+                return Err(e);
+            }
+        };
+        if let Some(response) = handled {
             match response {
                 Response::Bytes(bytes) => {
                     stream.write_all(&bytes).await?;
@@ -118,6 +143,7 @@ async fn serve_inner(
                 Response::Chunks(chunks) => write_chunks_to(stream, &chunks).await?,
             }
         }
+        record(started);
         if let Some(reason) = close_after {
             return Err(ConnectionError::Auth(reason));
         }
@@ -136,13 +162,38 @@ async fn serve_inner(
     }
 }
 
-/// Reads until `buf` holds at least `want` bytes. `None` on a clean EOF at a
-/// frame boundary.
+/// When a request's handler started, for the request metrics.
+struct Started {
+    api_key: i16,
+    at: Instant,
+    /// For a Fetch: whether a follower replica sent it.
+    fetch_from_follower: Option<bool>,
+}
+
+/// The API and Kafka error a closed connection counts as in the request
+/// metrics: requests that could not be decoded. Others are either counted
+/// from their response already (an acks=0 produce's error) or no request's.
+fn closing_error(e: &ConnectionError) -> Option<(i16, ErrorCode)> {
+    match e {
+        ConnectionError::Request(DecodeError::Short(_)) => Some((-1, ErrorCode::INVALID_REQUEST)),
+        ConnectionError::Request(DecodeError::UnknownApi(api_key)) => Some((*api_key, ErrorCode::INVALID_REQUEST)),
+        ConnectionError::Request(DecodeError::UnsupportedVersion { api_key, .. }) => {
+            Some((*api_key, ErrorCode::UNSUPPORTED_VERSION))
+        }
+        ConnectionError::Request(DecodeError::Malformed { api_key, .. })
+        | ConnectionError::Malformed { api_key, .. } => Some((*api_key, ErrorCode::INVALID_REQUEST)),
+        _ => None,
+    }
+}
+
+/// Reads until `buf` holds at least `want` bytes, noting in `last_read` when
+/// a read returned. `None` on a clean EOF at a frame boundary.
 async fn fill(
     stream: &mut Stream,
     buf: &mut BytesMut,
     want: usize,
     idle: Duration,
+    last_read: &mut Instant,
 ) -> Result<Option<usize>, ConnectionError> {
     while buf.len() < want {
         buf.reserve(want - buf.len());
@@ -150,6 +201,7 @@ async fn fill(
             Ok(r) => r?,
             Err(_) => return Err(ConnectionError::Idle),
         };
+        *last_read = Instant::now();
         if n == 0 {
             if buf.is_empty() {
                 return Ok(None);
@@ -166,6 +218,7 @@ async fn handle_frame(
     session: &mut Session,
     mut frame: Bytes,
     close_after: &mut Option<String>,
+    started: &mut Option<Started>,
 ) -> Result<Option<Response>, ConnectionError> {
     let (key, header) = match decode_header(&mut frame) {
         Ok(decoded) => decoded,
@@ -173,6 +226,8 @@ async fn handle_frame(
             if api_key == ApiKey::ApiVersions as i16 =>
         {
             info!(version, "ApiVersions version not supported; answering with v0 UNSUPPORTED_VERSION");
+            *started = Some(Started { api_key, at: Instant::now(), fetch_from_follower: None });
+            broker.metrics.requests.error(api_key, ErrorCode::UNSUPPORTED_VERSION.code());
             return Ok(Some(handlers::api_versions::unsupported_version_response(correlation_id)));
         }
         Err(e) => return Err(e.into()),
@@ -186,6 +241,13 @@ async fn handle_frame(
     // The body's size on the wire: what producer_byte_rate counts.
     let request_bytes = frame.len();
     let body = decode_body(key, version, &mut frame)?;
+    // Kafka times a fetch also as FetchFollower (a replica id) or FetchConsumer.
+    let fetch_from_follower = match &body {
+        RequestKind::Fetch(f) if version >= 15 => Some(f.replica_state.replica_id.0 >= 0),
+        RequestKind::Fetch(f) => Some(f.replica_id.0 >= 0),
+        _ => None,
+    };
+    *started = Some(Started { api_key, at: Instant::now(), fetch_from_follower });
     if let Gate::Handshake | Gate::Authenticate = gate {
         let (response, close) =
             crate::authenticator::answer(auth, session, key, &header, body, now_ms()).map_err(malformed)?;
@@ -196,4 +258,23 @@ async fn handle_frame(
         handlers::DispatchError::Malformed(reason) => malformed(reason),
         handlers::DispatchError::Close(reason) => ConnectionError::Failed { api_key, reason },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closes_for_undecodable_requests_count_as_kafka_errors() {
+        let unsupported =
+            DecodeError::UnsupportedVersion { api_key: 3, version: 99, min: 0, max: 12, correlation_id: 1 };
+        assert_eq!(closing_error(&unsupported.into()), Some((3, ErrorCode::UNSUPPORTED_VERSION)));
+        let malformed = ConnectionError::Malformed { api_key: 0, version: 9, reason: "x".into() };
+        assert_eq!(closing_error(&malformed), Some((0, ErrorCode::INVALID_REQUEST)));
+        assert_eq!(closing_error(&DecodeError::Short(3).into()), Some((-1, ErrorCode::INVALID_REQUEST)));
+        // An acks=0 produce's failure was counted from its response.
+        let failed = ConnectionError::Failed { api_key: 0, reason: "x".into() };
+        assert_eq!(closing_error(&failed), None);
+        assert_eq!(closing_error(&ConnectionError::Idle), None);
+    }
 }

@@ -155,7 +155,8 @@ impl Node {
             let mut watch = image.clone();
             let _ = watch.wait_for(|i| i.last_offset >= offset).await;
         }
-        let replicas = open_logs(&config, &meta, &image.borrow().clone())?;
+        let metrics = crate::metrics::BrokerMetrics::new();
+        let replicas = open_logs(&config, &meta, &image.borrow().clone(), metrics.traffic.clone())?;
         let groups =
             GroupCoordinator::new(config.group.clone(), config.offsets.clone(), replicas.clone(), image.clone());
         let transactions =
@@ -164,7 +165,7 @@ impl Node {
         let txn_verifier = TxnVerifier::new(config.node_id, config.inter_broker_tls.clone());
         let quotas = crate::quota::QuotaManager::new(config.quota_window_num, config.quota_window_ms);
         let broker = Arc::new(Node {
-            metrics: crate::metrics::BrokerMetrics::new(),
+            metrics,
             quotas,
             txn_verifier,
             config,
@@ -274,6 +275,7 @@ fn open_logs(
     config: &BrokerConfig,
     meta: &MetaProperties,
     image: &MetadataImage,
+    traffic: Arc<crate::metrics::traffic::TrafficMetrics>,
 ) -> Result<Arc<ReplicaManager>, BrokerError> {
     if let (Some(ours), false) = (&meta.cluster_id, image.cluster_id.is_empty()) {
         if *ours != image.cluster_id {
@@ -298,7 +300,7 @@ fn open_logs(
         )));
     }
     info!(logs = loaded.len(), cluster_id = %image.cluster_id, "opened logs");
-    let replicas = Arc::new(ReplicaManager::new(config.node_id, Arc::new(logs), static_defaults));
+    let replicas = Arc::new(ReplicaManager::new(config.node_id, Arc::new(logs), static_defaults, traffic));
     if config.is_broker {
         replicas.apply_image(image)?;
     }

@@ -29,6 +29,18 @@ use crate::txn_index::AbortedTxn;
 /// Snapshots of producer state kept per partition.
 const SNAPSHOTS_KEPT: usize = 2;
 
+type FlushObserver = Box<dyn Fn(std::time::Duration) + Send + Sync>;
+
+/// Told how long each successful [`PartitionLog::flush`] took (the
+/// broker's LogFlushStats metric). Process-wide: set once, by the first
+/// broker of the process.
+static FLUSH_OBSERVER: std::sync::OnceLock<FlushObserver> = std::sync::OnceLock::new();
+
+/// Installs the flush observer; false if one was already installed.
+pub fn set_flush_observer(observer: FlushObserver) -> bool {
+    FLUSH_OBSERVER.set(observer).is_ok()
+}
+
 /// Result of a leader append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {
@@ -573,9 +585,13 @@ impl PartitionLog {
         if self.offline {
             return Err(StorageError::LogOffline);
         }
+        let started = FLUSH_OBSERVER.get().map(|o| (o, std::time::Instant::now()));
         if let Err(e) = self.active().flush() {
             self.offline = true;
             return Err(e);
+        }
+        if let Some((observer, started)) = started {
+            observer(started.elapsed());
         }
         self.recovery_point = self.log_end_offset;
         self.unflushed_records = 0;

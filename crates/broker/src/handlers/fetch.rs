@@ -48,6 +48,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
     if request.session_id != 0 {
         // We never hand out sessions, so a client naming one is out of date.
         let data = FetchResponseData { error_code: FETCH_SESSION_ID_NOT_FOUND, ..Default::default() };
+        ctx.node.metrics.requests.response_errors(ctx.header.request_api_key, &data);
         return Response::Chunks(fetch_response::encode(correlation_id, version, &data));
     }
     let image = ctx.node.image();
@@ -145,9 +146,21 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Response
         }
     }
     for (w, data) in wanted.iter().zip(results) {
+        // Bytes out: the lengths of what the response carries (file regions
+        // are counted, never read).
+        if let Ok(partition) = &w.partition {
+            let bytes: usize = data.records.iter().map(Chunk::len).sum();
+            if bytes > 0 {
+                match follower {
+                    Some(_) => partition.traffic.replicated_out(bytes),
+                    None => partition.traffic.fetched(bytes),
+                }
+            }
+        }
         topics[w.topic_index].partitions.push(data);
     }
     let data = FetchResponseData { topics, throttle_time_ms, ..Default::default() };
+    ctx.node.metrics.requests.response_errors(ctx.header.request_api_key, &data);
     Response::Chunks(fetch_response::encode(correlation_id, version, &data))
 }
 

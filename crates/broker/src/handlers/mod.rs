@@ -215,6 +215,12 @@ macro_rules! route {
             use crate::quota::{NoThrottleField, SetThrottleField};
             (&mut crate::quota::ThrottleSlot(&mut response)).set(throttle);
         }
+        {
+            #[allow(unused_imports)]
+            use crate::metrics::requests::{CountErrors, NoErrorCounts};
+            (&crate::metrics::requests::ErrorSlot(&response))
+                .count(&$ctx.node.metrics.requests, $ctx.header.request_api_key);
+        }
         Ok(encode($ctx.header.correlation_id, version, &response).map(Some)?)
     }};
 }
@@ -236,6 +242,7 @@ pub async fn dispatch(
             let request: ProduceRequest = crate::request::take(body)?;
             let acks = request.acks;
             let mut response = produce::handle(&ctx, request).await;
+            ctx.node.metrics.requests.response_errors(header.request_api_key, &response);
             // producer_byte_rate: the request's bytes, recorded after the append (Kafka too).
             let throttle = ctx.node.quotas.record(
                 crate::quota::QuotaType::Produce,

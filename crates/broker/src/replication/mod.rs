@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, Notify};
 use tracing::{info, warn};
 
 use crate::clock::now_ms;
+use crate::metrics::traffic::TrafficMetrics;
 use crate::purgatory::Purgatory;
 
 pub mod fetcher;
@@ -53,10 +54,17 @@ pub struct ReplicaManager {
     isr_changes: mpsc::UnboundedSender<IsrChange>,
     isr_changes_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
     purgatory: Purgatory,
+    /// Per-topic traffic counters, handed to each partition created.
+    traffic: Arc<TrafficMetrics>,
 }
 
 impl ReplicaManager {
-    pub fn new(node_id: i32, logs: Arc<LogManager>, static_log_defaults: BTreeMap<String, String>) -> Self {
+    pub fn new(
+        node_id: i32,
+        logs: Arc<LogManager>,
+        static_log_defaults: BTreeMap<String, String>,
+        traffic: Arc<TrafficMetrics>,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         ReplicaManager {
             node_id,
@@ -69,6 +77,7 @@ impl ReplicaManager {
             isr_changes: tx,
             isr_changes_rx: Mutex::new(Some(rx)),
             purgatory: Purgatory::new(),
+            traffic,
         }
     }
 
@@ -190,8 +199,9 @@ impl ReplicaManager {
                     Some(p) => p,
                     None => {
                         let log = self.logs.get_or_create(&tp, *topic.id.as_bytes(), config.clone())?;
-                        let p =
-                            Arc::new(Partition::new(self.node_id, tp.clone(), topic.id, log, self.isr_changes.clone()));
+                        let mut p = Partition::new(self.node_id, tp.clone(), topic.id, log, self.isr_changes.clone());
+                        p.traffic = self.traffic.topic(&tp.topic);
+                        let p = Arc::new(p);
                         self.partitions.write().insert(tp.clone(), p.clone());
                         p
                     }
@@ -230,8 +240,14 @@ impl ReplicaManager {
 
     /// Drops a replica from the table; parked requests on it give up.
     fn remove(&self, tp: &TopicPartition) -> bool {
-        match self.partitions.write().remove(tp) {
+        let mut partitions = self.partitions.write();
+        match partitions.remove(tp) {
             Some(p) => {
+                // The topic's last replica here: its traffic series go.
+                if !partitions.keys().any(|other| other.topic == tp.topic) {
+                    self.traffic.forget_topic(&tp.topic);
+                }
+                drop(partitions);
                 p.go_offline(-1);
                 true
             }

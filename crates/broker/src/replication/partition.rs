@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use super::isr::{ImageOutcome, IsrState};
 use super::txn_guards::TxnGuards;
+use crate::metrics::traffic::TopicTraffic;
 use crate::purgatory::WatchKey;
 
 /// What the produce path does with a batch before appending it.
@@ -143,6 +144,8 @@ pub struct Partition {
     /// fetches wait on it.
     log_end_key: WatchKey,
     isr_changes: mpsc::UnboundedSender<IsrChange>,
+    /// The topic's traffic counters (bytes and messages in and out).
+    pub traffic: TopicTraffic,
 }
 
 fn not_leader() -> ErrorCode {
@@ -168,6 +171,7 @@ impl Partition {
             high_watermark_key: WatchKey::new(),
             log_end_key: WatchKey::new(),
             isr_changes,
+            traffic: TopicTraffic::default(),
         }
     }
 
@@ -373,6 +377,7 @@ impl Partition {
         drop(log);
         drop(st);
         self.wake_after_append(advanced);
+        self.traffic.produced(records.len(), result.record_count);
         Ok((result, epoch))
     }
 
@@ -684,6 +689,7 @@ impl Partition {
                 *needs_truncation = true;
                 return;
             }
+            self.traffic.replicated_in(records.len());
         }
         let hw = leader_high_watermark.min(log.log_end_offset());
         if hw > log.high_watermark() {
