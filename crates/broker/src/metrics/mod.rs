@@ -14,6 +14,8 @@ use prometheus_client::registry::Registry;
 
 use crate::Node;
 
+pub mod cluster;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ListenerLabels {
     pub listener: String,
@@ -24,6 +26,8 @@ pub struct BrokerMetrics {
     registry: Registry,
     /// kafka.server:type=socket-server-metrics,listener=L connection-count
     pub connections: Family<ListenerLabels, Gauge>,
+    /// Cluster-state counters and caches (cluster.rs).
+    pub cluster: cluster::ClusterMetrics,
 }
 
 impl BrokerMetrics {
@@ -35,7 +39,8 @@ impl BrokerMetrics {
             "Open client connections, by listener",
             connections.clone(),
         );
-        Arc::new(BrokerMetrics { registry, connections })
+        let cluster = cluster::ClusterMetrics::new(&mut registry);
+        Arc::new(BrokerMetrics { registry, connections, cluster })
     }
 
     /// Counts a connection on `listener` until the returned guard is dropped.
@@ -58,8 +63,21 @@ impl Drop for ConnectionGuard {
 /// The Prometheus text exposition of every metric of `node`.
 pub fn render(node: &Node) -> String {
     let mut out = String::with_capacity(64 * 1024);
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &node.metrics.registry) {
+    use prometheus_client::encoding::text::{encode_eof, encode_registry};
+    // Cluster state is read now, into a registry of its own (cluster.rs).
+    let state = cluster::collect(node);
+    let encoded = encode_registry(&mut out, &node.metrics.registry)
+        .and_then(|_| encode_registry(&mut out, &state))
+        .and_then(|_| encode_eof(&mut out));
+    if let Err(e) = encoded {
         tracing::warn!(error = %e, "encoding metrics failed");
     }
     out
+}
+
+/// A /metrics scrape: first the partition leaders' high watermarks that
+/// group lag needs (bounded by [`cluster::REMOTE_WAIT`]), then [`render`].
+pub async fn scrape(node: &Node) -> String {
+    cluster::refresh_remote_watermarks(node).await;
+    render(node)
 }

@@ -219,6 +219,16 @@ pub struct Quorum {
     previous_own_broker: Mutex<Option<String>>,
 }
 
+/// One voter's view of the metadata log, for /metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftView {
+    /// The leader this voter knows, or -1.
+    pub current_leader: i32,
+    pub current_epoch: i64,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+}
+
 /// How a controller process's session incarnation starts.
 const CONTROLLER_INCARNATION: &str = "controller-";
 
@@ -391,6 +401,20 @@ impl Quorum {
     /// The active controller as this voter knows it.
     pub fn leader(&self) -> Option<i32> {
         self.raft.metrics().borrow().current_leader.map(|l| l as i32)
+    }
+
+    /// This voter's own view of the Raft log (Kafka's `raft-metrics`):
+    /// read from openraft's metrics watch, no IO.
+    pub fn raft_view(&self) -> RaftView {
+        let m = self.raft.metrics().borrow().clone();
+        RaftView {
+            current_leader: m.current_leader.map_or(-1, |l| l as i32),
+            current_epoch: m.current_term as i64,
+            // Committed entries: openraft applies what it commits, so the
+            // last applied index is this voter's high watermark.
+            high_watermark: m.last_applied.map_or(-1, |l| l.index as i64),
+            log_end_offset: m.last_log_index.map_or(-1, |i| i as i64),
+        }
     }
 
     /// Bytes on disk of the Raft log file.
