@@ -165,20 +165,20 @@ impl CleanerScheduler {
                         passes.lock().push((stats.bytes_before, stats.bytes_after, started.elapsed().as_secs_f64()));
                     }
                     match outcome {
-                    Ok(Some(stats)) => info!(
-                        partition = %tp,
-                        dirty_ratio = format!("{ratio:.3}"),
-                        segments = format!("{} -> {}", stats.segments_before, stats.segments_after),
-                        bytes = format!("{} -> {}", stats.bytes_before, stats.bytes_after),
-                        records_removed = stats.records_removed,
-                        cleaned_upto = stats.cleaned_upto,
-                        "cleaned log"
-                    ),
-                    Ok(None) => {}
-                    Err(e) => {
-                        warn!(partition = %tp, error = %e, "log cleaning failed; retrying in 10 minutes");
-                        self.backoff.lock().failed(tp, now_ms);
-                    }
+                        Ok(Some(stats)) => info!(
+                            partition = %tp,
+                            dirty_ratio = format!("{ratio:.3}"),
+                            segments = format!("{} -> {}", stats.segments_before, stats.segments_after),
+                            bytes = format!("{} -> {}", stats.bytes_before, stats.bytes_after),
+                            records_removed = stats.records_removed,
+                            cleaned_upto = stats.cleaned_upto,
+                            "cleaned log"
+                        ),
+                        Ok(None) => {}
+                        Err(e) => {
+                            warn!(partition = %tp, error = %e, "log cleaning failed; retrying in 10 minutes");
+                            self.backoff.lock().failed(tp, now_ms);
+                        }
                     }
                 });
             }

@@ -171,15 +171,19 @@ pub struct LagRow {
     pub lag: Option<i64>,
 }
 
+/// Per (group, topic): the sum of committed offsets, and of lags (`None`
+/// when a partition's high watermark is unknown).
+pub type LagSums = BTreeMap<(String, String), (i64, Option<i64>)>;
+
 /// Lags of committed offsets given the partitions' high watermarks, and
 /// per (group, topic) sums of offsets and lags. A topic's lag sum is left
 /// out when a partition's watermark is unknown, rather than understated.
 pub fn group_lags(
     committed: Vec<(String, String, i32, i64)>,
     high_watermark: impl Fn(&str, i32) -> Option<i64>,
-) -> (Vec<LagRow>, BTreeMap<(String, String), (i64, Option<i64>)>) {
+) -> (Vec<LagRow>, LagSums) {
     let mut rows = Vec::with_capacity(committed.len());
-    let mut sums: BTreeMap<(String, String), (i64, Option<i64>)> = BTreeMap::new();
+    let mut sums = LagSums::new();
     for (group, topic, partition, offset) in committed {
         let lag = high_watermark(&topic, partition).map(|hw| (hw - offset).max(0));
         let sum = sums.entry((group.clone(), topic.clone())).or_insert((0, Some(0)));
@@ -271,12 +275,14 @@ async fn ask_leader(node: &Node, leader: i32, addr: String, tps: Vec<TopicPartit
         topics
             .into_iter()
             .map(|(topic, partitions)| {
-                ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(
-                    partitions
-                        .into_iter()
-                        .map(|p| ListOffsetsPartition::default().with_partition_index(p).with_timestamp(-1))
-                        .collect(),
-                )
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(
+                        partitions
+                            .into_iter()
+                            .map(|p| ListOffsetsPartition::default().with_partition_index(p).with_timestamp(-1))
+                            .collect(),
+                    )
             })
             .collect(),
     );
@@ -352,7 +358,8 @@ pub fn collect(node: &Node) -> Registry {
 
     // ReplicaManager and Log: one pass over hosted replicas.
     let hosted = node.replicas.hosted();
-    let snapshots: Vec<(TopicPartition, ReplicaSnapshot)> = hosted.iter().map(|p| (p.tp.clone(), p.snapshot())).collect();
+    let snapshots: Vec<(TopicPartition, ReplicaSnapshot)> =
+        hosted.iter().map(|p| (p.tp.clone(), p.snapshot())).collect();
     let counts = replica_counts(snapshots.iter().map(|(_, s)| s));
     gauge(&mut r, "kafka_server_replicamanager_partitioncount", "Replicas hosted by this broker", counts.partitions);
     gauge(&mut r, "kafka_server_replicamanager_leadercount", "Partitions this broker leads", counts.leaders);
@@ -383,7 +390,8 @@ pub fn collect(node: &Node) -> Registry {
     let size_help = "Bytes of a log's segments on this broker (per topic when metrics.per.partition=false)";
     if per_partition {
         let size = gauge_family::<PartitionLabels>(&mut r, "kafka_log_log_size", size_help);
-        let start = gauge_family::<PartitionLabels>(&mut r, "kafka_log_log_logstartoffset", "A hosted log's start offset");
+        let start =
+            gauge_family::<PartitionLabels>(&mut r, "kafka_log_log_logstartoffset", "A hosted log's start offset");
         let end = gauge_family::<PartitionLabels>(&mut r, "kafka_log_log_logendoffset", "A hosted log's end offset");
         for (tp, s) in &snapshots {
             let labels = PartitionLabels { topic: tp.topic.to_string(), partition: tp.partition.to_string() };
@@ -433,7 +441,12 @@ pub fn collect(node: &Node) -> Registry {
         imbalance,
     );
     gauge(&mut r, "kafka_controller_kafkacontroller_globaltopiccount", &format!("Topics{on_active}"), topics);
-    gauge(&mut r, "kafka_controller_kafkacontroller_globalpartitioncount", &format!("Partitions{on_active}"), partitions);
+    gauge(
+        &mut r,
+        "kafka_controller_kafkacontroller_globalpartitioncount",
+        &format!("Partitions{on_active}"),
+        partitions,
+    );
     gauge(&mut r, "kafka_controller_kafkacontroller_activebrokercount", &format!("Unfenced brokers{on_active}"), live);
     gauge(&mut r, "kafka_controller_kafkacontroller_fencedbrokercount", &format!("Fenced brokers{on_active}"), fenced);
     counter(
@@ -447,14 +460,42 @@ pub fn collect(node: &Node) -> Registry {
     match &node.quorum {
         Some(q) => {
             let v = q.raft_view();
-            gauge(&mut r, "kafka_server_raft_metrics_current_leader", "The quorum leader this node knows, or -1", v.current_leader as i64);
-            gauge(&mut r, "kafka_server_raft_metrics_current_epoch", "The quorum's current epoch (Raft term)", v.current_epoch);
-            gauge(&mut r, "kafka_server_raft_metrics_high_watermark", "The metadata log's committed offset on this voter", v.high_watermark);
-            gauge(&mut r, "kafka_server_raft_metrics_log_end_offset", "The metadata log's end offset on this voter", v.log_end_offset);
+            gauge(
+                &mut r,
+                "kafka_server_raft_metrics_current_leader",
+                "The quorum leader this node knows, or -1",
+                v.current_leader as i64,
+            );
+            gauge(
+                &mut r,
+                "kafka_server_raft_metrics_current_epoch",
+                "The quorum's current epoch (Raft term)",
+                v.current_epoch,
+            );
+            gauge(
+                &mut r,
+                "kafka_server_raft_metrics_high_watermark",
+                "The metadata log's committed offset on this voter",
+                v.high_watermark,
+            );
+            gauge(
+                &mut r,
+                "kafka_server_raft_metrics_log_end_offset",
+                "The metadata log's end offset on this voter",
+                v.log_end_offset,
+            );
             // The leader's view of every voter (DescribeQuorum's).
             if let Ok(status) = q.describe() {
-                let lag = gauge_family::<VoterLabels>(&mut r, "brook_raft_voter_lag", "A voter's distance behind the leader's metadata log end (on the quorum leader)");
-                let end = gauge_family::<VoterLabels>(&mut r, "brook_raft_voter_log_end_offset", "A voter's metadata log end as the leader knows it, -1 unknown (on the quorum leader)");
+                let lag = gauge_family::<VoterLabels>(
+                    &mut r,
+                    "brook_raft_voter_lag",
+                    "A voter's distance behind the leader's metadata log end (on the quorum leader)",
+                );
+                let end = gauge_family::<VoterLabels>(
+                    &mut r,
+                    "brook_raft_voter_log_end_offset",
+                    "A voter's metadata log end as the leader knows it, -1 unknown (on the quorum leader)",
+                );
                 for voter in &status.voters {
                     let labels = VoterLabels { voter: voter.id.to_string() };
                     lag.get_or_create(&labels).set(voter.lag);
@@ -465,9 +506,24 @@ pub fn collect(node: &Node) -> Registry {
         None => {
             // A broker-only node follows the log through the active controller.
             let leader = node.controller.active_controller().unwrap_or(-1);
-            gauge(&mut r, "kafka_server_raft_metrics_current_leader", "The quorum leader this node knows, or -1", leader as i64);
-            gauge(&mut r, "kafka_server_raft_metrics_high_watermark", "The metadata offset this broker has applied", image.last_offset);
-            gauge(&mut r, "kafka_server_raft_metrics_log_end_offset", "The metadata offset this broker has applied", image.last_offset);
+            gauge(
+                &mut r,
+                "kafka_server_raft_metrics_current_leader",
+                "The quorum leader this node knows, or -1",
+                leader as i64,
+            );
+            gauge(
+                &mut r,
+                "kafka_server_raft_metrics_high_watermark",
+                "The metadata offset this broker has applied",
+                image.last_offset,
+            );
+            gauge(
+                &mut r,
+                "kafka_server_raft_metrics_log_end_offset",
+                "The metadata offset this broker has applied",
+                image.last_offset,
+            );
         }
     }
 
@@ -488,8 +544,16 @@ pub fn collect(node: &Node) -> Registry {
             .or_else(|| remote.get(&tp).filter(|(_, at)| now.duration_since(*at) < REMOTE_STALE).map(|(hw, _)| *hw))
     });
     if per_partition {
-        let current = gauge_family::<GroupPartitionLabels>(&mut r, "kafka_consumergroup_current_offset", "A group's committed offset of a partition (on its coordinator)");
-        let lag = gauge_family::<GroupPartitionLabels>(&mut r, "kafka_consumergroup_lag", "High watermark minus the group's committed offset (on its coordinator)");
+        let current = gauge_family::<GroupPartitionLabels>(
+            &mut r,
+            "kafka_consumergroup_current_offset",
+            "A group's committed offset of a partition (on its coordinator)",
+        );
+        let lag = gauge_family::<GroupPartitionLabels>(
+            &mut r,
+            "kafka_consumergroup_lag",
+            "High watermark minus the group's committed offset (on its coordinator)",
+        );
         for row in &rows {
             let labels = GroupPartitionLabels {
                 consumergroup: row.group.clone(),
@@ -502,8 +566,16 @@ pub fn collect(node: &Node) -> Registry {
             }
         }
     }
-    let current_sum = gauge_family::<GroupTopicLabels>(&mut r, "kafka_consumergroup_current_offset_sum", "Sum of a group's committed offsets over a topic's partitions");
-    let lag_sum = gauge_family::<GroupTopicLabels>(&mut r, "kafka_consumergroup_lag_sum", "Sum of a group's lag over a topic's partitions (absent while a partition's watermark is unknown)");
+    let current_sum = gauge_family::<GroupTopicLabels>(
+        &mut r,
+        "kafka_consumergroup_current_offset_sum",
+        "Sum of a group's committed offsets over a topic's partitions",
+    );
+    let lag_sum = gauge_family::<GroupTopicLabels>(
+        &mut r,
+        "kafka_consumergroup_lag_sum",
+        "Sum of a group's lag over a topic's partitions (absent while a partition's watermark is unknown)",
+    );
     for ((group, topic), (offsets, lag)) in sums {
         let labels = GroupTopicLabels { consumergroup: group, topic };
         current_sum.get_or_create(&labels).set(offsets);
@@ -514,13 +586,38 @@ pub fn collect(node: &Node) -> Registry {
 
     // The log cleaner.
     let c = node.cleaner.stats();
-    gauge_f(&mut r, "kafka_log_logcleaner_cleaner_recopy_percent", "Bytes written / bytes read by the last cleaning round, in percent", c.last_recopy_percent);
-    gauge_f(&mut r, "kafka_log_logcleaner_max_clean_time_secs", "The longest pass of the last cleaning round, in seconds", c.last_max_clean_secs);
-    gauge_f(&mut r, "kafka_log_logcleanermanager_max_dirty_percent", "The dirtiest compacted log's dirty ratio at the last round, in percent", c.max_dirty_percent);
-    gauge(&mut r, "kafka_log_logcleanermanager_uncleanable_partitions_count", "Logs whose last cleaning failed, skipped for 10 minutes", node.cleaner.backed_off() as i64);
+    gauge_f(
+        &mut r,
+        "kafka_log_logcleaner_cleaner_recopy_percent",
+        "Bytes written / bytes read by the last cleaning round, in percent",
+        c.last_recopy_percent,
+    );
+    gauge_f(
+        &mut r,
+        "kafka_log_logcleaner_max_clean_time_secs",
+        "The longest pass of the last cleaning round, in seconds",
+        c.last_max_clean_secs,
+    );
+    gauge_f(
+        &mut r,
+        "kafka_log_logcleanermanager_max_dirty_percent",
+        "The dirtiest compacted log's dirty ratio at the last round, in percent",
+        c.max_dirty_percent,
+    );
+    gauge(
+        &mut r,
+        "kafka_log_logcleanermanager_uncleanable_partitions_count",
+        "Logs whose last cleaning failed, skipped for 10 minutes",
+        node.cleaner.backed_off() as i64,
+    );
     counter(&mut r, "brook_log_cleaner_passes", "Completed cleaning passes (one log each)", c.passes);
     counter(&mut r, "brook_log_cleaner_bytes_cleaned", "Bytes of segments the cleaner read and rewrote", c.bytes_read);
-    counter(&mut r, "brook_log_cleaner_bytes_written", "Bytes the cleaner wrote (what the rewritten segments became)", c.bytes_written);
+    counter(
+        &mut r,
+        "brook_log_cleaner_bytes_written",
+        "Bytes the cleaner wrote (what the rewritten segments became)",
+        c.bytes_written,
+    );
     r
 }
 
@@ -554,14 +651,7 @@ mod tests {
         for (id, fenced) in [(1, false), (2, true)] {
             image.brokers.insert(
                 id,
-                BrokerImage {
-                    id,
-                    incarnation: "x".into(),
-                    host: "h".into(),
-                    port: 1,
-                    fenced,
-                    endpoints: vec![],
-                },
+                BrokerImage { id, incarnation: "x".into(), host: "h".into(), port: 1, fenced, endpoints: vec![] },
             );
         }
         let part = |leader: i32, replicas: Vec<i32>| PartitionImage {
