@@ -256,3 +256,43 @@ def test_dashboard_queries_only_exported_metrics(brook):
     missing = sorted(n for n in dashboard_metric_names()
                      if n not in exported and re.sub(r"_(total|bucket)$", "", n) not in exported)
     assert not missing, f"the dashboard queries metrics /metrics does not export: {missing}"
+
+
+def test_cleaner_metrics_and_per_topic_series_without_per_partition(brook_factory):
+    """metrics.per.partition=false: log size by topic only, no per-partition
+    offsets or lag, lag summed per topic; the cleaner's passes and bytes."""
+    b = brook_factory({"log.cleaner.backoff.ms": "200", "metrics.per.partition": "false",
+                       "group.initial.rebalance.delay.ms": "0"}).start()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    config = {"cleanup.policy": "compact", "segment.bytes": "16384", "segment.ms": "1000",
+              "min.cleanable.dirty.ratio": "0.01"}
+    admin.create_topics([NewTopic("squashed", num_partitions=2, replication_factor=1, config=config)])["squashed"] \
+        .result(timeout=30)
+    p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5, "batch.size": 4096})
+    for i in range(3000):
+        p.produce("squashed", key=f"k{i % 10}".encode(), value=b"v" * 100, partition=i % 2)
+    assert p.flush(60) == 0
+    time.sleep(1.2)  # past segment.ms: the next append rolls the active segment
+    for part in (0, 1):
+        p.produce("squashed", key=b"roll", value=b"x", partition=part)
+    assert p.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "sums", "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition("squashed", 0, 100), TopicPartition("squashed", 1, 1500)],
+                        asynchronous=False)
+    finally:
+        consumer.close()
+
+    wait_for(lambda: value(scrape(b), "brook_log_cleaner_passes_total") >= 2, timeout=60,
+             what="both partitions cleaned")
+    s = scrape(b)
+    cleaned, written = value(s, "brook_log_cleaner_bytes_cleaned_total"), value(s, "brook_log_cleaner_bytes_written_total")
+    # 10 keys out of ~1500 records per partition: most bytes go.
+    assert 0 < written < cleaned / 2, (written, cleaned)
+    assert 0 < value(s, "kafka_log_logcleaner_cleaner_recopy_percent") < 50
+    assert value(s, "kafka_log_logcleanermanager_uncleanable_partitions_count") == 0
+
+    assert [l for l, _ in s["kafka_log_log_size"] if l.get("topic") == "squashed"] == [{"topic": "squashed"}]
+    assert "kafka_log_log_logendoffset" not in s and "kafka_consumergroup_lag" not in s
+    # Lag summed over the topic: each partition ended at 1501 (1500 + the roll record).
+    assert value(s, "kafka_consumergroup_lag_sum", consumergroup="sums", topic="squashed") == (1501 - 100) + (1501 - 1500)
