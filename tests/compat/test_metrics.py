@@ -12,12 +12,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from cluster import cluster, cluster_factory, wait_for  # noqa: F401  (fixtures)
 
+RETRY_COMMIT = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+                KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "brook-dashboard.json"
 
 
@@ -63,6 +65,26 @@ def produce(bootstrap, topic, counts):
         for i in range(n):
             p.produce(topic, value=f"{partition}-{i}".encode(), partition=partition)
     assert p.flush(60) == 0, "records left unsent"
+
+
+def commit(bootstrap, group, offsets, timeout=30):
+    """Commits {(topic, partition): offset} for `group` (no membership),
+    retrying while the group's coordinator is still being set up
+    (__consumer_offsets is created by the first FindCoordinator)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    deadline = time.time() + timeout
+    try:
+        while True:
+            try:
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                asynchronous=False)
+                return
+            except KafkaException as e:
+                if not e.args[0].retriable() and e.args[0].code() not in RETRY_COMMIT or time.time() > deadline:
+                    raise
+                time.sleep(0.3)
+    finally:
+        consumer.close()
 
 
 def test_under_replicated_partitions_follow_a_dead_broker_and_quorum_gauges_agree(cluster_factory):
@@ -141,11 +163,7 @@ def test_group_lag_is_produced_minus_committed(cluster):
     committed = {0: 4, 1: 25, 2: 0}
     create(cluster.bootstrap, topic, 3)
     produce(cluster.bootstrap, topic, produced)
-    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in committed.items()], asynchronous=False)
-    finally:
-        consumer.close()
+    commit(cluster.bootstrap, group, {(topic, p): o for p, o in committed.items()})
 
     expected = {str(p): produced[p] - committed[p] for p in produced}
 
@@ -240,11 +258,7 @@ def test_dashboard_queries_only_exported_metrics(brook):
     passes once both are merged."""
     create(brook.bootstrap, "dash", 1, rf=1)
     produce(brook.bootstrap, "dash", {0: 3})
-    consumer = Consumer({"bootstrap.servers": brook.bootstrap, "group.id": "dash-group", "enable.auto.commit": False})
-    try:
-        consumer.commit(offsets=[TopicPartition("dash", 0, 1)], asynchronous=False)
-    finally:
-        consumer.close()
+    commit(brook.bootstrap, "dash-group", {("dash", 0): 1})
     with urllib.request.urlopen(brook.admin_url + "/metrics", timeout=5) as r:
         text = r.read().decode()
     exported = set()
@@ -276,12 +290,7 @@ def test_cleaner_metrics_and_per_topic_series_without_per_partition(brook_factor
     for part in (0, 1):
         p.produce("squashed", key=b"roll", value=b"x", partition=part)
     assert p.flush(30) == 0
-    consumer = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "sums", "enable.auto.commit": False})
-    try:
-        consumer.commit(offsets=[TopicPartition("squashed", 0, 100), TopicPartition("squashed", 1, 1500)],
-                        asynchronous=False)
-    finally:
-        consumer.close()
+    commit(b.bootstrap, "sums", {("squashed", 0): 100, ("squashed", 1): 1500})
 
     wait_for(lambda: value(scrape(b), "brook_log_cleaner_passes_total") >= 2, timeout=60,
              what="both partitions cleaned")
