@@ -12,9 +12,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::Node;
-
 pub mod cluster;
+
+use crate::Node;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ListenerLabels {
@@ -24,22 +24,22 @@ pub struct ListenerLabels {
 /// Every metric the broker updates as it works.
 pub struct BrokerMetrics {
     registry: Registry,
-    /// kafka.server:type=socket-server-metrics,listener=L connection-count
-    pub connections: Family<ListenerLabels, Gauge>,
     /// Cluster-state counters and caches (cluster.rs).
     pub cluster: cluster::ClusterMetrics,
+    /// kafka.server:type=socket-server-metrics,listener=L connection-count
+    pub connections: Family<ListenerLabels, Gauge>,
 }
 
 impl BrokerMetrics {
     pub fn new() -> Arc<BrokerMetrics> {
         let mut registry = Registry::default();
+        let cluster = cluster::ClusterMetrics::new(&mut registry);
         let connections = Family::<ListenerLabels, Gauge>::default();
         registry.register(
             "kafka_server_socket_server_metrics_connection_count",
             "Open client connections, by listener",
             connections.clone(),
         );
-        let cluster = cluster::ClusterMetrics::new(&mut registry);
         Arc::new(BrokerMetrics { registry, connections, cluster })
     }
 

@@ -53,12 +53,12 @@ pub struct ReplicaManager {
     /// Serializes image application and remembers the newest image applied,
     /// so a slow caller with an older image never undoes a newer one.
     applied_offset: Mutex<i64>,
-    isr_changes: mpsc::UnboundedSender<IsrChange>,
-    isr_changes_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
-    purgatory: Purgatory,
     /// Times a metadata image made this broker leader of a partition it
     /// did not lead (metrics: leader elections as this broker saw them).
     leaderships_taken: AtomicU64,
+    isr_changes: mpsc::UnboundedSender<IsrChange>,
+    isr_changes_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
+    purgatory: Purgatory,
 }
 
 impl ReplicaManager {
@@ -72,10 +72,10 @@ impl ReplicaManager {
             following_changed: Notify::new(),
             static_log_defaults,
             applied_offset: Mutex::new(i64::MIN),
+            leaderships_taken: AtomicU64::new(0),
             isr_changes: tx,
             isr_changes_rx: Mutex::new(Some(rx)),
             purgatory: Purgatory::new(),
-            leaderships_taken: AtomicU64::new(0),
         }
     }
 
