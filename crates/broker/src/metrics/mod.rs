@@ -60,6 +60,13 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// A /metrics scrape: first the partition leaders' high watermarks that
+/// group lag needs (bounded by [`cluster::REMOTE_WAIT`]), then [`render`].
+pub async fn scrape(node: &Node) -> String {
+    cluster::refresh_remote_watermarks(node).await;
+    render(node)
+}
+
 /// The Prometheus text exposition of every metric of `node`.
 pub fn render(node: &Node) -> String {
     let mut out = String::with_capacity(64 * 1024);
@@ -73,11 +80,4 @@ pub fn render(node: &Node) -> String {
         tracing::warn!(error = %e, "encoding metrics failed");
     }
     out
-}
-
-/// A /metrics scrape: first the partition leaders' high watermarks that
-/// group lag needs (bounded by [`cluster::REMOTE_WAIT`]), then [`render`].
-pub async fn scrape(node: &Node) -> String {
-    cluster::refresh_remote_watermarks(node).await;
-    render(node)
 }
