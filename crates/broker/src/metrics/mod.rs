@@ -61,10 +61,16 @@ impl Drop for ConnectionGuard {
 }
 
 /// A /metrics scrape: first the partition leaders' high watermarks that
-/// group lag needs (bounded by [`cluster::REMOTE_WAIT`]), then [`render`].
-pub async fn scrape(node: &Node) -> String {
+/// group lag needs (bounded by [`cluster::REMOTE_WAIT`]), then [`render`]
+/// on a blocking thread (one lock pair per hosted partition: milliseconds
+/// with thousands of partitions, kept off the async workers).
+pub async fn scrape(node: &Arc<Node>) -> String {
     cluster::refresh_remote_watermarks(node).await;
-    render(node)
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || render(&node)).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "rendering metrics failed");
+        String::new()
+    })
 }
 
 /// The Prometheus text exposition of every metric of `node`.
