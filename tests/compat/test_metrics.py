@@ -53,6 +53,12 @@ def http_status(url, timeout=3):
         return None
 
 
+def wait_all_ready(nodes, timeout=60):
+    """Every broker registered and unfenced (/health/ready), so RF=3 topics can be placed."""
+    wait_for(lambda: all(http_status(n.admin_url + "/health/ready") == 200 for n in nodes), timeout=timeout,
+             what="every node ready")
+
+
 def create(bootstrap, name, partitions, rf=3):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=rf)])[name].result(timeout=30)
@@ -90,6 +96,7 @@ def commit(bootstrap, group, offsets, timeout=30):
 def test_under_replicated_partitions_follow_a_dead_broker_and_quorum_gauges_agree(cluster_factory):
     c = cluster_factory(settings={"replica.lag.time.max.ms": "1500", "broker.session.timeout.ms": "8000"}).start()
     nodes = list(c.nodes.values())
+    wait_all_ready(nodes)
 
     # One active controller, and every node names the same quorum leader and epoch.
     def quorum_agrees():
@@ -118,6 +125,7 @@ def test_under_replicated_partitions_follow_a_dead_broker_and_quorum_gauges_agre
     live = [n for n in nodes if n.id != victim.id]
     victim_led = value(scrape(victim), "kafka_server_replicamanager_leadercount")
     elections_before = cluster_sum(live, "brook_partition_leader_elections_total")
+    controller_elections_before = cluster_sum(live, "kafka_controller_controllerstats_leaderelections_total")
     victim.kill9()
     # RF=3 on three brokers: every partition had the victim as a replica, so
     # all 6 become under-replicated on their (live) leaders once the
@@ -128,6 +136,9 @@ def test_under_replicated_partitions_follow_a_dead_broker_and_quorum_gauges_agre
     assert cluster_sum(live, "kafka_controller_kafkacontroller_offlinepartitionscount") == 0
     # Each partition the victim led got a new leader among the survivors.
     assert cluster_sum(live, "brook_partition_leader_elections_total") == elections_before + victim_led
+    # ... elected by the active controller (a survivor, even if the victim was it).
+    assert cluster_sum(live, "kafka_controller_controllerstats_leaderelections_total") \
+        == controller_elections_before + victim_led
     # min.insync.replicas=1 by default: an ISR of 2 is above it.
     assert cluster_sum(live, "kafka_server_replicamanager_underminisrpartitioncount") == 0
 
@@ -159,6 +170,7 @@ def test_under_replicated_partitions_follow_a_dead_broker_and_quorum_gauges_agre
 def test_group_lag_is_produced_minus_committed(cluster):
     nodes = list(cluster.nodes.values())
     topic, group = "lagged", "lag-group"
+    wait_all_ready(nodes)
     produced = {0: 10, 1: 25, 2: 7}
     committed = {0: 4, 1: 25, 2: 0}
     create(cluster.bootstrap, topic, 3)

@@ -451,6 +451,12 @@ pub fn collect(node: &Node) -> Registry {
     gauge(&mut r, "kafka_controller_kafkacontroller_fencedbrokercount", &format!("Fenced brokers{on_active}"), fenced);
     counter(
         &mut r,
+        "kafka_controller_controllerstats_leaderelections",
+        "Partition leaders this node changed while it was the active controller (failovers, preferred-leader moves, reassignments)",
+        node.quorum.as_ref().map_or(0, |q| q.leader_elections()),
+    );
+    counter(
+        &mut r,
         "kafka_controller_controllerstats_uncleanleaderelections",
         "Leaders elected from outside the ISR: always 0, Brook's controller elects only from the ISR",
         0,
