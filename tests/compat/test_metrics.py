@@ -271,11 +271,12 @@ def test_dashboard_queries_only_exported_metrics(brook):
     create(brook.bootstrap, "dash", 1, rf=1)
     produce(brook.bootstrap, "dash", {0: 3})
     commit(brook.bootstrap, "dash-group", {("dash", 0): 1})
-    # Two scrapes: ratios over a scrape window appear from the second.
+    # Two scrapes over a second apart: ratios over a scrape window (of at
+    # least 1 s) appear from the second.
     for _ in range(2):
+        time.sleep(1.2)
         with urllib.request.urlopen(brook.admin_url + "/metrics", timeout=5) as r:
             text = r.read().decode()
-        time.sleep(0.5)
     exported = set()
     for family in text_string_to_metric_families(text):
         exported.add(family.name)
