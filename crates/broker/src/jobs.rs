@@ -151,7 +151,11 @@ impl Node {
                 new_isr: change.new_isr.clone(),
             };
             match self.submit(request).await {
-                Ok(_) => info!(partition = %change.tp, isr = ?change.new_isr, "ISR changed"),
+                Ok(_) => {
+                    info!(partition = %change.tp, isr = ?change.new_isr, "ISR changed");
+                    // Counted once accepted (Kafka marks its rates on the AlterPartition answer).
+                    self.metrics.cluster.isr_changed(change.from_isr.len(), change.new_isr.len());
+                }
                 Err(e) => {
                     warn!(partition = %change.tp, error = %e.message, "ISR change refused");
                     self.replicas.isr_change_failed(&change.tp);

@@ -77,11 +77,55 @@ pub struct CleanerScheduler {
     /// `log.cleaner.enable`.
     enable: bool,
     backoff: Mutex<Backoff>,
+    /// What the cleaner did, for metrics (Kafka's LogCleaner gauges).
+    stats: Mutex<CleanerStats>,
+}
+
+/// The cleaner's activity since start and in its last round: what Kafka's
+/// `kafka.log:type=LogCleaner` and `LogCleanerManager` gauges report.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct CleanerStats {
+    /// Completed cleaning passes (one log each).
+    pub passes: u64,
+    /// Bytes of segments read and rewritten by passes, and bytes written.
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// The last round that cleaned something: bytes written / read, in percent.
+    pub last_recopy_percent: f64,
+    /// The longest pass of that round, in seconds.
+    pub last_max_clean_secs: f64,
+    /// The dirtiest due log's dirty ratio at the last round, in percent
+    /// (0 when no log was due).
+    pub max_dirty_percent: f64,
+}
+
+impl CleanerStats {
+    /// Folds in one round: its passes' (bytes read, bytes written, seconds),
+    /// and the highest dirty ratio among the logs that were due.
+    pub fn record_round(&mut self, passes: &[(u64, u64, f64)], max_dirty_ratio: f64) {
+        self.max_dirty_percent = max_dirty_ratio * 100.0;
+        if passes.is_empty() {
+            return;
+        }
+        let read: u64 = passes.iter().map(|p| p.0).sum();
+        let written: u64 = passes.iter().map(|p| p.1).sum();
+        self.passes += passes.len() as u64;
+        self.bytes_read += read;
+        self.bytes_written += written;
+        self.last_recopy_percent = if read == 0 { 0.0 } else { 100.0 * written as f64 / read as f64 };
+        self.last_max_clean_secs = passes.iter().map(|p| p.2).fold(0.0, f64::max);
+    }
 }
 
 impl CleanerScheduler {
     pub fn new(settings: CleanerSettings, threads: usize, enable: bool) -> CleanerScheduler {
-        CleanerScheduler { settings, threads, enable, backoff: Mutex::new(Backoff::default()) }
+        CleanerScheduler {
+            settings,
+            threads,
+            enable,
+            backoff: Mutex::new(Backoff::default()),
+            stats: Mutex::new(CleanerStats::default()),
+        }
     }
 
     /// One round: cleans the due `candidates` (logs whose high watermark is
@@ -106,29 +150,45 @@ impl CleanerScheduler {
                 Some((tp, c, log))
             })
             .collect();
+        let max_dirty_ratio = due.iter().map(|(_, c, _)| c.dirty_ratio).fold(0.0, f64::max);
         let due = choose(due, &skipped, now_ms, self.threads);
         let settings = self.settings;
+        let passes = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
             for (tp, c, log) in &due {
                 let ratio = c.dirty_ratio;
-                scope.spawn(move || match cleaner::clean(log, now_ms, &settings) {
-                    Ok(Some(stats)) => info!(
-                        partition = %tp,
-                        dirty_ratio = format!("{ratio:.3}"),
-                        segments = format!("{} -> {}", stats.segments_before, stats.segments_after),
-                        bytes = format!("{} -> {}", stats.bytes_before, stats.bytes_after),
-                        records_removed = stats.records_removed,
-                        cleaned_upto = stats.cleaned_upto,
-                        "cleaned log"
-                    ),
-                    Ok(None) => {}
-                    Err(e) => {
-                        warn!(partition = %tp, error = %e, "log cleaning failed; retrying in 10 minutes");
-                        self.backoff.lock().failed(tp, now_ms);
+                let passes = &passes;
+                scope.spawn(move || {
+                    let started = std::time::Instant::now();
+                    let outcome = cleaner::clean(log, now_ms, &settings);
+                    if let Ok(Some(stats)) = &outcome {
+                        passes.lock().push((stats.bytes_before, stats.bytes_after, started.elapsed().as_secs_f64()));
+                    }
+                    match outcome {
+                        Ok(Some(stats)) => info!(
+                            partition = %tp,
+                            dirty_ratio = format!("{ratio:.3}"),
+                            segments = format!("{} -> {}", stats.segments_before, stats.segments_after),
+                            bytes = format!("{} -> {}", stats.bytes_before, stats.bytes_after),
+                            records_removed = stats.records_removed,
+                            cleaned_upto = stats.cleaned_upto,
+                            "cleaned log"
+                        ),
+                        Ok(None) => {}
+                        Err(e) => {
+                            warn!(partition = %tp, error = %e, "log cleaning failed; retrying in 10 minutes");
+                            self.backoff.lock().failed(tp, now_ms);
+                        }
                     }
                 });
             }
         });
+        self.stats.lock().record_round(&passes.into_inner(), max_dirty_ratio);
+    }
+
+    /// The cleaner's activity so far (metrics).
+    pub fn stats(&self) -> CleanerStats {
+        *self.stats.lock()
     }
 
     /// Logs currently backed off after a failure (metrics, tests).
@@ -151,6 +211,19 @@ mod tests {
 
     fn names(chosen: &[(TopicPartition, Cleanability, ())]) -> Vec<&str> {
         chosen.iter().map(|(tp, ..)| tp.topic.as_str()).collect()
+    }
+
+    #[test]
+    fn stats_fold_rounds_and_keep_the_last_round_gauges() {
+        let mut s = CleanerStats::default();
+        s.record_round(&[(1000, 250, 0.5), (1000, 750, 2.0)], 0.8);
+        assert_eq!((s.passes, s.bytes_read, s.bytes_written), (2, 2000, 1000));
+        assert_eq!(s.last_recopy_percent, 50.0);
+        assert_eq!(s.last_max_clean_secs, 2.0);
+        assert!((s.max_dirty_percent - 80.0).abs() < 1e-9);
+        // A round with nothing cleaned keeps the totals and last-pass gauges.
+        s.record_round(&[], 0.0);
+        assert_eq!((s.passes, s.last_recopy_percent, s.max_dirty_percent), (2, 50.0, 0.0));
     }
 
     #[test]

@@ -137,7 +137,7 @@ async fn route(state: &AdminState, request: Request<Incoming>) -> HttpResponse {
             Some(node) => respond(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                crate::metrics::render(node),
+                crate::metrics::scrape(node).await,
             ),
             None => text(StatusCode::SERVICE_UNAVAILABLE, "the node is starting\n"),
         },

@@ -14,6 +14,7 @@ use prometheus_client::registry::Registry;
 
 use crate::Node;
 
+pub mod cluster;
 pub mod latency;
 pub mod requests;
 pub mod runtime;
@@ -27,6 +28,8 @@ pub struct ListenerLabels {
 /// Every metric the broker updates as it works.
 pub struct BrokerMetrics {
     registry: Registry,
+    /// Cluster-state counters and caches (cluster.rs).
+    pub cluster: cluster::ClusterMetrics,
     /// kafka.server:type=socket-server-metrics,listener=L connection-count
     pub connections: Family<ListenerLabels, Gauge>,
     /// kafka.network:type=RequestMetrics (requests.rs)
@@ -39,6 +42,7 @@ pub struct BrokerMetrics {
 impl BrokerMetrics {
     pub fn new() -> Arc<BrokerMetrics> {
         let mut registry = Registry::default();
+        let cluster = cluster::ClusterMetrics::new(&mut registry);
         let connections = Family::<ListenerLabels, Gauge>::default();
         registry.register(
             "kafka_server_socket_server_metrics_connection_count",
@@ -51,7 +55,7 @@ impl BrokerMetrics {
         traffic.register(&mut registry);
         traffic.observe_flushes();
         runtime::RuntimeCollector::register(&mut registry);
-        Arc::new(BrokerMetrics { registry, connections, requests, traffic })
+        Arc::new(BrokerMetrics { registry, connections, requests, traffic, cluster })
     }
 
     /// Counts a connection on `listener` until the returned guard is dropped.
@@ -71,10 +75,29 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// A /metrics scrape: first the partition leaders' high watermarks that
+/// group lag needs (bounded by [`cluster::REMOTE_WAIT`]), then [`render`]
+/// on a blocking thread (one lock pair per hosted partition: milliseconds
+/// with thousands of partitions, kept off the async workers).
+pub async fn scrape(node: &Arc<Node>) -> String {
+    cluster::refresh_remote_watermarks(node).await;
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || render(&node)).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "rendering metrics failed");
+        String::new()
+    })
+}
+
 /// The Prometheus text exposition of every metric of `node`.
 pub fn render(node: &Node) -> String {
     let mut out = String::with_capacity(64 * 1024);
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &node.metrics.registry) {
+    use prometheus_client::encoding::text::{encode_eof, encode_registry};
+    // Cluster state is read now, into a registry of its own (cluster.rs).
+    let state = cluster::collect(node);
+    let encoded = encode_registry(&mut out, &node.metrics.registry)
+        .and_then(|_| encode_registry(&mut out, &state))
+        .and_then(|_| encode_eof(&mut out));
+    if let Err(e) = encoded {
         tracing::warn!(error = %e, "encoding metrics failed");
     }
     out

@@ -163,6 +163,10 @@ impl IsrState {
         self.followers.get(&id)
     }
 
+    pub fn min_isr(&self) -> i32 {
+        self.min_isr
+    }
+
     pub fn set_min_isr(&mut self, min_isr: i32) {
         self.min_isr = min_isr;
     }

@@ -16,6 +16,7 @@
 //! has its own locks (state, then log). No lock spans partitions.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +38,9 @@ pub mod partition;
 pub mod txn_guards;
 
 pub use isr::IsrState;
-pub use partition::{Isolation, IsrChange, LogOffsets, OffsetQuery, Partition, ProducePolicy, TxnVerification};
+pub use partition::{
+    Isolation, IsrChange, LogOffsets, OffsetQuery, Partition, ProducePolicy, ReplicaSnapshot, TxnVerification,
+};
 
 pub struct ReplicaManager {
     node_id: i32,
@@ -51,6 +54,9 @@ pub struct ReplicaManager {
     /// Serializes image application and remembers the newest image applied,
     /// so a slow caller with an older image never undoes a newer one.
     applied_offset: Mutex<i64>,
+    /// Times a metadata image made this broker leader of a partition it
+    /// did not lead (metrics: leader elections as this broker saw them).
+    leaderships_taken: AtomicU64,
     isr_changes: mpsc::UnboundedSender<IsrChange>,
     isr_changes_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
     purgatory: Purgatory,
@@ -74,6 +80,7 @@ impl ReplicaManager {
             following_changed: Notify::new(),
             static_log_defaults,
             applied_offset: Mutex::new(i64::MIN),
+            leaderships_taken: AtomicU64::new(0),
             isr_changes: tx,
             isr_changes_rx: Mutex::new(Some(rx)),
             purgatory: Purgatory::new(),
@@ -103,6 +110,16 @@ impl ReplicaManager {
     /// Every replica this broker leads.
     pub fn leaders(&self) -> Vec<Arc<Partition>> {
         self.partitions.read().values().filter(|p| p.is_leader()).cloned().collect()
+    }
+
+    /// Every hosted replica, whatever its role.
+    pub fn hosted(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().values().cloned().collect()
+    }
+
+    /// Leaderships this broker took from metadata images since it started.
+    pub fn leaderships_taken(&self) -> u64 {
+        self.leaderships_taken.load(Ordering::Relaxed)
     }
 
     /// Every replica this broker follows from `leader`.
@@ -208,6 +225,9 @@ impl ReplicaManager {
                 };
                 let was_following = partition.followed_leader();
                 if img.leader == self.node_id {
+                    if !partition.is_leader() {
+                        self.leaderships_taken.fetch_add(1, Ordering::Relaxed);
+                    }
                     partition.lead(img, min_isr, config.clone(), now);
                 } else if img.leader >= 0 {
                     follow_changed |= partition.follow(img, config.clone());

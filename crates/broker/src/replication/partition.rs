@@ -66,6 +66,17 @@ pub struct IsrChange {
     pub leader_epoch: i32,
     pub partition_epoch: i32,
     pub new_isr: Vec<i32>,
+    /// The ISR it replaces (metrics tell a shrink from an expansion).
+    pub from_isr: Vec<i32>,
+}
+
+/// A replica's state as /metrics reports it (metrics/cluster.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaSnapshot {
+    /// Leading: (ISR size, replica count, min.insync.replicas).
+    pub leader: Option<(usize, usize, i32)>,
+    pub offsets: LogOffsets,
+    pub size_bytes: u64,
 }
 
 /// The offsets a client may ask about.
@@ -291,6 +302,26 @@ impl Partition {
 
     pub fn log_end_key(&self) -> &WatchKey {
         &self.log_end_key
+    }
+
+    /// Role, ISR and log figures in one look (state lock, then log lock;
+    /// in-memory only).
+    pub fn snapshot(&self) -> ReplicaSnapshot {
+        let st = self.state.lock();
+        let leader = match &st.role {
+            Role::Leader(isr) => Some((isr.isr().len(), isr.replicas().len(), isr.min_isr())),
+            _ => None,
+        };
+        let log = self.log.lock();
+        ReplicaSnapshot {
+            leader,
+            offsets: LogOffsets {
+                log_start: log.log_start_offset(),
+                high_watermark: log.high_watermark(),
+                log_end: log.log_end_offset(),
+            },
+            size_bytes: log.size_bytes(),
+        }
     }
 
     pub fn offsets(&self) -> LogOffsets {
@@ -589,6 +620,7 @@ impl Partition {
             leader_epoch,
             partition_epoch,
             new_isr,
+            from_isr: from.to_vec(),
         });
     }
 

@@ -217,6 +217,36 @@ pub struct Quorum {
     /// The broker incarnation this node's previous process registered
     /// (from [`OWN_BROKER_FILE`]), until this process's broker registers.
     previous_own_broker: Mutex<Option<String>>,
+    /// Partition leaders this node changed while it was the active controller.
+    leader_elections: AtomicU64,
+}
+
+/// One voter's view of the metadata log, for /metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftView {
+    /// The leader this voter knows, or -1.
+    pub current_leader: i32,
+    pub current_epoch: i64,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+}
+
+/// How many of `records` give an existing partition a new leader (a
+/// leaderless partition counts when it gets one; losing its leader does not).
+pub fn leader_changes(image: &MetadataImage, records: &[MetadataRecord]) -> u64 {
+    records
+        .iter()
+        .filter(|r| match r {
+            MetadataRecord::Partition { topic_id, partition, leader, .. } => {
+                let current = uuid::Uuid::parse_str(topic_id)
+                    .ok()
+                    .and_then(|id| image.topic_by_id(&id))
+                    .and_then(|t| t.partitions.get(partition));
+                *leader >= 0 && current.is_some_and(|p| p.leader != *leader)
+            }
+            _ => false,
+        })
+        .count() as u64
 }
 
 /// How a controller process's session incarnation starts.
@@ -353,6 +383,7 @@ impl Quorum {
                     .map(|s| s.trim().to_string())
                     .filter(|s| !s.is_empty()),
             ),
+            leader_elections: AtomicU64::new(0),
         });
         quorum.guard.set_ours(&quorum.sm.image().cluster_id);
         if let Some(addr) = &config.listen {
@@ -391,6 +422,20 @@ impl Quorum {
     /// The active controller as this voter knows it.
     pub fn leader(&self) -> Option<i32> {
         self.raft.metrics().borrow().current_leader.map(|l| l as i32)
+    }
+
+    /// This voter's own view of the Raft log (Kafka's `raft-metrics`):
+    /// read from openraft's metrics watch, no IO.
+    pub fn raft_view(&self) -> RaftView {
+        let m = self.raft.metrics().borrow().clone();
+        RaftView {
+            current_leader: m.current_leader.map_or(-1, |l| l as i32),
+            current_epoch: m.current_term as i64,
+            // Committed entries: openraft applies what it commits, so the
+            // last applied index is this voter's high watermark.
+            high_watermark: m.last_applied.map_or(-1, |l| l.index as i64),
+            log_end_offset: m.last_log_index.map_or(-1, |i| i as i64),
+        }
     }
 
     /// Bytes on disk of the Raft log file.
@@ -464,6 +509,8 @@ impl Quorum {
     }
 
     async fn write(&self, records: Vec<MetadataRecord>) -> Result<i64, SubmitError> {
+        // Every earlier write is applied (see `lead`): the image is the state these records change.
+        let elections = leader_changes(&self.sm.image(), &records);
         // A leader cut off from its quorum never commits; give up rather
         // than hold the controller (and every request behind it).
         let written = tokio::time::timeout(QUORUM_WAIT, self.raft.client_write(records))
@@ -475,7 +522,14 @@ impl Quorum {
                 ClientWriteError::ChangeMembershipError(_) => None,
             })
         })?;
+        self.leader_elections.fetch_add(elections, Ordering::Relaxed);
         Ok(response.log_id.index as i64)
+    }
+
+    /// Partition leaders this node changed as the active controller since it
+    /// started (Kafka's ControllerStats leader elections).
+    pub fn leader_elections(&self) -> u64 {
+        self.leader_elections.load(Ordering::Relaxed)
     }
 
     /// Carries out a broker's request as the active controller. Returns the
@@ -792,5 +846,42 @@ impl Quorum {
         if let Err(e) = self.raft.shutdown().await {
             warn!(error = %e, "raft shutdown failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod leader_change_tests {
+    use super::*;
+
+    fn partition(topic_id: &str, partition: i32, leader: i32) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id: topic_id.into(),
+            partition,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
+        }
+    }
+
+    #[test]
+    fn counts_only_new_leaders_of_existing_partitions() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut image = MetadataImage::default();
+        image.apply(&MetadataRecord::Topic { name: "t".into(), topic_id: id.clone() });
+        image.apply(&partition(&id, 0, 1));
+        image.apply(&partition(&id, 1, -1));
+        let records = vec![
+            partition(&id, 0, 1), // same leader (an ISR change): no election
+            partition(&id, 0, 2), // moved: one
+            partition(&id, 1, 2), // a leaderless partition gets one: one
+            partition(&id, 2, 1), // a new partition: not an election
+            MetadataRecord::FenceBroker { broker_id: 1 },
+        ];
+        assert_eq!(leader_changes(&image, &records), 2);
+        assert_eq!(leader_changes(&image, &[partition(&id, 0, -1)]), 0);
     }
 }

@@ -643,6 +643,18 @@ impl GroupCoordinator {
         }
     }
 
+    /// Every committed offset of the groups this broker coordinates:
+    /// (group, topic, partition, offset). For metrics (consumer lag).
+    pub fn committed_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        let groups = self.groups.lock();
+        groups
+            .iter()
+            .flat_map(|(id, slot)| {
+                slot.group.offsets.iter().map(move |((t, p), c)| (id.clone(), t.clone(), *p, c.offset))
+            })
+            .collect()
+    }
+
     pub fn list(&self) -> Vec<GroupDescription> {
         let groups = self.groups.lock();
         let mut out: Vec<GroupDescription> = groups.values().map(|s| describe(&s.group)).collect();
