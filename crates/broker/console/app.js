@@ -213,11 +213,12 @@ async function topicDetail(name) {
 // ---- consumer groups -------------------------------------------------------
 
 async function groupsPage() {
-  const { groups } = await api("GET", "groups");
+  const { groups, errors } = await api("GET", "groups");
   const rows = groups.map((g) => el("tr", { "data-testid": "group-row", "data-group": g.group_id },
     el("td", {}, el("a", { href: `#/groups/${enc(g.group_id)}` }, g.group_id)),
     el("td", {}, g.state), el("td", {}, g.protocol_type || "–")));
   view.replaceChildren(el("h1", {}, "Consumer groups"),
+    errors.length ? el("p", { class: "error" }, "Some brokers did not answer: " + errors.join("; ")) : null,
     rows.length ? table(["Group", "State", "Protocol type"], rows, { id: "groups-table" })
       : el("p", { class: "muted" }, "No consumer groups."));
 }

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use brook_client::consumer::coordinator;
 use hyper::StatusCode;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use kafka_protocol::messages::{GroupId, OffsetCommitRequest, TopicName};
+use brook_client::ClientError;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, OffsetCommitRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Value};
 
@@ -15,12 +16,34 @@ use super::{int_field, str_field, ApiError, ApiResult, Clients};
 
 type Tp = (String, i32);
 
+/// ListGroups goes to every broker: each lists only the groups it
+/// coordinates (Kafka's admin client merges them the same way).
 pub async fn list(clients: &Clients) -> ApiResult {
-    let groups = clients.admin.list_groups().await?;
+    let cluster = clients.admin.cluster();
+    let snapshot = cluster.refresh(&[]).await?;
+    let mut groups: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for node in snapshot.brokers.keys() {
+        let answer = match cluster.connection_to_node(*node).await {
+            Ok(conn) => conn.send(4, &ListGroupsRequest::default()).await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(r) if r.error_code == 0 => {
+                for g in r.groups {
+                    groups.insert(g.group_id.to_string(), (g.group_state.to_string(), g.protocol_type.to_string()));
+                }
+            }
+            Ok(r) => errors.push(format!("broker {node}: {}", ClientError::from_code(r.error_code, "ListGroups"))),
+            Err(e) => errors.push(format!("broker {node}: {e}")),
+        }
+    }
     Ok(json!({
-        "groups": groups.iter().map(|(id, state, protocol_type)| json!({
+        "groups": groups.iter().map(|(id, (state, protocol_type))| json!({
             "group_id": id, "state": state, "protocol_type": protocol_type,
         })).collect::<Vec<_>>(),
+        // Groups of an unreachable broker are missing: say so rather than hide it.
+        "errors": errors,
     }))
 }
 
