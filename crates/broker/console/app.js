@@ -50,6 +50,11 @@ const num = (v) => el("td", { class: "num" }, v === null || v === undefined ? "�
 const badge = (text, kind, testid) => el("span", { class: "badge " + (kind || ""), "data-testid": testid }, text);
 const enc = encodeURIComponent;
 
+// Replaces a node's children; null ones (optional parts) are left out.
+function show(target, ...children) {
+  target.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+}
+
 function toast(message, bad) {
   const t = document.getElementById("toast");
   t.textContent = message;
@@ -60,7 +65,7 @@ function toast(message, bad) {
 }
 
 function showError(where, e) {
-  where.replaceChildren(el("p", { class: "error", "data-testid": "error" }, e.message));
+  show(where, el("p", { class: "error", "data-testid": "error" }, e.message));
 }
 
 function fmtBytes(n) {
@@ -115,7 +120,7 @@ async function overview() {
          q.voters.map((v) => el("tr", { "data-testid": "voter-row" }, num(v.id), num(v.log_end_offset), num(v.lag))),
          { id: "quorum-table" })]
     : [el("p", { class: "error" }, `quorum unavailable: ${c.quorum_error}`)];
-  view.replaceChildren(
+  show(view,
     el("h1", {}, "Cluster overview"),
     el("div", { class: "stats" },
       el("div", { class: "stat" }, el("b", { "data-testid": "broker-count" }, c.brokers.length), "brokers"),
@@ -148,7 +153,7 @@ async function topicsPage() {
     el("label", {}, "Replication factor", el("input", { id: "topic-rf", name: "rf", type: "number", value: "3", min: "1" })),
     el("label", {}, "Configs (name=value per line)", el("textarea", { id: "topic-configs", name: "configs", placeholder: "retention.ms=86400000" })),
     el("button", { id: "create-topic-btn", type: "submit" }, "Create topic"), status);
-  view.replaceChildren(
+  show(view,
     el("h1", {}, "Topics"),
     el("section", { class: "card" }, el("h2", {}, "Create a topic"), form),
     table(["Name", { label: "Partitions", num: true }, { label: "RF", num: true }, "Health", ""], rows, { id: "topics-table" }));
@@ -160,7 +165,7 @@ async function createTopic(form, status) {
     const t = line.trim();
     if (!t) continue;
     const i = t.indexOf("=");
-    if (i < 1) { status.replaceChildren(el("span", { class: "error" }, `bad config line: ${t}`)); return; }
+    if (i < 1) { show(status, el("span", { class: "error" }, `bad config line: ${t}`)); return; }
     configs[t.slice(0, i).trim()] = t.slice(i + 1).trim();
   }
   const name = form.topicname.value.trim();
@@ -172,7 +177,7 @@ async function createTopic(form, status) {
     await topicsPage();
     document.getElementById("create-topic-status").textContent = `created ${name}`;
   } catch (e) {
-    status.replaceChildren(el("span", { class: "error" }, e.message));
+    show(status, el("span", { class: "error" }, e.message));
   }
 }
 
@@ -196,7 +201,7 @@ async function topicDetail(name) {
   const configs = t.configs.map((c) => el("tr", { "data-testid": "config-row" },
     el("td", {}, c.name), el("td", {}, c.value === null ? el("span", { class: "muted" }, "(sensitive or unset)") : c.value),
     el("td", {}, c.is_override ? badge("topic override", "info") : el("span", { class: "muted" }, "default"))));
-  view.replaceChildren(
+  show(view,
     el("h1", {}, "Topic ", el("span", { "data-testid": "topic-title" }, t.name)),
     el("p", {}, el("a", { href: `#/messages?topic=${enc(t.name)}` }, "Browse messages"), " · ",
       el("button", { class: "danger", "data-testid": "delete-topic", onclick: async () => { await deleteTopic(t.name); location.hash = "#/topics"; } }, "Delete topic")),
@@ -217,7 +222,7 @@ async function groupsPage() {
   const rows = groups.map((g) => el("tr", { "data-testid": "group-row", "data-group": g.group_id },
     el("td", {}, el("a", { href: `#/groups/${enc(g.group_id)}` }, g.group_id)),
     el("td", {}, g.state), el("td", {}, g.protocol_type || "–")));
-  view.replaceChildren(el("h1", {}, "Consumer groups"),
+  show(view, el("h1", {}, "Consumer groups"),
     errors.length ? el("p", { class: "error" }, "Some brokers did not answer: " + errors.join("; ")) : null,
     rows.length ? table(["Group", "State", "Protocol type"], rows, { id: "groups-table" })
       : el("p", { class: "muted" }, "No consumer groups."));
@@ -232,7 +237,7 @@ async function groupDetail(id) {
       ["earliest", "latest", "offset", "timestamp"].map((v) => el("option", { value: v }, v)))),
     el("label", {}, "Offset or timestamp (ms)", el("input", { id: "reset-value", name: "value", type: "number" })),
     el("button", { id: "reset-btn", type: "submit" }, "Reset offsets"), status);
-  view.replaceChildren(el("h1", {}, "Group ", el("span", { "data-testid": "group-title" }, id)), holder,
+  show(view, el("h1", {}, "Group ", el("span", { "data-testid": "group-title" }, id)), holder,
     el("section", { class: "card" }, el("h2", {}, "Reset offsets"),
       el("p", { class: "muted" }, "Only while the group has no members (stop its consumers first)."), form));
   const refresh = async () => {
@@ -251,7 +256,7 @@ function renderGroup(holder, g) {
     el("td", {}, p.topic), num(p.partition), num(p.committed_offset), num(p.log_end_offset),
     el("td", { class: "num", "data-testid": "partition-lag" }, p.lag === null ? "–" : p.lag),
     el("td", {}, p.member_id || el("span", { class: "muted" }, "unassigned"))));
-  holder.replaceChildren(
+  show(holder,
     el("div", { class: "stats" },
       el("div", { class: "stat" }, el("b", { "data-testid": "group-state" }, g.state), "state"),
       el("div", { class: "stat" }, el("b", {}, g.members.length), "members"),
@@ -275,7 +280,7 @@ async function resetGroup(id, form, status) {
     const r = await api("POST", `groups/${enc(id)}/reset`, body);
     status.textContent = "reset: " + r.offsets.map((o) => `p${o.partition}→${o.offset}`).join(", ");
   } catch (e) {
-    status.replaceChildren(el("span", { class: "error" }, e.message));
+    show(status, el("span", { class: "error" }, e.message));
   }
 }
 
@@ -311,7 +316,7 @@ async function messagesPage(params) {
     el("p", {}, "Headers ", el("button", { type: "button", class: "plain", id: "add-header-btn", onclick: addHeader }, "+ header")),
     headers,
     el("p", {}, el("button", { id: "produce-btn", type: "submit" }, "Produce"), " ", status));
-  view.replaceChildren(el("h1", {}, "Messages"),
+  show(view, el("h1", {}, "Messages"),
     el("section", { class: "card" }, el("h2", {}, "Read"), browse), results,
     el("section", { class: "card" }, el("h2", {}, "Produce a test message to the selected topic"), produce));
   if (topic) await browseMessages(browse, results);
@@ -337,7 +342,7 @@ function renderMessages(results, r, format) {
     el("td", { "data-testid": "message-value" }, renderBytes(m.value, format)),
     el("td", { "data-testid": "message-headers" }, m.headers.map((h) =>
       el("div", { "data-testid": "message-header" }, el("b", {}, h.key), ": ", renderBytes(h.value, format))))));
-  results.replaceChildren(
+  show(results,
     el("p", { class: "muted", id: "browse-summary" },
       `${r.topic}-${r.partition}: log start ${r.log_start_offset}, high watermark ${r.high_watermark}; ` +
       `${r.messages.length} message(s) from offset ${r.from_offset}`),
@@ -360,7 +365,7 @@ async function produceMessage(browse, form, headers, status, results) {
     browse.mode.value = "newest";
     await browseMessages(browse, results);
   } catch (e) {
-    status.replaceChildren(el("span", { class: "error" }, e.message));
+    show(status, el("span", { class: "error" }, e.message));
   }
 }
 
@@ -376,7 +381,7 @@ async function throughputPage() {
   const canvas = el("canvas", { id: "throughput-chart", "data-testid": "throughput-chart", width: 1100, height: 300 });
   const legend = el("div", { class: "legend", id: "throughput-legend" });
   const note = el("p", { class: "muted", id: "throughput-note" });
-  view.replaceChildren(el("h1", {}, "Throughput (this broker)"), legend, canvas, note);
+  show(view, el("h1", {}, "Throughput (this broker)"), legend, canvas, note);
   const points = []; // {t, rates: {key: value|null}}
   let previous = null;
   const tick = async () => {
@@ -395,7 +400,7 @@ async function throughputPage() {
     const missing = SERIES.filter((x) => s[x.key] === null).map((x) => x.label);
     note.textContent = `${s.connections} open connection(s). ` + (missing.length
       ? `Not exported by this broker's metrics yet: ${missing.join(", ")}.` : "From this broker's /metrics, polled every second.");
-    legend.replaceChildren(...SERIES.map((x) => {
+    show(legend, ...SERIES.map((x) => {
       const last = points.length ? points[points.length - 1].rates[x.key] : null;
       return el("span", { "data-testid": `rate-${x.key}` }, el("i", { style: `background:${x.color}` }), `${x.label}: ${last === null ? "–" : x.fmt(last)}`);
     }));
@@ -451,7 +456,7 @@ async function route() {
   for (const a of document.querySelectorAll("header nav a")) {
     a.classList.toggle("active", a.getAttribute("href") === "#/" + (parts[0] || ""));
   }
-  view.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+  show(view, el("p", { class: "muted" }, "Loading…"));
   try {
     if (parts.length === 0) await overview();
     else if (parts[0] === "topics" && parts.length === 1) await topicsPage();
@@ -460,7 +465,7 @@ async function route() {
     else if (parts[0] === "groups") await groupDetail(parts[1]);
     else if (parts[0] === "messages") await messagesPage(params);
     else if (parts[0] === "throughput") await throughputPage();
-    else view.replaceChildren(el("p", { class: "error" }, `No page ${hash}`));
+    else show(view, el("p", { class: "error" }, `No page ${hash}`));
   } catch (e) {
     showError(view, e);
   }

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use brook_client::consumer::coordinator;
+use brook_client::ClientError;
 use hyper::StatusCode;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use brook_client::ClientError;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, OffsetCommitRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Value};
@@ -56,7 +56,11 @@ pub fn lag(committed: Option<i64>, log_end: Option<i64>) -> Option<i64> {
 pub async fn describe(clients: &Clients, group: &str) -> ApiResult {
     let info = clients.admin.describe_group(group).await?;
     if info.state == "Dead" {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "GROUP_ID_NOT_FOUND", format!("group '{group}' does not exist")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "GROUP_ID_NOT_FOUND",
+            format!("group '{group}' does not exist"),
+        ));
     }
     let committed = clients.admin.group_offsets(group).await?;
     let mut owner: HashMap<Tp, String> = HashMap::new();
@@ -127,7 +131,8 @@ pub fn parse_reset(body: &Value) -> Result<(String, ResetTo, Option<Vec<i32>>), 
             int_field(body, "offset")?.ok_or_else(|| ApiError::bad_request("to=offset needs 'offset'"))?,
         ),
         "timestamp" => ResetTo::Timestamp(
-            int_field(body, "timestamp")?.ok_or_else(|| ApiError::bad_request("to=timestamp needs 'timestamp' (ms)"))?,
+            int_field(body, "timestamp")?
+                .ok_or_else(|| ApiError::bad_request("to=timestamp needs 'timestamp' (ms)"))?,
         ),
         other => {
             return Err(ApiError::bad_request(format!(
@@ -257,7 +262,8 @@ mod tests {
     fn reset_requests() {
         let (t, to, ps) = parse_reset(&json!({"topic": "a", "to": "earliest"})).unwrap();
         assert_eq!((t.as_str(), to, ps), ("a", ResetTo::Earliest, None));
-        let (_, to, ps) = parse_reset(&json!({"topic": "a", "to": "offset", "offset": 7, "partitions": [0, 2]})).unwrap();
+        let (_, to, ps) =
+            parse_reset(&json!({"topic": "a", "to": "offset", "offset": 7, "partitions": [0, 2]})).unwrap();
         assert_eq!((to, ps), (ResetTo::Offset(7), Some(vec![0, 2])));
         let (_, to, _) = parse_reset(&json!({"topic": "a", "to": "timestamp", "timestamp": "1700000000000"})).unwrap();
         assert_eq!(to, ResetTo::Timestamp(1_700_000_000_000));

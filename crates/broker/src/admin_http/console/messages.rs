@@ -195,7 +195,9 @@ pub fn parse_test_message(body: &Value) -> Result<TestMessage, ApiError> {
     };
     let partition = match int_field(body, "partition")? {
         None => None,
-        Some(p) => Some(i32::try_from(p).ok().filter(|p| *p >= 0).ok_or_else(|| ApiError::bad_request("bad partition"))?),
+        Some(p) => {
+            Some(i32::try_from(p).ok().filter(|p| *p >= 0).ok_or_else(|| ApiError::bad_request("bad partition"))?)
+        }
     };
     let mut headers = Vec::new();
     match body.get("headers") {
@@ -227,7 +229,9 @@ pub async fn produce(clients: &Clients, topic: &str, body: &Value) -> ApiResult 
     record.headers = m.headers.into_iter().map(|(k, v)| (k, v.map(bytes::Bytes::from))).collect();
     let producer = clients.producer().await?;
     let delivered = producer.send(record).await?.wait().await?;
-    Ok(json!({ "topic": delivered.topic, "partition": delivered.partition, "offset": delivered.offset, "timestamp": delivered.timestamp }))
+    Ok(
+        json!({ "topic": delivered.topic, "partition": delivered.partition, "offset": delivered.offset, "timestamp": delivered.timestamp }),
+    )
 }
 
 #[cfg(test)]

@@ -88,9 +88,9 @@ impl From<ClientError> for ApiError {
         match &e {
             ClientError::Kafka { code, name, .. } => {
                 let status = match *code {
-                    3 | 16 | 69 => StatusCode::NOT_FOUND,     // unknown topic, coordinator/group not found
-                    36 | 68 | 25 => StatusCode::CONFLICT,     // topic exists, non-empty group, member
-                    29 | 30 | 31 => StatusCode::FORBIDDEN,    // topic, group, cluster authorization
+                    3 | 16 | 69 => StatusCode::NOT_FOUND, // unknown topic, coordinator/group not found
+                    36 | 68 | 25 => StatusCode::CONFLICT, // topic exists, non-empty group, member
+                    29..=31 => StatusCode::FORBIDDEN,     // topic, group, cluster authorization
                     _ if e.is_retriable() => StatusCode::SERVICE_UNAVAILABLE,
                     _ => StatusCode::BAD_REQUEST,
                 };
@@ -131,7 +131,8 @@ pub async fn handle(state: &AdminState, request: Request<Incoming>) -> HttpRespo
     } else {
         Value::Null
     };
-    let segments: Vec<String> = path["/api/".len()..].split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let segments: Vec<String> =
+        path["/api/".len()..].split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match api(node, &method, &segments, &query, body).await {
         Ok(Value::Null) => json_response(StatusCode::OK, &json!({ "ok": true })),

@@ -127,10 +127,8 @@ pub fn summarize(text: &str, now_ms: i64) -> Value {
 }
 
 pub fn summary(node: &Node) -> Value {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     summarize(&crate::metrics::render(node), now_ms)
 }
 
