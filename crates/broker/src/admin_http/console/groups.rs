@@ -12,7 +12,7 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, OffsetCommitRequest, 
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Value};
 
-use super::{int_field, str_field, ApiError, ApiResult, Clients};
+use super::{int_field, retry, str_field, ApiError, ApiResult, Clients};
 
 type Tp = (String, i32);
 
@@ -54,7 +54,7 @@ pub fn lag(committed: Option<i64>, log_end: Option<i64>) -> Option<i64> {
 }
 
 pub async fn describe(clients: &Clients, group: &str) -> ApiResult {
-    let info = clients.admin.describe_group(group).await?;
+    let info = retry(|| clients.admin.describe_group(group)).await?;
     if info.state == "Dead" {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -62,7 +62,7 @@ pub async fn describe(clients: &Clients, group: &str) -> ApiResult {
             format!("group '{group}' does not exist"),
         ));
     }
-    let committed = clients.admin.group_offsets(group).await?;
+    let committed = retry(|| clients.admin.group_offsets(group)).await?;
     let mut owner: HashMap<Tp, String> = HashMap::new();
     for m in &info.members {
         for tp in &m.assignment {
@@ -74,7 +74,7 @@ pub async fn describe(clients: &Clients, group: &str) -> ApiResult {
     let (ends, offsets_error) = if tps.is_empty() {
         (HashMap::new(), Value::Null)
     } else {
-        match clients.admin.list_offsets(&tps, -1).await {
+        match retry(|| clients.admin.list_offsets(&tps, -1)).await {
             Ok(e) => (e, Value::Null),
             Err(e) => (HashMap::new(), Value::String(e.to_string())),
         }
@@ -170,7 +170,7 @@ pub fn target_offset(to: ResetTo, earliest: i64, latest: i64, by_time: Option<i6
 
 pub async fn reset(clients: &Clients, group: &str, body: &Value) -> ApiResult {
     let (topic, to, only) = parse_reset(body)?;
-    let info = clients.admin.describe_group(group).await?;
+    let info = retry(|| clients.admin.describe_group(group)).await?;
     if !info.members.is_empty() {
         // Kafka's consumer-groups tool refuses too: commits from outside the
         // group would be overwritten by its members.
@@ -184,7 +184,7 @@ pub async fn reset(clients: &Clients, group: &str, body: &Value) -> ApiResult {
             ),
         ));
     }
-    let meta = clients.admin.describe_topic(&topic).await?;
+    let meta = retry(|| clients.admin.describe_topic(&topic)).await?;
     let tps: Vec<Tp> = meta
         .partitions
         .iter()
@@ -195,10 +195,10 @@ pub async fn reset(clients: &Clients, group: &str, body: &Value) -> ApiResult {
     if tps.is_empty() {
         return Err(ApiError::bad_request("no such partitions in the topic"));
     }
-    let earliest = clients.admin.list_offsets(&tps, -2).await?;
-    let latest = clients.admin.list_offsets(&tps, -1).await?;
+    let earliest = retry(|| clients.admin.list_offsets(&tps, -2)).await?;
+    let latest = retry(|| clients.admin.list_offsets(&tps, -1)).await?;
     let by_time = match to {
-        ResetTo::Timestamp(t) => Some(clients.admin.list_offsets(&tps, t).await?),
+        ResetTo::Timestamp(t) => Some(retry(|| clients.admin.list_offsets(&tps, t)).await?),
         _ => None,
     };
     let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
@@ -207,7 +207,7 @@ pub async fn reset(clients: &Clients, group: &str, body: &Value) -> ApiResult {
         let target = target_offset(to, earliest[tp], latest[tp], found);
         offsets.insert(tp.1, target);
     }
-    commit(clients, group, &topic, &offsets).await?;
+    retry(|| commit(clients, group, &topic, &offsets)).await?;
     Ok(json!({
         "group_id": group,
         "topic": topic,
@@ -217,7 +217,7 @@ pub async fn reset(clients: &Clients, group: &str, body: &Value) -> ApiResult {
 
 /// OffsetCommit with no member and generation -1: the admin form, which
 /// the coordinator accepts for an empty group only.
-async fn commit(clients: &Clients, group: &str, topic: &str, offsets: &BTreeMap<i32, i64>) -> Result<(), ApiError> {
+async fn commit(clients: &Clients, group: &str, topic: &str, offsets: &BTreeMap<i32, i64>) -> Result<(), ClientError> {
     let conn = coordinator(clients.admin.cluster(), group).await?;
     let request = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.to_string())))

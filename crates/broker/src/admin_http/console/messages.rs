@@ -17,7 +17,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Value};
 
-use super::{int_field, query_i64, ApiError, ApiResult, Clients, Query};
+use super::{int_field, query_i64, retry, ApiError, ApiResult, Clients, Query};
 
 /// Most messages one browse returns.
 pub const MAX_LIMIT: i64 = 500;
@@ -75,7 +75,7 @@ pub fn parse_browse(query: &Query) -> Result<(i32, Start, i64), ApiError> {
 pub async fn browse(clients: &Clients, topic: &str, query: &Query) -> ApiResult {
     super::topics::validate_topic_name(topic)?;
     let (partition, start, limit) = parse_browse(query)?;
-    let meta = clients.admin.describe_topic(topic).await?;
+    let meta = retry(|| clients.admin.describe_topic(topic)).await?;
     if !meta.partitions.iter().any(|p| p.partition == partition) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -84,12 +84,12 @@ pub async fn browse(clients: &Clients, topic: &str, query: &Query) -> ApiResult 
         ));
     }
     let tp = vec![(topic.to_string(), partition)];
-    let log_start = clients.admin.list_offsets(&tp, -2).await?[&tp[0]];
-    let high_watermark = clients.admin.list_offsets(&tp, -1).await?[&tp[0]];
+    let log_start = retry(|| clients.admin.list_offsets(&tp, -2)).await?[&tp[0]];
+    let high_watermark = retry(|| clients.admin.list_offsets(&tp, -1)).await?[&tp[0]];
     let from = match start {
         Start::Offset(o) => o.max(log_start),
         Start::Newest => (high_watermark - limit).max(log_start),
-        Start::Timestamp(t) => match clients.admin.list_offsets(&tp, t).await?[&tp[0]] {
+        Start::Timestamp(t) => match retry(|| clients.admin.list_offsets(&tp, t)).await?[&tp[0]] {
             -1 => high_watermark, // nothing at or after that time
             o => o,
         },

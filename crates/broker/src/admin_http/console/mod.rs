@@ -88,7 +88,7 @@ impl From<ClientError> for ApiError {
         match &e {
             ClientError::Kafka { code, name, .. } => {
                 let status = match *code {
-                    3 | 16 | 69 => StatusCode::NOT_FOUND, // unknown topic, coordinator/group not found
+                    3 | 69 => StatusCode::NOT_FOUND,      // unknown topic, group not found
                     36 | 68 | 25 => StatusCode::CONFLICT, // topic exists, non-empty group, member
                     29..=31 => StatusCode::FORBIDDEN,     // topic, group, cluster authorization
                     _ if e.is_retriable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -312,6 +312,29 @@ async fn clients(node: &Node) -> Result<Arc<Clients>, ApiError> {
     let made = Arc::new(Clients { admin, config, producer: tokio::sync::OnceCell::new() });
     // Two first requests may race: keep whichever was stored first.
     Ok(CLIENTS.lock().entry(key).or_insert(made).clone())
+}
+
+/// Runs a client call again after a retriable error (a coordinator or a
+/// leader that just moved), up to 10 times 200 ms apart, as Kafka's admin
+/// client retries within its timeout.
+pub async fn retry<T, F, Fut>(mut call: F) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            // UNKNOWN_TOPIC_OR_PARTITION is retriable in Kafka, but here it is
+            // mostly a mistyped name: answer 404 at once.
+            Err(e) if e.is_retriable() && e.code() != Some(3) && attempt < 10 => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "console: retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// A required string field of a JSON body.

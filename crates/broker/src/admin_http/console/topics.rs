@@ -7,7 +7,7 @@ use brook_client::admin::RESOURCE_TOPIC;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use super::{int_field, str_field, throughput, ApiError, ApiResult, Clients};
+use super::{int_field, retry, str_field, throughput, ApiError, ApiResult, Clients};
 use crate::Node;
 
 pub async fn list(clients: &Clients) -> ApiResult {
@@ -99,14 +99,16 @@ pub async fn delete(clients: &Clients, name: &str) -> ApiResult {
 
 pub async fn describe(node: &Arc<Node>, clients: &Clients, name: &str) -> ApiResult {
     validate_topic_name(name)?;
-    let topic = clients.admin.describe_topic(name).await?;
+    let topic = retry(|| clients.admin.describe_topic(name)).await?;
     let tps: Vec<(String, i32)> = topic.partitions.iter().map(|p| (name.to_string(), p.partition)).collect();
     // Watermarks need every leader up; a partition without one leaves them unknown.
-    let (starts, ends, offsets_error) =
-        match (clients.admin.list_offsets(&tps, -2).await, clients.admin.list_offsets(&tps, -1).await) {
-            (Ok(s), Ok(e)) => (s, e, Value::Null),
-            (Err(e), _) | (_, Err(e)) => (Default::default(), Default::default(), Value::String(e.to_string())),
-        };
+    let (starts, ends, offsets_error) = match (
+        retry(|| clients.admin.list_offsets(&tps, -2)).await,
+        retry(|| clients.admin.list_offsets(&tps, -1)).await,
+    ) {
+        (Ok(s), Ok(e)) => (s, e, Value::Null),
+        (Err(e), _) | (_, Err(e)) => (Default::default(), Default::default(), Value::String(e.to_string())),
+    };
     let sizes = throughput::local_log_sizes(node, name);
     let partitions: Vec<Value> = topic
         .partitions
