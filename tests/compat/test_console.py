@@ -280,8 +280,11 @@ def test_console_against_three_nodes(cluster, browser):
 
     # The throughput page charts what this broker's metrics export.
     d.get(base + "/#/throughput")
-    wait_ui(d, lambda d: css(d, "#throughput-chart") and "connection" in css(d, "#throughput-note")[0].text,
+    wait_ui(d, lambda d: css(d, "#throughput-chart") and "metrics" in css(d, "#throughput-note")[0].text,
             "the throughput page")
+    # Rates need two polls; open connections (this test's clients) are a level.
+    wait_ui(d, lambda d: any(ch.isdigit() for ch in css(d, "[data-testid=rate-connections]")[0].text),
+            "the connections series")
     time.sleep(3)  # a few polls drawn
     shot(d, "throughput")
 

@@ -375,6 +375,7 @@ const SERIES = [
   { key: "bytes_in", label: "bytes in/s", color: "#2563eb", fmt: (v) => fmtBytes(v) + "/s" },
   { key: "bytes_out", label: "bytes out/s", color: "#16a34a", fmt: (v) => fmtBytes(v) + "/s" },
   { key: "messages_in", label: "messages in/s", color: "#d97706", fmt: (v) => v.toFixed(1) + "/s" },
+  { key: "connections", label: "open connections", color: "#7c3aed", fmt: (v) => String(v), gauge: true },
 ];
 
 async function throughputPage() {
@@ -391,14 +392,15 @@ async function throughputPage() {
       const dt = (s.time_ms - previous.time_ms) / 1000;
       const rates = {};
       for (const x of SERIES) {
-        rates[x.key] = s[x.key] === null || previous[x.key] === null || dt <= 0 ? null : Math.max(0, (s[x.key] - previous[x.key]) / dt);
+        if (x.gauge) rates[x.key] = s[x.key]; // a level, not a counter
+        else rates[x.key] = s[x.key] === null || previous[x.key] === null || dt <= 0 ? null : Math.max(0, (s[x.key] - previous[x.key]) / dt);
       }
       points.push({ t: s.time_ms, rates });
       if (points.length > 120) points.shift();
     }
     previous = s;
     const missing = SERIES.filter((x) => s[x.key] === null).map((x) => x.label);
-    note.textContent = `${s.connections} open connection(s). ` + (missing.length
+    note.textContent = (missing.length
       ? `Not exported by this broker's metrics yet: ${missing.join(", ")}.` : "From this broker's /metrics, polled every second.");
     show(legend, ...SERIES.map((x) => {
       const last = points.length ? points[points.length - 1].rates[x.key] : null;

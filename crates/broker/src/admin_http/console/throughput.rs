@@ -191,6 +191,13 @@ garbage line
         assert_eq!(broker_topic_total(&s, "bytesin"), Some(150.0));
         assert_eq!(broker_topic_total(&s, "messagesin"), Some(7.0));
         assert_eq!(broker_topic_total(&s, "bytesout"), None);
+        // The all-topics series under its own name (`..._alltopics_total`, no topic label).
+        let named = parse_samples(
+            "kafka_server_brokertopicmetrics_bytesout_total{topic=\"a\"} 30\n\
+             kafka_server_brokertopicmetrics_bytesout_total{topic=\"b\"} 12\n\
+             kafka_server_brokertopicmetrics_bytesout_alltopics_total 42\n",
+        );
+        assert_eq!(broker_topic_total(&named, "bytesout"), Some(42.0));
         let v = summarize(TEXT, 5);
         assert_eq!(v["connections"], 5.0);
         assert_eq!(v["bytes_out"], Value::Null);
