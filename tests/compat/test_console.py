@@ -285,8 +285,33 @@ def test_console_against_three_nodes(cluster, browser):
     # Rates need two polls; open connections (this test's clients) are a level.
     wait_ui(d, lambda d: any(ch.isdigit() for ch in css(d, "[data-testid=rate-connections]")[0].text),
             "the connections series")
-    time.sleep(3)  # a few polls drawn
-    shot(d, "throughput")
+    # Traffic while the page polls: node 1 leads one of lag-topic's partitions
+    # (leaders spread round-robin), so its bytes and messages in rise.
+    load_stop = threading.Event()
+
+    def load():
+        p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        deadline = time.time() + 60
+        while not load_stop.is_set() and time.time() < deadline:
+            for partition in range(3):
+                p.produce("lag-topic", value=b"x" * 500, partition=partition)
+            p.poll(0)
+            time.sleep(0.02)
+        p.flush(10)
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    try:
+        def rising(d):
+            text = css(d, "[data-testid=rate-messages_in]")[0].text
+            return text.split(": ")[-1] not in ("–", "0.0/s")
+        wait_ui(d, rising, "a messages-in rate above 0")
+        assert css(d, "[data-testid=rate-bytes_in]")[0].text.split(": ")[-1] not in ("–", "0 B/s")
+        time.sleep(3)  # a few polls drawn
+        shot(d, "throughput")
+    finally:
+        load_stop.set()
+        loader.join(timeout=30)
 
     # e. Bad input: 4xx JSON with a Kafka-style error name.
     assert api(base, "POST", "topics", raw=b"{not json")[0] == 400
