@@ -33,7 +33,7 @@ function el(tag, attrs, ...children) {
     if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined) continue;
     node.append(c instanceof Node ? c : String(c));
   }
@@ -52,7 +52,7 @@ const enc = encodeURIComponent;
 
 // Replaces a node's children; null ones (optional parts) are left out.
 function show(target, ...children) {
-  target.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+  target.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
 }
 
 function toast(message, bad) {
@@ -378,11 +378,19 @@ const SERIES = [
   { key: "connections", label: "open connections", color: "#7c3aed", fmt: (v) => String(v), gauge: true },
 ];
 
+// Charts with one scale each, so lines on one chart compare directly.
+const CHARTS = [
+  { id: "throughput-chart", title: "Bytes per second", series: ["bytes_in", "bytes_out"], fmt: (v) => fmtBytes(v) + "/s" },
+  { id: "messages-chart", title: "Messages in per second", series: ["messages_in"], fmt: (v) => v.toFixed(1) + "/s" },
+  { id: "connections-chart", title: "Open connections", series: ["connections"], fmt: (v) => String(Math.round(v)) },
+];
+
 async function throughputPage() {
-  const canvas = el("canvas", { id: "throughput-chart", "data-testid": "throughput-chart", width: 1100, height: 300 });
   const legend = el("div", { class: "legend", id: "throughput-legend" });
   const note = el("p", { class: "muted", id: "throughput-note" });
-  show(view, el("h1", {}, "Throughput (this broker)"), legend, canvas, note);
+  const canvases = CHARTS.map((c) => el("canvas", { id: c.id, "data-testid": c.id, width: 1100, height: 180 }));
+  show(view, el("h1", {}, "Throughput (this broker)"), legend, note,
+    CHARTS.map((c, i) => [el("h2", {}, c.title), canvases[i]]));
   const points = []; // {t, rates: {key: value|null}}
   let previous = null;
   const tick = async () => {
@@ -401,36 +409,36 @@ async function throughputPage() {
     previous = s;
     const missing = SERIES.filter((x) => s[x.key] === null).map((x) => x.label);
     note.textContent = (missing.length
-      ? `Not exported by this broker's metrics yet: ${missing.join(", ")}.` : "From this broker's /metrics, polled every second.");
+      ? `Not exported by this broker's metrics yet: ${missing.join(", ")}.` : "From this broker's /metrics, polled every second; the last two minutes.");
     show(legend, ...SERIES.map((x) => {
       const last = points.length ? points[points.length - 1].rates[x.key] : null;
       return el("span", { "data-testid": `rate-${x.key}` }, el("i", { style: `background:${x.color}` }), `${x.label}: ${last === null ? "–" : x.fmt(last)}`);
     }));
-    drawChart(canvas, points);
+    CHARTS.forEach((c, i) => drawChart(canvases[i], points, SERIES.filter((x) => c.series.includes(x.key)), c.fmt));
   };
   await tick();
   timer = setInterval(tick, 1000);
 }
 
-// Each series scaled to its own maximum, so bytes and messages share one chart.
-function drawChart(canvas, points) {
+// Lines of `series` over time, on one scale from 0 to the peak (labelled).
+function drawChart(canvas, points, series, fmt) {
   const ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, pad = 30;
+  const w = canvas.width, h = canvas.height, left = 90, pad = 14;
   ctx.clearRect(0, 0, w, h);
+  const values = points.flatMap((p) => series.map((s) => p.rates[s.key])).filter((v) => v !== null);
+  const max = Math.max(1, ...values);
   ctx.strokeStyle = "#e5e7eb";
   ctx.fillStyle = "#6b7385";
   ctx.font = "12px system-ui";
+  ctx.lineWidth = 1;
   for (let i = 0; i <= 4; i++) {
     const y = pad + (i * (h - 2 * pad)) / 4;
-    ctx.beginPath(); ctx.moveTo(pad, y); ctx.lineTo(w - pad, y); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(w - pad, y); ctx.stroke();
+    ctx.fillText(fmt((max * (4 - i)) / 4), 4, y + 4);
   }
-  ctx.fillText("last 2 minutes; each line scaled to its own peak", pad, h - 8);
   if (points.length < 2) return;
-  const t0 = points[0].t, t1 = points[points.length - 1].t || t0 + 1;
-  for (const s of SERIES) {
-    const values = points.map((p) => p.rates[s.key]).filter((v) => v !== null);
-    if (!values.length) continue;
-    const max = Math.max(1, ...values);
+  const t0 = points[0].t, span = Math.max(1, points[points.length - 1].t - t0);
+  for (const s of series) {
     ctx.strokeStyle = s.color;
     ctx.lineWidth = 2;
     ctx.beginPath();
@@ -438,7 +446,7 @@ function drawChart(canvas, points) {
     for (const p of points) {
       const v = p.rates[s.key];
       if (v === null) continue;
-      const x = pad + ((p.t - t0) / Math.max(1, t1 - t0)) * (w - 2 * pad);
+      const x = left + ((p.t - t0) / span) * (w - left - pad);
       const y = h - pad - (v / max) * (h - 2 * pad);
       if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
     }
