@@ -12,12 +12,15 @@ d. a consumer group whose offsets the UI reset to earliest shows a lag of N,
    which falls to 0 in the UI as a confluent-kafka consumer reads and
    commits; resetting while the consumer is a member is refused
    (NON_EMPTY_GROUP);
-e. the API answers bad input with 4xx JSON errors.
+e. the API answers bad input with 4xx JSON errors;
+f. on a broker whose only listener is SSL with client certificates
+   required, the API (a Kafka client over the inter-broker listener) works.
 
 Screenshots of every page go to $BROOK_ARTIFACTS/console (default
 tests/compat/artifacts/console, git-ignored).
 """
 
+import base64
 import json
 import os
 import shutil
@@ -331,3 +334,30 @@ def test_console_against_three_nodes(cluster, browser):
     wait_ui(d, lambda d: not css(d, "tr[data-topic=console-topic]"), "the topic gone from the list")
     wait_for(lambda: "console-topic" not in admin.list_topics(timeout=10).topics, timeout=30,
              what="the topic deleted for a Kafka client")
+
+
+def test_console_api_over_an_ssl_inter_broker_listener(brook_factory, tmp_path):
+    """A broker whose only Kafka listener is SSL with client certificates
+    required: the console connects as the broker's own inter-broker links
+    do (the listener's keystore and truststore) and works."""
+    from certs import CA, server_settings
+
+    ca = CA(tmp_path / "ca")
+    server = ca.issue(tmp_path / "server", "localhost", dns=["localhost"], ips=["127.0.0.1"])
+    b = brook_factory({"inter.broker.listener.name": "SSL", **server_settings(ca, server)})
+    b.settings["listeners"] = f"SSL://127.0.0.1:{b.port}"
+    b.start()
+    base = b.admin_url
+    status, body = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+        api(base, "POST", "topics", {"name": "tls-topic", "partitions": 1, "replication_factor": 1})),
+        timeout=30, what="a topic created over SSL")
+    assert body == {"created": "tls-topic"}
+    status, body = api(base, "POST", "topics/tls-topic/messages",
+                       {"key": "k", "value": "over tls", "headers": [{"key": "h", "value": "1"}]})
+    assert status == 200, body
+    status, body = api(base, "GET", "topics/tls-topic/messages?partition=0&offset=0")
+    assert status == 200, body
+    (m,) = body["messages"]
+    assert base64.b64decode(m["value"]["base64"]) == b"over tls"
+    assert m["headers"][0]["key"] == "h"
+    assert "tls-topic" in [t["name"] for t in api(base, "GET", "topics")[1]["topics"]]
