@@ -112,10 +112,11 @@ def texts(driver, selector):
     return [e.text for e in css(driver, selector)]
 
 
-def api(base, method, path, body=None, raw=None):
+def api(base, method, path, body=None, raw=None, headers=None):
     """(status, JSON) of one console API call."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(base + "/api/" + path, data=data, method=method)
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    request = urllib.request.Request(base + "/api/" + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as r:
             return r.status, json.loads(r.read())
@@ -325,6 +326,11 @@ def test_console_against_three_nodes(cluster, browser):
     assert api(base, "POST", "topics", raw=b"x" * ((1 << 20) + 100))[0] == 413
     status, body = api(base, "GET", "topics/console-topic/messages?limit=0")
     assert status == 400 and "limit" in body["message"]
+    # What a page of another site could send through the operator's browser is refused.
+    status, body = api(base, "POST", "topics", {"name": "csrf"}, headers={"Content-Type": "text/plain"})
+    assert (status, body["error"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+    status, body = api(base, "DELETE", "topics/console-topic", headers={"Origin": "http://evil.example"})
+    assert (status, body["error"]) == (403, "CROSS_ORIGIN_REFUSED")
 
     # Deleting through the UI (the confirm dialog accepted).
     d.get(base + "/#/topics")

@@ -121,6 +121,15 @@ pub async fn handle(state: &AdminState, request: Request<Incoming>) -> HttpRespo
     let Some(node) = state.node() else {
         return error_response(&ApiError::unavailable("the node is starting"));
     };
+    let header = |name: hyper::header::HeaderName| request.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = check_request_origin(
+        request.method(),
+        header(hyper::header::ORIGIN),
+        header(hyper::header::HOST),
+        header(hyper::header::CONTENT_TYPE),
+    ) {
+        return error_response(&e);
+    }
     let query = parse_query(request.uri().query().unwrap_or(""));
     let method = request.method().clone();
     let body = if method == Method::POST {
@@ -177,6 +186,43 @@ async fn api(node: &Arc<Node>, method: &Method, path: &[&str], query: &Query, bo
         (&Method::POST, ["groups", id, "reset"]) => groups::reset(c, id, &body).await,
         _ => Err(ApiError::not_found(format!("no API endpoint {method} /api/{}", path.join("/")))),
     }
+}
+
+/// Refuses changes a page of another site could make through the
+/// operator's browser (CSRF): a changing request must come from the
+/// console's own origin when the browser names one, and a POST must carry
+/// JSON, which a cross-site form cannot send without a CORS preflight
+/// (never granted here).
+pub fn check_request_origin(
+    method: &Method,
+    origin: Option<&str>,
+    host: Option<&str>,
+    content_type: Option<&str>,
+) -> Result<(), ApiError> {
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(());
+    }
+    if let Some(origin) = origin {
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest).trim_end_matches('/');
+        if Some(origin_host) != host {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "CROSS_ORIGIN_REFUSED",
+                format!("{method} from origin '{origin}' refused: only the console's own page may change the cluster"),
+            ));
+        }
+    }
+    if method == Method::POST {
+        let json = content_type.is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "POST bodies must be JSON (Content-Type: application/json)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn static_asset(method: &Method, path: &str) -> HttpResponse {
@@ -371,6 +417,23 @@ mod tests {
         assert_eq!((e.status, e.error.as_str()), (StatusCode::NOT_FOUND, "UNKNOWN_TOPIC_OR_PARTITION"));
         let e: ApiError = ClientError::from_code(7, "slow").into();
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn cross_site_changes_are_refused() {
+        let json = Some("application/json");
+        let host = Some("127.0.0.1:9644");
+        assert!(check_request_origin(&Method::GET, Some("http://evil.example"), host, None).is_ok());
+        assert!(check_request_origin(&Method::POST, None, host, json).is_ok());
+        assert!(check_request_origin(&Method::POST, Some("http://127.0.0.1:9644"), host, json).is_ok());
+        let e = check_request_origin(&Method::POST, Some("http://evil.example"), host, json).unwrap_err();
+        assert_eq!((e.status, e.error.as_str()), (StatusCode::FORBIDDEN, "CROSS_ORIGIN_REFUSED"));
+        assert!(check_request_origin(&Method::DELETE, Some("null"), host, None).is_err());
+        assert!(check_request_origin(&Method::DELETE, None, host, None).is_ok());
+        let e = check_request_origin(&Method::POST, None, host, Some("text/plain")).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(check_request_origin(&Method::POST, None, host, None).is_err());
+        assert!(check_request_origin(&Method::POST, None, host, Some("Application/JSON; charset=utf-8")).is_ok());
     }
 
     #[test]
