@@ -198,7 +198,9 @@ async function topicDetail(name) {
     num(p.partition), num(p.leader), el("td", {}, p.replicas.join(", ")),
     el("td", {}, p.isr.join(", "), p.isr.length < p.replicas.length ? badge("under-replicated", "bad") : null),
     num(p.log_start_offset), num(p.high_watermark), num(p.messages), num(p.size_bytes === null ? null : fmtBytes(p.size_bytes))));
-  const configs = t.configs.map((c) => el("tr", { "data-testid": "config-row" },
+  // Overrides first: they are what makes this topic differ from the defaults.
+  const sorted = [...t.configs].sort((a, b) => (b.is_override - a.is_override) || a.name.localeCompare(b.name));
+  const configs = sorted.map((c) => el("tr", { "data-testid": "config-row" },
     el("td", {}, c.name), el("td", {}, c.value === null ? el("span", { class: "muted" }, "(sensitive or unset)") : c.value),
     el("td", {}, c.is_override ? badge("topic override", "info") : el("span", { class: "muted" }, "default"))));
   show(view,
