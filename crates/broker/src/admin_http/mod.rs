@@ -6,6 +6,7 @@
 //! It is plain HTTP with no authentication, like Redpanda's admin API and a
 //! JMX exporter: it listens on loopback unless told otherwise.
 
+pub mod console;
 pub mod health;
 
 use std::convert::Infallible;
@@ -141,6 +142,10 @@ async fn route(state: &AdminState, request: Request<Incoming>) -> HttpResponse {
             ),
             None => text(StatusCode::SERVICE_UNAVAILABLE, "the node is starting\n"),
         },
+        // The web console: its page and its JSON API.
+        (_, p) if p == "/" || p.starts_with("/console") || p.starts_with("/api/") => {
+            console::handle(state, request).await
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
