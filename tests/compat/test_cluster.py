@@ -221,6 +221,29 @@ def test_combined_three_nodes_all_clients_through_single_broker(cluster):
         f"KafkaJS via node 2 saw {result['distinct']} distinct values, expected {total}"
 
 
+def test_cli_group_list_covers_every_coordinator(cluster):
+    """`brook group list` asks every broker: each lists only the groups it
+    coordinates, so asking one would miss the others' groups."""
+    c = cluster
+    b1 = c.node(1).bootstrap
+    topic = "gl-topic"
+    create_topics(b1, [topic], partitions=1)
+    wait_topic_online(c, topic, 1, b1, timeout=30)
+    groups = [f"gl-group-{i}" for i in range(10)]
+    for g in groups:
+        consumer = Consumer({"bootstrap.servers": b1, "group.id": g, "enable.auto.commit": False})
+        try:
+            consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+        finally:
+            consumer.close()
+    admin = AdminClient({"bootstrap.servers": b1})  # kept alive until its futures are done
+    described = admin.describe_consumer_groups(groups)
+    coordinators = {g: f.result(timeout=30).coordinator.id for g, f in described.items()}
+    assert len(set(coordinators.values())) > 1, f"every group has one coordinator; the test proves nothing: {coordinators}"
+    listed = {g["group"] for g in json.loads(c.cli(b1, "group", "list").stdout)}
+    assert set(groups) <= listed, f"missing {sorted(set(groups) - listed)}; coordinators {coordinators}"
+
+
 # --- b. dedicated roles ----------------------------------------------------
 
 

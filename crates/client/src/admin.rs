@@ -12,7 +12,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -60,6 +60,14 @@ pub struct GroupMember {
     pub client_id: String,
     pub host: String,
     pub assignment: Vec<Tp>,
+}
+
+/// ListGroups across the cluster: (group id, state, protocol type), sorted
+/// by id, and the brokers that could not be asked.
+#[derive(Debug, Clone, Default)]
+pub struct GroupListing {
+    pub groups: Vec<(String, String, String)>,
+    pub errors: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -344,16 +352,31 @@ impl Admin {
         Ok(p.low_watermark)
     }
 
-    pub async fn list_groups(&self) -> Result<Vec<(String, String, String)>> {
-        let response = self.cluster.any_connection().await?.send(4, &ListGroupsRequest::default()).await?;
-        check(response.error_code, || "ListGroups".to_string())?;
-        let mut out: Vec<(String, String, String)> = response
-            .groups
-            .iter()
-            .map(|g| (g.group_id.to_string(), g.group_state.to_string(), g.protocol_type.to_string()))
-            .collect();
-        out.sort();
-        Ok(out)
+    /// Every group of the cluster. ListGroups goes to every broker, since
+    /// each lists only the groups it coordinates (as Kafka's admin client
+    /// does); a broker that did not answer is named in `errors`, so its
+    /// groups are reported missing rather than silently left out.
+    pub async fn list_groups(&self) -> Result<GroupListing> {
+        let snapshot = self.cluster.refresh(&[]).await?;
+        let mut groups = BTreeMap::new();
+        let mut errors = Vec::new();
+        for node in snapshot.brokers.keys() {
+            let answer = match self.cluster.connection_to_node(*node).await {
+                Ok(conn) => conn.send(4, &ListGroupsRequest::default()).await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(r) if r.error_code == 0 => {
+                    for g in r.groups {
+                        groups.insert(g.group_id.to_string(), (g.group_state.to_string(), g.protocol_type.to_string()));
+                    }
+                }
+                Ok(r) => errors.push(format!("broker {node}: {}", ClientError::from_code(r.error_code, "ListGroups"))),
+                Err(e) => errors.push(format!("broker {node}: {e}")),
+            }
+        }
+        let groups = groups.into_iter().map(|(id, (state, protocol_type))| (id, state, protocol_type)).collect();
+        Ok(GroupListing { groups, errors })
     }
 
     pub async fn describe_group(&self, group: &str) -> Result<GroupInfo> {

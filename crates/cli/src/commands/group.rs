@@ -37,7 +37,11 @@ pub enum GroupCommand {
 pub async fn run(admin: &Admin, command: GroupCommand, output: Output) -> anyhow::Result<()> {
     match command {
         GroupCommand::List => {
-            let groups = admin.list_groups().await?;
+            let listing = admin.list_groups().await?;
+            for error in &listing.errors {
+                eprintln!("warning: groups of {error} are missing");
+            }
+            let groups = listing.groups;
             match output {
                 Output::Json => println!(
                     "{}",

@@ -8,7 +8,7 @@ use brook_client::consumer::coordinator;
 use brook_client::ClientError;
 use hyper::StatusCode;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use kafka_protocol::messages::{GroupId, ListGroupsRequest, OffsetCommitRequest, TopicName};
+use kafka_protocol::messages::{GroupId, OffsetCommitRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Value};
 
@@ -16,34 +16,15 @@ use super::{int_field, retry, str_field, ApiError, ApiResult, Clients};
 
 type Tp = (String, i32);
 
-/// ListGroups goes to every broker: each lists only the groups it
-/// coordinates (Kafka's admin client merges them the same way).
+/// Every group of the cluster (the client asks every broker).
 pub async fn list(clients: &Clients) -> ApiResult {
-    let cluster = clients.admin.cluster();
-    let snapshot = cluster.refresh(&[]).await?;
-    let mut groups: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut errors = Vec::new();
-    for node in snapshot.brokers.keys() {
-        let answer = match cluster.connection_to_node(*node).await {
-            Ok(conn) => conn.send(4, &ListGroupsRequest::default()).await,
-            Err(e) => Err(e),
-        };
-        match answer {
-            Ok(r) if r.error_code == 0 => {
-                for g in r.groups {
-                    groups.insert(g.group_id.to_string(), (g.group_state.to_string(), g.protocol_type.to_string()));
-                }
-            }
-            Ok(r) => errors.push(format!("broker {node}: {}", ClientError::from_code(r.error_code, "ListGroups"))),
-            Err(e) => errors.push(format!("broker {node}: {e}")),
-        }
-    }
+    let listing = clients.admin.list_groups().await?;
     Ok(json!({
-        "groups": groups.iter().map(|(id, (state, protocol_type))| json!({
+        "groups": listing.groups.iter().map(|(id, state, protocol_type)| json!({
             "group_id": id, "state": state, "protocol_type": protocol_type,
         })).collect::<Vec<_>>(),
         // Groups of an unreachable broker are missing: say so rather than hide it.
-        "errors": errors,
+        "errors": listing.errors,
     }))
 }
 
