@@ -247,22 +247,7 @@ pub async fn refresh_remote_watermarks(node: &Node) {
         let addr = image.brokers.get(&leader).filter(|b| !b.fenced).map(|b| format!("{}:{}", b.host, b.port))?;
         Some(ask_leader(node, leader, addr, tps))
     });
-    let asks: Vec<_> = asks.collect();
-    let _ = tokio::time::timeout(REMOTE_WAIT, join_all(asks)).await;
-}
-
-/// Runs futures concurrently on this task until all are done.
-async fn join_all<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    std::future::poll_fn(|cx| {
-        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pinned.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
+    let _ = tokio::time::timeout(REMOTE_WAIT, futures::future::join_all(asks)).await;
 }
 
 async fn ask_leader(node: &Node, leader: i32, addr: String, tps: Vec<TopicPartition>) {

@@ -125,3 +125,13 @@ mod cost {
         println!("metrics per produce request: {per} ns");
     }
 }
+
+/// The text exposition of what `register` registers (unit tests).
+#[cfg(test)]
+pub(crate) fn encode_registered(register: impl FnOnce(&mut Registry)) -> String {
+    let mut registry = Registry::default();
+    register(&mut registry);
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+    out
+}

@@ -313,11 +313,7 @@ mod tests {
     use brook_protocol::kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 
     fn render(m: &RequestMetrics) -> String {
-        let mut registry = Registry::default();
-        m.register(&mut registry);
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
-        out
+        crate::metrics::encode_registered(|registry| m.register(registry))
     }
 
     #[test]

@@ -198,11 +198,7 @@ mod tests {
     use super::*;
 
     fn render(m: &TrafficMetrics) -> String {
-        let mut registry = Registry::default();
-        m.register(&mut registry);
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
-        out
+        crate::metrics::encode_registered(|registry| m.register(registry))
     }
 
     #[test]

@@ -271,22 +271,8 @@ async fn probe_voters(config: &QuorumConfig) {
             }
         }
     });
-    futures_join_all(probes).await;
-}
-
-/// Runs futures concurrently to completion.
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
     // The probes borrow the config: run them on this task, concurrently.
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    std::future::poll_fn(|cx| {
-        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pinned.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
+    futures::future::join_all(probes).await;
 }
 
 fn now_ms() -> i64 {
