@@ -169,6 +169,12 @@ impl TrafficMetrics {
         }
     }
 
+    /// Running totals over all topics: (bytes in, bytes out, messages in),
+    /// what the console charts as rates.
+    pub fn all_topics(&self) -> (u64, u64, u64) {
+        (self.all_bytes_in.get(), self.all_bytes_out.get(), self.all_messages_in.get())
+    }
+
     /// The topic is no longer hosted here: its series go (as Kafka removes
     /// a deleted topic's metrics); a recreated topic starts from zero.
     pub fn forget_topic(&self, topic: &str) {
@@ -209,6 +215,7 @@ mod tests {
         let b = m.topic("b");
         a.produced(100, 3);
         a2.produced(50, 2);
+        assert_eq!(m.all_topics(), (150, 0, 5));
         b.produced(10, 1);
         a.fetched(70);
         a.replicated_out(7);

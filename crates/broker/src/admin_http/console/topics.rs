@@ -150,7 +150,7 @@ pub async fn describe(node: &Arc<Node>, clients: &Clients, name: &str) -> ApiRes
         "partitions": partitions,
         "configs": Value::Array(configs),
         "offsets_error": offsets_error,
-        "sizes_from": "this broker's metrics (its own replicas), when it exports log sizes",
+        "sizes_from": "the replicas this broker hosts",
     }))
 }
 
