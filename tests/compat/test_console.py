@@ -13,6 +13,8 @@ d. a consumer group whose offsets the UI reset to earliest shows a lag of N,
    commits; resetting while the consumer is a member is refused
    (NON_EMPTY_GROUP);
 e. the API answers bad input with 4xx JSON errors;
+g. after kill -9 of a broker the overview shows it fenced and the topic page
+   answers through the survivors; after its restart it is active again;
 f. on a broker whose only listener is SSL with client certificates
    required, the API (a Kafka client over the inter-broker listener) works.
 
@@ -340,6 +342,30 @@ def test_console_against_three_nodes(cluster, browser):
     wait_ui(d, lambda d: not css(d, "tr[data-topic=console-topic]"), "the topic gone from the list")
     wait_for(lambda: "console-topic" not in admin.list_topics(timeout=10).topics, timeout=30,
              what="the topic deleted for a Kafka client")
+
+    # g. kill -9 of a broker mid-test: the overview shows it fenced, and the
+    # topic page still answers through the survivors, with every partition
+    # led by one of them; after its restart it is active again.
+    victim = cluster.node(3)
+    victim.kill9()
+    wait_for(lambda: any(b["id"] == 3 and b["fenced"] for b in api(base, "GET", "cluster")[1]["brokers"]),
+             timeout=30, what="broker 3 fenced after kill -9")
+    d.get(base + "/")
+    wait_ui(d, lambda d: len(css(d, "[data-testid=broker-fenced]")) == 1
+            and len(css(d, "[data-testid=broker-active]")) == 2, "one broker shown fenced, two active")
+    shot(d, "overview-broker-killed")
+
+    def led_by_survivors():
+        status, body = api(base, "GET", "topics/lag-topic")
+        return status == 200 and all(p["leader"] in (1, 2) for p in body["partitions"])
+    wait_for(led_by_survivors, timeout=30, what="lag-topic led by the survivors, through the console")
+    d.get(base + "/#/topics/lag-topic")
+    wait_ui(d, lambda d: len(css(d, "[data-testid=partition-row]")) == 3, "lag-topic's partitions after the kill")
+    victim.restart()
+    wait_for(lambda: not any(b["fenced"] for b in api(base, "GET", "cluster")[1]["brokers"]),
+             timeout=60, what="broker 3 active again after its restart")
+    d.get(base + "/")
+    wait_ui(d, lambda d: len(css(d, "[data-testid=broker-active]")) == 3, "three active brokers again")
 
 
 def test_console_api_over_an_ssl_inter_broker_listener(brook_factory, tmp_path):
