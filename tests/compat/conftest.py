@@ -14,10 +14,22 @@ ROOT = Path(__file__).resolve().parents[2]
 BROOK_TEST_BINARY = os.environ.get("BROOK_TEST_BINARY", str(ROOT / "target" / "debug" / "brook"))
 
 
+_ISSUED_PORTS = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """An ephemeral loopback port no earlier call in this process returned.
+    The kernel may hand a just-closed port out again, and a cluster asks for
+    several ports before any process binds them (two nodes once got the same
+    controller port)."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ISSUED_PORTS:
+            _ISSUED_PORTS.add(port)
+            return port
+    raise RuntimeError("no unused ephemeral port found in 1000 tries")
 
 
 def stop_process(proc, sig=signal.SIGTERM, timeout=30):
